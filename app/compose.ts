@@ -1,0 +1,72 @@
+/**
+ * @module Wires services from adapters and config (no I/O): used by node.ts for real nodes and
+ * by tests that drive the app in-process with `app.request()`.
+ */
+import type { Config } from './config/config.js';
+import type { AppServices } from './http/services.js';
+import type { Logger } from './observability/logger.js';
+import type { NodeMetrics } from './observability/metrics.js';
+import type { BlobStore } from './ports/blob-store.js';
+import type { LockManager } from './ports/lock-manager.js';
+import type { MetadataStore } from './ports/metadata-store.js';
+import { Authenticator } from './services/authenticator.js';
+import { DirectoryService } from './services/directories.js';
+import { EntryCache } from './services/entry-cache.js';
+import { FileService } from './services/files.js';
+import { HealthService } from './services/health.js';
+import { LinkService } from './services/links.js';
+import { MoveService } from './services/moves.js';
+
+export interface ServiceParts {
+  readonly config: Config;
+  readonly metadata: MetadataStore;
+  readonly blobs: { readonly localfs: BlobStore | null; readonly s3: BlobStore | null };
+  readonly locks: LockManager;
+  readonly metrics: NodeMetrics;
+  readonly logger: Logger;
+}
+
+export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
+  const { config, metadata, blobs, locks, metrics, logger } = parts;
+  const cache = new EntryCache(metadata, metrics, { maxEntries: config.cache.maxEntries, ttlMs: config.cache.ttlMs });
+  cache.start();
+  const files = new FileService({
+    metadata,
+    cache,
+    blobs,
+    locks,
+    telemetry: metrics,
+    instanceId: config.instanceDiscovery.instanceId,
+    defaultBackend: config.backend.defaultBackend,
+    lockWaitMs: config.server.lockWaitMs,
+  });
+  const dependencies = [
+    { name: 'metadata', check: () => metadata.ping() },
+    { name: 'locks', check: () => locks.ping() },
+    ...(blobs.localfs ? [{ name: 'localfs', check: () => blobs.localfs?.ping() ?? Promise.resolve() }] : []),
+    ...(blobs.s3 ? [{ name: 's3', check: () => blobs.s3?.ping() ?? Promise.resolve() }] : []),
+  ];
+  const app: AppServices = {
+    files,
+    moves: new MoveService(files.context),
+    directories: new DirectoryService(metadata),
+    links: new LinkService(files.context, metadata, metrics, config.auth.singleUseLinkSecret, linkBaseUrl(config.server.externalUrl)),
+    health: new HealthService(dependencies),
+    authenticator: new Authenticator({
+      users: config.auth.users,
+      internalProxySecret: config.auth.internalProxySecret,
+      acceptInternalSecretAsBearer: config.auth.acceptInternalSecretAsBearer,
+    }),
+    metrics,
+    logger,
+    peerEndpointOf: (instanceId) => config.instanceDiscovery.peerEndpoints[instanceId],
+  };
+  return { app, cache };
+}
+
+/** CallFS's link URL rule: `http://` keeps http, anything else is https; trailing `/` dropped. */
+export function linkBaseUrl(externalUrl: string): string {
+  const trimmed = externalUrl.replace(/\/+$/, '');
+  if (trimmed.startsWith('http://') || trimmed.startsWith('https://')) return trimmed;
+  return `https://${trimmed}`;
+}

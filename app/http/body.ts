@@ -1,0 +1,64 @@
+/**
+ * @module Request and response bodies as Node streams. Under @hono/node-server the raw Node
+ * request and response are used directly (Hono's web-stream bridge costs more than half the
+ * throughput here, see shared/bench/RESULTS.md); in-process `app.request()` calls fall back to
+ * the web streams. Nothing is ever buffered whole.
+ */
+import { Readable } from 'node:stream';
+import type { Context } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { HonoEnv } from './env.js';
+
+/** The request body as a Node stream (empty stream when there is none). */
+export function requestBody(c: Context<HonoEnv>): Readable {
+  const incoming = c.env.incoming;
+  if (incoming !== undefined) return incoming;
+  const body = c.req.raw.body;
+  return body === null ? Readable.from([]) : Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+}
+
+/** Declared Content-Length, or undefined when absent or chunked. */
+export function declaredLength(c: Context<HonoEnv>): number | undefined {
+  const raw = c.req.header('content-length');
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  return Number(raw);
+}
+
+/** Aborts when the client goes away before the response is complete. */
+export function clientSignal(c: Context<HonoEnv>): AbortSignal | undefined {
+  const outgoing = c.env.outgoing;
+  if (outgoing === undefined) return c.req.raw.signal;
+  const controller = new AbortController();
+  outgoing.once('close', () => {
+    if (!outgoing.writableFinished) controller.abort(Object.assign(new Error('client closed the connection'), { code: 'ECONNRESET' }));
+  });
+  return controller.signal;
+}
+
+/**
+ * Sends `status`, the headers prepared on `c` by middleware plus `headers`, and `stream` (or no
+ * body). Returns the value the route handler must return.
+ */
+export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<string, string>, stream: Readable | null): Response {
+  const outgoing = c.env.outgoing;
+  c.set('sentStatus', status);
+  if (outgoing === undefined) {
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
+    if (stream === null) return c.body(null, status as 200);
+    return c.body(Readable.toWeb(stream) as ReadableStream<Uint8Array>, status as 200);
+  }
+  const merged: Record<string, string> = {};
+  c.res.headers.forEach((value, name) => {
+    merged[name] = value;
+  });
+  for (const [name, value] of Object.entries(headers)) merged[name.toLowerCase()] = value;
+  outgoing.writeHead(status, merged);
+  if (stream === null) {
+    outgoing.end();
+  } else {
+    stream.on('error', () => outgoing.destroy());
+    outgoing.on('close', () => stream.destroy());
+    stream.pipe(outgoing);
+  }
+  return RESPONSE_ALREADY_SENT;
+}

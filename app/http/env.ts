@@ -1,0 +1,20 @@
+/**
+ * @module The Hono environment of the node: Node bindings (raw request/response, used to keep
+ * bodies on Node streams) and per-request variables set by middleware.
+ */
+import type { HttpBindings } from '@hono/node-server';
+import type { AppServices } from './services.js';
+
+export interface HonoEnv {
+  /** Absent when the app is driven in-process with `app.request()` (tests). */
+  Bindings: Partial<HttpBindings>;
+  Variables: {
+    requestId: string;
+    userId: string;
+    services: AppServices;
+    /** Status of a response written straight to the Node response (bypassing Hono's Response). */
+    sentStatus: number;
+    /** Route template for metrics, e.g. `/v1/files/*`. */
+    routeTemplate: string;
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * @module GET and HEAD /v1/files/{path} (CallFS reference §2.3.1–2.3.2): a file's bytes
+ * (with Range, ETag and conditional requests, which CallFS lacks) or a directory's children as
+ * a JSON array. Hono answers HEAD through the GET route; the body is left out here.
+ */
+import type { Context, Hono } from 'hono';
+import type { Entry } from '../../../domain/entry.js';
+import { etagOf } from '../../../domain/entry.js';
+import { evaluatePreconditions, resolveRange } from '../../../domain/http-conditions.js';
+import { AppError } from '../../../errors/app-error.js';
+import { clientSignal, sendStream } from '../../body.js';
+import { entryHeaders, listingItem } from '../../entry-headers.js';
+import type { HonoEnv } from '../../env.js';
+import { pathAfter } from '../../request-path.js';
+
+export const FILES_ROUTE = '/v1/files/*';
+
+export function registerFilesGet(app: Hono<HonoEnv>): void {
+  app.get('/v1/files', getFile);
+  app.get(FILES_ROUTE, getFile);
+}
+
+async function getFile(c: Context<HonoEnv>): Promise<Response> {
+  c.set('routeTemplate', FILES_ROUTE);
+  const { path } = pathAfter(c, '/v1/files');
+  const services = c.get('services');
+  const entry = await services.files.stat(path);
+  const isHead = c.req.method === 'HEAD';
+  if (entry.type === 'directory') {
+    const headers = entryHeaders(entry);
+    if (isHead) return sendStream(c, 200, headers, null);
+    const children = await services.directories.list(entry, false, 0);
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
+    return c.json(children.map(listingItem));
+  }
+  return sendFile(c, entry, isHead);
+}
+
+async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Promise<Response> {
+  const headers = entryHeaders(entry);
+  const outcome = evaluatePreconditions(
+    {
+      ifMatch: c.req.header('if-match'),
+      ifNoneMatch: c.req.header('if-none-match'),
+      ifModifiedSince: c.req.header('if-modified-since'),
+      ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+    },
+    { etag: etagOf(entry), lastModified: entry.mtime },
+    true,
+  );
+  if (outcome === 'failed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
+  if (outcome === 'not-modified') {
+    delete headers['Content-Type'];
+    return sendStream(c, 304, headers, null);
+  }
+  const ifRange = c.req.header('if-range');
+  const rangeHeader = ifRange === undefined || ifRange === etagOf(entry) ? c.req.header('range') : undefined;
+  const range = resolveRange(rangeHeader, entry.size);
+  if (range.kind === 'unsatisfiable') {
+    c.header('Content-Range', `bytes */${entry.size}`);
+    throw new AppError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${entry.size}-byte file`);
+  }
+  if (isHead) {
+    headers['Content-Length'] = String(entry.size);
+    return sendStream(c, 200, headers, null);
+  }
+  const signal = clientSignal(c);
+  const read = await c.get('services').files.open(entry, range.kind === 'partial' ? range.range : undefined, signal);
+  if (range.kind === 'partial') {
+    const { start, end } = range.range;
+    headers['Content-Range'] = `bytes ${start}-${end}/${read.size}`;
+    headers['Content-Length'] = String(end - start + 1);
+    return sendStream(c, 206, headers, read.stream);
+  }
+  headers['Content-Length'] = String(read.size);
+  return sendStream(c, 200, headers, read.stream);
+}

@@ -1,0 +1,75 @@
+/**
+ * @module POST (create) and PUT (create or replace) /v1/files/{path} (CallFS reference
+ * §2.3.3–2.3.4). Bodies stream straight from the socket to the blob store; the declared
+ * Content-Length must match what arrives, and the size limit is enforced before and while
+ * reading. PUT honours If-Match / If-None-Match / If-Unmodified-Since (412 when they fail).
+ */
+import { Transform, type Readable } from 'node:stream';
+import type { Context, Hono } from 'hono';
+import { etagOf, type Entry } from '../../../domain/entry.js';
+import { evaluatePreconditions } from '../../../domain/http-conditions.js';
+import { AppError } from '../../../errors/app-error.js';
+import type { UploadBody } from '../../../services/file-context.js';
+import { clientSignal, declaredLength, requestBody } from '../../body.js';
+import type { HonoEnv } from '../../env.js';
+import { pathAfter } from '../../request-path.js';
+import { FILES_ROUTE } from './get.js';
+
+export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): void {
+  const post = async (c: Context<HonoEnv>): Promise<Response> => {
+    c.set('routeTemplate', FILES_ROUTE);
+    const target = pathAfter(c, '/v1/files');
+    const body = target.directoryIntent ? emptyUpload(c) : upload(c, maxFileBytes);
+    const outcome = await c.get('services').files.create(c.get('userId'), target, body);
+    return c.body(null, outcome === 'created' ? 201 : 200);
+  };
+  const put = async (c: Context<HonoEnv>): Promise<Response> => {
+    c.set('routeTemplate', FILES_ROUTE);
+    const target = pathAfter(c, '/v1/files');
+    const conditions = {
+      ifMatch: c.req.header('if-match'),
+      ifNoneMatch: c.req.header('if-none-match'),
+      ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+    };
+    const precondition = (current: Entry | null): void => {
+      const validators = { etag: current === null ? null : etagOf(current), lastModified: current?.mtime ?? null };
+      if (evaluatePreconditions(conditions, validators, false) !== 'proceed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
+    };
+    const { created, entry } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), precondition);
+    c.header('ETag', etagOf(entry));
+    return c.body(null, created ? 201 : 200);
+  };
+  app.post('/v1/files', post);
+  app.post(FILES_ROUTE, post);
+  app.put('/v1/files', put);
+  app.put(FILES_ROUTE, put);
+}
+
+function emptyUpload(c: Context<HonoEnv>): UploadBody {
+  return { stream: requestBody(c), length: declaredLength(c), signal: clientSignal(c) };
+}
+
+/** The request body as an upload, refusing bodies over `maxBytes` up front or while streaming. */
+function upload(c: Context<HonoEnv>, maxBytes: number): UploadBody {
+  const length = declaredLength(c);
+  if (length !== undefined && length > maxBytes) throw tooLarge(maxBytes);
+  const raw = requestBody(c);
+  const stream = length === undefined ? limitBytes(raw, maxBytes) : raw;
+  return { stream, length, signal: clientSignal(c) };
+}
+
+function tooLarge(maxBytes: number): AppError {
+  return new AppError('PAYLOAD_TOO_LARGE', `file larger than the ${maxBytes}-byte limit`);
+}
+
+function limitBytes(source: Readable, maxBytes: number): Readable {
+  let seen = 0;
+  const limiter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(seen > maxBytes ? tooLarge(maxBytes) : null, chunk);
+    },
+  });
+  source.on('error', (error) => limiter.destroy(error));
+  return source.pipe(limiter);
+}

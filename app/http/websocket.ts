@@ -1,0 +1,129 @@
+/**
+ * @module WebSocket transfers on `GET /v1/files/ws/{path}?mode=download|upload` (CallFS
+ * reference §2.7). Handled on the server's `upgrade` event, so plain GETs of a directory named
+ * `ws` still reach the file routes (fixing CallFS's route capture). Errors before the upgrade
+ * are ordinary HTTP answers; afterwards they are close codes: 1008 policy (auth), 1009 too
+ * big, 1011 failure, 1000 done.
+ * - download: binary frames of up to 64 KiB, then close 1000.
+ * - upload: binary AND text frames are data (CallFS keeps only binary), each ≤ 1 MiB, total
+ *   ≤ 100 MiB. The upload ends with an empty binary frame (then the node stores it, answers a
+ *   text frame `ok:<size>` and closes 1000) or with the client's close 1000/1001 (stored the
+ *   same way, but a closed socket cannot carry the `ok` frame). Storing is atomic: create with
+ *   parents, or replace; an upload cut short leaves nothing behind.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { PassThrough } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Config } from '../config/config.js';
+import { parseUrlPath, type ParsedPath } from '../domain/path.js';
+import { AppError, isAppError } from '../errors/app-error.js';
+import { toAppError } from './errors.js';
+import type { AppServices } from './services.js';
+
+const PREFIX = '/v1/files/ws/';
+const MAX_FRAME_BYTES = 1024 * 1024;
+const MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
+const DOWNLOAD_CHUNK_BYTES = 64 * 1024;
+
+function reject(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ code, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function attachWebSocket(server: Server, services: AppServices, config: Config): void {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = request.url ?? '/';
+    const pathname = url.split('?')[0] ?? '/';
+    if (!pathname.startsWith(PREFIX)) return reject(socket, 400, 'BAD_REQUEST', 'WebSocket is only served on /v1/files/ws/{path}');
+    const userId = services.authenticator.authenticate(request.headers.authorization);
+    if (userId === null) return reject(socket, 401, 'AUTHENTICATION_FAILED', 'authentication failed');
+    const origin = request.headers.origin;
+    if (origin !== undefined && safeHost(origin) !== request.headers.host) return reject(socket, 403, 'PERMISSION_DENIED', 'origin does not match host');
+    let target: ParsedPath;
+    try {
+      target = parseUrlPath(pathname.slice(PREFIX.length));
+    } catch (error) {
+      return reject(socket, 400, 'INVALID_PATH', toAppError(error).message);
+    }
+    if (target.directoryIntent) return reject(socket, 400, 'IS_A_DIRECTORY', 'WebSocket transfers need a file path');
+    const mode = (new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '').get('mode') ?? 'download').toLowerCase();
+    if (mode !== 'download' && mode !== 'upload') return reject(socket, 400, 'BAD_REQUEST', 'mode must be download or upload');
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const run = mode === 'download' ? download(ws, services, target.path) : upload(ws, services, userId, target, config.server.maxFileBytes);
+      run.catch((error: unknown) => closeWithError(ws, error));
+    });
+  });
+}
+
+function safeHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
+function closeWithError(ws: WebSocket, error: unknown): void {
+  const appError = toAppError(error);
+  const code = appError.code === 'PERMISSION_DENIED' || appError.code === 'FILE_NOT_FOUND' ? 1008 : appError.code === 'PAYLOAD_TOO_LARGE' ? 1009 : 1011;
+  if (ws.readyState === ws.OPEN) ws.close(code, appError.code);
+}
+
+async function download(ws: WebSocket, services: AppServices, path: string): Promise<void> {
+  const entry = await services.files.stat(path);
+  const read = await services.files.open(entry, undefined);
+  ws.on('close', () => read.stream.destroy());
+  for await (const chunk of read.stream) {
+    const buffer = chunk as Buffer;
+    for (let offset = 0; offset < buffer.length; offset += DOWNLOAD_CHUNK_BYTES) {
+      await new Promise<void>((resolve, rejectSend) =>
+        ws.send(buffer.subarray(offset, offset + DOWNLOAD_CHUNK_BYTES), { binary: true }, (err) => (err ? rejectSend(err) : resolve())),
+      );
+    }
+  }
+  ws.close(1000, 'done');
+}
+
+async function upload(ws: WebSocket, services: AppServices, userId: string, target: ParsedPath, maxFileBytes: number): Promise<void> {
+  const body = new PassThrough();
+  let total = 0;
+  const limit = Math.min(MAX_UPLOAD_BYTES, maxFileBytes);
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary && buffer.length === 0) {
+      body.end();
+      return;
+    }
+    total += buffer.length;
+    if (total > limit) {
+      body.destroy(new AppError('PAYLOAD_TOO_LARGE', `upload larger than ${limit} bytes`));
+      ws.close(1009, 'upload too large');
+      return;
+    }
+    if (!body.write(buffer)) {
+      ws.pause();
+      body.once('drain', () => ws.resume());
+    }
+  });
+  ws.on('close', (code) => {
+    if (body.writableEnded) return;
+    if (code === 1000 || code === 1001) body.end();
+    else body.destroy(new AppError('CLIENT_CLOSED_REQUEST', `upload ended with close code ${code}`));
+  });
+  ws.on('error', (error) => body.destroy(error));
+  try {
+    await services.files.put(userId, target, { stream: body, length: undefined }, () => undefined);
+    if (ws.readyState === ws.OPEN) {
+      ws.send(`ok:${total}`);
+      ws.close(1000, 'stored');
+    }
+  } catch (error) {
+    if (isAppError(error) && error.code === 'CLIENT_CLOSED_REQUEST') return;
+    throw error;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * @module startNode: the composition root. Builds adapters from a validated Config, wires the
+ * services and the Hono app, starts the listeners and background work, and returns a handle
+ * whose `close()` shuts everything down in order. main.ts calls it for the process; tests call
+ * it to run real nodes in-process.
+ */
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { createApp } from './app.js';
+import type { Config } from './config/config.js';
+import { createPostgresMetadataStore } from './adapters/metadata/postgres.js';
+import { startEmbeddedPostgres } from './adapters/metadata/embedded-postgres.js';
+import { LocalFsBlobStore } from './adapters/blob/local-fs.js';
+import { S3BlobStore } from './adapters/blob/s3.js';
+import { createRedisLockManager } from './adapters/locks/redis.js';
+import { MemoryLockManager } from './adapters/locks/memory.js';
+import type { BlobStore } from './ports/blob-store.js';
+import type { LockManager } from './ports/lock-manager.js';
+import type { MetadataStore } from './ports/metadata-store.js';
+import { NodeMetrics } from './observability/metrics.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
+import { buildServices } from './compose.js';
+import { OrphanSweeper } from './services/orphan-sweeper.js';
+import { attachWebSocket } from './http/websocket.js';
+
+export interface RunningNode {
+  readonly url: string;
+  readonly port: number;
+  readonly metricsUrl: string | null;
+  readonly logger: Logger;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), closes adapters. */
+  close(): Promise<void>;
+}
+
+const SWEEP_INTERVAL_MS = 5 * 60_000;
+
+export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const cleanups: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn('shutdown step failed', { error: String(error) }));
+  };
+  try {
+    const metadata = await openMetadata(config, logger, cleanups);
+    const blobs = await openBlobStores(config, cleanups);
+    const locks = await openLocks(config, cleanups);
+    const metrics = new NodeMetrics(() => locks.activeCount());
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger });
+    cleanups.push(async () => services.cache.stop());
+    const app = createApp(services.app, {
+      instanceId: config.instanceDiscovery.instanceId,
+      region: config.instanceDiscovery.region,
+      tls: config.server.protocol === 'https',
+      maxFileBytes: config.server.maxFileBytes,
+      rateLimits: config.rateLimits,
+    });
+
+    const sweeper = new OrphanSweeper(metadata, [blobs.localfs, blobs.s3].filter((s): s is BlobStore => s !== null), locks, {
+      graceMs: 10 * 60_000,
+      batchSize: 1000,
+      usedLinkRetentionMs: 24 * 3600_000,
+    });
+    const sweepTimer = setInterval(() => {
+      sweeper.sweep().then(
+        (report) => logger.debug('sweep finished', { ...report }),
+        (error: unknown) => logger.warn('sweep failed', { error: String(error) }),
+      );
+    }, SWEEP_INTERVAL_MS);
+    sweepTimer.unref();
+    cleanups.push(async () => clearInterval(sweepTimer));
+
+    const server = await listen(config, app.fetch, config.server.listenHost, config.server.listenPort);
+    attachWebSocket(server, services.app, config);
+    const port = (server.address() as AddressInfo).port;
+    cleanups.push(() => closeServer(server, config.server.shutdownGraceMs));
+    const scheme = config.server.protocol === 'https' ? 'https' : 'http';
+    const url = `${scheme}://${hostForUrl(config.server.listenHost)}:${port}`;
+
+    let metricsUrl: string | null = null;
+    if (config.metrics !== null) {
+      const metricsApp = new Hono();
+      metricsApp.get('/metrics', (c) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }));
+      const metricsServer = await listen({ ...config, server: { ...config.server, protocol: 'http' } }, metricsApp.fetch, config.metrics.listenHost, config.metrics.listenPort);
+      metricsUrl = `http://${hostForUrl(config.metrics.listenHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`;
+      cleanups.push(() => closeServer(metricsServer, 1000));
+    }
+    logger.info('node started', { url, instanceId: config.instanceDiscovery.instanceId, region: config.instanceDiscovery.region });
+    let closing: Promise<void> | null = null;
+    return { url, port, metricsUrl, logger, close: () => (closing ??= closeAll()) };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<MetadataStore> {
+  let dsn: string;
+  if (config.metadataStore.type === 'embedded') {
+    const embedded = await startEmbeddedPostgres({
+      dataDir: config.metadataStore.dataDir,
+      port: config.metadataStore.port,
+      log: (line) => logger.debug(line),
+    });
+    cleanups.push(() => embedded.stop());
+    dsn = embedded.dsn;
+  } else {
+    dsn = config.metadataStore.dsn;
+  }
+  const store = await createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {
+  let localfs: BlobStore | null = null;
+  if (config.backend.localfsRootPath !== null) {
+    const store = new LocalFsBlobStore({ rootPath: config.backend.localfsRootPath });
+    await store.init();
+    cleanups.push(() => store.close());
+    localfs = store;
+  }
+  let s3: BlobStore | null = null;
+  const s3Config = config.backend.s3;
+  if (s3Config !== null) {
+    const store = new S3BlobStore({
+      bucket: s3Config.bucket,
+      region: s3Config.region,
+      endpoint: s3Config.endpoint,
+      accessKeyId: s3Config.accessKeyId,
+      secretAccessKey: s3Config.secretAccessKey,
+      serverSideEncryption: s3Config.serverSideEncryption,
+      kmsKeyId: s3Config.kmsKeyId,
+      acl: s3Config.acl,
+    });
+    await store.ping();
+    cleanups.push(() => store.close());
+    s3 = store;
+  }
+  return { localfs, s3 };
+}
+
+async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): Promise<LockManager> {
+  const dlm = config.dlm;
+  const locks: LockManager =
+    dlm.type === 'local'
+      ? new MemoryLockManager()
+      : await createRedisLockManager({ addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName });
+  await locks.ping();
+  cleanups.push(() => locks.close());
+  return locks;
+}
+
+type FetchHandler = (request: Request, env: Record<string, unknown>) => Response | Promise<Response>;
+
+function listen(config: Config, fetch: FetchHandler, hostname: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const tls = config.server.protocol === 'https' && config.server.certFile !== null && config.server.keyFile !== null;
+    const server = serve({
+      fetch,
+      hostname,
+      port,
+      ...(tls
+        ? {
+            createServer: createHttpsServer,
+            serverOptions: { cert: readFileSync(config.server.certFile ?? ''), key: readFileSync(config.server.keyFile ?? '') },
+          }
+        : {}),
+    }) as Server;
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 60_000;
+    server.requestTimeout = 0; // streaming bodies are bounded by idle timeouts, not a whole-transfer cap
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+/** Stops accepting, waits for in-flight requests up to `graceMs`, then cuts what is left. */
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+    }, graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+function hostForUrl(host: string): string {
+  if (host === '' || host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

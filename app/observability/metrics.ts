@@ -1,0 +1,75 @@
+/**
+ * @module The node's metrics: CallFS's `callfs_*` families with CallFS's names and labels
+ * (reference §12), recorded for real, plus ours (cache, locks). Implements the services'
+ * Telemetry port and the HTTP layer's request recording.
+ */
+import process from 'node:process';
+import type { BackendType } from '../domain/entry.js';
+import type { FileOperation, LinkOutcome, Telemetry } from '../ports/telemetry.js';
+import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
+
+/** POST series first: CallFS's test 01 reads the first `method="POST"` line. */
+function postFirst(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): number {
+  return Number(b['method'] === 'POST') - Number(a['method'] === 'POST');
+}
+
+export class NodeMetrics implements Telemetry {
+  readonly registry = new Registry();
+  readonly #httpRequests = this.registry.register(new Counter('callfs_http_requests_total', 'HTTP requests by method, route and status.', postFirst));
+  readonly #httpDuration = this.registry.register(new Histogram('callfs_http_request_duration_seconds', 'HTTP request duration by method and route.'));
+  readonly #backendOps = this.registry.register(new Counter('callfs_backend_ops_total', 'Blob store operations.'));
+  readonly #backendDuration = this.registry.register(new Histogram('callfs_backend_op_duration_seconds', 'Blob store operation duration.'));
+  readonly #fileOps = this.registry.register(new Counter('callfs_file_operations_total', 'File operations by kind and backend.'));
+  readonly #linkGenerations = this.registry.register(new Counter('callfs_single_use_link_generations_total', 'Single-use links issued.', undefined, true));
+  readonly #linkConsumptions = this.registry.register(new Counter('callfs_single_use_link_consumptions_total', 'Single-use link redemptions by outcome.'));
+  readonly #lockOps = this.registry.register(new Counter('callfs_lock_operations_total', 'Lock acquisitions by operation and outcome.'));
+  readonly #lockDuration = this.registry.register(new Histogram('callfs_lock_operation_duration_seconds', 'Time spent waiting for locks.'));
+  readonly #errors = this.registry.register(new Counter('callfs_errors_total', 'Errors answered, by component and code.'));
+  readonly #cache = this.registry.register(new Counter('callfs_metadata_cache_lookups_total', 'Metadata cache lookups by result.'));
+
+  constructor(activeLocks: () => number) {
+    this.registry.register(new Gauge('callfs_active_locks', 'Locks currently held by this node.', activeLocks));
+    this.registry.register(new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss()));
+    const started = Date.now() / 1000;
+    this.registry.register(new Gauge('process_start_time_seconds', 'Start time of the process since the epoch in seconds.', () => started));
+  }
+
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#httpRequests.inc({ method, path: route, status_code: String(status) });
+    this.#httpDuration.observe({ method, path: route }, seconds);
+  }
+
+  error(component: string, code: string): void {
+    this.#errors.inc({ component, error_type: code });
+  }
+
+  fileOperation(operation: FileOperation, backend: BackendType): void {
+    this.#fileOps.inc({ operation, backend_type: backend });
+  }
+
+  backendOperation(backend: BackendType, operation: string, seconds: number): void {
+    this.#backendOps.inc({ backend_type: backend, operation });
+    this.#backendDuration.observe({ backend_type: backend, operation }, seconds);
+  }
+
+  lockWait(operation: string, status: 'acquired' | 'timeout' | 'error', seconds: number): void {
+    this.#lockOps.inc({ operation, status });
+    this.#lockDuration.observe({ operation }, seconds);
+  }
+
+  linkGenerated(): void {
+    this.#linkGenerations.inc();
+  }
+
+  linkConsumed(outcome: LinkOutcome): void {
+    this.#linkConsumptions.inc({ status: outcome });
+  }
+
+  cacheLookup(hit: boolean): void {
+    this.#cache.inc({ result: hit ? 'hit' : 'miss' });
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * @module BlobStore: where file bytes live. Keys are canonical paths without the leading `/`
+ * (`domain/path.ts` `toBlobKey`). Adapters: local filesystem, S3 (any S3-compatible endpoint).
+ * Contract: `test/contract/blob-store.contract.ts`.
+ *
+ * Failure translation:
+ * - key missing                          → AppError FILE_NOT_FOUND
+ * - no space left / quota                → AppError INSUFFICIENT_STORAGE
+ * - body stream failed or was aborted    → AppError CLIENT_CLOSED_REQUEST (nothing left visible)
+ * - body shorter/longer than expectedSize → AppError INCOMPLETE_BODY (nothing left visible)
+ * - backend unreachable / timeout        → AppError STORAGE_UNAVAILABLE
+ */
+import type { Readable } from 'node:stream';
+import type { BackendType } from '../domain/entry.js';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  readonly start: number;
+  /** Last byte, inclusive. */
+  readonly end: number;
+}
+
+export interface WriteOptions {
+  /** Fail with FILE_ALREADY_EXISTS if bytes already exist at the key (create). */
+  readonly exclusive: boolean;
+  /** When known (Content-Length), the write fails with INCOMPLETE_BODY unless exactly this many bytes arrive. */
+  readonly expectedSize?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface BlobReadResult {
+  readonly stream: Readable;
+  /** Total size of the stored object (not of the range). */
+  readonly size: number;
+}
+
+export interface BlobStore {
+  readonly backendType: BackendType;
+  /**
+   * Streams `body` to `key` atomically: readers see either the old bytes or all the new bytes,
+   * never a partial file. Parent "directories" are created as needed. Returns the byte count.
+   */
+  write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }>;
+  /** Opens the bytes (or a range of them) as a stream. Throws FILE_NOT_FOUND. */
+  read(key: string, options?: { range?: ByteRange | undefined; signal?: AbortSignal | undefined }): Promise<BlobReadResult>;
+  /** Removes the bytes; missing keys are not an error. */
+  delete(key: string): Promise<void>;
+  /** Creates a directory (local disk) or a `key/` marker object (S3). Idempotent. */
+  makeDirectory(key: string): Promise<void>;
+  /** Removes an empty directory / its marker; missing is not an error. */
+  removeDirectory(key: string): Promise<void>;
+  /** Moves a file or a whole directory subtree. Missing source → FILE_NOT_FOUND. */
+  move(fromKey: string, toKey: string): Promise<void>;
+  /**
+   * Lists stored file keys (not directories) last modified before `olderThan`, for the orphan
+   * sweeper. Bounded by `limit`.
+   */
+  listFiles(olderThan: Date, limit: number): Promise<string[]>;
+  /** Removes the store's own temporary leftovers older than `olderThan`; returns how many. */
+  removeStaleTemporaries(olderThan: Date): Promise<number>;
+  /** Throws STORAGE_UNAVAILABLE when the backend cannot be used. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

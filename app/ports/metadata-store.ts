@@ -1,0 +1,100 @@
+/**
+ * @module MetadataStore: the namespace (entries) and single-use links, shared by every node of a
+ * cluster. Adapters: Postgres (`adapters/metadata/postgres.ts`, also used for the embedded
+ * default) and an in-memory twin for unit tests. Contract: `test/contract/metadata-store.contract.ts`.
+ *
+ * Failure translation (adapters must follow it):
+ * - unique violation on a path            → AppError FILE_ALREADY_EXISTS
+ * - a write whose fence is older than the fence stored on the row → AppError LOCK_LOST
+ * - store unreachable / connection lost / query timeout → AppError METADATA_UNAVAILABLE
+ */
+import type { Entry, NewEntry } from '../domain/entry.js';
+
+export interface LinkRecord {
+  readonly token: string;
+  /** Canonical path the link grants. */
+  readonly path: string;
+  readonly signature: string;
+  readonly expiresAt: Date;
+  readonly status: 'active' | 'used';
+  readonly createdAt: Date;
+}
+
+/** A change to the namespace, published to every node sharing the store. */
+export interface MetadataChange {
+  /** Canonical path whose entry changed (for a move: both the source and the destination are published). */
+  readonly path: string;
+  /** True when every descendant of `path` changed too (directory moves). */
+  readonly subtree: boolean;
+}
+
+export interface MoveOptions {
+  /** Replace an existing destination of the same type (a directory must be empty). */
+  readonly overwrite: boolean;
+  readonly fence: number;
+}
+
+export interface MetadataStore {
+  /** The entry at a canonical path, or null. */
+  getEntry(path: string): Promise<Entry | null>;
+  /**
+   * Immediate children of a directory: files first, then directories, each ordered by name in
+   * byte (C collation) order. Empty for a missing directory.
+   */
+  listChildren(path: string): Promise<Entry[]>;
+  /** True when the directory has at least one child. */
+  hasChildren(path: string): Promise<boolean>;
+  /**
+   * Inserts a new entry (version 1, times = now) stamped with `fence`.
+   * Throws FILE_ALREADY_EXISTS when the path is taken.
+   */
+  createEntry(entry: NewEntry, fence: number): Promise<Entry>;
+  /**
+   * Inserts each missing directory (parents first), leaving existing entries untouched.
+   * Returns the entries now at those paths, in the same order (so callers can detect a file
+   * standing where a directory is needed).
+   */
+  ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]>;
+  /**
+   * Records new content for a file: size, mtime = now, version + 1, fence.
+   * Throws FILE_NOT_FOUND if the row is gone, LOCK_LOST if the row carries a newer fence.
+   */
+  updateContent(path: string, size: number, fence: number): Promise<Entry>;
+  /**
+   * Deletes one entry. Returns false when it did not exist. Throws LOCK_LOST on a newer fence,
+   * DIRECTORY_NOT_EMPTY if it is a directory with children (checked atomically).
+   */
+  deleteEntry(path: string, fence: number): Promise<boolean>;
+  /**
+   * Re-keys an entry, and for a directory its whole subtree, in one transaction.
+   * Throws FILE_NOT_FOUND (source missing), FILE_ALREADY_EXISTS (destination exists and
+   * overwrite is false), IS_A_DIRECTORY / NOT_A_DIRECTORY (overwrite across types),
+   * DIRECTORY_NOT_EMPTY (overwriting a non-empty directory).
+   * Returns the moved entry at its new path.
+   */
+  moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry>;
+
+  insertLink(link: Omit<LinkRecord, 'status' | 'createdAt'>): Promise<void>;
+  getLink(token: string): Promise<LinkRecord | null>;
+  /** Atomically flips an active, unexpired link to used. False if someone else got there first. */
+  consumeLink(token: string, usedByIp: string | null): Promise<boolean>;
+  /** Deletes expired active links and used links older than `usedRetentionMs`. Returns rows deleted. */
+  deleteStaleLinks(usedRetentionMs: number): Promise<number>;
+
+  /**
+   * Paths of the given blob keys' candidates that have NO entry (sweeper support): returns the
+   * subset of `paths` for which no entry exists.
+   */
+  findMissing(paths: readonly string[]): Promise<string[]>;
+
+  /**
+   * Subscribes to changes made by ANY node (including this one). The listener is also called
+   * with `{ path: '/', subtree: true }` whenever the feed may have missed changes (reconnect).
+   * Returns an unsubscribe function.
+   */
+  subscribe(listener: (change: MetadataChange) => void): () => void;
+
+  /** Throws METADATA_UNAVAILABLE when the store cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,45 @@
+/**
+ * @module API-key authentication (CallFS reference §5.2): `Authorization: Bearer <key>` or, as
+ * CallFS also accepts, the raw key. Keys are compared in constant time against every configured
+ * key (digests of equal length, no early exit), so timing reveals neither the key nor which user.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { INTERNAL_PROXY_USER } from '../domain/permissions.js';
+
+interface KeySlot {
+  readonly digest: Buffer;
+  readonly userId: string;
+}
+
+export interface AuthenticatorOptions {
+  readonly users: ReadonlyArray<{ readonly id: string; readonly key: string }>;
+  readonly internalProxySecret: string;
+  /** CallFS compatibility: the internal secret also works as a super-user bearer. */
+  readonly acceptInternalSecretAsBearer: boolean;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+export class Authenticator {
+  readonly #slots: KeySlot[];
+
+  constructor(options: AuthenticatorOptions) {
+    this.#slots = options.users.map((u) => ({ digest: digest(u.key), userId: u.id }));
+    if (options.acceptInternalSecretAsBearer) this.#slots.push({ digest: digest(options.internalProxySecret), userId: INTERNAL_PROXY_USER });
+  }
+
+  /** The user id for an Authorization header value, or null. */
+  authenticate(header: string | undefined): string | null {
+    if (header === undefined) return null;
+    const token = (header.startsWith('Bearer ') ? header.slice(7) : header).trim();
+    if (token === '') return null;
+    const given = digest(token);
+    let found: string | null = null;
+    for (const slot of this.#slots) {
+      if (timingSafeEqual(slot.digest, given)) found ??= slot.userId;
+    }
+    return found;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * @module A per-node cache of metadata entries for the read path, kept coherent across the
+ * cluster: every node subscribes to the store's change feed (Postgres LISTEN/NOTIFY) and drops
+ * what changed, and this node drops its own writes synchronously before answering. A lookup that
+ * raced with an invalidation is not stored. `ttlMs` bounds how long an entry is trusted even if a
+ * notification were lost; a feed reconnect clears everything.
+ */
+import type { Entry } from '../domain/entry.js';
+import { isWithin } from '../domain/path.js';
+import type { MetadataChange, MetadataStore } from '../ports/metadata-store.js';
+import type { Telemetry } from '../ports/telemetry.js';
+
+interface Slot {
+  readonly entry: Entry | null;
+  readonly storedAtMs: number;
+}
+
+export interface EntryCacheOptions {
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  readonly now?: () => number;
+}
+
+export class EntryCache {
+  readonly #store: MetadataStore;
+  readonly #slots = new Map<string, Slot>();
+  readonly #maxEntries: number;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #telemetry: Telemetry;
+  #generation = 0;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(store: MetadataStore, telemetry: Telemetry, options: EntryCacheOptions) {
+    this.#store = store;
+    this.#telemetry = telemetry;
+    this.#maxEntries = options.maxEntries;
+    this.#ttlMs = options.ttlMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Starts following the store's change feed. */
+  start(): void {
+    this.#unsubscribe ??= this.#store.subscribe((change) => {
+      this.invalidate(change);
+    });
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#slots.clear();
+  }
+
+  /** The entry at `path`, from the cache when fresh, else from the store. */
+  async get(path: string): Promise<Entry | null> {
+    if (this.#maxEntries > 0) {
+      const slot = this.#slots.get(path);
+      if (slot !== undefined && this.#now() - slot.storedAtMs < this.#ttlMs) {
+        this.#telemetry.cacheLookup(true);
+        return slot.entry;
+      }
+    }
+    this.#telemetry.cacheLookup(false);
+    const generation = this.#generation;
+    const entry = await this.#store.getEntry(path);
+    if (this.#maxEntries > 0 && generation === this.#generation) this.#remember(path, entry);
+    return entry;
+  }
+
+  /** Forgets `change.path` (and its subtree when asked); any in-flight lookup is not stored. */
+  invalidate(change: MetadataChange): void {
+    this.#generation++;
+    if (!change.subtree) {
+      this.#slots.delete(change.path);
+      return;
+    }
+    if (change.path === '/') {
+      this.#slots.clear();
+      return;
+    }
+    for (const key of this.#slots.keys()) if (isWithin(key, change.path)) this.#slots.delete(key);
+  }
+
+  #remember(path: string, entry: Entry | null): void {
+    if (this.#slots.size >= this.#maxEntries) {
+      // Maps iterate in insertion order: drop the oldest entry.
+      const oldest = this.#slots.keys().next();
+      if (oldest.done !== true) this.#slots.delete(oldest.value);
+    }
+    this.#slots.set(path, { entry, storedAtMs: this.#now() });
+  }
+}

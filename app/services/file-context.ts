@@ -1,0 +1,106 @@
+/**
+ * @module What every file use case shares: its dependencies, authorization against the store,
+ * choosing the blob store that holds an entry, and running a critical section under a path lock.
+ */
+import type { Readable } from 'node:stream';
+import type { BackendType, Entry } from '../domain/entry.js';
+import { authorize, type Access } from '../domain/permissions.js';
+import { parentOf, toBlobKey } from '../domain/path.js';
+import { AppError } from '../errors/app-error.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { LockHandle, LockManager } from '../ports/lock-manager.js';
+import type { MetadataStore } from '../ports/metadata-store.js';
+import type { Telemetry } from '../ports/telemetry.js';
+import type { EntryCache } from './entry-cache.js';
+
+export interface FileServiceDeps {
+  readonly metadata: MetadataStore;
+  readonly cache: EntryCache;
+  readonly blobs: { readonly localfs: BlobStore | null; readonly s3: BlobStore | null };
+  readonly locks: LockManager;
+  readonly telemetry: Telemetry;
+  readonly instanceId: string;
+  readonly defaultBackend: BackendType;
+  readonly lockWaitMs: number;
+}
+
+/** Where an entry's bytes are, from this node's point of view. */
+export type Location =
+  | { readonly kind: 'local'; readonly store: BlobStore; readonly key: string }
+  | { readonly kind: 'remote'; readonly instanceId: string };
+
+export interface UploadBody {
+  readonly stream: Readable;
+  /** Declared Content-Length, when the client sent one. */
+  readonly length: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export class FileContext {
+  constructor(readonly deps: FileServiceDeps) {}
+
+  /** The store holding the bytes of entries of `backend` on this node, or STORAGE_UNAVAILABLE. */
+  storeFor(backend: BackendType): BlobStore {
+    const store = this.deps.blobs[backend];
+    if (store === null) {
+      throw new AppError('STORAGE_UNAVAILABLE', `this node has no ${backend} storage configured`, {
+        details: { backend_type: backend },
+      });
+    }
+    return store;
+  }
+
+  locate(entry: Entry): Location {
+    if (entry.instanceId !== null && entry.instanceId !== this.deps.instanceId && entry.backendType === 'localfs') {
+      return { kind: 'remote', instanceId: entry.instanceId };
+    }
+    return { kind: 'local', store: this.storeFor(entry.backendType), key: toBlobKey(entry.path) };
+  }
+
+  /** Instance id recorded on new entries of the default backend (CallFS: null for S3). */
+  newEntryInstanceId(): string | null {
+    return this.deps.defaultBackend === 'localfs' ? this.deps.instanceId : null;
+  }
+
+  /**
+   * Checks `access` on `path` against the store (never the cache) and returns the entry (null
+   * when missing and the access is a permitted write). Throws FILE_NOT_FOUND / PERMISSION_DENIED.
+   */
+  async authorize(userId: string, access: Access, path: string): Promise<Entry | null> {
+    const target = await this.deps.metadata.getEntry(path);
+    const parent = target === null && access === 'write' && path !== '/' ? await this.deps.metadata.getEntry(parentOf(path)) : null;
+    const decision = authorize(userId, access, target, parent);
+    if (decision === 'not-found') throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
+    if (decision === 'deny') throw new AppError('PERMISSION_DENIED', 'permission denied');
+    return target;
+  }
+
+  /** Runs `work` while holding the locks of `paths`; the locks are released on every path out. */
+  async withLock<T>(operation: string, paths: readonly string[], signal: AbortSignal | undefined, work: (lock: LockHandle) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let lock: LockHandle;
+    try {
+      lock = await this.deps.locks.acquire(paths, { waitMs: this.deps.lockWaitMs, signal });
+      this.deps.telemetry.lockWait(operation, 'acquired', (performance.now() - started) / 1000);
+    } catch (error) {
+      const timedOut = error instanceof AppError && error.code === 'LOCK_TIMEOUT';
+      this.deps.telemetry.lockWait(operation, timedOut ? 'timeout' : 'error', (performance.now() - started) / 1000);
+      throw error;
+    }
+    try {
+      return await work(lock);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Tells this node's cache about a change right away (other nodes hear it from the feed). */
+  changed(path: string, subtree = false): void {
+    this.deps.cache.invalidate({ path, subtree });
+  }
+}
+
+/** Combines the request's abort signal with the lock's `lost` signal. */
+export function linkedSignal(...signals: ReadonlyArray<AbortSignal | undefined>): AbortSignal {
+  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
+}
