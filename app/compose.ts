@@ -9,6 +9,7 @@ import type { NodeMetrics } from './observability/metrics.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
 import type { MetadataStore } from './ports/metadata-store.js';
+import type { PeerClient } from './ports/peer-client.js';
 import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
@@ -16,6 +17,7 @@ import { FileService } from './services/files.js';
 import { HealthService } from './services/health.js';
 import { LinkService } from './services/links.js';
 import { MoveService } from './services/moves.js';
+import { PeerAuthenticator } from './services/peer-auth.js';
 
 export interface ServiceParts {
   readonly config: Config;
@@ -24,6 +26,7 @@ export interface ServiceParts {
   readonly locks: LockManager;
   readonly metrics: NodeMetrics;
   readonly logger: Logger;
+  readonly peers: PeerClient | null;
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
@@ -60,6 +63,11 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     metrics,
     logger,
     peerEndpointOf: (instanceId) => config.instanceDiscovery.peerEndpoints[instanceId],
+    instanceId: config.instanceDiscovery.instanceId,
+    region: config.instanceDiscovery.region,
+    peers: parts.peers,
+    peerAuth: new PeerAuthenticator({ secret: config.auth.internalProxySecret }),
+    peerSecret: config.auth.internalProxySecret,
   };
   return { app, cache };
 }

@@ -18,6 +18,7 @@ import { LocalFsBlobStore } from './adapters/blob/local-fs.js';
 import { S3BlobStore } from './adapters/blob/s3.js';
 import { createRedisLockManager } from './adapters/locks/redis.js';
 import { MemoryLockManager } from './adapters/locks/memory.js';
+import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
 import type { MetadataStore } from './ports/metadata-store.js';
@@ -50,7 +51,10 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     const blobs = await openBlobStores(config, cleanups);
     const locks = await openLocks(config, cleanups);
     const metrics = new NodeMetrics(() => locks.activeCount());
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger });
+    const peerEndpoints = config.instanceDiscovery.peerEndpoints;
+    const peers = Object.keys(peerEndpoints).length === 0 ? null : new UndiciPeerClient({ endpoints: peerEndpoints });
+    if (peers !== null) cleanups.push(() => peers.close());
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,

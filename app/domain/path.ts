@@ -23,7 +23,6 @@ export interface ParsedPath {
 // Unicode bidirectional controls (embeddings, overrides, isolates, marks).
 const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/u;
 // C0 controls except TAB, DEL and C1 controls.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F]/u;
 
 function invalid(reason: string): AppError {

@@ -37,3 +37,20 @@ export function isAppError(value: unknown): value is AppError {
 export function hasCode(value: unknown, code: ErrorCode): value is AppError {
   return value instanceof AppError && value.code === code;
 }
+
+/**
+ * The entry's bytes live on another node of the cluster. Services throw it before reading any
+ * request body, so the HTTP layer can forward the untouched request to `instanceId`; when
+ * nothing forwards it, it renders as PEER_UNAVAILABLE naming the holder.
+ */
+export class HeldElsewhere extends AppError {
+  readonly instanceId: string;
+
+  constructor(instanceId: string, path: string) {
+    super('PEER_UNAVAILABLE', `${path} is held by node ${instanceId}, which this node cannot reach`, {
+      details: { instance_id: instanceId },
+      retryAfterSec: 5,
+    });
+    this.instanceId = instanceId;
+  }
+}

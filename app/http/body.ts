@@ -5,6 +5,7 @@
  * the web streams. Nothing is ever buffered whole.
  */
 import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { HonoEnv } from './env.js';
@@ -14,7 +15,7 @@ export function requestBody(c: Context<HonoEnv>): Readable {
   const incoming = c.env.incoming;
   if (incoming !== undefined) return incoming;
   const body = c.req.raw.body;
-  return body === null ? Readable.from([]) : Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+  return body === null ? Readable.from([]) : Readable.fromWeb(body as NodeWebStream);
 }
 
 /** Declared Content-Length, or undefined when absent or chunked. */

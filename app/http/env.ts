@@ -16,5 +16,7 @@ export interface HonoEnv {
     sentStatus: number;
     /** Route template for metrics, e.g. `/v1/files/*`. */
     routeTemplate: string;
+    /** Forwarding hops so far when the request came from a peer (0 from a client). */
+    peerHop: number;
   };
 }

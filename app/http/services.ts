@@ -7,6 +7,8 @@ import type { LinkService } from '../services/links.js';
 import type { MoveService } from '../services/moves.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import type { PeerClient } from '../ports/peer-client.js';
+import type { PeerAuthenticator } from '../services/peer-auth.js';
 
 export interface AppServices {
   readonly files: FileService;
@@ -19,6 +21,15 @@ export interface AppServices {
   readonly logger: Logger;
   /** Base URL of a peer node by instance id (for CallFS's `update_url`), if known. */
   readonly peerEndpointOf: (instanceId: string) => string | undefined;
+  /** This node's instance id and region (for `X-CallFS-Served-By`). */
+  readonly instanceId: string;
+  readonly region: string;
+  /** Client for forwarding to peers; null on a node without peers. */
+  readonly peers: PeerClient | null;
+  /** Verifies signed requests from peers. */
+  readonly peerAuth: PeerAuthenticator;
+  /** Secret that signs requests to peers. */
+  readonly peerSecret: string;
 }
 
 export interface AppOptions {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { BackendType, Entry } from '../domain/entry.js';
 import { authorize, type Access } from '../domain/permissions.js';
 import { parentOf, toBlobKey } from '../domain/path.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { LockHandle, LockManager } from '../ports/lock-manager.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
@@ -50,11 +50,24 @@ export class FileContext {
     return store;
   }
 
+  /**
+   * Where a FILE's bytes are. Local-disk files written by another node are remote; S3 files are
+   * served by any node with S3 configured; directories are metadata only and always local.
+   */
   locate(entry: Entry): Location {
-    if (entry.instanceId !== null && entry.instanceId !== this.deps.instanceId && entry.backendType === 'localfs') {
-      return { kind: 'remote', instanceId: entry.instanceId };
-    }
+    if (this.isHeldElsewhere(entry) && entry.type === 'file') return { kind: 'remote', instanceId: entry.instanceId ?? '' };
     return { kind: 'local', store: this.storeFor(entry.backendType), key: toBlobKey(entry.path) };
+  }
+
+  /** The entry was created on (and, for local disk, is stored by) another node. */
+  isHeldElsewhere(entry: Entry): boolean {
+    return entry.instanceId !== null && entry.instanceId !== this.deps.instanceId && entry.backendType === 'localfs';
+  }
+
+  /** Throws HeldElsewhere when another node holds the file's bytes (before any body is read). */
+  requireLocal(entry: Entry): void {
+    const location = this.locate(entry);
+    if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
   }
 
   /** Instance id recorded on new entries of the default backend (CallFS: null for S3). */

@@ -11,7 +11,7 @@
 import type { Readable } from 'node:stream';
 import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { ByteRange } from '../ports/blob-store.js';
 import { FileContext, linkedSignal, type FileServiceDeps, type UploadBody } from './file-context.js';
 
@@ -49,7 +49,7 @@ export class FileService {
   async open(entry: Entry, range: ByteRange | undefined, signal?: AbortSignal): Promise<FileRead> {
     if (entry.type !== 'file') throw new AppError('IS_A_DIRECTORY', `${entry.path} is a directory`);
     const location = this.#ctx.locate(entry);
-    if (location.kind === 'remote') throw remoteUnavailable(entry);
+    if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
     const started = performance.now();
     const { stream, size } = await location.store.read(location.key, { range, signal });
     this.#ctx.deps.telemetry.backendOperation(entry.backendType, 'read', (performance.now() - started) / 1000);
@@ -80,7 +80,7 @@ export class FileService {
     if (target.directoryIntent) throw new AppError('IS_A_DIRECTORY', 'PUT cannot target a directory (trailing slash)');
     const existing = await this.#ctx.authorize(userId, 'write', target.path);
     if (existing?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${target.path} is a directory`);
-    if (existing !== null && this.#ctx.locate(existing).kind === 'remote') throw remoteUnavailable(existing);
+    if (existing !== null) this.#ctx.requireLocal(existing);
     precondition(existing);
     return this.#writeFile(userId, target.path, body, 'replace', precondition);
   }
@@ -90,7 +90,7 @@ export class FileService {
     const existing = await this.#ctx.authorize(userId, 'delete', path);
     if (existing === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
     if (path === '/') throw new AppError('PERMISSION_DENIED', 'the root directory cannot be deleted');
-    if (this.#ctx.locate(existing).kind === 'remote') throw remoteUnavailable(existing);
+    this.#ctx.requireLocal(existing);
     await this.#ctx.withLock('delete', [path], signal, async (lock) => {
       const entry = await this.#ctx.deps.metadata.getEntry(path);
       if (entry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
@@ -110,8 +110,7 @@ export class FileService {
   }
 
   #existingOnCreate(existing: Entry, directoryIntent: boolean): CreateOutcome {
-    const location = this.#ctx.locate(existing);
-    if (location.kind === 'remote') throw crossServerConflict(existing, directoryIntent);
+    if (this.#ctx.isHeldElsewhere(existing)) throw crossServerConflict(existing, directoryIntent);
     if (directoryIntent && existing.type === 'directory') return 'already-a-directory';
     throw new AppError('FILE_ALREADY_EXISTS', `${existing.type === 'directory' ? 'directory' : 'file'} already exists: ${existing.path}`);
   }
@@ -195,7 +194,7 @@ export class FileService {
   }
 
   #conflictOnCreate(current: Entry): AppError {
-    if (this.#ctx.locate(current).kind === 'remote') return crossServerConflict(current, false);
+    if (this.#ctx.isHeldElsewhere(current)) return crossServerConflict(current, false);
     return new AppError('FILE_ALREADY_EXISTS', `file already exists: ${current.path}`);
   }
 
@@ -223,13 +222,6 @@ export function crossServerConflict(existing: Entry, directoryIntent: boolean): 
       suggestion,
       wantsUpdateUrl: !directoryIntent && !existingIsDir,
     },
-  });
-}
-
-function remoteUnavailable(entry: Entry): AppError {
-  return new AppError('PEER_UNAVAILABLE', `the node holding ${entry.path} is not reachable from this node`, {
-    details: { instance_id: entry.instanceId },
-    retryAfterSec: 5,
   });
 }
 

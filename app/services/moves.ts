@@ -6,7 +6,7 @@
  */
 import type { Entry } from '../domain/entry.js';
 import { ancestorsOf, isWithin, joinPath, parentOf, parsePath, toBlobKey } from '../domain/path.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { FileContext } from './file-context.js';
 
 export interface MoveRequest {
@@ -53,12 +53,7 @@ export class MoveService {
     if (sourceEntry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${source}`);
     await this.ctx.authorize(userId, 'write', destination);
     this.#refuseRelocation(sourceEntry, request);
-    if (this.ctx.locate(sourceEntry).kind === 'remote') {
-      throw new AppError('PEER_UNAVAILABLE', `the node holding ${source} is not reachable from this node`, {
-        details: { instance_id: sourceEntry.instanceId },
-        retryAfterSec: 5,
-      });
-    }
+    this.ctx.requireLocal(sourceEntry);
     return this.ctx.withLock('rename', [source, destination], signal, async (lock) => {
       const { metadata } = this.ctx.deps;
       const entry = await metadata.getEntry(source);
@@ -67,7 +62,7 @@ export class MoveService {
       const existing = await metadata.getEntry(destination);
       if (existing !== null) this.#checkOverwrite(entry, existing, request.overwrite, await metadata.hasChildren(destination));
       const location = this.ctx.locate(entry);
-      if (location.kind === 'remote') throw new AppError('PEER_UNAVAILABLE', `the node holding ${source} is not reachable`);
+      if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, source);
       const store = location.store;
       if (existing !== null && existing.type === 'directory') await store.removeDirectory(toBlobKey(destination));
       await store.move(location.key, toBlobKey(destination));

@@ -1,14 +1,42 @@
 /**
- * @module Bearer API-key authentication for `/v1/*` and `/metrics` (CallFS reference §5.2):
- * 401 `AUTHENTICATION_FAILED` before anything else, even for routes that do not exist.
+ * @module Authentication for `/v1/*` and `/metrics`. Clients use API keys (CallFS reference
+ * §5.2: `Bearer <key>` or the raw key); 401 `AUTHENTICATION_FAILED` comes before anything
+ * else, even for routes that do not exist. Peers instead sign each forwarded request
+ * (domain/peer-signature.ts) and name the original caller, whose permissions then apply.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { PEER_HEADERS } from '../../domain/peer-signature.js';
 import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
+import { rawPathname } from '../request-path.js';
+
+function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; hop: number } {
+  const caller = c.req.header(PEER_HEADERS.caller) ?? '';
+  const timeMs = Number(c.req.header(PEER_HEADERS.time));
+  const hop = Number(c.req.header(PEER_HEADERS.hop));
+  const nonce = c.req.header(PEER_HEADERS.nonce) ?? '';
+  const from = c.req.header(PEER_HEADERS.from) ?? '';
+  if (caller === '' || nonce === '' || !Number.isSafeInteger(timeMs) || !Number.isSafeInteger(hop)) {
+    throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+  }
+  const url = c.req.url;
+  const query = url.indexOf('?');
+  const target = rawPathname(c) + (query >= 0 ? url.slice(query) : '');
+  const verdict = c.get('services').peerAuth.verify({ method: c.req.method, target, timeMs, nonce, caller, hop, from }, signature);
+  if (!verdict.ok) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+  return { caller, hop };
+}
 
 export const requireApiKey: MiddlewareHandler<HonoEnv> = async (c, next) => {
-  const userId = c.get('services').authenticator.authenticate(c.req.header('authorization'));
-  if (userId === null) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
-  c.set('userId', userId);
+  const signature = c.req.header(PEER_HEADERS.signature);
+  if (signature !== undefined) {
+    const { caller, hop } = peerCaller(c, signature);
+    c.set('userId', caller);
+    c.set('peerHop', hop);
+  } else {
+    const userId = c.get('services').authenticator.authenticate(c.req.header('authorization'));
+    if (userId === null) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+    c.set('userId', userId);
+  }
   await next();
 };

@@ -1,7 +1,8 @@
 /**
  * @module GET and HEAD /v1/files/{path} (CallFS reference §2.3.1–2.3.2): a file's bytes
  * (with Range, ETag and conditional requests, which CallFS lacks) or a directory's children as
- * a JSON array. Hono answers HEAD through the GET route; the body is left out here.
+ * a JSON array. Hono answers HEAD through the GET route; the body is left out here. HEAD is
+ * answered from the shared metadata; a GET of bytes another node holds is forwarded there.
  */
 import type { Context, Hono } from 'hono';
 import type { Entry } from '../../../domain/entry.js';
@@ -11,6 +12,7 @@ import { AppError } from '../../../errors/app-error.js';
 import { clientSignal, sendStream } from '../../body.js';
 import { entryHeaders, listingItem } from '../../entry-headers.js';
 import type { HonoEnv } from '../../env.js';
+import { forwardToHolder } from '../../peer-forward.js';
 import { pathAfter } from '../../request-path.js';
 
 export const FILES_ROUTE = '/v1/files/*';
@@ -64,8 +66,11 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
     headers['Content-Length'] = String(entry.size);
     return sendStream(c, 200, headers, null);
   }
+  const services = c.get('services');
+  const location = services.files.context.locate(entry);
+  if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
   const signal = clientSignal(c);
-  const read = await c.get('services').files.open(entry, range.kind === 'partial' ? range.range : undefined, signal);
+  const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined, signal);
   if (range.kind === 'partial') {
     const { start, end } = range.range;
     headers['Content-Range'] = `bytes ${start}-${end}/${read.size}`;

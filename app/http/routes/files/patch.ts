@@ -7,6 +7,7 @@ import type { Context, Hono } from 'hono';
 import { clientSignal } from '../../body.js';
 import type { HonoEnv } from '../../env.js';
 import { optionalBoolean, optionalString, readJsonObject } from '../../json-body.js';
+import { forwardToHolder } from '../../peer-forward.js';
 import { pathAfter } from '../../request-path.js';
 import { FILES_ROUTE } from './get.js';
 
@@ -17,8 +18,12 @@ export function registerFilesPatch(app: Hono<HonoEnv>): void {
   const patch = async (c: Context<HonoEnv>): Promise<Response> => {
     c.set('routeTemplate', FILES_ROUTE);
     const { path } = pathAfter(c, '/v1/files');
+    const services = c.get('services');
+    const source = await services.files.stat(path);
+    const location = services.files.context.locate(source);
+    if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
     const body = await readJsonObject(c, MAX_PATCH_BODY_BYTES);
-    const destination = await c.get('services').moves.move(
+    const destination = await services.moves.move(
       c.get('userId'),
       path,
       {

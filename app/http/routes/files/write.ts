@@ -4,7 +4,7 @@
  * Content-Length must match what arrives, and the size limit is enforced before and while
  * reading. PUT honours If-Match / If-None-Match / If-Unmodified-Since (412 when they fail).
  */
-import { Transform, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Context, Hono } from 'hono';
 import { etagOf, type Entry } from '../../../domain/entry.js';
 import { evaluatePreconditions } from '../../../domain/http-conditions.js';
@@ -12,6 +12,7 @@ import { AppError } from '../../../errors/app-error.js';
 import type { UploadBody } from '../../../services/file-context.js';
 import { clientSignal, declaredLength, requestBody } from '../../body.js';
 import type { HonoEnv } from '../../env.js';
+import { orForward } from '../../peer-forward.js';
 import { pathAfter } from '../../request-path.js';
 import { FILES_ROUTE } from './get.js';
 
@@ -35,9 +36,11 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
       const validators = { etag: current === null ? null : etagOf(current), lastModified: current?.mtime ?? null };
       if (evaluatePreconditions(conditions, validators, false) !== 'proceed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
     };
-    const { created, entry } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), precondition);
-    c.header('ETag', etagOf(entry));
-    return c.body(null, created ? 201 : 200);
+    return orForward(c, async () => {
+      const { created, entry } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), precondition);
+      c.header('ETag', etagOf(entry));
+      return c.body(null, created ? 201 : 200);
+    });
   };
   app.post('/v1/files', post);
   app.post(FILES_ROUTE, post);
@@ -62,14 +65,16 @@ function tooLarge(maxBytes: number): AppError {
   return new AppError('PAYLOAD_TOO_LARGE', `file larger than the ${maxBytes}-byte limit`);
 }
 
+/** Lazily counts bytes (nothing is read until the consumer reads), failing past `maxBytes`. */
 function limitBytes(source: Readable, maxBytes: number): Readable {
-  let seen = 0;
-  const limiter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      callback(seen > maxBytes ? tooLarge(maxBytes) : null, chunk);
-    },
-  });
-  source.on('error', (error) => limiter.destroy(error));
-  return source.pipe(limiter);
+  async function* counted(): AsyncGenerator<Buffer> {
+    let seen = 0;
+    for await (const chunk of source) {
+      const buffer = chunk as Buffer;
+      seen += buffer.length;
+      if (seen > maxBytes) throw tooLarge(maxBytes);
+      yield buffer;
+    }
+  }
+  return Readable.from(counted(), { objectMode: false });
 }

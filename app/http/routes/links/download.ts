@@ -4,7 +4,10 @@
  */
 import type { Hono, MiddlewareHandler } from 'hono';
 import { baseName } from '../../../domain/path.js';
+import { INTERNAL_PROXY_USER } from '../../../domain/permissions.js';
+import { AppError, HeldElsewhere } from '../../../errors/app-error.js';
 import { clientSignal, sendStream } from '../../body.js';
+import { callHolder } from '../../peer-forward.js';
 import type { HonoEnv } from '../../env.js';
 import { clientIp } from '../../middleware/rate-limit.js';
 
@@ -15,17 +18,24 @@ export function registerLinksDownload(app: Hono<HonoEnv>, limiter: MiddlewareHan
     c.set('routeTemplate', ROUTE);
     const services = c.get('services');
     const entry = await services.links.redeem(c.req.param('token'), clientIp(c));
+    const headers = {
+      'Content-Type': 'application/octet-stream',
+      'Content-Disposition': `attachment; filename*=UTF-8''${encodeRFC5987(baseName(entry.path))}`,
+    };
+    const location = services.files.context.locate(entry);
+    if (location.kind === 'remote') {
+      // The link is spent here; the holder is asked for the bytes on the link's authority.
+      const target = '/v1/files' + entry.path.split('/').map(encodeURIComponent).join('/');
+      const response = await callHolder(c, location.instanceId, { method: 'GET', target, caller: INTERNAL_PROXY_USER, signal: clientSignal(c) });
+      if (response.status !== 200) {
+        response.body.resume();
+        throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${entry.path}`) : new HeldElsewhere(location.instanceId, entry.path);
+      }
+      const length = response.headers['content-length'];
+      return sendStream(c, 200, typeof length === 'string' ? { ...headers, 'Content-Length': length } : headers, response.body);
+    }
     const read = await services.files.open(entry, undefined, clientSignal(c));
-    return sendStream(
-      c,
-      200,
-      {
-        'Content-Type': 'application/octet-stream',
-        'Content-Length': String(read.size),
-        'Content-Disposition': `attachment; filename*=UTF-8''${encodeRFC5987(baseName(entry.path))}`,
-      },
-      c.req.method === 'HEAD' ? null : read.stream,
-    );
+    return sendStream(c, 200, { ...headers, 'Content-Length': String(read.size) }, c.req.method === 'HEAD' ? null : read.stream);
   });
 }
 

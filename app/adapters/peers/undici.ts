@@ -1,0 +1,105 @@
+/**
+ * @module UndiciPeerClient: one keep-alive undici Pool per peer. Request and response bodies
+ * stream (Node Readables); connect, response-headers and body-idle timeouts bound every call;
+ * the caller's AbortSignal cancels the peer request.
+ */
+import { Pool } from 'undici';
+import { AppError } from '../../errors/app-error.js';
+import type { PeerClient, PeerRequest, PeerResponse } from '../../ports/peer-client.js';
+
+export interface UndiciPeerClientOptions {
+  /** instance id → base URL (`http://10.0.0.2:8443`). */
+  readonly endpoints: Readonly<Record<string, string>>;
+  readonly connectTimeoutMs?: number;
+  readonly headersTimeoutMs?: number;
+  /** Longest pause between two body chunks. */
+  readonly bodyIdleTimeoutMs?: number;
+  readonly connectionsPerPeer?: number;
+  readonly rejectUnauthorized?: boolean;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+]);
+
+export class UndiciPeerClient implements PeerClient {
+  readonly #endpoints: Map<string, string>;
+  readonly #pools = new Map<string, Pool>();
+  readonly #options: UndiciPeerClientOptions;
+
+  constructor(options: UndiciPeerClientOptions) {
+    this.#options = options;
+    this.#endpoints = new Map(Object.entries(options.endpoints).map(([id, url]) => [id, url.replace(/\/+$/, '')]));
+  }
+
+  endpointOf(instanceId: string): string | undefined {
+    return this.#endpoints.get(instanceId);
+  }
+
+  async request(instanceId: string, request: PeerRequest): Promise<PeerResponse> {
+    const pool = this.#pool(instanceId);
+    const base = new URL(this.#endpoints.get(instanceId) ?? '');
+    const prefix = base.pathname === '/' ? '' : base.pathname;
+    try {
+      const response = await pool.request({
+        method: request.method as 'GET',
+        path: prefix + request.target,
+        headers: request.headers,
+        body: request.body,
+        signal: request.signal,
+        headersTimeout: this.#options.headersTimeoutMs ?? 30_000,
+        bodyTimeout: this.#options.bodyIdleTimeoutMs ?? 60_000,
+      });
+      return { status: response.statusCode, headers: response.headers, body: response.body };
+    } catch (error) {
+      throw this.#translate(error, instanceId);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pools.values()].map((pool) => pool.close()));
+    this.#pools.clear();
+  }
+
+  #pool(instanceId: string): Pool {
+    const existing = this.#pools.get(instanceId);
+    if (existing) return existing;
+    const endpoint = this.#endpoints.get(instanceId);
+    if (endpoint === undefined) {
+      throw new AppError('PEER_UNAVAILABLE', `instance ${instanceId} is not a known peer of this node`, { details: { instance_id: instanceId }, retryAfterSec: 5 });
+    }
+    const pool = new Pool(new URL(endpoint).origin, {
+      connections: this.#options.connectionsPerPeer ?? 64,
+      connect: { timeout: this.#options.connectTimeoutMs ?? 3000, rejectUnauthorized: this.#options.rejectUnauthorized ?? true },
+      keepAliveTimeout: 30_000,
+    });
+    this.#pools.set(instanceId, pool);
+    return pool;
+  }
+
+  #translate(error: unknown, instanceId: string): unknown {
+    if (error instanceof AppError) return error;
+    const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+    if (UNAVAILABLE_CODES.has(code)) {
+      return new AppError('PEER_UNAVAILABLE', `the node holding this file (${instanceId}) is unavailable`, {
+        details: { instance_id: instanceId },
+        retryAfterSec: 5,
+        cause: error,
+      });
+    }
+    return error;
+  }
+}

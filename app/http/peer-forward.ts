@@ -1,0 +1,93 @@
+/**
+ * @module Forwarding a request to the node that holds a file. The untouched request (method,
+ * path and query, body stream, range and conditional headers) goes to the holder, signed with
+ * the internal secret and carrying the caller's identity, so the holder applies the caller's
+ * own permissions. The holder's answer streams back unchanged apart from hop-by-hop headers.
+ * A hop counter refuses loops.
+ */
+import type { Readable } from 'node:stream';
+import type { Context } from 'hono';
+import { newNonce, PEER_HEADERS, signPeerRequest } from '../domain/peer-signature.js';
+import { AppError, HeldElsewhere } from '../errors/app-error.js';
+import type { PeerResponse } from '../ports/peer-client.js';
+import { clientSignal, requestBody, sendStream } from './body.js';
+import type { HonoEnv } from './env.js';
+import { rawPathname } from './request-path.js';
+
+/** A request is forwarded at most this many times. */
+export const MAX_PEER_HOPS = 2;
+
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'content-length', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept'];
+const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'x-request-id', 'date']);
+
+export interface HolderCall {
+  readonly method: string;
+  readonly target: string;
+  readonly caller: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: Readable | null;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Sends a signed request to `instanceId`. Throws PEER_UNAVAILABLE / PEER_LOOP. */
+export async function callHolder(c: Context<HonoEnv>, instanceId: string, call: HolderCall): Promise<PeerResponse> {
+  const services = c.get('services');
+  if (services.peers === null) throw new HeldElsewhere(instanceId, call.target);
+  const hop = (c.get('peerHop') ?? 0) + 1;
+  if (hop > MAX_PEER_HOPS) throw new AppError('PEER_LOOP', `request forwarded ${hop - 1} times; nodes disagree about who holds it`);
+  const fields = { method: call.method, target: call.target, timeMs: Date.now(), nonce: newNonce(), caller: call.caller, hop, from: services.instanceId };
+  const headers: Record<string, string> = {
+    ...call.headers,
+    [PEER_HEADERS.caller]: fields.caller,
+    [PEER_HEADERS.time]: String(fields.timeMs),
+    [PEER_HEADERS.nonce]: fields.nonce,
+    [PEER_HEADERS.hop]: String(hop),
+    [PEER_HEADERS.from]: fields.from,
+    [PEER_HEADERS.signature]: signPeerRequest(services.peerSecret, fields),
+  };
+  return services.peers.request(instanceId, { method: call.method, target: call.target, headers, body: call.body ?? null, signal: call.signal });
+}
+
+/** Forwards the current request as it is to `instanceId` and relays the answer. */
+export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): Promise<Response> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = c.req.header(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  const url = c.req.url;
+  const query = url.indexOf('?');
+  const method = c.req.method;
+  const hasBody = method === 'PUT' || method === 'POST' || method === 'PATCH';
+  const response = await callHolder(c, instanceId, {
+    method,
+    target: rawPathname(c) + (query >= 0 ? url.slice(query) : ''),
+    caller: c.get('userId'),
+    headers,
+    body: hasBody ? requestBody(c) : null,
+    signal: clientSignal(c),
+  });
+  return relay(c, response, method === 'HEAD');
+}
+
+/** Streams a holder's answer to the client. */
+export function relay(c: Context<HonoEnv>, response: PeerResponse, isHead: boolean): Response {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name)) continue;
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const bodyless = isHead || response.status === 204 || response.status === 304;
+  if (bodyless) response.body.resume();
+  return sendStream(c, response.status, headers, bodyless ? null : response.body);
+}
+
+/** Runs `handler`; if the file turns out to be held by another node, forwards the request there. */
+export async function orForward(c: Context<HonoEnv>, handler: () => Promise<Response>): Promise<Response> {
+  try {
+    return await handler();
+  } catch (error) {
+    if (error instanceof HeldElsewhere && c.get('services').peers !== null) return forwardToHolder(c, error.instanceId);
+    throw error;
+  }
+}

