@@ -12,6 +12,7 @@ import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { PeerResponse } from '../ports/peer-client.js';
 import { clientSignal, requestBody, sendStream } from './body.js';
 import type { HonoEnv } from './env.js';
+import type { AppServices } from './services.js';
 import { rawPathname } from './request-path.js';
 
 /** A request is forwarded at most this many times. */
@@ -29,11 +30,13 @@ export interface HolderCall {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Sends a signed request to `instanceId`. Throws PEER_UNAVAILABLE / PEER_LOOP. */
-export async function callHolder(c: Context<HonoEnv>, instanceId: string, call: HolderCall): Promise<PeerResponse> {
-  const services = c.get('services');
+/**
+ * Sends a signed request to `instanceId`; `previousHops` is how often the current request was
+ * already forwarded. Throws PEER_UNAVAILABLE / PEER_LOOP.
+ */
+export async function callHolder(services: AppServices, previousHops: number, instanceId: string, call: HolderCall): Promise<PeerResponse> {
   if (services.peers === null) throw new HeldElsewhere(instanceId, call.target);
-  const hop = (c.get('peerHop') ?? 0) + 1;
+  const hop = previousHops + 1;
   if (hop > MAX_PEER_HOPS) throw new AppError('PEER_LOOP', `request forwarded ${hop - 1} times; nodes disagree about who holds it`);
   const fields = { method: call.method, target: call.target, timeMs: Date.now(), nonce: newNonce(), caller: call.caller, hop, from: services.instanceId };
   const headers: Record<string, string> = {
@@ -48,6 +51,11 @@ export async function callHolder(c: Context<HonoEnv>, instanceId: string, call: 
   return services.peers.request(instanceId, { method: call.method, target: call.target, headers, body: call.body ?? null, signal: call.signal });
 }
 
+/** `/v1/files` URL target of a canonical path (each segment encoded once). */
+export function filesTarget(path: string): string {
+  return '/v1/files' + path.split('/').map(encodeURIComponent).join('/');
+}
+
 /** Forwards the current request as it is to `instanceId` and relays the answer. */
 export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): Promise<Response> {
   const headers: Record<string, string> = {};
@@ -59,7 +67,7 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
   const query = url.indexOf('?');
   const method = c.req.method;
   const hasBody = method === 'PUT' || method === 'POST' || method === 'PATCH';
-  const response = await callHolder(c, instanceId, {
+  const response = await callHolder(c.get('services'), c.get('peerHop') ?? 0, instanceId, {
     method,
     target: rawPathname(c) + (query >= 0 ? url.slice(query) : ''),
     caller: c.get('userId'),

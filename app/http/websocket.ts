@@ -12,13 +12,14 @@
  *   parents, or replace; an upload cut short leaves nothing behind.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import { parseUrlPath, type ParsedPath } from '../domain/path.js';
-import { AppError, isAppError } from '../errors/app-error.js';
+import { AppError, HeldElsewhere, isAppError } from '../errors/app-error.js';
 import { toAppError } from './errors.js';
+import { callHolder, filesTarget } from './peer-forward.js';
 import type { AppServices } from './services.js';
 
 const PREFIX = '/v1/files/ws/';
@@ -54,7 +55,7 @@ export function attachWebSocket(server: Server, services: AppServices, config: C
     const mode = (new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '').get('mode') ?? 'download').toLowerCase();
     if (mode !== 'download' && mode !== 'upload') return reject(socket, 400, 'BAD_REQUEST', 'mode must be download or upload');
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const run = mode === 'download' ? download(ws, services, target.path) : upload(ws, services, userId, target, config.server.maxFileBytes);
+      const run = mode === 'download' ? download(ws, services, userId, target.path) : upload(ws, services, userId, target, config.server.maxFileBytes);
       run.catch((error: unknown) => closeWithError(ws, error));
     });
   });
@@ -74,11 +75,23 @@ function closeWithError(ws: WebSocket, error: unknown): void {
   if (ws.readyState === ws.OPEN) ws.close(code, appError.code);
 }
 
-async function download(ws: WebSocket, services: AppServices, path: string): Promise<void> {
+/** The file's bytes: from this node's store, or streamed from the node that holds them. */
+async function openForDownload(services: AppServices, userId: string, path: string): Promise<Readable> {
   const entry = await services.files.stat(path);
-  const read = await services.files.open(entry, undefined);
-  ws.on('close', () => read.stream.destroy());
-  for await (const chunk of read.stream) {
+  const location = services.files.context.locate(entry);
+  if (location.kind === 'local') return (await services.files.open(entry, undefined)).stream;
+  const response = await callHolder(services, 0, location.instanceId, { method: 'GET', target: filesTarget(path), caller: userId });
+  if (response.status !== 200) {
+    response.body.resume();
+    throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${path}`) : new HeldElsewhere(location.instanceId, path);
+  }
+  return response.body;
+}
+
+async function download(ws: WebSocket, services: AppServices, userId: string, path: string): Promise<void> {
+  const stream = await openForDownload(services, userId, path);
+  ws.on('close', () => stream.destroy());
+  for await (const chunk of stream) {
     const buffer = chunk as Buffer;
     for (let offset = 0; offset < buffer.length; offset += DOWNLOAD_CHUNK_BYTES) {
       await new Promise<void>((resolve, rejectSend) =>
@@ -117,7 +130,15 @@ async function upload(ws: WebSocket, services: AppServices, userId: string, targ
   });
   ws.on('error', (error) => body.destroy(error));
   try {
-    await services.files.put(userId, target, { stream: body, length: undefined }, () => undefined);
+    try {
+      await services.files.put(userId, target, { stream: body, length: undefined }, () => undefined);
+    } catch (error) {
+      if (!(error instanceof HeldElsewhere)) throw error;
+      // Another node holds the file: stream the upload to it as a PUT with the caller's identity.
+      const response = await callHolder(services, 0, error.instanceId, { method: 'PUT', target: filesTarget(target.path), caller: userId, body });
+      response.body.resume();
+      if (response.status !== 200 && response.status !== 201) throw new AppError('PEER_UNAVAILABLE', `holder answered ${response.status}`);
+    }
     if (ws.readyState === ws.OPEN) {
       ws.send(`ok:${total}`);
       ws.close(1000, 'stored');

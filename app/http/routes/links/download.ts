@@ -7,7 +7,7 @@ import { baseName } from '../../../domain/path.js';
 import { INTERNAL_PROXY_USER } from '../../../domain/permissions.js';
 import { AppError, HeldElsewhere } from '../../../errors/app-error.js';
 import { clientSignal, sendStream } from '../../body.js';
-import { callHolder } from '../../peer-forward.js';
+import { callHolder, filesTarget } from '../../peer-forward.js';
 import type { HonoEnv } from '../../env.js';
 import { clientIp } from '../../middleware/rate-limit.js';
 
@@ -25,8 +25,12 @@ export function registerLinksDownload(app: Hono<HonoEnv>, limiter: MiddlewareHan
     const location = services.files.context.locate(entry);
     if (location.kind === 'remote') {
       // The link is spent here; the holder is asked for the bytes on the link's authority.
-      const target = '/v1/files' + entry.path.split('/').map(encodeURIComponent).join('/');
-      const response = await callHolder(c, location.instanceId, { method: 'GET', target, caller: INTERNAL_PROXY_USER, signal: clientSignal(c) });
+      const response = await callHolder(services, c.get('peerHop') ?? 0, location.instanceId, {
+        method: 'GET',
+        target: filesTarget(entry.path),
+        caller: INTERNAL_PROXY_USER,
+        signal: clientSignal(c),
+      });
       if (response.status !== 200) {
         response.body.resume();
         throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${entry.path}`) : new HeldElsewhere(location.instanceId, entry.path);
