@@ -7,7 +7,6 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { HonoEnv } from './env.js';
 
 /** The request body as a Node stream (empty stream when there is none). */
@@ -61,5 +60,16 @@ export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<
     outgoing.on('close', () => stream.destroy());
     stream.pipe(outgoing);
   }
-  return RESPONSE_ALREADY_SENT;
+  return alreadySent();
+}
+
+/**
+ * The marker telling @hono/node-server that the response was written directly. Reading `.body`
+ * moves node-server's lightweight Response off its fast path, which (in 2.1.9) ignores the
+ * marker and would write the head a second time.
+ */
+function alreadySent(): Response {
+  const marker = new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
+  void marker.body;
+  return marker;
 }

@@ -1,0 +1,23 @@
+/** @module Translation of `pg` failures into the MetadataStore port's codes (vendor errors never cross). */
+import { AppError, isAppError } from '../../errors/app-error.js';
+
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+export function translatePgError(error: unknown): unknown {
+  if (isAppError(error)) return error;
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  const message = error instanceof Error ? error.message : '';
+  if (code === '23505') return new AppError('FILE_ALREADY_EXISTS', 'the path already exists', { cause: error });
+  if (
+    UNAVAILABLE_ERRNO.has(code) ||
+    code.startsWith('08') || // connection exceptions
+    code.startsWith('57P') || // admin shutdown, crash shutdown, cannot connect now
+    code === '57014' || // statement timeout / cancel
+    code === '53300' || // too many connections
+    code === '25006' || // read-only transaction (a standby): writes must wait for a primary
+    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connect ECONNREFUSED/i.test(message)
+  ) {
+    return new AppError('METADATA_UNAVAILABLE', 'the metadata database is unavailable', { cause: error, retryAfterSec: 1 });
+  }
+  return error;
+}

@@ -1,0 +1,366 @@
+/**
+ * @module PostgresMetadataStore: the MetadataStore port on Postgres via `pg`. Every mutating
+ * statement also publishes the changed path with `pg_notify` in the same transaction; one
+ * dedicated LISTEN connection per node feeds `subscribe()` and reconnects by itself (telling
+ * listeners to drop everything, since changes may have been missed meanwhile). The pool
+ * reconnects by itself too, so the node recovers without a restart when the database returns.
+ */
+import pg from 'pg';
+import type { Entry, NewEntry } from '../../domain/entry.js';
+import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
+import { AppError } from '../../errors/app-error.js';
+import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import { translatePgError } from './errors.js';
+import { MIGRATIONS } from './migrations.js';
+
+const CHANNEL = 'callfs_changes';
+const MIGRATION_LOCK_KEY = 0x63616c6c; // "call"
+const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, version';
+
+export interface PostgresMetadataStoreOptions {
+  readonly dsn: string;
+  readonly poolSize?: number;
+  readonly connectTimeoutMs?: number;
+  readonly statementTimeoutMs?: number;
+}
+
+interface EntryRow {
+  path: string;
+  name: string;
+  type: 'file' | 'directory';
+  size: string;
+  mode: string;
+  owner: string;
+  mtime: Date;
+  ctime: Date;
+  backend_type: 'localfs' | 's3';
+  callfs_instance_id: string | null;
+  version: string;
+}
+
+function toEntry(row: EntryRow): Entry {
+  return {
+    path: row.path,
+    name: row.name,
+    type: row.type,
+    size: Number(row.size),
+    mode: row.mode,
+    owner: row.owner,
+    mtime: row.mtime,
+    ctime: row.ctime,
+    backendType: row.backend_type,
+    instanceId: row.callfs_instance_id,
+    version: Number(row.version),
+  };
+}
+
+function parentOf(path: string): string | null {
+  if (path === '/') return null;
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function notice(path: string, subtree: boolean): string {
+  return JSON.stringify({ p: path, s: subtree });
+}
+
+export async function createPostgresMetadataStore(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
+  const store = new PostgresMetadataStore(options);
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw translatePgError(error);
+  }
+  return store;
+}
+
+export class PostgresMetadataStore implements MetadataStore {
+  readonly #pool: pg.Pool;
+  readonly #options: PostgresMetadataStoreOptions;
+  readonly #listeners = new Set<(change: MetadataChange) => void>();
+  #listener: pg.Client | null = null;
+  #listenTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(options: PostgresMetadataStoreOptions) {
+    this.#options = options;
+    this.#pool = new pg.Pool({
+      connectionString: options.dsn,
+      max: options.poolSize ?? 20,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: options.statementTimeoutMs ?? 5000,
+      query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
+    });
+    // Idle connections that die (server restart) are reported here; the pool replaces them.
+    this.#pool.on('error', () => undefined);
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      await client.query('CREATE TABLE IF NOT EXISTS callfs_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+      const done = await client.query<{ version: string }>('SELECT version FROM callfs_schema_migrations');
+      const applied = new Set(done.rows.map((r) => Number(r.version)));
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO callfs_schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (error) {
+      throw translatePgError(error);
+    }
+  }
+
+  async getEntry(path: string): Promise<Entry | null> {
+    const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1`, [path]);
+    const row = result.rows[0];
+    return row === undefined ? null : toEntry(row);
+  }
+
+  async listChildren(path: string): Promise<Entry[]> {
+    const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE parent_path = $1 ORDER BY type DESC, name COLLATE "C"`, [path]);
+    return result.rows.map(toEntry);
+  }
+
+  async hasChildren(path: string): Promise<boolean> {
+    const result = await this.#query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM inodes WHERE parent_path = $1) AS found', [path]);
+    return result.rows[0]?.found === true;
+  }
+
+  async createEntry(entry: NewEntry, fence: number): Promise<Entry> {
+    const result = await this.#query<EntryRow>(
+      `WITH ins AS (
+         INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS})
+       SELECT ins.*, pg_notify('${CHANNEL}', $11) FROM ins`,
+      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, notice(entry.path, false)],
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('insert returned no row');
+    return toEntry(row);
+  }
+
+  async ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]> {
+    if (entries.length === 0) return [];
+    const paths = entries.map((e) => e.path);
+    await this.#query(
+      `WITH ins AS (
+         INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id)
+         SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, ord)
+         ORDER BY ord
+         ON CONFLICT (path) DO NOTHING RETURNING path)
+       SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false)::text) FROM ins`,
+      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId)],
+    );
+    const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [paths]);
+    const byPath = new Map(result.rows.map((row) => [row.path, toEntry(row)]));
+    return paths.map((p) => byPath.get(p)).filter((e): e is Entry => e !== undefined);
+  }
+
+  async updateContent(path: string, size: number, fence: number): Promise<Entry> {
+    const result = await this.#query<EntryRow>(
+      `WITH upd AS (
+         UPDATE inodes SET size = $2, mtime = now(), version = version + 1, fence = $3
+         WHERE path = $1 AND fence <= $3 RETURNING ${COLUMNS})
+       SELECT upd.*, pg_notify('${CHANNEL}', $4) FROM upd`,
+      [path, size, fence, notice(path, false)],
+    );
+    const row = result.rows[0];
+    if (row !== undefined) return toEntry(row);
+    if ((await this.getEntry(path)) === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
+    throw new AppError('LOCK_LOST', `a newer writer has changed ${path}; this write was refused`);
+  }
+
+  async deleteEntry(path: string, fence: number): Promise<boolean> {
+    const result = await this.#query<{ path: string }>(
+      `WITH del AS (
+         DELETE FROM inodes WHERE path = $1 AND fence <= $2 AND NOT EXISTS (SELECT 1 FROM inodes c WHERE c.parent_path = $1)
+         RETURNING path)
+       SELECT del.path, pg_notify('${CHANNEL}', $3) FROM del`,
+      [path, fence, notice(path, false)],
+    );
+    if (result.rows.length > 0) return true;
+    if ((await this.getEntry(path)) === null) return false;
+    if (await this.hasChildren(path)) throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
+    throw new AppError('LOCK_LOST', `a newer writer has changed ${path}; this delete was refused`);
+  }
+
+  async moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {
+    const client = await this.#connect();
+    try {
+      await client.query('BEGIN');
+      const source = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 FOR UPDATE`, [from]);
+      const sourceRow = source.rows[0];
+      if (sourceRow === undefined) throw new AppError('FILE_NOT_FOUND', `file not found: ${from}`);
+      const dest = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 FOR UPDATE`, [to]);
+      const destRow = dest.rows[0];
+      if (destRow !== undefined) {
+        if (!options.overwrite) throw new AppError('FILE_ALREADY_EXISTS', `destination already exists: ${to}`);
+        if (destRow.type !== sourceRow.type) {
+          throw new AppError(destRow.type === 'directory' ? 'IS_A_DIRECTORY' : 'NOT_A_DIRECTORY', `cannot replace a ${destRow.type} with a ${sourceRow.type}`);
+        }
+        const children = await client.query('SELECT 1 FROM inodes WHERE parent_path = $1 LIMIT 1', [to]);
+        if (children.rows.length > 0) throw new AppError('DIRECTORY_NOT_EMPTY', `destination directory not empty: ${to}`);
+        await client.query('DELETE FROM inodes WHERE path = $1', [to]);
+      }
+      await client.query(
+        `UPDATE inodes SET
+           path = $2 || substr(path, length($1) + 1),
+           parent_path = CASE WHEN path = $1 THEN $3 ELSE $2 || substr(parent_path, length($1) + 1) END,
+           name = CASE WHEN path = $1 THEN $4 ELSE name END,
+           fence = GREATEST(fence, $5)
+         WHERE path = $1 OR left(path, length($1) + 1) = $1 || '/'`,
+        [from, to, parentOf(to), nameOf(to), options.fence],
+      );
+      await client.query(`SELECT pg_notify('${CHANNEL}', $1), pg_notify('${CHANNEL}', $2)`, [notice(from, true), notice(to, true)]);
+      const moved = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1`, [to]);
+      await client.query('COMMIT');
+      const row = moved.rows[0];
+      if (row === undefined) throw new Error('moved row vanished');
+      return toEntry(row);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw translatePgError(error);
+    } finally {
+      client.release();
+    }
+  }
+
+  async insertLink(link: Omit<LinkRecord, 'status' | 'createdAt'>): Promise<void> {
+    await this.#query('INSERT INTO single_use_links (token, file_path, status, expires_at, hmac_signature) VALUES ($1, $2, $3, $4, $5)', [
+      link.token,
+      link.path,
+      'active',
+      link.expiresAt,
+      link.signature,
+    ]);
+  }
+
+  async getLink(token: string): Promise<LinkRecord | null> {
+    const result = await this.#query<{ token: string; file_path: string; hmac_signature: string; expires_at: Date; status: string; created_at: Date }>(
+      'SELECT token, file_path, hmac_signature, expires_at, status, created_at FROM single_use_links WHERE token = $1',
+      [token],
+    );
+    const row = result.rows[0];
+    if (row === undefined) return null;
+    return { token: row.token, path: row.file_path, signature: row.hmac_signature, expiresAt: row.expires_at, status: row.status === 'active' ? 'active' : 'used', createdAt: row.created_at };
+  }
+
+  async consumeLink(token: string, usedByIp: string | null): Promise<boolean> {
+    const ip = usedByIp?.replace(/^::ffff:/, '') ?? null;
+    const result = await this.#query(
+      "UPDATE single_use_links SET status = 'used', used_at = now(), used_by_ip = $2::inet WHERE token = $1 AND status = 'active' AND expires_at > now()",
+      [token, ip !== null && /^[0-9a-fA-F:.]+$/.test(ip) ? ip : null],
+    );
+    return result.rowCount === 1;
+  }
+
+  async deleteStaleLinks(usedRetentionMs: number): Promise<number> {
+    const result = await this.#query(
+      "DELETE FROM single_use_links WHERE (status = 'active' AND expires_at < now()) OR (status = 'used' AND used_at < now() - make_interval(secs => $1))",
+      [usedRetentionMs / 1000],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async findMissing(paths: readonly string[]): Promise<string[]> {
+    if (paths.length === 0) return [];
+    const result = await this.#query<{ p: string }>('SELECT p FROM unnest($1::text[]) AS p WHERE NOT EXISTS (SELECT 1 FROM inodes WHERE path = p)', [paths]);
+    return result.rows.map((r) => r.p);
+  }
+
+  subscribe(listener: (change: MetadataChange) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listener === null && this.#listenTimer === null) this.#startListening(false);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#listenTimer !== null) clearTimeout(this.#listenTimer);
+    const listener = this.#listener;
+    this.#listener = null;
+    await listener?.end().catch(() => undefined);
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.#pool.connect();
+    } catch (error) {
+      throw translatePgError(error);
+    }
+  }
+
+  #emit(change: MetadataChange): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+
+  /** Opens the LISTEN connection; on loss, tells listeners to drop everything and retries. */
+  #startListening(isReconnect: boolean, delayMs = 250): void {
+    if (this.#closed) return;
+    const client = new pg.Client({ connectionString: this.#options.dsn, connectionTimeoutMillis: this.#options.connectTimeoutMs ?? 3000 });
+    let failed = false;
+    const retry = (): void => {
+      if (failed || this.#closed) return;
+      failed = true;
+      if (this.#listener === client) this.#listener = null;
+      client.end().catch(() => undefined);
+      this.#emit({ path: '/', subtree: true });
+      this.#listenTimer = setTimeout(() => {
+        this.#listenTimer = null;
+        this.#startListening(true, Math.min(delayMs * 2, 5000));
+      }, delayMs);
+      this.#listenTimer.unref();
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (message) => {
+      if (message.payload === undefined) return;
+      try {
+        const parsed = JSON.parse(message.payload) as { p?: unknown; s?: unknown };
+        if (typeof parsed.p === 'string') this.#emit({ path: parsed.p, subtree: parsed.s === true });
+      } catch {
+        this.#emit({ path: '/', subtree: true });
+      }
+    });
+    this.#listener = client;
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${CHANNEL}`))
+      .then(() => {
+        if (isReconnect) this.#emit({ path: '/', subtree: true });
+      })
+      .catch(retry);
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * @module loadConfig: the node's configuration from `--config FILE` (YAML or JSON, CallFS
+ * layout), `CALLFS_` environment overrides and defaults, validated once. A pure function of its
+ * inputs. Any problem throws ConfigError whose first line names the key (and the environment
+ * variable it came from) and what is wrong. No file and no `CALLFS_` variables = the embedded
+ * default (embedded Postgres, in-process locks, files under ./data).
+ */
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { ApiUser, Config, LockConfig, MetadataStoreConfig, S3Config } from './config.js';
+import { envOverrides, isTree, mergeTrees, type Tree } from './env.js';
+import { FileConfigSchema, type FileConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface LoadInput {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  /** File contents, or null when the file does not exist. */
+  readonly readFile: (path: string) => string | null;
+}
+
+export interface GeneratedCredentials {
+  readonly api_key: string;
+  readonly internal_proxy_secret: string;
+  readonly single_use_link_secret: string;
+}
+
+const RESERVED_USERS = new Set(['root', 'internal-proxy']);
+
+function configFlag(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--config' || arg === '-c') {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError('config: --config needs a file name');
+      return next;
+    }
+    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
+  }
+  return null;
+}
+
+function parseFile(path: string, content: string): Tree {
+  const lower = path.toLowerCase();
+  let parsed: unknown;
+  try {
+    if (lower.endsWith('.json')) parsed = JSON.parse(content);
+    else if (lower.endsWith('.yaml') || lower.endsWith('.yml')) parsed = parseYaml(content);
+    else throw new ConfigError(`config: ${path}: unsupported extension (use .yaml, .yml or .json)`);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ConfigError(`config: ${path}: cannot be parsed: ${reason}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isTree(parsed)) throw new ConfigError(`config: ${path}: the top level must be a mapping of sections`);
+  return parsed;
+}
+
+/** host and port of `:8443`, `0.0.0.0:8443`, `[::1]:8443`; null when malformed. */
+export function parseListenAddr(value: string): { host: string; port: number } | null {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port > 65535) return null;
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+class Problems {
+  readonly list: string[] = [];
+  constructor(private readonly sources: Map<string, string>) {}
+  add(key: string, message: string): void {
+    const env = this.sources.get(key);
+    this.list.push(`config: ${key}${env ? ` (from ${env})` : ''}: ${message}`);
+  }
+}
+
+export function loadConfig(input: LoadInput): Config {
+  const explicit = configFlag(input.argv);
+  let fileTree: Tree = {};
+  let found = false;
+  if (explicit !== null) {
+    const path = resolve(input.cwd, explicit);
+    const content = input.readFile(path);
+    if (content === null) throw new ConfigError(`config: ${explicit}: file not found`);
+    fileTree = parseFile(explicit, content);
+    found = true;
+  } else {
+    for (const name of ['config.yaml', 'config.yml', 'config.json']) {
+      const content = input.readFile(join(input.cwd, name));
+      if (content === null) continue;
+      fileTree = parseFile(name, content);
+      found = true;
+      break;
+    }
+  }
+  const { tree: envTree, sources } = envOverrides(input.env);
+  const embedded = !found && sources.size === 0;
+  const parsed = FileConfigSchema.safeParse(mergeTrees(fileTree, envTree));
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const env = sources.get(key);
+      return `config: ${key}${env ? ` (from ${env})` : ''}: ${issue.message}`;
+    });
+    throw new ConfigError(messages.join('\n'));
+  }
+  const config = embedded ? embeddedDefault(input) : build(parsed.data, input.cwd, new Problems(sources));
+  return deepFreeze(config);
+}
+
+function embeddedDefault(input: LoadInput): Config {
+  const dataDir = join(input.cwd, 'data');
+  const base = build({ server: { protocol: 'http' }, metadata_store: { type: 'embedded' } }, input.cwd, new Problems(new Map()), true);
+  const creds = input.readFile(join(dataDir, 'credentials.json'));
+  const config: Config = {
+    ...base,
+    server: { ...base.server, listenHost: '127.0.0.1', listenPort: 8443, protocol: 'http', externalUrl: 'http://127.0.0.1:8443' },
+    metadataStore: { type: 'embedded', dataDir: join(dataDir, 'postgres'), port: 54329 },
+    dlm: { type: 'local' },
+    backend: { defaultBackend: 'localfs', localfsRootPath: join(dataDir, 'files'), s3: null },
+    dataDir,
+    isEmbeddedDefault: true,
+  };
+  if (creds === null) return config;
+  try {
+    return withGeneratedCredentials(config, JSON.parse(creds) as GeneratedCredentials);
+  } catch {
+    throw new ConfigError(`config: ${join(dataDir, 'credentials.json')}: not valid JSON; delete it to have new credentials generated`);
+  }
+}
+
+/** The embedded default with its generated key and secrets filled in. */
+export function withGeneratedCredentials(config: Config, creds: GeneratedCredentials): Config {
+  return deepFreeze({
+    ...config,
+    auth: { ...config.auth, users: [{ id: 'api-user-0', key: creds.api_key }], internalProxySecret: creds.internal_proxy_secret, singleUseLinkSecret: creds.single_use_link_secret },
+  });
+}
+
+function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = false): Config {
+  const server = file.server ?? {};
+  const auth = file.auth ?? {};
+  const backend = file.backend ?? {};
+  const discovery = file.instance_discovery ?? {};
+
+  const listen = parseListenAddr(server.listen_addr ?? ':8443');
+  if (listen === null) problems.add('server.listen_addr', `"${server.listen_addr ?? ''}" is not host:port (e.g. :8443 or 127.0.0.1:8443)`);
+  const certFile = server.cert_file ?? null;
+  const keyFile = server.key_file ?? null;
+  const protocolSetting = server.protocol ?? 'https';
+  const protocol = protocolSetting === 'auto' ? (certFile && keyFile ? 'https' : 'http') : protocolSetting;
+  if (protocol === 'https' && (certFile === null || keyFile === null)) {
+    problems.add('server.protocol', 'https needs server.cert_file and server.key_file (or set protocol: http)');
+  }
+
+  const users: ApiUser[] = [];
+  (auth.api_keys ?? []).filter((k) => k !== '').forEach((key, index) => users.push({ id: `api-user-${index}`, key }));
+  for (const [id, key] of Object.entries(auth.api_key_users ?? {})) users.push({ id, key });
+  const internalProxySecret = auth.internal_proxy_secret ?? '';
+  const singleUseLinkSecret = auth.single_use_link_secret ?? '';
+  if (!skipAuth) validateAuth(users, auth.api_keys ?? [], internalProxySecret, singleUseLinkSecret, problems);
+
+  const s3 = s3Config(backend);
+  const localfsRootPath = backend.localfs_root_path === '' ? null : resolve(cwd, backend.localfs_root_path ?? '/var/lib/callfs');
+  const defaultBackend = backend.default_backend === 's3' ? 's3' : 'localfs';
+  if (defaultBackend === 's3' && s3 === null) problems.add('backend.s3_bucket_name', 'required when backend.default_backend is s3');
+  if (defaultBackend === 'localfs' && localfsRootPath === null) problems.add('backend.localfs_root_path', 'required when backend.default_backend is localfs');
+
+  const instanceId = discovery.instance_id ?? 'callfs-instance-1';
+  if (instanceId === '' || instanceId.includes('.')) problems.add('instance_discovery.instance_id', 'must be non-empty and contain no "."');
+  const peerEndpoints = discovery.peer_endpoints ?? {};
+  for (const [peer, url] of Object.entries(peerEndpoints)) {
+    if (peer === instanceId) problems.add(`instance_discovery.peer_endpoints.${peer}`, 'a node must not list itself as a peer');
+    if (!/^https?:\/\/[^/\s]+/.test(url)) problems.add(`instance_discovery.peer_endpoints.${peer}`, `"${url}" is not an http(s) URL`);
+  }
+
+  const metrics = file.metrics?.listen_addr ? parseListenAddr(file.metrics.listen_addr) : null;
+  if (file.metrics?.listen_addr && metrics === null) problems.add('metrics.listen_addr', `"${file.metrics.listen_addr}" is not host:port`);
+
+  const logLevel = file.log?.level;
+  const config: Config = {
+    server: {
+      listenHost: listen?.host ?? '0.0.0.0',
+      listenPort: listen?.port ?? 8443,
+      protocol,
+      certFile,
+      keyFile,
+      externalUrl: server.external_url ?? 'localhost:8443',
+      metadataOpTimeoutMs: server.metadata_op_timeout ?? 5000,
+      fileOpTimeoutMs: server.file_op_timeout ?? 60_000,
+      lockWaitMs: server.lock_wait_timeout ?? 10_000,
+      maxFileBytes: server.max_file_size ?? 10 * 1024 ** 3,
+      shutdownGraceMs: server.shutdown_grace_period ?? 15_000,
+    },
+    auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false },
+    log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console' },
+    metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
+    backend: { defaultBackend, localfsRootPath, s3 },
+    metadataStore: metadataConfig(file, cwd, problems),
+    dlm: lockConfig(file),
+    instanceDiscovery: { instanceId, region: discovery.region ?? 'default', peerEndpoints, peerRegions: discovery.peer_regions ?? {} },
+    rateLimits: {
+      linkGeneratePerSec: file.rate_limit?.link_generate_per_sec ?? 100,
+      linkGenerateBurst: file.rate_limit?.link_generate_burst ?? 1,
+      downloadPerSec: file.rate_limit?.download_per_sec ?? 10,
+      downloadBurst: file.rate_limit?.download_burst ?? 5,
+    },
+    cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: file.cache?.ttl ?? 30_000 },
+    dataDir: resolve(cwd, file.data_dir ?? 'data'),
+    isEmbeddedDefault: false,
+  };
+  if (problems.list.length > 0) throw new ConfigError(problems.list.join('\n'));
+  return config;
+}
+
+function validateAuth(users: ApiUser[], positional: readonly string[], internal: string, link: string, problems: Problems): void {
+  if (users.length === 0) problems.add('auth.api_keys', 'at least one API key is required (auth.api_keys or auth.api_key_users)');
+  positional.forEach((key, i) => {
+    if (key.length < 16) problems.add(`auth.api_keys[${i}]`, 'must be at least 16 characters');
+    if (key === 'default-api-key') problems.add(`auth.api_keys[${i}]`, 'must not be the placeholder "default-api-key"');
+  });
+  const seen = new Set<string>();
+  for (const user of users) {
+    if (!user.id.startsWith('api-user-')) {
+      const key = `auth.api_key_users.${user.id}`;
+      if (user.id.trim() === '' || user.id.includes('.')) problems.add(key, 'user ids must be non-blank and contain no "."');
+      if (RESERVED_USERS.has(user.id) || /^api-user-\d+$/.test(user.id)) problems.add(key, `"${user.id}" is a reserved user id`);
+      if (user.key.length < 16) problems.add(key, 'must be at least 16 characters');
+    }
+    if (seen.has(user.key)) problems.add('auth', `the key of ${user.id} is configured twice`);
+    seen.add(user.key);
+  }
+  if (internal === '' || internal === 'change-me-internal-secret') problems.add('auth.internal_proxy_secret', 'must be set to a secret shared by every node');
+  else if (seen.has(internal)) problems.add('auth.internal_proxy_secret', 'must differ from every API key');
+  if (link === '' || link === 'change-me-link-secret') problems.add('auth.single_use_link_secret', 'must be set to a secret shared by every node');
+}
+
+function s3Config(backend: NonNullable<FileConfig['backend']>): S3Config | null {
+  const bucket = backend.s3_bucket_name ?? '';
+  if (bucket === '') return null;
+  const orNull = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
+  return {
+    bucket,
+    region: backend.s3_region ?? 'us-east-1',
+    endpoint: orNull(backend.s3_endpoint),
+    accessKeyId: orNull(backend.s3_access_key),
+    secretAccessKey: orNull(backend.s3_secret_key),
+    serverSideEncryption: backend.s3_server_side_encryption === undefined ? 'AES256' : orNull(backend.s3_server_side_encryption),
+    kmsKeyId: orNull(backend.s3_kms_key_id),
+    acl: backend.s3_acl === undefined ? 'private' : orNull(backend.s3_acl),
+  };
+}
+
+function metadataConfig(file: FileConfig, cwd: string, problems: Problems): MetadataStoreConfig {
+  const store = file.metadata_store ?? {};
+  const type = store.type ?? 'postgres';
+  if (type === 'embedded') return { type: 'embedded', dataDir: resolve(cwd, store.data_dir ?? 'data/postgres'), port: store.port ?? 54329 };
+  if (type !== 'postgres') {
+    problems.add('metadata_store.type', `"${type}" is not supported; use postgres (or embedded)`);
+    return { type: 'postgres', dsn: '' };
+  }
+  const dsn = store.dsn ?? '';
+  if (dsn === '') problems.add('metadata_store.dsn', 'required for the postgres metadata store');
+  else if (!/^postgres(ql)?:\/\//.test(dsn)) problems.add('metadata_store.dsn', 'must be a postgres:// URL');
+  return { type: 'postgres', dsn };
+}
+
+function lockConfig(file: FileConfig): LockConfig {
+  const dlm = file.dlm ?? {};
+  if (dlm.type === 'local') return { type: 'local' };
+  return {
+    type: 'redis',
+    redisAddr: dlm.redis_addr ?? 'localhost:6379',
+    redisPassword: dlm.redis_password === undefined || dlm.redis_password === '' ? null : dlm.redis_password,
+    sentinels: dlm.redis_sentinels ?? [],
+    masterName: dlm.redis_master_name ?? 'mymaster',
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
