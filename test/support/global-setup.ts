@@ -28,6 +28,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('redisUrl', redis.url);
   project.provide('s3', { endpoint: s3.endpoint, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
   return async () => {
-    await Promise.allSettled([pg.stop(), redis.stop(), s3.stop()]);
+    await Promise.allSettled([pg.destroy(), redis.stop(), s3.stop()]);
   };
 }

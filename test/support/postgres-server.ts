@@ -1,0 +1,108 @@
+/**
+ * A private PostgreSQL cluster for tests, from the machine's Debian binaries
+ * (/usr/lib/postgresql/N/bin), run as the `postgres` OS user when we are root, listening on a free
+ * loopback port with its socket in a private directory. Each test file creates its own database.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort, stopChild, waitForPort } from './processes.js';
+
+export interface PostgresServer {
+  readonly adminUrl: string;
+  readonly binDir: string;
+  readonly port: number;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** Stops the server and removes its files. */
+  destroy(): Promise<void>;
+}
+
+function findBinDir(): string {
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (newest === undefined) throw new Error('PostgreSQL server binaries not found: apt-get install postgresql-15');
+  return join(base, newest, 'bin');
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Postgres refuses to run as root: as root, run its binaries as the `postgres` OS user. */
+function postgresIds(): { uid: number; gid: number } | Record<string, never> {
+  if (!isRoot) return {};
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const binDir = findBinDir();
+  const base = mkdtempSync(join(tmpdir(), 'callfs-pg-'));
+  const dataDir = join(base, 'data');
+  const ids = postgresIds();
+  if ('uid' in ids) chownSync(base, ids.uid, ids.gid);
+  chmodSync(base, 0o700);
+  execFileSync(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'], { stdio: 'ignore', ...ids });
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  const start = async (): Promise<void> => {
+    const args = [
+      '-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${base}`,
+      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300', '-c', 'wal_level=replica',
+    ];
+    child = spawn(join(binDir, 'postgres'), args, { stdio: 'ignore', ...ids });
+    await waitForPort(port, 20_000);
+    const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    for (let attempt = 0; ; attempt++) {
+      const client = new pg.Client({ connectionString: adminUrl });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        await client.end();
+        return;
+      } catch (error) {
+        await client.end().catch(() => undefined);
+        if (attempt > 100) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const stop = async (): Promise<void> => {
+    // SIGINT is Postgres's "fast" shutdown (SIGTERM, "smart", would wait for clients to leave).
+    if (child !== null) await stopChild(child, 'SIGINT', 15_000);
+    child = null;
+  };
+  await start();
+  return {
+    adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    binDir,
+    port,
+    dataDir,
+    start,
+    stop,
+    destroy: async () => {
+      await stop();
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+let counter = 0;
+
+/** Creates a fresh database on the server and returns its DSN. */
+export async function createTestDatabase(adminUrl: string): Promise<string> {
+  const name = `callfs_test_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  return adminUrl.replace(/\/postgres$/, `/${name}`);
+}
