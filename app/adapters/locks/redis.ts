@@ -36,8 +36,16 @@ function unavailable(error: unknown): AppError {
   return new AppError('LOCK_UNAVAILABLE', 'the lock service (Redis) is unavailable', { cause: error, retryAfterSec: 1 });
 }
 
+/** Connects and waits until Redis is ready (or LOCK_UNAVAILABLE after the connect timeout). */
 export async function createRedisLockManager(options: RedisLockManagerOptions): Promise<RedisLockManager> {
-  return new RedisLockManager(options);
+  const manager = new RedisLockManager(options);
+  try {
+    await manager.ready(options.connectTimeoutMs ?? 5000);
+  } catch (error) {
+    await manager.close();
+    throw error;
+  }
+  return manager;
 }
 
 export class RedisLockManager implements LockManager {
@@ -91,6 +99,21 @@ export class RedisLockManager implements LockManager {
 
   activeCount(): number {
     return this.#active;
+  }
+
+  ready(timeoutMs: number): Promise<void> {
+    if (this.#redis.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#redis.off('ready', onReady);
+        reject(new AppError('LOCK_UNAVAILABLE', `Redis did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#redis.once('ready', onReady);
+    });
   }
 
   async ping(): Promise<void> {
