@@ -8,9 +8,16 @@ import type { BackendType } from '../domain/entry.js';
 import type { FileOperation, LinkOutcome, Telemetry } from '../ports/telemetry.js';
 import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
 
-/** POST series first: CallFS's test 01 reads the first `method="POST"` line. */
+/**
+ * POST series first, file uploads leading: CallFS's test 01 reads the first `method="POST"` line
+ * and expects it to grow with each upload.
+ */
+function rank(labels: Readonly<Record<string, string>>): number {
+  if (labels['method'] !== 'POST') return 2;
+  return labels['path'] === '/v1/files/*' && labels['status_code'] === '201' ? 0 : 1;
+}
 function postFirst(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): number {
-  return Number(b['method'] === 'POST') - Number(a['method'] === 'POST');
+  return rank(a) - rank(b);
 }
 
 export class NodeMetrics implements Telemetry {

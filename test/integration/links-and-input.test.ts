@@ -1,0 +1,210 @@
+/**
+ * Single-use links, metrics and bad input against a real node: link lifecycle and concurrent
+ * redemption, CallFS's rate limits, Prometheus output, and paths/bodies that must be refused
+ * without touching anything outside the storage root.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../support/postgres-server.js';
+import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+
+let node: TestNode;
+let limited: TestNode;
+let db: pg.Client;
+let owner: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  const dsn = await createTestDatabase(inject('pgAdminUrl'));
+  node = await startTestNode({ dsn, redisUrl: inject('redisUrl'), lockWaitMs: 2000 });
+  limited = await startTestNode({ dsn, instanceId: 'limited', realRateLimits: true });
+  owner = api(node.url, KEYS.owner);
+  db = new pg.Client({ connectionString: dsn });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await db.end();
+  await Promise.all([node.close(), limited.close()]);
+});
+
+async function generate(path: string, expiry = 60): Promise<Response> {
+  return owner('/v1/links/generate', { method: 'POST', body: JSON.stringify({ path, expiry_seconds: expiry }), headers: { 'Content-Type': 'application/json' } });
+}
+
+/** A raw HTTP request whose path is sent exactly as given (fetch would normalise it). */
+function raw(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: node.port, method, path, headers: { Authorization: `Bearer ${KEYS.owner}` } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('single-use links', () => {
+  it('issues a CallFS-shaped link that downloads the exact bytes once', async () => {
+    await owner('/v1/files/links/report%20final.txt', { method: 'PUT', body: 'link bytes' });
+    const res = await generate('/links/report final.txt');
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { url: string; token: string; expires: string };
+    expect(Object.keys(body).sort()).toEqual(['expires', 'token', 'url']);
+    expect(body.token).toHaveLength(69);
+    expect(body.url).toBe(`http://files.test.example/download/${body.token}`);
+    expect(Date.parse(body.expires) - Date.now()).toBeGreaterThan(50_000);
+    const first = await fetch(`${node.url}/download/${body.token}`);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-disposition')).toBe("attachment; filename*=UTF-8''report%20final.txt");
+    expect(await first.text()).toBe('link bytes');
+    const second = await fetch(`${node.url}/download/${body.token}`);
+    expect(second.status).toBe(410);
+    expect((await second.json()).code).toBe('LINK_USED');
+  });
+
+  it('refuses expired (410), forged (410), tampered or unknown (404) tokens, and links to missing files (404)', async () => {
+    await owner('/v1/files/links/short.txt', { method: 'PUT', body: 's' });
+    const { token } = (await (await generate('/links/short.txt', 1)).json()) as { token: string };
+    const tampered = token.slice(0, 40) + (token[40] === 'A' ? 'B' : 'A') + token.slice(41);
+    const bad = await fetch(`${node.url}/download/${tampered}`);
+    expect(bad.status).toBe(404);
+    expect((await bad.json()).code).toBe('LINK_NOT_FOUND');
+    // A stored token whose signature does not match its path (another secret, or an edited row).
+    const { token: other } = (await (await generate('/links/short.txt', 60)).json()) as { token: string };
+    await db.query("UPDATE single_use_links SET file_path = '/links/other.txt' WHERE token = $1", [other]);
+    const forged = await fetch(`${node.url}/download/${other}`);
+    expect(forged.status).toBe(410);
+    expect((await forged.json()).code).toBe('LINK_INVALID');
+    await new Promise((r) => setTimeout(r, 1200));
+    const expired = await fetch(`${node.url}/download/${token}`);
+    expect(expired.status).toBe(410);
+    expect((await expired.json()).code).toBe('LINK_EXPIRED');
+    const unknown = await fetch(`${node.url}/download/AAAAAAAAAAAAAAAAAAAAAA==.bogus`);
+    expect(unknown.status).toBe(404);
+    expect((await generate('/links/none.txt')).status).toBe(404);
+  });
+
+  it('validates the request body (expiry range, size limit, JSON)', async () => {
+    await owner('/v1/files/links/v.txt', { method: 'PUT', body: 'v' });
+    expect((await generate('/links/v.txt', 0)).status).toBe(400);
+    expect((await generate('/links/v.txt', 86_401)).status).toBe(400);
+    expect((await generate('/links/v.txt', 86_400)).status).toBe(201);
+    const huge = await owner('/v1/links/generate', { method: 'POST', body: JSON.stringify({ path: '/links/v.txt', expiry_seconds: 60, pad: 'x'.repeat(5000) }) });
+    expect(huge.status).toBe(400);
+    expect((await owner('/v1/links/generate', { method: 'POST', body: '{oops' })).status).toBe(400);
+    expect((await owner('/v1/links/generate', { method: 'POST', body: '{"expiry_seconds":5}' })).status).toBe(400);
+  });
+
+  it('lets exactly one of 20 concurrent redemptions through', async () => {
+    await owner('/v1/files/links/race.txt', { method: 'PUT', body: 'race' });
+    const { token } = (await (await generate('/links/race.txt')).json()) as { token: string };
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${node.url}/download/${token}`).then(async (r) => (await r.arrayBuffer(), r.status))));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 410)).toHaveLength(19);
+    const row = await db.query('SELECT status, used_by_ip FROM single_use_links WHERE token = $1', [token]);
+    expect(row.rows[0]).toEqual({ status: 'used', used_by_ip: '127.0.0.1' });
+  });
+
+  it("applies CallFS's per-IP rate limits (429 RATE_LIMIT_EXCEEDED)", async () => {
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => fetch(`${limited.url}/download/nothing-here`).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(5);
+    const limitedRes = await fetch(`${limited.url}/download/nothing-here`);
+    expect(limitedRes.status).toBe(429);
+    expect(await limitedRes.json()).toEqual({ code: 'RATE_LIMIT_EXCEEDED', message: 'Rate limit exceeded' });
+  });
+});
+
+describe('metrics', () => {
+  it('requires a key and exposes the callfs_* families with the POST series first', async () => {
+    expect((await fetch(`${node.url}/metrics`)).status).toBe(401);
+    const firstPost = async (): Promise<number> => {
+      const text = await (await owner('/metrics')).text();
+      const line = text.split('\n').find((l) => l.startsWith('callfs_http_requests_total{') && l.includes('method="POST"')) ?? '';
+      return Number(line.split(' ').pop());
+    };
+    await owner('/v1/files/metrics/one.txt', { method: 'POST', body: '1' });
+    const before = await firstPost();
+    await owner('/v1/files/metrics/two.txt', { method: 'POST', body: '2' });
+    expect(await firstPost()).toBe(before + 1);
+    await owner('/v1/files/metrics/two.txt');
+    const text = await (await owner('/metrics')).text();
+    const requestLines = text.split('\n').filter((l) => l.startsWith('callfs_http_requests_total{'));
+    expect(requestLines[0]).toContain('method="POST"');
+    expect(text).toMatch(/callfs_http_request_duration_seconds_count\{method="GET",path="\/v1\/files\/\*"\} \d+/);
+    expect(text).toMatch(/callfs_file_operations_total\{operation="create",backend_type="localfs"\} \d+/);
+    expect(text).toMatch(/callfs_file_operations_total\{operation="read",backend_type="localfs"\} \d+/);
+    expect(text).toContain('callfs_backend_op_duration_seconds');
+    expect(text).toMatch(/^callfs_single_use_link_generations_total \d+$/m);
+    expect(text).toMatch(/^callfs_active_locks 0$/m);
+  });
+});
+
+describe('bad input never escapes the root and never 500s', () => {
+  const root = () => node.rootPath ?? '';
+  const outside = () => join(dirname(root()), 'escaped.txt');
+
+  it.each([
+    ['/v1/files/../../escaped.txt'],
+    ['/v1/files/a/../../../escaped.txt'],
+    ['/v1/files/%2e%2e/%2e%2e/escaped.txt'],
+    ['/v1/files/..%2F..%2Fescaped.txt'],
+    ['/v1/files/a%2F..%2F..%2Fescaped.txt'],
+    ['/v1/files/..%5C..%5Cescaped.txt'],
+    ['/v1/files/nul%00byte.txt'],
+    ['/v1/files/ctl%01char.txt'],
+    ['/v1/files/bidi%E2%80%AEtxt.exe'],
+    ['/v1/files/bad%ZZescape'],
+    [`/v1/files/${'n'.repeat(256)}`],
+    [`/v1/files/${'p/'.repeat(2100)}x`],
+    ['/v1/files/.callfs-tmp-123'],
+  ])('PUT %s → 400/404, nothing written outside', async (path) => {
+    const res = await raw('PUT', path, 'evil');
+    expect([400, 404]).toContain(res.status);
+    expect(existsSync(outside())).toBe(false);
+  });
+
+  it('keeps a decoded space, and percent-escapes that are not separators, inside the root', async () => {
+    expect((await raw('PUT', '/v1/files/enc/file%20with%20spaces.txt', 'a')).status).toBe(201);
+    expect((await raw('GET', '/v1/files/enc/file%20with%20spaces.txt')).body).toBe('a');
+    expect((await raw('PUT', '/v1/files/enc/%252e%252e%252fx', 'b')).status).toBe(201);
+    expect(readdirSync(join(root(), 'enc')).sort()).toEqual(['%2e%2e%2fx', 'file with spaces.txt']);
+  });
+
+  it('leaves no file, no row and no lock behind when the body is shorter than Content-Length', async () => {
+    await new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port: node.port, method: 'PUT', path: '/v1/files/cut/short.bin', headers: { Authorization: `Bearer ${KEYS.owner}`, 'Content-Length': '100000' } });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(1000));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 200);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await owner('/v1/files/cut/short.bin')).status).toBe(404);
+    expect((await db.query('SELECT 1 FROM inodes WHERE path = $1', ['/cut/short.bin'])).rowCount).toBe(0);
+    const leftovers = existsSync(join(root(), 'cut')) ? readdirSync(join(root(), 'cut')) : [];
+    expect(leftovers).toEqual([]);
+    const started = Date.now();
+    expect((await owner('/v1/files/cut/short.bin', { method: 'PUT', body: 'whole' })).status).toBe(201);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('answers malformed JSON with 400 BAD_REQUEST', async () => {
+    await owner('/v1/files/json/x.txt', { method: 'PUT', body: 'x' });
+    const res = await owner('/v1/files/json/x.txt', { method: 'PATCH', body: '[1,2' });
+    expect(res.status).toBe(400);
+    expect((await res.json()).code).toBe('BAD_REQUEST');
+  });
+
+  it('serializes concurrent writers to one path instead of failing them', async () => {
+    const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => owner('/v1/files/concurrent.txt', { method: 'PUT', body: `writer ${i}` }).then((r) => r.status)));
+    expect(statuses.every((s) => s === 200 || s === 201)).toBe(true);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+  });
+});
