@@ -1,8 +1,9 @@
 /**
  * @module A per-node cache of metadata entries for the read path, kept coherent across the
  * cluster: every node subscribes to the store's change feed (Postgres LISTEN/NOTIFY) and drops
- * what changed, and this node drops its own writes synchronously before answering. A lookup that
- * raced with an invalidation is not stored. `ttlMs` bounds how long an entry is trusted even if a
+ * what changed; a writer answers only after its own notification came back (so the others have
+ * it too), and a cache hit first lets already-arrived notifications run. This node also drops its
+ * own writes synchronously before answering. A lookup that raced with an invalidation is not stored. `ttlMs` bounds how long an entry is trusted even if a
  * notification were lost; a feed reconnect clears everything.
  */
 import type { Entry } from '../domain/entry.js';
@@ -54,9 +55,11 @@ export class EntryCache {
 
   /** The entry at `path`, from the cache when fresh, else from the store. */
   async get(path: string): Promise<Entry | null> {
-    if (this.#maxEntries > 0) {
-      const slot = this.#slots.get(path);
-      if (slot !== undefined && this.#now() - slot.storedAtMs < this.#ttlMs) {
+    if (this.#maxEntries > 0 && this.#fresh(path) !== undefined) {
+      // Let change notifications that arrived with this request be processed first.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const slot = this.#fresh(path);
+      if (slot !== undefined) {
         this.#telemetry.cacheLookup(true);
         return slot.entry;
       }
@@ -66,6 +69,11 @@ export class EntryCache {
     const entry = await this.#store.getEntry(path);
     if (this.#maxEntries > 0 && generation === this.#generation) this.#remember(path, entry);
     return entry;
+  }
+
+  #fresh(path: string): Slot | undefined {
+    const slot = this.#slots.get(path);
+    return slot !== undefined && this.#now() - slot.storedAtMs < this.#ttlMs ? slot : undefined;
   }
 
   /** Forgets `change.path` (and its subtree when asked); any in-flight lookup is not stored. */

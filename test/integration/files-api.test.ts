@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
-import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+import { api, call, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 let node: TestNode;
 let db: pg.Client;
@@ -32,7 +32,7 @@ const onDisk = (path: string): string => join(node.rootPath ?? '', path);
 
 describe('health, auth and common headers', () => {
   it('answers /health without a key, with security headers and a fresh request id', async () => {
-    const res = await fetch(`${node.url}/health`, { headers: { 'X-Request-ID': 'client-value' } });
+    const res = await call(`${node.url}/health`, { headers: { 'X-Request-ID': 'client-value' } });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('{"status":"ok"}');
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -50,9 +50,9 @@ describe('health, auth and common headers', () => {
   });
 
   it('accepts the raw key without "Bearer " as CallFS does, and not the internal secret', async () => {
-    const raw = await fetch(`${node.url}/v1/files/`, { headers: { Authorization: KEYS.owner } });
+    const raw = await call(`${node.url}/v1/files/`, { headers: { Authorization: KEYS.owner } });
     expect(raw.status).toBe(200);
-    const secret = await fetch(`${node.url}/v1/files/`, { headers: { Authorization: 'Bearer internal-secret-for-tests-0123' } });
+    const secret = await call(`${node.url}/v1/files/`, { headers: { Authorization: 'Bearer internal-secret-for-tests-0123' } });
     expect(secret.status).toBe(401);
   });
 
@@ -113,7 +113,7 @@ describe('POST, PUT, GET, HEAD', () => {
         controller.close();
       },
     });
-    const res = await owner('/v1/files/put/chunked.bin', { method: 'PUT', body, duplex: 'half' } as RequestInit);
+    const res = await owner('/v1/files/put/chunked.bin', { method: 'PUT', body, duplex: 'half' });
     expect(res.status).toBe(201);
     const head = await owner('/v1/files/put/chunked.bin', { method: 'HEAD' });
     expect(head.headers.get('x-callfs-size')).toBe('100000');

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
-import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+import { api, call, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 let node: TestNode;
 let limited: TestNode;
@@ -58,11 +58,11 @@ describe('single-use links', () => {
     expect(body.token).toHaveLength(69);
     expect(body.url).toBe(`http://files.test.example/download/${body.token}`);
     expect(Date.parse(body.expires) - Date.now()).toBeGreaterThan(50_000);
-    const first = await fetch(`${node.url}/download/${body.token}`);
+    const first = await call(`${node.url}/download/${body.token}`);
     expect(first.status).toBe(200);
     expect(first.headers.get('content-disposition')).toBe("attachment; filename*=UTF-8''report%20final.txt");
     expect(await first.text()).toBe('link bytes');
-    const second = await fetch(`${node.url}/download/${body.token}`);
+    const second = await call(`${node.url}/download/${body.token}`);
     expect(second.status).toBe(410);
     expect((await second.json()).code).toBe('LINK_USED');
   });
@@ -71,20 +71,20 @@ describe('single-use links', () => {
     await owner('/v1/files/links/short.txt', { method: 'PUT', body: 's' });
     const { token } = (await (await generate('/links/short.txt', 1)).json()) as { token: string };
     const tampered = token.slice(0, 40) + (token[40] === 'A' ? 'B' : 'A') + token.slice(41);
-    const bad = await fetch(`${node.url}/download/${tampered}`);
+    const bad = await call(`${node.url}/download/${tampered}`);
     expect(bad.status).toBe(404);
     expect((await bad.json()).code).toBe('LINK_NOT_FOUND');
     // A stored token whose signature does not match its path (another secret, or an edited row).
     const { token: other } = (await (await generate('/links/short.txt', 60)).json()) as { token: string };
     await db.query("UPDATE single_use_links SET file_path = '/links/other.txt' WHERE token = $1", [other]);
-    const forged = await fetch(`${node.url}/download/${other}`);
+    const forged = await call(`${node.url}/download/${other}`);
     expect(forged.status).toBe(410);
     expect((await forged.json()).code).toBe('LINK_INVALID');
     await new Promise((r) => setTimeout(r, 1200));
-    const expired = await fetch(`${node.url}/download/${token}`);
+    const expired = await call(`${node.url}/download/${token}`);
     expect(expired.status).toBe(410);
     expect((await expired.json()).code).toBe('LINK_EXPIRED');
-    const unknown = await fetch(`${node.url}/download/AAAAAAAAAAAAAAAAAAAAAA==.bogus`);
+    const unknown = await call(`${node.url}/download/AAAAAAAAAAAAAAAAAAAAAA==.bogus`);
     expect(unknown.status).toBe(404);
     expect((await generate('/links/none.txt')).status).toBe(404);
   });
@@ -103,7 +103,7 @@ describe('single-use links', () => {
   it('lets exactly one of 20 concurrent redemptions through', async () => {
     await owner('/v1/files/links/race.txt', { method: 'PUT', body: 'race' });
     const { token } = (await (await generate('/links/race.txt')).json()) as { token: string };
-    const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${node.url}/download/${token}`).then(async (r) => (await r.arrayBuffer(), r.status))));
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => call(`${node.url}/download/${token}`).then(async (r) => (await r.arrayBuffer(), r.status))));
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 410)).toHaveLength(19);
     const row = await db.query('SELECT status, used_by_ip FROM single_use_links WHERE token = $1', [token]);
@@ -111,9 +111,9 @@ describe('single-use links', () => {
   });
 
   it("applies CallFS's per-IP rate limits (429 RATE_LIMIT_EXCEEDED)", async () => {
-    const statuses = await Promise.all(Array.from({ length: 12 }, () => fetch(`${limited.url}/download/nothing-here`).then((r) => r.status)));
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => call(`${limited.url}/download/nothing-here`).then((r) => r.status)));
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(5);
-    const limitedRes = await fetch(`${limited.url}/download/nothing-here`);
+    const limitedRes = await call(`${limited.url}/download/nothing-here`);
     expect(limitedRes.status).toBe(429);
     expect(await limitedRes.json()).toEqual({ code: 'RATE_LIMIT_EXCEEDED', message: 'Rate limit exceeded' });
   });
@@ -121,7 +121,7 @@ describe('single-use links', () => {
 
 describe('metrics', () => {
   it('requires a key and exposes the callfs_* families with the POST series first', async () => {
-    expect((await fetch(`${node.url}/metrics`)).status).toBe(401);
+    expect((await call(`${node.url}/metrics`)).status).toBe(401);
     const firstPost = async (): Promise<number> => {
       const text = await (await owner('/metrics')).text();
       const line = text.split('\n').find((l) => l.startsWith('callfs_http_requests_total{') && l.includes('method="POST"')) ?? '';

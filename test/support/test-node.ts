@@ -106,8 +106,18 @@ export async function startTestNode(options: TestNodeOptions): Promise<TestNode>
   };
 }
 
+/** A fetch Response whose JSON body is typed loosely: tests check it with assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are verified by the assertions
+export type TestResponse = Omit<Response, 'json'> & { json(): Promise<any> };
+export type TestInit = Omit<RequestInit, 'headers'> & { headers?: Record<string, string>; duplex?: 'half' };
+
+/** fetch with a loosely typed JSON body. */
+export function call(url: string, init: TestInit = {}): Promise<TestResponse> {
+  return fetch(url, init as RequestInit);
+}
+
 /** fetch against a node with one of the test keys (`key: null` sends no Authorization). */
 export function api(base: string, key: string | null = KEYS.owner) {
-  return (path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> =>
-    fetch(base + path, { ...init, headers: { ...(key === null ? {} : { Authorization: `Bearer ${key}` }), ...init.headers } });
+  return (path: string, init: TestInit = {}): Promise<TestResponse> =>
+    call(base + path, { ...init, headers: { ...(key === null ? {} : { Authorization: `Bearer ${key}` }), ...init.headers } });
 }

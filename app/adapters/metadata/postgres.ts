@@ -5,6 +5,7 @@
  * listeners to drop everything, since changes may have been missed meanwhile). The pool
  * reconnects by itself too, so the node recovers without a restart when the database returns.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
@@ -64,9 +65,8 @@ function nameOf(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-function notice(path: string, subtree: boolean): string {
-  return JSON.stringify({ p: path, s: subtree });
-}
+/** How long a write waits to see its own change notification come back. */
+const ECHO_WAIT_MS = 250;
 
 export async function createPostgresMetadataStore(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
   const store = new PostgresMetadataStore(options);
@@ -84,6 +84,8 @@ export class PostgresMetadataStore implements MetadataStore {
   readonly #options: PostgresMetadataStoreOptions;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
+  #listening = false;
+  readonly #echoes = new Map<string, () => void>();
   #listenTimer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -151,13 +153,14 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async createEntry(entry: NewEntry, fence: number): Promise<Entry> {
-    const result = await this.#query<EntryRow>(
+    const change = this.#change(entry.path, false);
+    const result = await change.run(() => this.#query<EntryRow>(
       `WITH ins AS (
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS})
        SELECT ins.*, pg_notify('${CHANNEL}', $11) FROM ins`,
-      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, notice(entry.path, false)],
-    );
+      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, change.payload],
+    ));
     const row = result.rows[0];
     if (row === undefined) throw new Error('insert returned no row');
     return toEntry(row);
@@ -166,29 +169,31 @@ export class PostgresMetadataStore implements MetadataStore {
   async ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]> {
     if (entries.length === 0) return [];
     const paths = entries.map((e) => e.path);
-    await this.#query(
+    const change = this.#change('', false);
+    await change.run(() => this.#query(
       `WITH ins AS (
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id)
          SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, ord)
          ORDER BY ord
          ON CONFLICT (path) DO NOTHING RETURNING path)
-       SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false)::text) FROM ins`,
-      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId)],
-    );
+       SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false, 'c', $7::text)::text) FROM ins`,
+      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), change.id],
+    ));
     const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [paths]);
     const byPath = new Map(result.rows.map((row) => [row.path, toEntry(row)]));
     return paths.map((p) => byPath.get(p)).filter((e): e is Entry => e !== undefined);
   }
 
   async updateContent(path: string, size: number, fence: number): Promise<Entry> {
-    const result = await this.#query<EntryRow>(
+    const change = this.#change(path, false);
+    const result = await change.run(() => this.#query<EntryRow>(
       `WITH upd AS (
          UPDATE inodes SET size = $2, mtime = now(), version = version + 1, fence = $3
          WHERE path = $1 AND fence <= $3 RETURNING ${COLUMNS})
        SELECT upd.*, pg_notify('${CHANNEL}', $4) FROM upd`,
-      [path, size, fence, notice(path, false)],
-    );
+      [path, size, fence, change.payload],
+    ));
     const row = result.rows[0];
     if (row !== undefined) return toEntry(row);
     if ((await this.getEntry(path)) === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
@@ -196,13 +201,14 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async deleteEntry(path: string, fence: number): Promise<boolean> {
-    const result = await this.#query<{ path: string }>(
+    const change = this.#change(path, false);
+    const result = await change.run(() => this.#query<{ path: string }>(
       `WITH del AS (
          DELETE FROM inodes WHERE path = $1 AND fence <= $2 AND NOT EXISTS (SELECT 1 FROM inodes c WHERE c.parent_path = $1)
          RETURNING path)
        SELECT del.path, pg_notify('${CHANNEL}', $3) FROM del`,
-      [path, fence, notice(path, false)],
-    );
+      [path, fence, change.payload],
+    ));
     if (result.rows.length > 0) return true;
     if ((await this.getEntry(path)) === null) return false;
     if (await this.hasChildren(path)) throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
@@ -210,6 +216,11 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {
+    const change = this.#change(from, true);
+    return change.run(() => this.#move(from, to, options, change.payload));
+  }
+
+  async #move(from: string, to: string, options: MoveOptions, payload: string): Promise<Entry> {
     const client = await this.#connect();
     try {
       await client.query('BEGIN');
@@ -236,7 +247,7 @@ export class PostgresMetadataStore implements MetadataStore {
          WHERE path = $1 OR left(path, length($1) + 1) = $1 || '/'`,
         [from, to, parentOf(to), nameOf(to), options.fence],
       );
-      await client.query(`SELECT pg_notify('${CHANNEL}', $1), pg_notify('${CHANNEL}', $2)`, [notice(from, true), notice(to, true)]);
+      await client.query(`SELECT pg_notify('${CHANNEL}', $1), pg_notify('${CHANNEL}', $2)`, [payload, JSON.stringify({ p: to, s: true })]);
       const moved = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1`, [to]);
       await client.query('COMMIT');
       const row = moved.rows[0];
@@ -322,6 +333,36 @@ export class PostgresMetadataStore implements MetadataStore {
     }
   }
 
+  /**
+   * Prepares the notification of one write. `run` performs the write and then waits (briefly)
+   * until this node's own LISTEN connection has received the notification: Postgres delivers it
+   * to every listening node at commit, so by the time the writer answers, the other nodes have
+   * it too and no client can read the old state through them on its next request.
+   */
+  #change(path: string, subtree: boolean): { id: string; payload: string; run<T extends { rowCount?: number | null } | Entry>(write: () => Promise<T>): Promise<T> } {
+    const id = randomBytes(8).toString('hex');
+    const payload = JSON.stringify({ p: path, s: subtree, c: id });
+    const run = async <T extends { rowCount?: number | null } | Entry>(write: () => Promise<T>): Promise<T> => {
+      if (!this.#listening) return write();
+      let arrived!: () => void;
+      const echo = new Promise<void>((resolve) => (arrived = resolve));
+      this.#echoes.set(id, arrived);
+      try {
+        const result = await write();
+        const wrote = !('rowCount' in result) || (result.rowCount ?? 0) > 0;
+        if (wrote) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([echo, new Promise<void>((resolve) => (timer = setTimeout(resolve, ECHO_WAIT_MS)))]);
+          clearTimeout(timer);
+        }
+        return result;
+      } finally {
+        this.#echoes.delete(id);
+      }
+    };
+    return { id, payload, run };
+  }
+
   #emit(change: MetadataChange): void {
     for (const listener of this.#listeners) listener(change);
   }
@@ -335,6 +376,7 @@ export class PostgresMetadataStore implements MetadataStore {
       if (failed || this.#closed) return;
       failed = true;
       if (this.#listener === client) this.#listener = null;
+      this.#listening = false;
       client.end().catch(() => undefined);
       this.#emit({ path: '/', subtree: true });
       this.#listenTimer = setTimeout(() => {
@@ -348,8 +390,9 @@ export class PostgresMetadataStore implements MetadataStore {
     client.on('notification', (message) => {
       if (message.payload === undefined) return;
       try {
-        const parsed = JSON.parse(message.payload) as { p?: unknown; s?: unknown };
-        if (typeof parsed.p === 'string') this.#emit({ path: parsed.p, subtree: parsed.s === true });
+        const parsed = JSON.parse(message.payload) as { p?: unknown; s?: unknown; c?: unknown };
+        if (typeof parsed.p === 'string' && parsed.p !== '') this.#emit({ path: parsed.p, subtree: parsed.s === true });
+        if (typeof parsed.c === 'string') this.#echoes.get(parsed.c)?.();
       } catch {
         this.#emit({ path: '/', subtree: true });
       }
@@ -359,6 +402,7 @@ export class PostgresMetadataStore implements MetadataStore {
       .connect()
       .then(() => client.query(`LISTEN ${CHANNEL}`))
       .then(() => {
+        this.#listening = true;
         if (isReconnect) this.#emit({ path: '/', subtree: true });
       })
       .catch(retry);
