@@ -59,6 +59,12 @@ export function renderError(error: unknown, c: Context<HonoEnv>): Response {
     services.logger.warn('request failed', { requestId: c.get('requestId'), code: appError.code, message: appError.message });
   }
   services.metrics.error('http', appError.code);
+  // A request body left half-read cannot be skipped safely: answer, then close the connection.
+  const incoming = c.env.incoming;
+  if (incoming !== undefined && !incoming.complete) {
+    c.header('Connection', 'close');
+    incoming.resume();
+  }
   if (appError.retryAfterSec !== undefined) c.header('Retry-After', String(appError.retryAfterSec));
   else if (appError.status === 503) c.header('Retry-After', '1');
   return c.json(bodyFor(appError, c), appError.status as ContentfulStatusCode);

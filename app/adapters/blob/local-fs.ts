@@ -102,7 +102,19 @@ export class LocalFsBlobStore implements BlobStore {
             callback(null, chunk);
           },
         });
-        await pipeline(body, counter, fileSink(handle), options.signal ? { signal: options.signal } : {});
+        // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
+        // so the HTTP layer can still answer on the same socket (then close it).
+        const onSourceError = (error: Error): void => {
+          counter.destroy(error);
+        };
+        body.once('error', onSourceError);
+        body.pipe(counter);
+        try {
+          await pipeline(counter, fileSink(handle), options.signal ? { signal: options.signal } : {});
+        } finally {
+          body.off('error', onSourceError);
+          body.unpipe(counter);
+        }
         if (options.expectedSize !== undefined && size !== options.expectedSize) {
           throw new AppError('INCOMPLETE_BODY', `body ended after ${size} of ${options.expectedSize} bytes`);
         }

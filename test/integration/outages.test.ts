@@ -1,0 +1,114 @@
+/**
+ * Dependencies failing under a running node: Postgres or Redis going away answers 503 with a
+ * clear code (never a hang or a 500) and the node recovers by itself when they return; a full
+ * disk answers 507 and leaves the metadata untouched.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres-server.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { api, startTestNode, type TestNode } from '../support/test-node.js';
+
+describe('Postgres and Redis outages', () => {
+  let postgres: PostgresServer;
+  let redis: RedisServer;
+  let node: TestNode;
+
+  beforeAll(async () => {
+    [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+    node = await startTestNode({ dsn: await createTestDatabase(postgres.adminUrl), redisUrl: redis.url });
+  });
+
+  afterAll(async () => {
+    await node.close();
+    await Promise.all([postgres.destroy(), redis.stop()]);
+  });
+
+  it('answers 503 METADATA_UNAVAILABLE while Postgres is down and recovers without a restart', async () => {
+    const files = api(node.url);
+    expect((await files('/v1/files/pg.txt', { method: 'PUT', body: 'before' })).status).toBe(201);
+    await postgres.stop();
+    const started = Date.now();
+    const down = await files('/v1/files/other.txt', { method: 'PUT', body: 'during' });
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).not.toBeNull();
+    expect((await down.json()).code).toBe('METADATA_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(8000);
+    const ready = await files('/ready');
+    expect(ready.status).toBe(503);
+    await postgres.start();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await files('/v1/files/pg.txt')).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    expect((await files('/v1/files/after.txt', { method: 'PUT', body: 'after' })).status).toBe(201);
+  });
+
+  it('answers 503 LOCK_UNAVAILABLE while Redis is down and recovers without a restart', async () => {
+    const files = api(node.url);
+    await redis.stop();
+    const down = await files('/v1/files/redis.txt', { method: 'PUT', body: 'during' });
+    expect(down.status).toBe(503);
+    expect((await down.json()).code).toBe('LOCK_UNAVAILABLE');
+    expect((await files('/v1/files/redis.txt')).status).toBe(404);
+    await redis.start();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 201; i++) {
+      status = (await files('/v1/files/redis.txt', { method: 'PUT', body: 'after' })).status;
+      if (status !== 201) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(201);
+  });
+});
+
+describe('disk full', () => {
+  let mountPoint: string;
+  let mounted = false;
+  let node: TestNode;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    mountPoint = mkdtempSync(join(tmpdir(), 'callfs-tiny-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountPoint], { stdio: 'ignore' });
+      mounted = true;
+    } catch {
+      console.warn('disk-full test skipped: cannot mount a tmpfs here (needs root)');
+      return;
+    }
+    const dsn = await createTestDatabase(inject('pgAdminUrl'));
+    node = await startTestNode({ dsn, localRoot: mountPoint });
+    db = new pg.Client({ connectionString: dsn });
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    if (!mounted) return;
+    await db.end();
+    await node.close();
+    execFileSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it('answers 507 INSUFFICIENT_STORAGE, keeps existing files and writes no row or temp file', async (context) => {
+    if (!mounted) return context.skip();
+    const files = api(node.url);
+    expect((await files('/v1/files/keep.txt', { method: 'PUT', body: 'precious' })).status).toBe(201);
+    const big = Buffer.alloc(4 * 1024 * 1024, 7);
+    const full = await files('/v1/files/big.bin', { method: 'PUT', body: big });
+    expect(full.status).toBe(507);
+    expect((await full.json()).code).toBe('INSUFFICIENT_STORAGE');
+    expect((await db.query("SELECT 1 FROM inodes WHERE path = '/big.bin'")).rowCount).toBe(0);
+    expect(readdirSync(mountPoint).sort()).toEqual(['keep.txt']);
+    const replace = await files('/v1/files/keep.txt', { method: 'PUT', body: big });
+    expect(replace.status).toBe(507);
+    expect(await (await files('/v1/files/keep.txt')).text()).toBe('precious');
+    expect((await db.query("SELECT size FROM inodes WHERE path = '/keep.txt'")).rows[0]).toEqual({ size: '8' });
+  });
+});
