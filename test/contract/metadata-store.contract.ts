@@ -1,0 +1,119 @@
+/** The MetadataStore port's contract, run against every Postgres the node supports. */
+import { describe, expect, it } from 'vitest';
+import type { NewEntry } from '../../app/domain/entry.js';
+import type { MetadataChange, MetadataStore } from '../../app/ports/metadata-store.js';
+
+const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1' });
+const dir = (path: string): NewEntry => ({ path, type: 'directory', size: 0, owner: 'u1', backendType: 'localfs', instanceId: 'n1' });
+
+export function describeMetadataStoreContract(name: string, makeStore: () => Promise<MetadataStore>): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    it('seeds the root, creates entries once, and reads them back', async () => {
+      const store = await makeStore();
+      expect(await store.getEntry('/')).toMatchObject({ type: 'directory', owner: 'root', instanceId: null, mode: '0755' });
+      const created = await store.createEntry(file('/c/a.txt', 5), 1);
+      expect(created).toMatchObject({ path: '/c/a.txt', name: 'a.txt', type: 'file', size: 5, mode: '0644', version: 1 });
+      await expect(store.createEntry(file('/c/a.txt'), 2)).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
+      expect(await store.getEntry('/c/missing')).toBeNull();
+      await store.close();
+    });
+
+    it('lists children files first then directories in byte order, without grandchildren', async () => {
+      const store = await makeStore();
+      await store.ensureDirectories([dir('/l'), dir('/l/Zdir'), dir('/l/adir')]);
+      for (const name of ['b.txt', 'B.txt', '%_\\.txt', 'a.txt']) await store.createEntry(file(`/l/${name}`), 1);
+      await store.createEntry(file('/l/adir/deep.txt'), 1);
+      expect((await store.listChildren('/l')).map((e) => e.name)).toEqual(['%_\\.txt', 'B.txt', 'a.txt', 'b.txt', 'Zdir', 'adir']);
+      expect(await store.hasChildren('/l/adir')).toBe(true);
+      expect(await store.hasChildren('/l/Zdir')).toBe(false);
+      await store.close();
+    });
+
+    it('ensureDirectories is idempotent and reports a file standing in the way', async () => {
+      const store = await makeStore();
+      await store.createEntry(file('/e/blocker'), 1);
+      const result = await store.ensureDirectories([dir('/e'), dir('/e/blocker')]);
+      expect(result.map((e) => [e.path, e.type])).toEqual([
+        ['/e', 'directory'],
+        ['/e/blocker', 'file'],
+      ]);
+      expect((await store.ensureDirectories([dir('/e')])).length).toBe(1);
+      await store.close();
+    });
+
+    it('updates content with a version bump and refuses stale fences (LOCK_LOST)', async () => {
+      const store = await makeStore();
+      await store.createEntry(file('/u.txt', 1), 10);
+      const updated = await store.updateContent('/u.txt', 42, 11);
+      expect(updated).toMatchObject({ size: 42, version: 2 });
+      await expect(store.updateContent('/u.txt', 1, 5)).rejects.toMatchObject({ code: 'LOCK_LOST' });
+      await expect(store.updateContent('/nope.txt', 1, 99)).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+      await expect(store.deleteEntry('/u.txt', 3)).rejects.toMatchObject({ code: 'LOCK_LOST' });
+      expect(await store.deleteEntry('/u.txt', 12)).toBe(true);
+      expect(await store.deleteEntry('/u.txt', 12)).toBe(false);
+      await store.close();
+    });
+
+    it('refuses to delete a non-empty directory', async () => {
+      const store = await makeStore();
+      await store.ensureDirectories([dir('/d')]);
+      await store.createEntry(file('/d/x'), 1);
+      await expect(store.deleteEntry('/d', 2)).rejects.toMatchObject({ code: 'DIRECTORY_NOT_EMPTY' });
+      await store.close();
+    });
+
+    it('moves a subtree in one step and applies the overwrite rules', async () => {
+      const store = await makeStore();
+      await store.ensureDirectories([dir('/m'), dir('/m/src'), dir('/m/src/inner')]);
+      await store.createEntry(file('/m/src/inner/f.txt'), 1);
+      await store.createEntry(file('/m/other.txt'), 1);
+      const moved = await store.moveEntry('/m/src', '/m/dst', { overwrite: false, fence: 2 });
+      expect(moved).toMatchObject({ path: '/m/dst', name: 'dst', type: 'directory' });
+      expect((await store.listChildren('/m/dst/inner')).map((e) => e.path)).toEqual(['/m/dst/inner/f.txt']);
+      expect(await store.getEntry('/m/src/inner/f.txt')).toBeNull();
+      await expect(store.moveEntry('/m/other.txt', '/m/dst/inner/f.txt', { overwrite: false, fence: 3 })).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
+      await expect(store.moveEntry('/m/other.txt', '/m/dst', { overwrite: true, fence: 3 })).rejects.toMatchObject({ code: 'IS_A_DIRECTORY' });
+      await store.moveEntry('/m/other.txt', '/m/dst/inner/f.txt', { overwrite: true, fence: 3 });
+      expect(await store.getEntry('/m/other.txt')).toBeNull();
+      await expect(store.moveEntry('/m/ghost', '/m/x', { overwrite: false, fence: 4 })).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+      await store.close();
+    });
+
+    it('spends a link exactly once under concurrent redemption, and never after expiry', async () => {
+      const store = await makeStore();
+      await store.insertLink({ token: 'tok-1', path: '/x', signature: 'sig', expiresAt: new Date(Date.now() + 60_000) });
+      expect(await store.getLink('tok-1')).toMatchObject({ path: '/x', status: 'active', signature: 'sig' });
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeLink('tok-1', '127.0.0.1')));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.getLink('tok-1'))?.status).toBe('used');
+      await store.insertLink({ token: 'tok-old', path: '/x', signature: 'sig', expiresAt: new Date(Date.now() - 1000) });
+      expect(await store.consumeLink('tok-old', null)).toBe(false);
+      expect(await store.deleteStaleLinks(0)).toBeGreaterThanOrEqual(1);
+      expect(await store.getLink('tok-old')).toBeNull();
+      await store.close();
+    });
+
+    it('finds paths without an entry (sweeper support)', async () => {
+      const store = await makeStore();
+      await store.createEntry(file('/here.txt'), 1);
+      expect(await store.findMissing(['/here.txt', '/gone.txt'])).toEqual(['/gone.txt']);
+      await store.close();
+    });
+
+    it('publishes changes made through another store instance to subscribers', async () => {
+      const [watcher, writer] = [await makeStore(), await makeStore()];
+      const seen: MetadataChange[] = [];
+      watcher.subscribe((change) => seen.push(change));
+      await new Promise((r) => setTimeout(r, 300));
+      await writer.createEntry(file('/feed.txt'), 1);
+      await writer.moveEntry('/feed.txt', '/feed2.txt', { overwrite: false, fence: 2 });
+      for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(seen).toEqual(expect.arrayContaining([
+        { path: '/feed.txt', subtree: false },
+        { path: '/feed.txt', subtree: true },
+        { path: '/feed2.txt', subtree: true },
+      ]));
+      await Promise.all([watcher.close(), writer.close()]);
+    });
+  });
+}
