@@ -7,7 +7,7 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createApp } from './app.js';
@@ -176,6 +176,9 @@ function listen(config: Config, fetch: FetchHandler, hostname: string, port: num
           }
         : {}),
     }) as Server;
+    // A client that goes away makes its request emit 'error'; whoever reads the body handles it,
+    // and a body nobody reads must not turn that into an uncaught exception.
+    server.on('request', (request: IncomingMessage) => request.on('error', ignore));
     server.keepAliveTimeout = 120_000;
     server.headersTimeout = 60_000;
     server.requestTimeout = 0; // streaming bodies are bounded by idle timeouts, not a whole-transfer cap
@@ -201,6 +204,8 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
     server.closeIdleConnections();
   });
 }
+
+function ignore(): void {}
 
 function hostForUrl(host: string): string {
   if (host === '' || host === '0.0.0.0' || host === '::') return '127.0.0.1';

@@ -36,8 +36,9 @@ export function clientSignal(c: Context<HonoEnv>): AbortSignal | undefined {
 }
 
 /**
- * Sends `status`, the headers prepared on `c` by middleware plus `headers`, and `stream` (or no
- * body). Returns the value the route handler must return.
+ * Sends `status`, the headers middleware put on the Node response plus `headers`, and `stream`
+ * (or no body). Headers set with `c.header()` are NOT sent on this path: pass them in `headers`.
+ * Returns the value the route handler must return.
  */
 export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<string, string>, stream: Readable | null): Response {
   const outgoing = c.env.outgoing;
@@ -47,12 +48,8 @@ export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<
     if (stream === null) return c.body(null, status as 200);
     return c.body(Readable.toWeb(stream) as ReadableStream<Uint8Array>, status as 200);
   }
-  const merged: Record<string, string> = {};
-  c.res.headers.forEach((value, name) => {
-    merged[name] = value;
-  });
-  for (const [name, value] of Object.entries(headers)) merged[name.toLowerCase()] = value;
-  outgoing.writeHead(status, merged);
+  // Headers set by middleware are already on `outgoing` (setHeader); writeHead merges them.
+  outgoing.writeHead(status, headers);
   if (stream === null) {
     outgoing.end();
   } else {

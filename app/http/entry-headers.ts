@@ -6,7 +6,20 @@ import { contentTypeFor } from '../domain/content-type.js';
 import { etagOf, formatMtime, type Entry } from '../domain/entry.js';
 import { H } from './headers.js';
 
+/** Entries from the cache are shared objects: their headers are computed once. */
+const computed = new WeakMap<Entry, Readonly<Record<string, string>>>();
+
+/** The headers describing `entry` (a fresh object the caller may extend). */
 export function entryHeaders(entry: Entry): Record<string, string> {
+  let headers = computed.get(entry);
+  if (headers === undefined) {
+    headers = buildHeaders(entry);
+    computed.set(entry, headers);
+  }
+  return { ...headers };
+}
+
+function buildHeaders(entry: Entry): Record<string, string> {
   const headers: Record<string, string> = {
     [H.type]: entry.type,
     [H.size]: String(entry.type === 'file' ? entry.size : 0),

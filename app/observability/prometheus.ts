@@ -18,7 +18,9 @@ function labelText(labels: Labels, extra?: readonly [string, string]): string {
 }
 
 function keyOf(labels: Labels): string {
-  return JSON.stringify(labels);
+  let key = '';
+  for (const name in labels) key += `${name}\u0000${labels[name] ?? ''}\u0001`;
+  return key;
 }
 
 interface Family {

@@ -76,15 +76,15 @@ export class FileContext {
   }
 
   /**
-   * Checks `access` on `path` against the store (never the cache) and returns the entry (null
-   * when missing and the access is a permitted write). Throws FILE_NOT_FOUND / PERMISSION_DENIED.
+   * Checks `access` on `path` and returns the entry (null when missing and the access is a
+   * permitted write). Throws FILE_NOT_FOUND / PERMISSION_DENIED. Reads the store directly unless
+   * `viaCache` — allowed only where the decision is checked again on a fresh read under the lock.
    */
-  async authorize(userId: string, access: Access, path: string): Promise<Entry | null> {
-    const target = await this.deps.metadata.getEntry(path);
-    const parent = target === null && access === 'write' && path !== '/' ? await this.deps.metadata.getEntry(parentOf(path)) : null;
-    const decision = authorize(userId, access, target, parent);
-    if (decision === 'not-found') throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
-    if (decision === 'deny') throw new AppError('PERMISSION_DENIED', 'permission denied');
+  async authorize(userId: string, access: Access, path: string, viaCache = false): Promise<Entry | null> {
+    const read = (p: string): Promise<Entry | null> => (viaCache ? this.deps.cache.get(p) : this.deps.metadata.getEntry(p));
+    const target = await read(path);
+    const parent = target === null && access === 'write' && path !== '/' ? await read(parentOf(path)) : null;
+    requireAllowed(userId, access, target, parent, path);
     return target;
   }
 
@@ -111,6 +111,13 @@ export class FileContext {
   changed(path: string, subtree = false): void {
     this.deps.cache.invalidate({ path, subtree });
   }
+}
+
+/** Throws FILE_NOT_FOUND / PERMISSION_DENIED unless the rules of domain/permissions.ts allow it. */
+export function requireAllowed(userId: string, access: Access, target: Entry | null, parent: Entry | null, path: string): void {
+  const decision = authorize(userId, access, target, parent);
+  if (decision === 'not-found') throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
+  if (decision === 'deny') throw new AppError('PERMISSION_DENIED', 'permission denied');
 }
 
 /** Combines the request's abort signal with the lock's `lost` signal. */

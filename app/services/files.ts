@@ -13,7 +13,7 @@ import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
 import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { ByteRange } from '../ports/blob-store.js';
-import { FileContext, linkedSignal, type FileServiceDeps, type UploadBody } from './file-context.js';
+import { FileContext, linkedSignal, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
 
 export type CreateOutcome = 'created' | 'already-a-directory';
 
@@ -78,7 +78,9 @@ export class FileService {
    */
   async put(userId: string, target: ParsedPath, body: UploadBody, precondition: WritePrecondition): Promise<{ created: boolean; entry: Entry }> {
     if (target.directoryIntent) throw new AppError('IS_A_DIRECTORY', 'PUT cannot target a directory (trailing slash)');
-    const existing = await this.#ctx.authorize(userId, 'write', target.path);
+    // Checked on the cached entry first (cheap refusal before any body is read), then again on
+    // the fresh row under the lock.
+    const existing = await this.#ctx.authorize(userId, 'write', target.path, true);
     if (existing?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${target.path} is a directory`);
     if (existing !== null) this.#ctx.requireLocal(existing);
     precondition(existing);
@@ -161,6 +163,7 @@ export class FileService {
     return this.#ctx.withLock(mode === 'create' ? 'create' : 'write', [path], body.signal, async (lock) => {
       const current = await this.#ctx.deps.metadata.getEntry(path);
       if (current !== null && mode === 'create') throw this.#conflictOnCreate(current);
+      if (current !== null) requireAllowed(userId, 'write', current, null, path);
       if (current?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${path} is a directory`);
       precondition?.(current);
       if (current === null) await this.#ensureParents(userId, path);

@@ -6,11 +6,12 @@
  * the root with no symlink on the way, so nothing can escape it.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { cp, link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { close as fsClose, constants, createReadStream, fstat as fsFstat, fsync, open as fsOpen, writev as fsWritev, type Stats } from 'node:fs';
+import { cp, link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { AppError, isAppError } from '../../errors/app-error.js';
 import type { BlobReadResult, BlobStore, ByteRange, WriteOptions } from '../../ports/blob-store.js';
 
@@ -52,6 +53,8 @@ function translate(error: unknown, key: string): unknown {
 export class LocalFsBlobStore implements BlobStore {
   readonly backendType = 'localfs' as const;
   readonly #root: string;
+  /** Directories verified to be real directories (no symlink) under the root. */
+  readonly #checkedDirs = new Set<string>();
 
   constructor(options: { rootPath: string }) {
     this.#root = resolve(options.rootPath);
@@ -61,16 +64,23 @@ export class LocalFsBlobStore implements BlobStore {
     await mkdir(this.#root, { recursive: true });
   }
 
-  /** Absolute path of `key`, refusing anything outside the root or through a symlink. */
+  /**
+   * Absolute path of `key`, refusing anything outside the root or through a symlink. Directories
+   * already checked are remembered (briefly), so the hot path does not lstat every component.
+   */
   async #resolve(key: string): Promise<string> {
     const full = resolve(this.#root, key);
     const rel = relative(this.#root, full);
     if (rel.startsWith('..') || rel.includes(`${sep}..${sep}`) || (rel !== '' && resolve(this.#root, rel) !== full)) {
       throw new AppError('INVALID_PATH', 'path escapes the storage root');
     }
+    // Only the directories on the way are checked: the last component is never followed
+    // (reads open it with O_NOFOLLOW; rename, link, unlink and rmdir act on the link itself).
+    const parts = rel === '' ? [] : rel.split(sep);
     let current = this.#root;
-    for (const part of rel === '' ? [] : rel.split(sep)) {
-      current = join(current, part);
+    for (let i = 0; i < parts.length - 1; i++) {
+      current = join(current, parts[i] ?? '');
+      if (this.#checkedDirs.has(current)) continue;
       let info: Stats;
       try {
         info = await lstat(current);
@@ -79,47 +89,41 @@ export class LocalFsBlobStore implements BlobStore {
         throw translate(error, key);
       }
       if (info.isSymbolicLink()) throw new AppError('INVALID_PATH', 'symbolic links inside the storage root are not followed');
+      if (info.isDirectory()) this.#rememberDir(current);
     }
     return full;
+  }
+
+  #rememberDir(dir: string): void {
+    if (this.#checkedDirs.size >= 10_000) this.#checkedDirs.clear();
+    this.#checkedDirs.add(dir);
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
     const target = await this.#resolve(key);
     const dir = dirname(target);
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    let size = 0;
+    let sink: FileSink | null = null;
     try {
       await mkdir(dir, { recursive: true });
-      const handle = await open(temp, 'wx', 0o644);
+      sink = new FileSink(await openFd(temp, 'wx'), options.expectedSize);
+      // finished() below reports the sink's failure; this keeps a late one from going uncaught.
+      sink.on('error', () => undefined);
+      // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
+      // so the HTTP layer can still answer on the same socket (then close it).
+      const onSourceError = (error: Error): void => {
+        sink?.destroy(error);
+      };
+      body.on('error', onSourceError);
+      body.pipe(sink);
       try {
-        const counter = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            size += chunk.length;
-            if (options.expectedSize !== undefined && size > options.expectedSize) {
-              callback(new AppError('INCOMPLETE_BODY', `body is longer than its Content-Length (${options.expectedSize})`));
-              return;
-            }
-            callback(null, chunk);
-          },
-        });
-        // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
-        // so the HTTP layer can still answer on the same socket (then close it).
-        const onSourceError = (error: Error): void => {
-          counter.destroy(error);
-        };
-        body.once('error', onSourceError);
-        body.pipe(counter);
-        try {
-          await pipeline(counter, fileSink(handle), options.signal ? { signal: options.signal } : {});
-        } finally {
-          body.off('error', onSourceError);
-          body.unpipe(counter);
-        }
-        if (options.expectedSize !== undefined && size !== options.expectedSize) {
-          throw new AppError('INCOMPLETE_BODY', `body ended after ${size} of ${options.expectedSize} bytes`);
-        }
+        await finished(sink, options.signal ? { signal: options.signal } : {});
       } finally {
-        await handle.close();
+        // A request body can still fail after we are done with it (the client goes away): keep a
+        // listener so that late error is not an uncaught exception.
+        body.off('error', onSourceError);
+        body.on('error', () => undefined);
+        body.unpipe(sink);
       }
       if (options.exclusive) {
         await link(temp, target);
@@ -128,8 +132,9 @@ export class LocalFsBlobStore implements BlobStore {
         await rename(temp, target);
       }
       await this.#syncDirectory(dir);
-      return { size };
+      return { size: sink.size };
     } catch (error) {
+      sink?.destroy();
       await unlink(temp).catch(() => undefined);
       throw translate(abortReason(error, options.signal), key);
     }
@@ -137,26 +142,26 @@ export class LocalFsBlobStore implements BlobStore {
 
   async read(key: string, options: { range?: ByteRange | undefined; signal?: AbortSignal | undefined } = {}): Promise<BlobReadResult> {
     const path = await this.#resolve(key);
-    let handle;
+    let fd: number;
     try {
-      handle = await open(path, 'r');
+      fd = await openFd(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (error) {
+      if (errnoOf(error) === 'ELOOP') throw new AppError('INVALID_PATH', 'symbolic links inside the storage root are not followed');
       throw translate(error, key);
     }
     try {
-      const info = await handle.stat();
+      const info = await fstatFd(fd);
       if (info.isDirectory()) throw new AppError('IS_A_DIRECTORY', `/${key} is a directory`);
       const range = options.range;
-      const stream = createReadStream(path, {
-        fd: handle,
-        autoClose: true,
-        start: range?.start ?? 0,
-        ...(range ? { end: range.end } : {}),
-        highWaterMark: 256 * 1024,
-      });
+      if (info.size === 0 || (range !== undefined && range.end < range.start)) {
+        fsClose(fd, () => undefined);
+        return { stream: Readable.from([]), size: info.size };
+      }
+      // A known end spares the extra read that would only discover end-of-file.
+      const stream = createReadStream('', { fd, autoClose: true, start: range?.start ?? 0, end: range?.end ?? info.size - 1 });
       return { stream, size: info.size };
     } catch (error) {
-      await handle.close();
+      fsClose(fd, () => undefined);
       throw translate(error, key);
     }
   }
@@ -177,6 +182,7 @@ export class LocalFsBlobStore implements BlobStore {
 
   async removeDirectory(key: string): Promise<void> {
     if (key === '') return;
+    this.#checkedDirs.clear();
     const path = await this.#resolve(key);
     await rmdir(path).catch((error: unknown) => {
       const code = errnoOf(error);
@@ -185,6 +191,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async move(fromKey: string, toKey: string): Promise<void> {
+    this.#checkedDirs.clear();
     const from = await this.#resolve(fromKey);
     const to = await this.#resolve(toKey);
     try {
@@ -257,28 +264,64 @@ export class LocalFsBlobStore implements BlobStore {
   }
 }
 
-/** A Writable over an open file handle that fsyncs before it finishes (the handle stays open). */
-function fileSink(handle: FileHandle): Writable {
-  const writeAll = async (buffer: Buffer): Promise<void> => {
-    let offset = 0;
-    while (offset < buffer.length) {
-      const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
-      offset += bytesWritten;
+/**
+ * The write side of an upload: a Writable over a numeric file descriptor that counts bytes,
+ * enforces the declared length, batches queued chunks into one writev, fsyncs before it
+ * finishes and always closes the descriptor.
+ */
+class FileSink extends Writable {
+  size = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly expectedSize: number | undefined,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    const buffers = chunks.map((c) => c.chunk);
+    for (const b of buffers) this.size += b.length;
+    if (this.expectedSize !== undefined && this.size > this.expectedSize) {
+      callback(new AppError('INCOMPLETE_BODY', `body is longer than its Content-Length (${this.expectedSize})`));
+      return;
     }
-  };
-  return new Writable({
-    highWaterMark: 1024 * 1024,
-    write(chunk: Buffer, _encoding, callback) {
-      writeAll(chunk).then(() => callback(), callback);
-    },
-    writev(chunks, callback) {
-      writeAll(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => callback(), callback);
-    },
-    final(callback) {
-      handle.sync().then(() => callback(), callback);
-    },
+    writeAllv(this.fd, buffers, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.expectedSize !== undefined && this.size !== this.expectedSize) {
+      callback(new AppError('INCOMPLETE_BODY', `body ended after ${this.size} of ${this.expectedSize} bytes`));
+      return;
+    }
+    fsync(this.fd, (error) => callback(error));
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    fsClose(this.fd, () => callback(error));
+  }
+}
+
+/** writev until every byte is on disk (short writes are continued). */
+function writeAllv(fd: number, buffers: Buffer[], callback: (error?: Error | null) => void): void {
+  fsWritev(fd, buffers, (error, written) => {
+    if (error) return callback(error);
+    let rest = written;
+    const remaining: Buffer[] = [];
+    for (const b of buffers) {
+      if (rest >= b.length) rest -= b.length;
+      else {
+        remaining.push(b.subarray(rest));
+        rest = 0;
+      }
+    }
+    if (remaining.length === 0) callback();
+    else writeAllv(fd, remaining, callback);
   });
 }
+
+const openFd = promisify(fsOpen) as (path: string, flags: string | number) => Promise<number>;
+const fstatFd = promisify(fsFstat) as (fd: number) => Promise<Stats>;
 
 /** A pipeline aborted by our signal reports AbortError; surface the signal's reason instead. */
 function abortReason(error: unknown, signal: AbortSignal | undefined): unknown {

@@ -9,7 +9,7 @@ import type { Entry } from '../../../domain/entry.js';
 import { etagOf } from '../../../domain/entry.js';
 import { evaluatePreconditions, resolveRange } from '../../../domain/http-conditions.js';
 import { AppError } from '../../../errors/app-error.js';
-import { clientSignal, sendStream } from '../../body.js';
+import { sendStream } from '../../body.js';
 import { entryHeaders, listingItem } from '../../entry-headers.js';
 import type { HonoEnv } from '../../env.js';
 import { forwardToHolder } from '../../peer-forward.js';
@@ -69,8 +69,8 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
   const services = c.get('services');
   const location = services.files.context.locate(entry);
   if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
-  const signal = clientSignal(c);
-  const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined, signal);
+  // No abort signal needed: sendStream destroys the stream when the client goes away.
+  const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);
   if (range.kind === 'partial') {
     const { start, end } = range.range;
     headers['Content-Range'] = `bytes ${start}-${end}/${read.size}`;
