@@ -26,6 +26,8 @@ export interface Entry {
    * null for S3 entries (any node with S3 configured serves them) and for the root.
    */
   readonly instanceId: string | null;
+  /** The node that created the entry (also for S3 entries); where to go when this node lacks the backend. */
+  readonly originInstanceId: string | null;
   /** Content version: 1 at creation, +1 on every content replacement. */
   readonly version: number;
 }
@@ -38,6 +40,7 @@ export interface NewEntry {
   readonly owner: string;
   readonly backendType: BackendType;
   readonly instanceId: string | null;
+  readonly originInstanceId: string | null;
 }
 
 /** Strong validator for an entry's current content (RFC 9110 §8.8.3). */

@@ -51,11 +51,17 @@ export class FileContext {
   }
 
   /**
-   * Where a FILE's bytes are. Local-disk files written by another node are remote; S3 files are
-   * served by any node with S3 configured; directories are metadata only and always local.
+   * Where an entry's bytes are. Local-disk files written by another node are remote; S3 entries
+   * are served by any node with S3 configured, else by the node that created them; local-disk
+   * directories are handled on every node (metadata, plus this node's own directory).
    */
   locate(entry: Entry): Location {
     if (this.isHeldElsewhere(entry) && entry.type === 'file') return { kind: 'remote', instanceId: entry.instanceId ?? '' };
+    const store = this.deps.blobs[entry.backendType];
+    if (store !== null) return { kind: 'local', store, key: toBlobKey(entry.path) };
+    // This node lacks the entry's backend (an S3 entry on a local-disk-only node): its creator has it.
+    const origin = entry.originInstanceId;
+    if (origin !== null && origin !== this.deps.instanceId) return { kind: 'remote', instanceId: origin };
     return { kind: 'local', store: this.storeFor(entry.backendType), key: toBlobKey(entry.path) };
   }
 

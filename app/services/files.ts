@@ -202,7 +202,7 @@ export class FileService {
   }
 
   #newEntry(userId: string, path: string, type: 'file' | 'directory', size: number): NewEntry {
-    return { path, type, size, owner: userId, backendType: this.#ctx.deps.defaultBackend, instanceId: this.#ctx.newEntryInstanceId() };
+    return { path, type, size, owner: userId, backendType: this.#ctx.deps.defaultBackend, instanceId: this.#ctx.newEntryInstanceId(), originInstanceId: this.#ctx.deps.instanceId };
   }
 }
 

@@ -104,6 +104,7 @@ export class MoveService {
         owner: entry.owner,
         backendType: entry.backendType,
         instanceId: entry.instanceId,
+        originInstanceId: entry.originInstanceId,
       })),
     );
     const blocker = created.find((e) => e.type !== 'directory');

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { NewEntry } from '../../app/domain/entry.js';
 import type { MetadataChange, MetadataStore } from '../../app/ports/metadata-store.js';
 
-const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1' });
-const dir = (path: string): NewEntry => ({ path, type: 'directory', size: 0, owner: 'u1', backendType: 'localfs', instanceId: 'n1' });
+const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
+const dir = (path: string): NewEntry => ({ path, type: 'directory', size: 0, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
 
 export function describeMetadataStoreContract(name: string, makeStore: () => Promise<MetadataStore>): void {
   describe(`MetadataStore contract: ${name}`, () => {

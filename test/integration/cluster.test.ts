@@ -131,3 +131,25 @@ describe('forwarding to the node that holds a local-disk file', () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe('a node without S3 reaches S3 files through the node that created them', () => {
+  let local: TestNode;
+  beforeAll(async () => {
+    // A local-disk-only node that knows the S3 node as a peer (the 3 × localfs + 1 × S3 layout).
+    local = await startTestNode({ dsn: s3a.config.metadataStore.type === 'postgres' ? s3a.config.metadataStore.dsn : '', redisUrl: inject('redisUrl'), instanceId: 'local-only', peers: { s3a: s3a.url } });
+  });
+  afterAll(() => local.close());
+
+  it('reads, replaces and deletes an S3 file via the local-disk node', async () => {
+    const viaS3 = api(s3a.url);
+    const viaLocal = api(local.url);
+    expect((await viaS3('/v1/files/s3only/doc.txt', { method: 'PUT', body: 'in the bucket' })).status).toBe(201);
+    const read = await viaLocal('/v1/files/s3only/doc.txt');
+    expect(read.status).toBe(200);
+    expect(await read.text()).toBe('in the bucket');
+    expect((await viaLocal('/v1/files/s3only/doc.txt', { method: 'PUT', body: 'replaced' })).status).toBe(200);
+    expect(await (await viaS3('/v1/files/s3only/doc.txt')).text()).toBe('replaced');
+    expect((await viaLocal('/v1/files/s3only/doc.txt', { method: 'DELETE' })).status).toBe(204);
+    expect((await viaS3('/v1/files/s3only/doc.txt')).status).toBe(404);
+  });
+});

@@ -65,4 +65,9 @@ CREATE INDEX single_use_links_expiry_idx ON single_use_links (status, expires_at
 CREATE TRIGGER single_use_links_updated_at BEFORE UPDATE ON single_use_links FOR EACH ROW EXECUTE FUNCTION callfs_touch_updated_at();
 `,
   },
+  {
+    version: 2,
+    name: 'origin instance of every entry',
+    sql: 'ALTER TABLE inodes ADD COLUMN origin_instance_id VARCHAR(100); UPDATE inodes SET origin_instance_id = callfs_instance_id;',
+  },
 ];

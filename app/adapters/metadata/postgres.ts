@@ -16,7 +16,7 @@ import { MIGRATIONS } from './migrations.js';
 
 const CHANNEL = 'callfs_changes';
 const MIGRATION_LOCK_KEY = 0x63616c6c; // "call"
-const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, version';
+const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, origin_instance_id, version';
 
 export interface PostgresMetadataStoreOptions {
   readonly dsn: string;
@@ -36,6 +36,7 @@ interface EntryRow {
   ctime: Date;
   backend_type: 'localfs' | 's3';
   callfs_instance_id: string | null;
+  origin_instance_id: string | null;
   version: string;
 }
 
@@ -51,6 +52,7 @@ function toEntry(row: EntryRow): Entry {
     ctime: row.ctime,
     backendType: row.backend_type,
     instanceId: row.callfs_instance_id,
+    originInstanceId: row.origin_instance_id,
     version: Number(row.version),
   };
 }
@@ -156,10 +158,10 @@ export class PostgresMetadataStore implements MetadataStore {
     const change = this.#change(entry.path, false);
     const result = await change.run(() => this.#query<EntryRow>(
       `WITH ins AS (
-         INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS})
+         INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence, origin_instance_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING ${COLUMNS})
        SELECT ins.*, pg_notify('${CHANNEL}', $11) FROM ins`,
-      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, change.payload],
+      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, change.payload, entry.originInstanceId],
     ));
     const row = result.rows[0];
     if (row === undefined) throw new Error('insert returned no row');
@@ -172,13 +174,13 @@ export class PostgresMetadataStore implements MetadataStore {
     const change = this.#change('', false);
     await change.run(() => this.#query(
       `WITH ins AS (
-         INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id)
-         SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, ord)
+         INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, origin_instance_id)
+         SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i, oi
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, oi, ord)
          ORDER BY ord
          ON CONFLICT (path) DO NOTHING RETURNING path)
        SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false, 'c', $7::text)::text) FROM ins`,
-      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), change.id],
+      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), change.id, entries.map((e) => e.originInstanceId)],
     ));
     const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [paths]);
     const byPath = new Map(result.rows.map((row) => [row.path, toEntry(row)]));
