@@ -9,6 +9,7 @@ import { renderError } from './http/errors.js';
 import { requireApiKey } from './http/middleware/auth.js';
 import { frame } from './http/middleware/frame.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
+import { registerCluster } from './http/routes/cluster.js';
 import { registerDirectoriesList } from './http/routes/directories/list.js';
 import { registerFilesDelete } from './http/routes/files/delete.js';
 import { registerFilesGet } from './http/routes/files/get.js';
@@ -27,6 +28,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/v1/directories', 'GET, HEAD'],
   ['/v1/directories/*', 'GET, HEAD'],
   ['/v1/links/generate', 'POST'],
+  ['/v1/cluster', 'GET, HEAD'],
   ['/download/:token', 'GET, HEAD'],
   ['/health', 'GET, HEAD'],
   ['/ready', 'GET, HEAD'],
@@ -47,6 +49,7 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   registerFilesPatch(app);
   registerFilesDelete(app);
   registerDirectoriesList(app);
+  registerCluster(app);
   const { rateLimits } = options;
   registerLinksGenerate(app, rateLimit(rateLimits.linkGeneratePerSec, rateLimits.linkGenerateBurst));
   registerLinksDownload(app, rateLimit(rateLimits.downloadPerSec, rateLimits.downloadBurst));

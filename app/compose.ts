@@ -9,7 +9,8 @@ import type { NodeMetrics } from './observability/metrics.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
 import type { MetadataStore } from './ports/metadata-store.js';
-import type { PeerClient } from './ports/peer-client.js';
+import type { Membership } from './services/membership.js';
+import type { GuardedPeerClient } from './services/peer-health.js';
 import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
@@ -26,7 +27,8 @@ export interface ServiceParts {
   readonly locks: LockManager;
   readonly metrics: NodeMetrics;
   readonly logger: Logger;
-  readonly peers: PeerClient | null;
+  readonly peers: GuardedPeerClient;
+  readonly membership: Membership;
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
@@ -62,7 +64,8 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     }),
     metrics,
     logger,
-    peerEndpointOf: (instanceId) => config.instanceDiscovery.peerEndpoints[instanceId],
+    peerEndpointOf: (instanceId) => parts.membership.endpointOf(instanceId),
+    cluster: { report: () => parts.membership.report((id) => parts.peers.health(id)) },
     instanceId: config.instanceDiscovery.instanceId,
     region: config.instanceDiscovery.region,
     peers: parts.peers,

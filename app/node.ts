@@ -7,12 +7,13 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { IncomingMessage, Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
-import { createPostgresMetadataStore } from './adapters/metadata/postgres.js';
+import { createPostgresMetadataStore, type PostgresMetadataStore } from './adapters/metadata/postgres.js';
 import { LocalFsBlobStore } from './adapters/blob/local-fs.js';
 import { S3BlobStore } from './adapters/blob/s3.js';
 import { createRedisLockManager } from './adapters/locks/redis.js';
@@ -20,13 +21,14 @@ import { MemoryLockManager } from './adapters/locks/memory.js';
 import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
-import type { MetadataStore } from './ports/metadata-store.js';
 import { NodeMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
 import { buildServices } from './compose.js';
 import { OrphanSweeper } from './services/orphan-sweeper.js';
 import { attachWebSocket } from './http/websocket.js';
+import { Membership } from './services/membership.js';
+import { GuardedPeerClient } from './services/peer-health.js';
 
 export interface RunningNode {
   readonly url: string;
@@ -50,10 +52,28 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     const blobs = await openBlobStores(config, cleanups);
     const locks = await openLocks(config, cleanups);
     const metrics = new NodeMetrics(() => locks.activeCount());
-    const peerEndpoints = config.instanceDiscovery.peerEndpoints;
-    const peers = Object.keys(peerEndpoints).length === 0 ? null : new UndiciPeerClient({ endpoints: peerEndpoints });
-    if (peers !== null) cleanups.push(() => peers.close());
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers });
+    const discovery = config.instanceDiscovery;
+    const membership = new Membership(
+      metadata,
+      {
+        instanceId: discovery.instanceId,
+        region: discovery.region,
+        staticPeers: discovery.peerEndpoints,
+        peerRegions: discovery.peerRegions,
+        heartbeatMs: discovery.heartbeatMs,
+        forgetAfterMs: Math.max(60_000, discovery.heartbeatMs * 20),
+      },
+      logger,
+    );
+    const peers = new GuardedPeerClient(new UndiciPeerClient({ endpointOf: (id) => membership.endpointOf(id) }), {
+      failureThreshold: discovery.peerFailureThreshold,
+      openMs: discovery.peerOpenMs,
+      probeIntervalMs: discovery.probeIntervalMs,
+      probeTimeoutMs: Math.min(2000, Math.max(200, discovery.probeIntervalMs)),
+      peerIds: () => membership.peerIds(),
+    });
+    cleanups.push(() => peers.close());
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,
@@ -80,9 +100,13 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     const server = await listen(config, app.fetch, config.server.listenHost, config.server.listenPort);
     attachWebSocket(server, services.app, config);
     const port = (server.address() as AddressInfo).port;
+    // Shutdown runs these in reverse: stop accepting and drain, then leave the registry.
+    cleanups.push(() => membership.stop());
     cleanups.push(() => closeServer(server, config.server.shutdownGraceMs));
     const scheme = config.server.protocol === 'https' ? 'https' : 'http';
     const url = `${scheme}://${hostForUrl(config.server.listenHost)}:${port}`;
+    await membership.start({ internalUrl: discovery.internalUrl ?? `${scheme}://${advertisedHost(config.server.listenHost)}:${port}`, version: packageVersion(), startedAt: new Date() });
+    peers.start();
 
     let metricsUrl: string | null = null;
     if (config.metrics !== null) {
@@ -101,7 +125,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   }
 }
 
-async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<MetadataStore> {
+async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<PostgresMetadataStore> {
   let dsn: string;
   if (config.metadataStore.type === 'embedded') {
     // Loaded only when used: the package installs process-wide hooks on import.
@@ -190,15 +214,22 @@ function listen(config: Config, fetch: FetchHandler, hostname: string, port: num
   });
 }
 
-/** Stops accepting, waits for in-flight requests up to `graceMs`, then cuts what is left. */
+/**
+ * Stops accepting, waits for in-flight requests up to `graceMs`, then cuts what is left.
+ * Keep-alive connections are closed as soon as they fall idle (a finished transfer does not
+ * hold the shutdown until the grace period ends).
+ */
 function closeServer(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       server.closeAllConnections();
     }, graceMs);
     timer.unref();
+    const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+    sweeper.unref();
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweeper);
       resolve();
     });
     server.closeIdleConnections();
@@ -206,6 +237,25 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 function ignore(): void {}
+
+/** The host peers should use when nothing is configured: a wildcard listener offers the first external IPv4. */
+function advertisedHost(listenHost: string): string {
+  if (listenHost !== '' && listenHost !== '0.0.0.0' && listenHost !== '::') return hostForUrl(listenHost);
+  for (const addresses of Object.values(networkInterfaces())) {
+    const external = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (external !== undefined) return external.address;
+  }
+  return '127.0.0.1';
+}
+
+function packageVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 function hostForUrl(host: string): string {
   if (host === '' || host === '0.0.0.0' || host === '::') return '127.0.0.1';

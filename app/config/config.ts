@@ -87,6 +87,16 @@ export interface Config {
     readonly peerEndpoints: Readonly<Record<string, string>>;
     /** instance id → region of that peer (missing = same region as this node). */
     readonly peerRegions: Readonly<Record<string, string>>;
+    /** URL other nodes use to reach this one (announced in the registry); null = derived from the listener. */
+    readonly internalUrl: string | null;
+    /** Interval of this node's registry heartbeat. */
+    readonly heartbeatMs: number;
+    /** Interval of active peer health probes (0 = passive checks only). */
+    readonly probeIntervalMs: number;
+    /** Consecutive failed calls or probes that mark a peer down. */
+    readonly peerFailureThreshold: number;
+    /** How long a peer marked down is skipped before one trial call is let through. */
+    readonly peerOpenMs: number;
   };
   readonly rateLimits: {
     readonly linkGeneratePerSec: number;

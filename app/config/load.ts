@@ -179,6 +179,10 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
     if (peer === instanceId) problems.add(`instance_discovery.peer_endpoints.${peer}`, 'a node must not list itself as a peer');
     if (!/^https?:\/\/[^/\s]+/.test(url)) problems.add(`instance_discovery.peer_endpoints.${peer}`, `"${url}" is not an http(s) URL`);
   }
+  const internalUrl = discovery.internal_url ?? null;
+  if (internalUrl !== null && !/^https?:\/\/[^/\s]+/.test(internalUrl)) problems.add('instance_discovery.internal_url', `"${internalUrl}" is not an http(s) URL`);
+  const heartbeatMs = discovery.heartbeat_interval ?? 5000;
+  if (heartbeatMs < 100) problems.add('instance_discovery.heartbeat_interval', 'must be at least 100ms');
 
   const metrics = file.metrics?.listen_addr ? parseListenAddr(file.metrics.listen_addr) : null;
   if (file.metrics?.listen_addr && metrics === null) problems.add('metrics.listen_addr', `"${file.metrics.listen_addr}" is not host:port`);
@@ -204,7 +208,17 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
     backend: { defaultBackend, localfsRootPath, s3 },
     metadataStore: metadataConfig(file, cwd, problems),
     dlm: lockConfig(file),
-    instanceDiscovery: { instanceId, region: discovery.region ?? 'default', peerEndpoints, peerRegions: discovery.peer_regions ?? {} },
+    instanceDiscovery: {
+      instanceId,
+      region: discovery.region ?? 'default',
+      peerEndpoints,
+      peerRegions: discovery.peer_regions ?? {},
+      internalUrl,
+      heartbeatMs,
+      probeIntervalMs: discovery.probe_interval ?? 2000,
+      peerFailureThreshold: discovery.peer_failure_threshold ?? 3,
+      peerOpenMs: discovery.peer_down_period ?? 5000,
+    },
     rateLimits: {
       linkGeneratePerSec: file.rate_limit?.link_generate_per_sec ?? 100,
       linkGenerateBurst: file.rate_limit?.link_generate_burst ?? 1,

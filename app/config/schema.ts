@@ -95,6 +95,11 @@ export const FileConfigSchema = z.looseObject({
       region: text.optional(),
       peer_endpoints: map.optional(),
       peer_regions: map.optional(),
+      internal_url: text.optional(),
+      heartbeat_interval: duration.optional(),
+      probe_interval: duration.optional(),
+      peer_failure_threshold: positive.optional(),
+      peer_down_period: duration.optional(),
     })
     .optional(),
   rate_limit: z

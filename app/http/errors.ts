@@ -35,7 +35,9 @@ function bodyFor(error: AppError, c: Context<HonoEnv>): Record<string, unknown> 
     return body;
   }
   const message = error.status >= 500 && error.code === 'INTERNAL_ERROR' ? GENERIC_500 : error.message;
-  return { code: error.code, message };
+  // A holder that cannot be reached is named, so clients and operators know which node is down.
+  const holder = error.code === 'PEER_UNAVAILABLE' ? details?.['instance_id'] : undefined;
+  return typeof holder === 'string' ? { code: error.code, message, instance_id: holder } : { code: error.code, message };
 }
 
 export function toAppError(error: unknown): AppError {

@@ -9,6 +9,7 @@ import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { PeerClient } from '../ports/peer-client.js';
 import type { PeerAuthenticator } from '../services/peer-auth.js';
+import type { ClusterReport } from '../services/membership.js';
 
 export interface AppServices {
   readonly files: FileService;
@@ -24,6 +25,8 @@ export interface AppServices {
   /** This node's instance id and region (for `X-CallFS-Served-By`). */
   readonly instanceId: string;
   readonly region: string;
+  /** Members of the cluster and their health (`GET /v1/cluster`). */
+  readonly cluster: { report(): Promise<ClusterReport> };
   /** Client for forwarding to peers; null on a node without peers. */
   readonly peers: PeerClient | null;
   /** Verifies signed requests from peers. */

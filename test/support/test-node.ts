@@ -80,7 +80,17 @@ export function testConfig(options: TestNodeOptions): Config {
     },
     metadataStore: { type: 'postgres', dsn: options.dsn },
     dlm: options.redisUrl === undefined ? { type: 'local' } : { type: 'redis', redisAddr: options.redisUrl.replace('redis://', ''), redisPassword: null, sentinels: [], masterName: 'mymaster' },
-    instanceDiscovery: { instanceId: options.instanceId ?? 'node1', region: 'test', peerEndpoints: options.peers ?? {}, peerRegions: {} },
+    instanceDiscovery: {
+      instanceId: options.instanceId ?? 'node1',
+      region: 'test',
+      peerEndpoints: options.peers ?? {},
+      peerRegions: {},
+      internalUrl: null,
+      heartbeatMs: 1000,
+      probeIntervalMs: 500,
+      peerFailureThreshold: 3,
+      peerOpenMs: 2000,
+    },
     rateLimits: options.realRateLimits
       ? { linkGeneratePerSec: 100, linkGenerateBurst: 1, downloadPerSec: 10, downloadBurst: 5 }
       : { linkGeneratePerSec: 100_000, linkGenerateBurst: 100_000, downloadPerSec: 100_000, downloadBurst: 100_000 },

@@ -70,4 +70,18 @@ CREATE TRIGGER single_use_links_updated_at BEFORE UPDATE ON single_use_links FOR
     name: 'origin instance of every entry',
     sql: 'ALTER TABLE inodes ADD COLUMN origin_instance_id VARCHAR(100); UPDATE inodes SET origin_instance_id = callfs_instance_id;',
   },
+  {
+    version: 3,
+    name: 'cluster members announced by heartbeat',
+    sql: `
+CREATE TABLE cluster_members (
+  instance_id VARCHAR(100) PRIMARY KEY,
+  internal_url TEXT NOT NULL,
+  region VARCHAR(64) NOT NULL,
+  version VARCHAR(64) NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL,
+  last_seen TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+`,
+  },
 ];

@@ -8,8 +8,8 @@ import { AppError } from '../../errors/app-error.js';
 import type { PeerClient, PeerRequest, PeerResponse } from '../../ports/peer-client.js';
 
 export interface UndiciPeerClientOptions {
-  /** instance id → base URL (`http://10.0.0.2:8443`). */
-  readonly endpoints: Readonly<Record<string, string>>;
+  /** Base URL of a peer (`http://10.0.0.2:8443`), looked up on every call so members may come and go. */
+  readonly endpointOf: (instanceId: string) => string | undefined;
   readonly connectTimeoutMs?: number;
   readonly headersTimeoutMs?: number;
   /** Longest pause between two body chunks. */
@@ -36,23 +36,20 @@ const UNAVAILABLE_CODES = new Set([
 ]);
 
 export class UndiciPeerClient implements PeerClient {
-  readonly #endpoints: Map<string, string>;
-  readonly #pools = new Map<string, Pool>();
+  /** instance id → its pool and the base URL the pool was made for. */
+  readonly #pools = new Map<string, { pool: Pool; endpoint: string; prefix: string }>();
   readonly #options: UndiciPeerClientOptions;
 
   constructor(options: UndiciPeerClientOptions) {
     this.#options = options;
-    this.#endpoints = new Map(Object.entries(options.endpoints).map(([id, url]) => [id, url.replace(/\/+$/, '')]));
   }
 
   endpointOf(instanceId: string): string | undefined {
-    return this.#endpoints.get(instanceId);
+    return this.#options.endpointOf(instanceId)?.replace(/\/+$/, '');
   }
 
   async request(instanceId: string, request: PeerRequest): Promise<PeerResponse> {
-    const pool = this.#pool(instanceId);
-    const base = new URL(this.#endpoints.get(instanceId) ?? '');
-    const prefix = base.pathname === '/' ? '' : base.pathname;
+    const { pool, prefix } = this.#pool(instanceId);
     try {
       const response = await pool.request({
         method: request.method as 'GET',
@@ -70,24 +67,28 @@ export class UndiciPeerClient implements PeerClient {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#pools.values()].map((pool) => pool.close()));
+    await Promise.allSettled([...this.#pools.values()].map(({ pool }) => pool.close()));
     this.#pools.clear();
   }
 
-  #pool(instanceId: string): Pool {
-    const existing = this.#pools.get(instanceId);
-    if (existing) return existing;
-    const endpoint = this.#endpoints.get(instanceId);
+  /** The pool for a peer's current endpoint; a peer that moved gets a new pool, the old one drains. */
+  #pool(instanceId: string): { pool: Pool; prefix: string } {
+    const endpoint = this.endpointOf(instanceId);
     if (endpoint === undefined) {
       throw new AppError('PEER_UNAVAILABLE', `instance ${instanceId} is not a known peer of this node`, { details: { instance_id: instanceId }, retryAfterSec: 5 });
     }
-    const pool = new Pool(new URL(endpoint).origin, {
+    const existing = this.#pools.get(instanceId);
+    if (existing?.endpoint === endpoint) return existing;
+    if (existing) void existing.pool.close().catch(() => undefined);
+    const url = new URL(endpoint);
+    const pool = new Pool(url.origin, {
       connections: this.#options.connectionsPerPeer ?? 64,
       connect: { timeout: this.#options.connectTimeoutMs ?? 3000, rejectUnauthorized: this.#options.rejectUnauthorized ?? true },
       keepAliveTimeout: 30_000,
     });
-    this.#pools.set(instanceId, pool);
-    return pool;
+    const entry = { pool, endpoint, prefix: url.pathname === '/' ? '' : url.pathname };
+    this.#pools.set(instanceId, entry);
+    return entry;
   }
 
   #translate(error: unknown, instanceId: string): unknown {
