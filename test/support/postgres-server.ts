@@ -2,11 +2,13 @@
  * A private PostgreSQL cluster for tests, from the machine's Debian binaries
  * (/usr/lib/postgresql/N/bin), run as the `postgres` OS user when we are root, listening on a free
  * loopback port with its socket in a private directory. Each test file creates its own database.
+ * `startStandby` adds a streaming replica of such a cluster, which a test can promote.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, stopChild, waitForPort } from './processes.js';
 
@@ -20,6 +22,13 @@ export interface PostgresServer {
   /** Stops the server and removes its files. */
   destroy(): Promise<void>;
 }
+
+export interface StandbyServer extends PostgresServer {
+  /** Ends recovery (`pg_ctl promote`) and returns once the server accepts writes. */
+  promote(): Promise<void>;
+}
+
+const runFile = promisify(execFile);
 
 function findBinDir(): string {
   const base = '/usr/lib/postgresql';
@@ -40,14 +49,79 @@ function postgresIds(): { uid: number; gid: number } | Record<string, never> {
   };
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
-  const binDir = findBinDir();
+/** A private directory, owned by the user the server runs as, to hold its data and socket. */
+function privateBase(): string {
   const base = mkdtempSync(join(tmpdir(), 'callfs-pg-'));
-  const dataDir = join(base, 'data');
   const ids = postgresIds();
   if ('uid' in ids) chownSync(base, ids.uid, ids.gid);
   chmodSync(base, 0o700);
-  execFileSync(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'], { stdio: 'ignore', ...ids });
+  return base;
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const binDir = findBinDir();
+  const base = privateBase();
+  const dataDir = join(base, 'data');
+  execFileSync(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'], { stdio: 'ignore', ...postgresIds() });
+  return superviseCluster(binDir, base, dataDir);
+}
+
+/**
+ * A streaming replica of `primary` on its own port: a base backup with `-R` (which writes the
+ * standby signal and the primary's address) started as a hot standby; returns once it streams.
+ * The cluster's default pg_hba trusts replication from loopback, and `wal_level=replica` is set.
+ */
+export async function startStandby(primary: PostgresServer): Promise<StandbyServer> {
+  const base = privateBase();
+  const dataDir = join(base, 'data');
+  const ids = postgresIds();
+  try {
+    await runFile(join(primary.binDir, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync'], {
+      timeout: 60_000,
+      ...ids,
+    });
+  } catch (error) {
+    rmSync(base, { recursive: true, force: true });
+    throw error;
+  }
+  const server = await superviseCluster(primary.binDir, base, dataDir);
+  try {
+    await waitFor(server.adminUrl, "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'", 20_000);
+  } catch (error) {
+    await server.destroy();
+    throw error;
+  }
+  return {
+    ...server,
+    promote: async () => {
+      await runFile(join(primary.binDir, 'pg_ctl'), ['promote', '-w', '-t', '30', '-D', dataDir], { timeout: 40_000, ...ids });
+      await waitFor(server.adminUrl, 'SELECT 1 WHERE NOT pg_is_in_recovery()', 20_000);
+    },
+  };
+}
+
+/** Polls `sql` until it returns a row; every attempt has its own timeouts. */
+async function waitFor(adminUrl: string, sql: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000, query_timeout: 2000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      if ((await client.query(sql)).rows.length > 0) return;
+    } catch {
+      // not there yet
+    } finally {
+      client.end().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${sql}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs the postmaster of `dataDir` (as the `postgres` user when root) on a free loopback port. */
+async function superviseCluster(binDir: string, base: string, dataDir: string): Promise<PostgresServer> {
+  const ids = postgresIds();
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {

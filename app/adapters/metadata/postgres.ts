@@ -4,15 +4,18 @@
  * dedicated LISTEN connection per node feeds `subscribe()` and reconnects by itself (telling
  * listeners to drop everything, since changes may have been missed meanwhile). The pool
  * reconnects by itself too, so the node recovers without a restart when the database returns.
+ * A DSN may list several hosts: the pool (see PrimaryPool) then follows the primary across a
+ * switchover, and the LISTEN connection moves with it.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { PrimaryPool } from './primary-pool.js';
 
 const CHANNEL = 'callfs_changes';
 const MIGRATION_LOCK_KEY = 0x63616c6c; // "call"
@@ -82,8 +85,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
 }
 
 export class PostgresMetadataStore implements MetadataStore {
-  readonly #pool: pg.Pool;
-  readonly #options: PostgresMetadataStoreOptions;
+  readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
   #listening = false;
@@ -92,17 +94,13 @@ export class PostgresMetadataStore implements MetadataStore {
   #closed = false;
 
   constructor(options: PostgresMetadataStoreOptions) {
-    this.#options = options;
-    this.#pool = new pg.Pool({
-      connectionString: options.dsn,
+    this.#pool = new PrimaryPool({
+      dsn: options.dsn,
       max: options.poolSize ?? 20,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
-      idleTimeoutMillis: 30_000,
-      statement_timeout: options.statementTimeoutMs ?? 5000,
-      query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 3000,
+      statementTimeoutMs: options.statementTimeoutMs ?? 5000,
+      onSwitch: () => this.#followPrimary(),
     });
-    // Idle connections that die (server restart) are reported here; the pool replaces them.
-    this.#pool.on('error', () => undefined);
   }
 
   async migrate(): Promise<void> {
@@ -256,6 +254,7 @@ export class PostgresMetadataStore implements MetadataStore {
       if (row === undefined) throw new Error('moved row vanished');
       return toEntry(row);
     } catch (error) {
+      this.#pool.reportFailure(error);
       await client.query('ROLLBACK').catch(() => undefined);
       throw translatePgError(error);
     } finally {
@@ -372,11 +371,13 @@ export class PostgresMetadataStore implements MetadataStore {
   /** Opens the LISTEN connection; on loss, tells listeners to drop everything and retries. */
   #startListening(isReconnect: boolean, delayMs = 250): void {
     if (this.#closed) return;
-    const client = new pg.Client({ connectionString: this.#options.dsn, connectionTimeoutMillis: this.#options.connectTimeoutMs ?? 3000 });
+    const client = this.#pool.dedicatedClient();
     let failed = false;
     const retry = (): void => {
-      if (failed || this.#closed) return;
+      // A client replaced by #followPrimary was already closed there.
+      if (failed || this.#closed || this.#listener !== client) return;
       failed = true;
+      this.#pool.suspect();
       if (this.#listener === client) this.#listener = null;
       this.#listening = false;
       client.end().catch(() => undefined);
@@ -408,5 +409,18 @@ export class PostgresMetadataStore implements MetadataStore {
         if (isReconnect) this.#emit({ path: '/', subtree: true });
       })
       .catch(retry);
+  }
+
+  /** The pool moved to a new primary: move the LISTEN connection there now, not after a backoff. */
+  #followPrimary(): void {
+    if (this.#closed || (this.#listener === null && this.#listenTimer === null)) return;
+    if (this.#listenTimer !== null) clearTimeout(this.#listenTimer);
+    this.#listenTimer = null;
+    const stale = this.#listener;
+    this.#listener = null;
+    this.#listening = false;
+    stale?.end().catch(() => undefined);
+    this.#emit({ path: '/', subtree: true });
+    this.#startListening(true);
   }
 }

@@ -1,0 +1,57 @@
+/**
+ * @module Finds the primary among the hosts of a DSN: connects to each host in order, with the
+ * connect timeout, and picks the first one whose `pg_is_in_recovery()` is false. Every probe is
+ * bounded (connect timeout, then a query timeout) and its connection is always closed.
+ */
+import pg from 'pg';
+import type { PostgresHost } from './multi-host-dsn.js';
+
+export interface ProbeTimeouts {
+  readonly connectTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+}
+
+export interface PrimaryLocation {
+  /** The first host that accepted a connection and is not in recovery, or null. */
+  readonly primary: PostgresHost | null;
+  /** What each probed host answered, e.g. `h1:5432 unreachable (ECONNREFUSED), h2:5433 standby`. */
+  readonly summary: string;
+}
+
+/** A short, credential-free reason for a failed probe: the error's code when it has one. */
+function reasonOf(error: unknown): string {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  if (/^[A-Z0-9_]{2,32}$/.test(code)) return code;
+  return error instanceof Error && /timeout/i.test(error.message) ? 'timeout' : 'error';
+}
+
+async function probe(host: PostgresHost, timeouts: ProbeTimeouts): Promise<string> {
+  const client = new pg.Client({
+    connectionString: host.dsn,
+    connectionTimeoutMillis: timeouts.connectTimeoutMs,
+    query_timeout: timeouts.queryTimeoutMs,
+    statement_timeout: timeouts.queryTimeoutMs,
+  });
+  // A connection that breaks after the probe finished must not become an unhandled 'error'.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const result = await client.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
+    return result.rows[0]?.recovering === false ? 'primary' : 'standby';
+  } catch (error) {
+    return `unreachable (${reasonOf(error)})`;
+  } finally {
+    // Not awaited: closing must never hold up the search.
+    client.end().catch(() => undefined);
+  }
+}
+
+export async function locatePrimary(hosts: readonly PostgresHost[], timeouts: ProbeTimeouts): Promise<PrimaryLocation> {
+  const answers: string[] = [];
+  for (const host of hosts) {
+    const answer = await probe(host, timeouts);
+    answers.push(`${host.label} ${answer}`);
+    if (answer === 'primary') return { primary: host, summary: answers.join(', ') };
+  }
+  return { primary: null, summary: answers.join(', ') };
+}
