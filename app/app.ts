@@ -10,6 +10,7 @@ import { requireApiKey } from './http/middleware/auth.js';
 import { frame } from './http/middleware/frame.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
 import { registerCluster } from './http/routes/cluster.js';
+import { registerReplicas } from './http/routes/replicas.js';
 import { registerDirectoriesList } from './http/routes/directories/list.js';
 import { registerFilesDelete } from './http/routes/files/delete.js';
 import { registerFilesGet } from './http/routes/files/get.js';
@@ -29,6 +30,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/v1/directories/*', 'GET, HEAD'],
   ['/v1/links/generate', 'POST'],
   ['/v1/cluster', 'GET, HEAD'],
+  ['/v1/internal/replicas/*', 'PUT'],
   ['/download/:token', 'GET, HEAD'],
   ['/health', 'GET, HEAD'],
   ['/ready', 'GET, HEAD'],
@@ -50,6 +52,7 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   registerFilesDelete(app);
   registerDirectoriesList(app);
   registerCluster(app);
+  registerReplicas(app);
   const { rateLimits } = options;
   registerLinksGenerate(app, rateLimit(rateLimits.linkGeneratePerSec, rateLimits.linkGenerateBurst));
   registerLinksDownload(app, rateLimit(rateLimits.downloadPerSec, rateLimits.downloadBurst));

@@ -11,6 +11,8 @@ import type { LockManager } from './ports/lock-manager.js';
 import type { MetadataStore } from './ports/metadata-store.js';
 import type { Membership } from './services/membership.js';
 import type { GuardedPeerClient } from './services/peer-health.js';
+import type { ReplicaStore } from './ports/replica-store.js';
+import { ReplicationService } from './services/replication.js';
 import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
@@ -22,7 +24,7 @@ import { PeerAuthenticator } from './services/peer-auth.js';
 
 export interface ServiceParts {
   readonly config: Config;
-  readonly metadata: MetadataStore;
+  readonly metadata: MetadataStore & ReplicaStore;
   readonly blobs: { readonly localfs: BlobStore | null; readonly s3: BlobStore | null };
   readonly locks: LockManager;
   readonly metrics: NodeMetrics;
@@ -35,6 +37,9 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
   const { config, metadata, blobs, locks, metrics, logger } = parts;
   const cache = new EntryCache(metadata, metrics, { maxEntries: config.cache.maxEntries, ttlMs: config.cache.ttlMs });
   cache.start();
+  const { membership, peers } = parts;
+  const isUp = (id: string): boolean => membership.endpointOf(id) !== undefined && peers.health(id).state === 'closed';
+  const replicating = config.replication.factor > 1;
   const files = new FileService({
     metadata,
     cache,
@@ -44,7 +49,22 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     instanceId: config.instanceDiscovery.instanceId,
     defaultBackend: config.backend.defaultBackend,
     lockWaitMs: config.server.lockWaitMs,
+    replicaReads: replicating
+      ? { currentReplicas: (path, version) => metadata.currentReplicas(path, version), isUp, regionOf: (id) => membership.regionOf(id) }
+      : undefined,
   });
+  const replication = new ReplicationService(
+    {
+      context: files.context,
+      replicas: metadata,
+      peers,
+      view: { peerIds: () => membership.peerIds(), regionOf: (id) => membership.regionOf(id), isUp, downSince: (id) => peers.health(id).downSince },
+      secret: config.auth.internalProxySecret,
+      logger,
+    },
+    config.replication,
+  );
+  files.onWritten((entry) => replication.afterWrite(entry));
   const dependencies = [
     { name: 'metadata', check: () => metadata.ping() },
     { name: 'locks', check: () => locks.ping() },
@@ -65,6 +85,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     metrics,
     logger,
     peerEndpointOf: (instanceId) => parts.membership.endpointOf(instanceId),
+    replication,
     cluster: { report: () => parts.membership.report((id) => parts.peers.health(id)) },
     instanceId: config.instanceDiscovery.instanceId,
     region: config.instanceDiscovery.region,

@@ -11,15 +11,7 @@ import process from 'node:process';
 import type { Config } from './config/config.js';
 import { ConfigError, loadConfig, withGeneratedCredentials } from './config/load.js';
 import { startNode } from './node.js';
-
-function readFileOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT') return null;
-    throw error;
-  }
-}
+import { readFileOrNull } from './read-config-file.js';
 
 /** First start of the embedded default: create an API key and the two secrets, readable by the owner only. */
 function ensureCredentials(config: Config): Config {

@@ -107,6 +107,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     const url = `${scheme}://${hostForUrl(config.server.listenHost)}:${port}`;
     await membership.start({ internalUrl: discovery.internalUrl ?? `${scheme}://${advertisedHost(config.server.listenHost)}:${port}`, version: packageVersion(), startedAt: new Date() });
     peers.start();
+    services.app.replication.start();
+    cleanups.push(() => services.app.replication.stop());
 
     let metricsUrl: string | null = null;
     if (config.metrics !== null) {

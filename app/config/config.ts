@@ -98,6 +98,15 @@ export interface Config {
     /** How long a peer marked down is skipped before one trial call is let through. */
     readonly peerOpenMs: number;
   };
+  /** Copies of local-disk files on other nodes. */
+  readonly replication: {
+    /** Copies in all, the holder's included (1 = off). */
+    readonly factor: number;
+    readonly placement: 'other-region' | 'same-region' | 'any';
+    readonly repairIntervalMs: number;
+    /** A holder down this long hands its files to nodes with current copies (0 = only by command). */
+    readonly promoteAfterMs: number;
+  };
   readonly rateLimits: {
     readonly linkGeneratePerSec: number;
     readonly linkGenerateBurst: number;

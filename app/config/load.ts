@@ -219,6 +219,12 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
       peerFailureThreshold: discovery.peer_failure_threshold ?? 3,
       peerOpenMs: discovery.peer_down_period ?? 5000,
     },
+    replication: {
+      factor: file.replication?.factor ?? 1,
+      placement: file.replication?.placement ?? 'other-region',
+      repairIntervalMs: file.replication?.repair_interval ?? 30_000,
+      promoteAfterMs: file.replication?.promote_after ?? 0,
+    },
     rateLimits: {
       linkGeneratePerSec: file.rate_limit?.link_generate_per_sec ?? 100,
       linkGenerateBurst: file.rate_limit?.link_generate_burst ?? 1,

@@ -102,6 +102,14 @@ export const FileConfigSchema = z.looseObject({
       peer_down_period: duration.optional(),
     })
     .optional(),
+  replication: z
+    .looseObject({
+      factor: positive.optional(),
+      placement: z.enum(['other-region', 'same-region', 'any']).optional(),
+      repair_interval: duration.optional(),
+      promote_after: duration.optional(),
+    })
+    .optional(),
   rate_limit: z
     .looseObject({
       link_generate_per_sec: z.coerce.number().positive().optional(),

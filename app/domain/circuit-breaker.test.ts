@@ -29,11 +29,11 @@ describe('CircuitBreaker', () => {
     expect(breaker.admit(5002)).toEqual({ ok: true });
     expect(breaker.admit(5003)).toEqual({ ok: false, retryAfterSec: 5 });
     breaker.failed(5004, 'x');
-    expect(breaker.snapshot(5005).state).toBe('open');
+    expect(breaker.snapshot(5005)).toMatchObject({ state: 'open', downSince: 2 });
     expect(breaker.admit(10_004)).toEqual({ ok: true });
     breaker.succeeded(10_005);
     expect(breaker.admit(10_006)).toEqual({ ok: true });
-    expect(breaker.snapshot(10_006)).toMatchObject({ state: 'closed', consecutiveFailures: 0, lastSuccessAt: 10_005 });
+    expect(breaker.snapshot(10_006)).toMatchObject({ state: 'closed', consecutiveFailures: 0, lastSuccessAt: 10_005, downSince: null });
   });
 
   it('closes at once when a probe succeeds while open', () => {

@@ -21,6 +21,8 @@ export interface BreakerSnapshot {
   readonly lastFailureAt: number | null;
   /** Short reason of the last failure (an error code), or null. */
   readonly lastError: string | null;
+  /** Epoch ms since which the peer has been down without a success in between, or null. */
+  readonly downSince: number | null;
 }
 
 export class CircuitBreaker {
@@ -31,6 +33,7 @@ export class CircuitBreaker {
   #lastSuccessAt: number | null = null;
   #lastFailureAt: number | null = null;
   #lastError: string | null = null;
+  #downSince: number | null = null;
 
   constructor(private readonly options: BreakerOptions) {}
 
@@ -57,6 +60,7 @@ export class CircuitBreaker {
     this.#failures = 0;
     this.#trialInFlight = false;
     this.#lastSuccessAt = nowMs;
+    this.#downSince = null;
   }
 
   failed(nowMs: number, reason: string): void {
@@ -66,6 +70,7 @@ export class CircuitBreaker {
     if (this.#state === 'half-open' || this.#failures >= this.options.failureThreshold) {
       this.#state = 'open';
       this.#openedAt = nowMs;
+      this.#downSince ??= nowMs;
       this.#trialInFlight = false;
     }
   }
@@ -78,6 +83,7 @@ export class CircuitBreaker {
       lastSuccessAt: this.#lastSuccessAt,
       lastFailureAt: this.#lastFailureAt,
       lastError: this.#lastError,
+      downSince: this.#downSince,
     };
   }
 }

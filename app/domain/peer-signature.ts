@@ -40,6 +40,19 @@ export function newNonce(): string {
   return randomBytes(16).toString('hex');
 }
 
+/** The headers of a freshly signed node-to-node request (time = now, new nonce). */
+export function signedPeerHeaders(secret: string, request: Omit<SignedFields, 'timeMs' | 'nonce'>): Record<string, string> {
+  const fields: SignedFields = { ...request, timeMs: Date.now(), nonce: newNonce() };
+  return {
+    [PEER_HEADERS.caller]: fields.caller,
+    [PEER_HEADERS.time]: String(fields.timeMs),
+    [PEER_HEADERS.nonce]: fields.nonce,
+    [PEER_HEADERS.hop]: String(fields.hop),
+    [PEER_HEADERS.from]: fields.from,
+    [PEER_HEADERS.signature]: signPeerRequest(secret, fields),
+  };
+}
+
 /** Constant-time comparison of a received signature with the expected one. */
 export function peerSignatureMatches(secret: string, fields: SignedFields, signature: string): boolean {
   const expected = Buffer.from(signPeerRequest(secret, fields), 'utf8');

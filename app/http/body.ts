@@ -49,6 +49,11 @@ export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<
     return c.body(Readable.toWeb(stream) as ReadableStream<Uint8Array>, status as 200);
   }
   // Headers set by middleware are already on `outgoing` (setHeader); writeHead merges them.
+  if (outgoing.destroyed) {
+    // The client is already gone (e.g. it left while a peer was answering): nobody reads this.
+    stream?.destroy();
+    return alreadySent();
+  }
   outgoing.writeHead(status, headers);
   if (stream === null) {
     outgoing.end();
@@ -63,10 +68,14 @@ export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<
 /**
  * The marker telling @hono/node-server that the response was written directly. Reading `.body`
  * moves node-server's lightweight Response off its fast path, which (in 2.1.9) ignores the
- * marker and would write the head a second time.
+ * marker and would write the head a second time. One immutable marker serves every request:
+ * node-server only reads its headers, and Hono copies a finalized response before changing it.
  */
+let sentMarker: Response | undefined;
 function alreadySent(): Response {
-  const marker = new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
-  void marker.body;
-  return marker;
+  if (sentMarker === undefined) {
+    sentMarker = new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
+    void sentMarker.body;
+  }
+  return sentMarker;
 }

@@ -18,5 +18,7 @@ export interface HonoEnv {
     routeTemplate: string;
     /** Forwarding hops so far when the request came from a peer (0 from a client). */
     peerHop: number;
+    /** Instance id of the signing peer, when the request came from one. */
+    peerFrom: string;
   };
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { PeerClient } from '../ports/peer-client.js';
 import type { PeerAuthenticator } from '../services/peer-auth.js';
 import type { ClusterReport } from '../services/membership.js';
+import type { ReplicationService } from '../services/replication.js';
 
 export interface AppServices {
   readonly files: FileService;
@@ -25,6 +26,8 @@ export interface AppServices {
   /** This node's instance id and region (for `X-CallFS-Served-By`). */
   readonly instanceId: string;
   readonly region: string;
+  /** Copies of local-disk files on other nodes. */
+  readonly replication: ReplicationService;
   /** Members of the cluster and their health (`GET /v1/cluster`). */
   readonly cluster: { report(): Promise<ClusterReport> };
   /** Client for forwarding to peers; null on a node without peers. */

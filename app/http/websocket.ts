@@ -78,7 +78,7 @@ function closeWithError(ws: WebSocket, error: unknown): void {
 /** The file's bytes: from this node's store, or streamed from the node that holds them. */
 async function openForDownload(services: AppServices, userId: string, path: string): Promise<Readable> {
   const entry = await services.files.stat(path);
-  const location = services.files.context.locate(entry);
+  const location = await services.files.context.locateForRead(entry);
   if (location.kind === 'local') return (await services.files.open(entry, undefined)).stream;
   const response = await callHolder(services, 0, location.instanceId, { method: 'GET', target: filesTarget(path), caller: userId });
   if (response.status !== 200) {

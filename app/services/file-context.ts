@@ -22,6 +22,14 @@ export interface FileServiceDeps {
   readonly instanceId: string;
   readonly defaultBackend: BackendType;
   readonly lockWaitMs: number;
+  /** Where copies of local-disk files are and which nodes can serve them; absent = no replication. */
+  readonly replicaReads?: ReplicaReads | undefined;
+}
+
+export interface ReplicaReads {
+  currentReplicas(path: string, version: number): Promise<string[]>;
+  isUp(instanceId: string): boolean;
+  regionOf(instanceId: string): string;
 }
 
 /** Where an entry's bytes are, from this node's point of view. */
@@ -63,6 +71,33 @@ export class FileContext {
     const origin = entry.originInstanceId;
     if (origin !== null && origin !== this.deps.instanceId) return { kind: 'remote', instanceId: origin };
     return { kind: 'local', store: this.storeFor(entry.backendType), key: toBlobKey(entry.path) };
+  }
+
+  /**
+   * Where to read an entry's bytes from: like `locate`, but a file held elsewhere may be read from
+   * a current replica: this node's own copy first, then the holder if it is up and in this
+   * node's region, then an up replica in this region, then the holder, then any up replica.
+   */
+  async locateForRead(entry: Entry): Promise<Location> {
+    const location = this.locate(entry);
+    const reads = this.deps.replicaReads;
+    if (location.kind === 'local' || reads === undefined || entry.type !== 'file' || entry.backendType !== 'localfs') return location;
+    const replicas = await reads.currentReplicas(entry.path, entry.version);
+    if (replicas.length === 0) return location;
+    const self = this.deps.instanceId;
+    const store = this.deps.blobs.localfs;
+    if (store !== null && replicas.includes(self)) return { kind: 'local', store, key: toBlobKey(entry.path) };
+    const region = reads.regionOf(self);
+    const holder = location.instanceId;
+    const upReplicas = replicas.filter((id) => reads.isUp(id));
+    const holderUp = reads.isUp(holder);
+    const chosen =
+      (holderUp && reads.regionOf(holder) === region ? holder : undefined) ??
+      upReplicas.find((id) => reads.regionOf(id) === region) ??
+      (holderUp ? holder : undefined) ??
+      upReplicas[0] ??
+      holder;
+    return { kind: 'remote', instanceId: chosen };
   }
 
   /** The entry was created on (and, for local disk, is stored by) another node. */

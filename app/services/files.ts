@@ -29,6 +29,12 @@ export type WritePrecondition = (current: Entry | null) => void;
 
 export class FileService {
   readonly #ctx: FileContext;
+  #written: ((entry: Entry) => void) | null = null;
+
+  /** Tells `listener` about every file written through this node, after its write committed. */
+  onWritten(listener: (entry: Entry) => void): void {
+    this.#written = listener;
+  }
 
   constructor(deps: FileServiceDeps) {
     this.#ctx = new FileContext(deps);
@@ -48,7 +54,7 @@ export class FileService {
   /** Opens a file's bytes (optionally a range). Remote entries are the cluster layer's job. */
   async open(entry: Entry, range: ByteRange | undefined, signal?: AbortSignal): Promise<FileRead> {
     if (entry.type !== 'file') throw new AppError('IS_A_DIRECTORY', `${entry.path} is a directory`);
-    const location = this.#ctx.locate(entry);
+    const location = await this.#ctx.locateForRead(entry);
     if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
     const started = performance.now();
     const { stream, size } = await location.store.read(location.key, { range, signal });
@@ -160,7 +166,7 @@ export class FileService {
     mode: 'create' | 'replace',
     precondition: WritePrecondition | null,
   ): Promise<{ created: boolean; entry: Entry }> {
-    return this.#ctx.withLock(mode === 'create' ? 'create' : 'write', [path], body.signal, async (lock) => {
+    const result = await this.#ctx.withLock(mode === 'create' ? 'create' : 'write', [path], body.signal, async (lock) => {
       const current = await this.#ctx.deps.metadata.getEntry(path);
       if (current !== null && mode === 'create') throw this.#conflictOnCreate(current);
       if (current !== null) requireAllowed(userId, 'write', current, null, path);
@@ -194,6 +200,8 @@ export class FileService {
         this.#ctx.changed(path);
       }
     });
+    this.#written?.(result.entry);
+    return result;
   }
 
   #conflictOnCreate(current: Entry): AppError {

@@ -23,6 +23,8 @@ export interface NodeProcessOptions {
   readonly port?: number;
   /** Extra `instance_discovery` lines (already indented by two spaces). */
   readonly discoveryLines?: readonly string[];
+  /** Extra top-level YAML lines (whole sections). */
+  readonly extraYaml?: readonly string[];
 }
 
 export interface NodeProcess {
@@ -31,6 +33,7 @@ export interface NodeProcess {
   readonly port: number;
   readonly pid: number;
   readonly rootPath: string;
+  readonly configFile: string;
   /** Resolves with the exit code when the process ends. */
   readonly exited: Promise<number | null>;
   /** Everything the process wrote to stderr so far. */
@@ -74,6 +77,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     '  peer_down_period: 2s',
     ...(peers.length > 0 ? ['  peer_endpoints:', ...peers] : ['  peer_endpoints: {}']),
     ...(options.discoveryLines ?? []),
+    ...(options.extraYaml ?? []),
   ].join('\n');
   const configFile = join(options.dir, `${options.instanceId}.yaml`);
   writeFileSync(configFile, yaml + '\n');
@@ -102,6 +106,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     port,
     pid: child.pid ?? 0,
     rootPath,
+    configFile,
     exited,
     stderr: () => stderr,
     stop: () => stopChild(child, 'SIGTERM', 15_000),

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../../app/config/config.js';
+import type { Config, LockConfig } from '../../app/config/config.js';
 import { SILENT_LOGGER } from '../../app/observability/logger.js';
 import { startNode } from '../../app/node.js';
 
@@ -17,6 +17,9 @@ export interface TestNodeOptions {
   readonly dsn: string;
   readonly instanceId?: string;
   readonly redisUrl?: string;
+  /** `host:port` of Redis Sentinels; takes precedence over `redisUrl`. */
+  readonly redisSentinels?: readonly string[];
+  readonly redisMasterName?: string;
   readonly s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string };
   readonly localRoot?: string;
   readonly peers?: Record<string, string>;
@@ -79,7 +82,7 @@ export function testConfig(options: TestNodeOptions): Config {
             },
     },
     metadataStore: { type: 'postgres', dsn: options.dsn },
-    dlm: options.redisUrl === undefined ? { type: 'local' } : { type: 'redis', redisAddr: options.redisUrl.replace('redis://', ''), redisPassword: null, sentinels: [], masterName: 'mymaster' },
+    dlm: testLockConfig(options),
     instanceDiscovery: {
       instanceId: options.instanceId ?? 'node1',
       region: 'test',
@@ -91,6 +94,7 @@ export function testConfig(options: TestNodeOptions): Config {
       peerFailureThreshold: 3,
       peerOpenMs: 2000,
     },
+    replication: { factor: 1, placement: 'other-region', repairIntervalMs: 0, promoteAfterMs: 0 },
     rateLimits: options.realRateLimits
       ? { linkGeneratePerSec: 100, linkGenerateBurst: 1, downloadPerSec: 10, downloadBurst: 5 }
       : { linkGeneratePerSec: 100_000, linkGenerateBurst: 100_000, downloadPerSec: 100_000, downloadBurst: 100_000 },
@@ -98,6 +102,13 @@ export function testConfig(options: TestNodeOptions): Config {
     dataDir: mkdtempSync(join(tmpdir(), 'callfs-data-')),
     isEmbeddedDefault: false,
   };
+}
+
+function testLockConfig(options: TestNodeOptions): LockConfig {
+  const masterName = options.redisMasterName ?? 'mymaster';
+  if (options.redisSentinels !== undefined) return { type: 'redis', redisAddr: 'localhost:6379', redisPassword: null, sentinels: options.redisSentinels, masterName };
+  if (options.redisUrl === undefined) return { type: 'local' };
+  return { type: 'redis', redisAddr: options.redisUrl.replace('redis://', ''), redisPassword: null, sentinels: [], masterName };
 }
 
 export async function startTestNode(options: TestNodeOptions): Promise<TestNode> {

@@ -84,4 +84,24 @@ CREATE TABLE cluster_members (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'replicas of local-disk files',
+    sql: `
+CREATE TABLE replicas (
+  path TEXT NOT NULL,
+  instance_id VARCHAR(100) NOT NULL,
+  version BIGINT NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (path, instance_id)
+);
+CREATE INDEX replicas_instance_idx ON replicas (instance_id);
+
+-- A copy lives at its entry's key: when the entry is deleted or moved away, the row goes too.
+CREATE FUNCTION callfs_drop_replicas() RETURNS trigger AS $$
+BEGIN DELETE FROM replicas WHERE path = OLD.path; RETURN NULL; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER inodes_drop_replicas_on_delete AFTER DELETE ON inodes FOR EACH ROW EXECUTE FUNCTION callfs_drop_replicas();
+CREATE TRIGGER inodes_drop_replicas_on_move AFTER UPDATE OF path ON inodes FOR EACH ROW WHEN (OLD.path IS DISTINCT FROM NEW.path) EXECUTE FUNCTION callfs_drop_replicas();
+`,
+  },
 ];

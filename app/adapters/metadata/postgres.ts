@@ -12,7 +12,9 @@ import type pg from 'pg';
 import type { Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
+import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
 import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { PrimaryPool } from './primary-pool.js';
@@ -84,7 +86,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
   return store;
 }
 
-export class PostgresMetadataStore implements MetadataStore {
+export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore {
   readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
@@ -315,6 +317,107 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async ping(): Promise<void> {
     await this.#query('SELECT 1');
+  }
+
+  async heartbeat(member: MemberAnnouncement, forgetAfterMs: number): Promise<void> {
+    await this.#query(
+      `WITH forgotten AS (DELETE FROM cluster_members WHERE last_seen < now() - make_interval(secs => $6::double precision / 1000) AND instance_id <> $1)
+       INSERT INTO cluster_members (instance_id, internal_url, region, version, started_at, last_seen)
+       VALUES ($1, $2, $3, $4, $5, now())
+       ON CONFLICT (instance_id) DO UPDATE SET internal_url = EXCLUDED.internal_url, region = EXCLUDED.region,
+         version = EXCLUDED.version, started_at = EXCLUDED.started_at, last_seen = now()`,
+      [member.instanceId, member.internalUrl, member.region, member.version, member.startedAt, forgetAfterMs],
+    );
+  }
+
+  async deregister(instanceId: string): Promise<void> {
+    await this.#query('DELETE FROM cluster_members WHERE instance_id = $1', [instanceId]);
+  }
+
+  async recordReplica(path: string, instanceId: string, version: number): Promise<boolean> {
+    const result = await this.#query(
+      `INSERT INTO replicas (path, instance_id, version)
+       SELECT path, $2, version FROM inodes WHERE path = $1 AND version = $3 AND type = 'file'
+       ON CONFLICT (path, instance_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()`,
+      [path, instanceId, version],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async currentReplicas(path: string, version: number): Promise<string[]> {
+    // Only copies of the version the database holds now: a reader with a stale cached entry finds none.
+    const result = await this.#query<{ instance_id: string }>(
+      `SELECT r.instance_id FROM replicas r JOIN inodes i ON i.path = r.path AND i.version = r.version
+        WHERE r.path = $1 AND r.version = $2 ORDER BY r.instance_id COLLATE "C"`,
+      [path, version],
+    );
+    return result.rows.map((r) => r.instance_id);
+  }
+
+  async underReplicated(holder: string, wanted: number, limit: number): Promise<UnderReplicated[]> {
+    const result = await this.#query<{ path: string; version: string; size: string; replicas: string[] }>(
+      `SELECT i.path, i.version, i.size,
+              coalesce(array_agg(r.instance_id ORDER BY r.instance_id) FILTER (WHERE r.version = i.version AND r.instance_id <> $1), '{}') AS replicas
+         FROM inodes i LEFT JOIN replicas r ON r.path = i.path
+        WHERE i.callfs_instance_id = $1 AND i.type = 'file' AND i.backend_type = 'localfs'
+        GROUP BY i.path, i.version, i.size
+       HAVING count(r.instance_id) FILTER (WHERE r.version = i.version AND r.instance_id <> $1) < $2
+        ORDER BY i.path COLLATE "C" LIMIT $3`,
+      [holder, wanted, limit],
+    );
+    return result.rows.map((r) => ({ path: r.path, version: Number(r.version), size: Number(r.size), replicas: r.replicas }));
+  }
+
+  async promoteReplicas(oldHolder: string, newHolder: string): Promise<string[]> {
+    const result = await this.#query<{ path: string }>(
+      `WITH promoted AS (
+         UPDATE inodes i SET callfs_instance_id = $2, ctime = now()
+           FROM replicas r
+          WHERE r.path = i.path AND r.instance_id = $2 AND r.version = i.version
+            AND i.callfs_instance_id = $1 AND i.type = 'file' AND i.backend_type = 'localfs'
+         RETURNING i.path),
+       dropped AS (DELETE FROM replicas r USING promoted p WHERE r.path = p.path AND r.instance_id = $2)
+       SELECT path, pg_notify('${CHANNEL}', json_build_object('p', path, 's', false, 'c', 'promote')::text) FROM promoted`,
+      [oldHolder, newHolder],
+    );
+    return result.rows.map((r) => r.path);
+  }
+
+  async replicaHoldersOf(holder: string): Promise<string[]> {
+    const result = await this.#query<{ instance_id: string }>(
+      `SELECT r.instance_id FROM replicas r JOIN inodes i ON i.path = r.path AND i.version = r.version
+        WHERE i.callfs_instance_id = $1 AND r.instance_id <> $1
+        GROUP BY r.instance_id ORDER BY count(*) DESC, r.instance_id COLLATE "C"`,
+      [holder],
+    );
+    return result.rows.map((r) => r.instance_id);
+  }
+
+  async countUnreplicated(holder: string): Promise<number> {
+    const result = await this.#query<{ n: string }>(
+      `SELECT count(*) AS n FROM inodes i
+        WHERE i.callfs_instance_id = $1 AND i.type = 'file' AND i.backend_type = 'localfs'
+          AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.path = i.path AND r.version = i.version AND r.instance_id <> $1)`,
+      [holder],
+    );
+    return Number(result.rows[0]?.n ?? 0);
+  }
+
+  async listMembers(): Promise<MemberRecord[]> {
+    const result = await this.#query<{ instance_id: string; internal_url: string; region: string; version: string; started_at: Date; last_seen: Date; age_ms: number }>(
+      `SELECT instance_id, internal_url, region, version, started_at, last_seen,
+              (EXTRACT(EPOCH FROM (now() - last_seen)) * 1000)::float8 AS age_ms
+         FROM cluster_members ORDER BY instance_id COLLATE "C"`,
+    );
+    return result.rows.map((r) => ({
+      instanceId: r.instance_id,
+      internalUrl: r.internal_url,
+      region: r.region,
+      version: r.version,
+      startedAt: r.started_at,
+      lastSeen: r.last_seen,
+      ageMs: Math.max(0, Number(r.age_ms)),
+    }));
   }
 
   async close(): Promise<void> {

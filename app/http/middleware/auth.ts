@@ -10,7 +10,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
 import { rawPathname } from '../request-path.js';
 
-function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; hop: number } {
+function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; hop: number; from: string } {
   const caller = c.req.header(PEER_HEADERS.caller) ?? '';
   const timeMs = Number(c.req.header(PEER_HEADERS.time));
   const hop = Number(c.req.header(PEER_HEADERS.hop));
@@ -24,15 +24,16 @@ function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; h
   const target = rawPathname(c) + (query >= 0 ? url.slice(query) : '');
   const verdict = c.get('services').peerAuth.verify({ method: c.req.method, target, timeMs, nonce, caller, hop, from }, signature);
   if (!verdict.ok) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
-  return { caller, hop };
+  return { caller, hop, from };
 }
 
 export const requireApiKey: MiddlewareHandler<HonoEnv> = async (c, next) => {
   const signature = c.req.header(PEER_HEADERS.signature);
   if (signature !== undefined) {
-    const { caller, hop } = peerCaller(c, signature);
+    const { caller, hop, from } = peerCaller(c, signature);
     c.set('userId', caller);
     c.set('peerHop', hop);
+    c.set('peerFrom', from);
   } else {
     const userId = c.get('services').authenticator.authenticate(c.req.header('authorization'));
     if (userId === null) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');

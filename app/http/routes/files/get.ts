@@ -67,7 +67,7 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
     return sendStream(c, 200, headers, null);
   }
   const services = c.get('services');
-  const location = services.files.context.locate(entry);
+  const location = await services.files.context.locateForRead(entry);
   if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
   // No abort signal needed: sendStream destroys the stream when the client goes away.
   const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);

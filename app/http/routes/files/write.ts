@@ -22,6 +22,7 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
     const target = pathAfter(c, '/v1/files');
     const body = target.directoryIntent ? emptyUpload(c) : upload(c, maxFileBytes);
     const outcome = await c.get('services').files.create(c.get('userId'), target, body);
+    if (outcome === 'created' && !target.directoryIntent) await replicateIfAsked(c, target.path);
     return c.body(null, outcome === 'created' ? 201 : 200);
   };
   const put = async (c: Context<HonoEnv>): Promise<Response> => {
@@ -39,6 +40,7 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
     return orForward(c, async () => {
       const { created, entry } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), precondition);
       c.header('ETag', etagOf(entry));
+      await replicateIfAsked(c, target.path);
       return c.body(null, created ? 201 : 200);
     });
   };
@@ -46,6 +48,16 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
   app.post(FILES_ROUTE, post);
   app.put('/v1/files', put);
   app.put(FILES_ROUTE, put);
+}
+
+/**
+ * `X-CallFS-Replication: sync` asks for the copies to be made before the answer; the answer then
+ * lists the nodes holding a current copy in `X-CallFS-Replicas` (empty when none could be made).
+ */
+async function replicateIfAsked(c: Context<HonoEnv>, path: string): Promise<void> {
+  const replication = c.get('services').replication;
+  if (c.req.header('x-callfs-replication')?.toLowerCase() !== 'sync' || !replication.enabled) return;
+  c.header('X-CallFS-Replicas', (await replication.replicatePath(path)).join(', '));
 }
 
 function emptyUpload(c: Context<HonoEnv>): UploadBody {

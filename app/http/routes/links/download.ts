@@ -22,7 +22,7 @@ export function registerLinksDownload(app: Hono<HonoEnv>, limiter: MiddlewareHan
       'Content-Type': 'application/octet-stream',
       'Content-Disposition': `attachment; filename*=UTF-8''${encodeRFC5987(baseName(entry.path))}`,
     };
-    const location = services.files.context.locate(entry);
+    const location = await services.files.context.locateForRead(entry);
     if (location.kind === 'remote') {
       // The link is spent here; the holder is asked for the bytes on the link's authority.
       const response = await callHolder(services, c.get('peerHop') ?? 0, location.instanceId, {
