@@ -1,0 +1,154 @@
+/**
+ * `npm run cluster`: a three-node cluster on this machine, in one command. One Postgres (the
+ * embedded distribution from npm, data kept under data/cluster/pg), one Redis (the machine's
+ * redis-server; installed from Debian when run as root and missing), and three nodes as separate
+ * processes in regions eu, us and ap on 127.0.0.1:9101..9103, with local-disk files under
+ * data/cluster/<node>/files and replication factor 2. Ctrl-C (or SIGTERM) stops exactly what it
+ * started, nodes first. Env: CLUSTER_BASE_PORT (9101), CLUSTER_DIR (data/cluster).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startEmbeddedPostgres } from '../app/adapters/metadata/embedded-postgres.js';
+import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
+
+const repo = resolve(new URL('..', import.meta.url).pathname);
+const dir = resolve(process.env['CLUSTER_DIR'] ?? join(repo, 'data/cluster'));
+const basePort = Number(process.env['CLUSTER_BASE_PORT'] ?? 9101);
+const NODES = [
+  { id: 'node-eu', region: 'eu' },
+  { id: 'node-us', region: 'us' },
+  { id: 'node-ap', region: 'ap' },
+] as const;
+
+interface Credentials {
+  api_key: string;
+  internal_proxy_secret: string;
+  single_use_link_secret: string;
+}
+
+function credentials(): Credentials {
+  const file = join(dir, 'credentials.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
+  const created: Credentials = {
+    api_key: randomBytes(24).toString('base64url'),
+    internal_proxy_secret: randomBytes(32).toString('base64url'),
+    single_use_link_secret: randomBytes(32).toString('base64url'),
+  };
+  writeFileSync(file, JSON.stringify(created, null, 2) + '\n', { mode: 0o600 });
+  return created;
+}
+
+function ensureRedis(): void {
+  try {
+    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
+    return;
+  } catch {
+    // missing: install below or explain
+  }
+  const command = 'apt-get update && apt-get install -y --no-install-recommends redis-server';
+  if (process.getuid?.() !== 0) throw new Error(`redis-server is needed for cluster-wide locks; install it with: sudo sh -c '${command}'`);
+  console.log('installing redis-server');
+  execFileSync('sh', ['-c', `DEBIAN_FRONTEND=noninteractive ${command}`], { stdio: 'inherit' });
+}
+
+function nodeYaml(node: (typeof NODES)[number], port: number, dsn: string, redisPort: number, creds: Credentials): string {
+  const peers = NODES.map((peer, i) => ({ ...peer, port: basePort + i })).filter((peer) => peer.id !== node.id);
+  return [
+    'server:',
+    `  listen_addr: "127.0.0.1:${port}"`,
+    '  protocol: http',
+    `  external_url: "http://127.0.0.1:${port}"`,
+    'auth:',
+    `  api_keys: ["${creds.api_key}"]`,
+    `  internal_proxy_secret: "${creds.internal_proxy_secret}"`,
+    `  single_use_link_secret: "${creds.single_use_link_secret}"`,
+    'log:',
+    '  level: info',
+    '  format: console',
+    'metadata_store:',
+    `  dsn: "${dsn}"`,
+    'dlm:',
+    `  redis_addr: "127.0.0.1:${redisPort}"`,
+    'backend:',
+    '  default_backend: localfs',
+    `  localfs_root_path: "${join(dir, node.id, 'files')}"`,
+    'instance_discovery:',
+    `  instance_id: ${node.id}`,
+    `  region: ${node.region}`,
+    '  peer_endpoints:',
+    ...peers.map((peer) => `    ${peer.id}: "http://127.0.0.1:${peer.port}"`),
+    '  peer_regions:',
+    ...peers.map((peer) => `    ${peer.id}: ${peer.region}`),
+    'replication:',
+    '  factor: 2',
+    '  placement: other-region',
+    '  promote_after: 5m',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  ensureRedis();
+  mkdirSync(dir, { recursive: true });
+  const creds = credentials();
+  const children: ChildProcess[] = [];
+  let postgres: { stop(): Promise<void> } | null = null;
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nstopping the cluster');
+    for (const child of children.reverse()) await stopChild(child, 'SIGTERM', 15_000);
+    await postgres?.stop();
+  };
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+  process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  try {
+    const pgPort = await freePort();
+    const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: pgPort, log: () => undefined });
+    postgres = pg;
+    const redisPort = await freePort();
+    const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    children.push(redis);
+    await waitForPort(redisPort);
+    // Start the first node alone (it runs the schema migrations), then the other two.
+    const startNode = async (index: number): Promise<void> => {
+      const node = NODES[index];
+      if (node === undefined) return;
+      const port = basePort + index;
+      mkdirSync(join(dir, node.id), { recursive: true });
+      const configFile = join(dir, node.id, 'config.yaml');
+      writeFileSync(configFile, nodeYaml(node, port, pg.dsn, redisPort, creds), { mode: 0o600 });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'app/main.ts'), '--config', configFile], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+      children.push(child);
+      await waitForPort(port, 30_000);
+    };
+    await startNode(0);
+    await Promise.all([startNode(1), startNode(2)]);
+    console.log(
+      [
+        '',
+        'three-node cluster ready:',
+        ...NODES.map((node, i) => `  ${node.id} (region ${node.region}): http://127.0.0.1:${basePort + i}`),
+        `API key: ${creds.api_key} (in ${join(dir, 'credentials.json')})`,
+        '',
+        'try:',
+        `  curl -X PUT -H "Authorization: Bearer ${creds.api_key}" --data-binary 'hello' http://127.0.0.1:${basePort}/v1/files/hello.txt`,
+        `  curl -i -H "Authorization: Bearer ${creds.api_key}" http://127.0.0.1:${basePort + 1}/v1/files/hello.txt`,
+        `  curl -H "Authorization: Bearer ${creds.api_key}" http://127.0.0.1:${basePort + 2}/v1/cluster`,
+        '',
+        'Ctrl-C stops everything.',
+      ].join('\n'),
+    );
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`cluster: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
