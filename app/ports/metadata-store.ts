@@ -78,6 +78,8 @@ export interface MetadataStore {
   getLink(token: string): Promise<LinkRecord | null>;
   /** Atomically flips an active, unexpired link to used. False if someone else got there first. */
   consumeLink(token: string, usedByIp: string | null): Promise<boolean>;
+  /** Makes a spent, unexpired link usable again (its bytes could not be sent at all); false if not spent. */
+  releaseLink(token: string): Promise<boolean>;
   /** Deletes expired active links and used links older than `usedRetentionMs`. Returns rows deleted. */
   deleteStaleLinks(usedRetentionMs: number): Promise<number>;
 

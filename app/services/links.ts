@@ -64,6 +64,14 @@ export class LinkService {
     return entry;
   }
 
+  /**
+   * Gives a redeemed link back when none of its bytes could be sent (the node holding them was
+   * unreachable, its storage failed): the user can try again instead of losing the link.
+   */
+  async release(token: string): Promise<void> {
+    await this.metadata.releaseLink(token);
+  }
+
   #refuse(outcome: 'not_found' | 'expired' | 'used' | 'invalid', error: AppError): never {
     this.telemetry.linkConsumed(outcome);
     throw error;

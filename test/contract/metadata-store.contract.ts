@@ -86,6 +86,12 @@ export function describeMetadataStoreContract(name: string, makeStore: () => Pro
       const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeLink('tok-1', '127.0.0.1')));
       expect(results.filter(Boolean)).toHaveLength(1);
       expect((await store.getLink('tok-1'))?.status).toBe('used');
+      // Given back (its bytes could not be sent): usable once more, and only once.
+      expect(await store.releaseLink('tok-1')).toBe(true);
+      expect(await store.releaseLink('tok-1')).toBe(false);
+      expect((await store.getLink('tok-1'))?.status).toBe('active');
+      expect(await store.consumeLink('tok-1', null)).toBe(true);
+      expect(await store.consumeLink('tok-1', null)).toBe(false);
       await store.insertLink({ token: 'tok-old', path: '/x', signature: 'sig', expiresAt: new Date(Date.now() - 1000) });
       expect(await store.consumeLink('tok-old', null)).toBe(false);
       expect(await store.deleteStaleLinks(0)).toBeGreaterThanOrEqual(1);

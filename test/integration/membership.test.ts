@@ -119,6 +119,8 @@ describe('a node nobody lists joins through the registry', () => {
 
   it('gives a prompt 503 naming a crashed holder, with Retry-After, and reports it down', async () => {
     await api(c.url)('/v1/files/crash/doomed.txt', { method: 'POST', body: 'bytes only c has' });
+    const link = await api(a.url)('/v1/links/generate', { method: 'POST', body: JSON.stringify({ path: '/crash/doomed.txt', expiry_seconds: 300 }) });
+    const { token } = (await link.json()) as { token: string };
     await c.kill();
     const started = Date.now();
     const res = await api(a.url)('/v1/files/crash/doomed.txt');
@@ -135,6 +137,12 @@ describe('a node nobody lists joins through the registry', () => {
     const again = await api(b.url)('/v1/files/crash/doomed.txt');
     expect(again.status).toBe(503);
     expect((await again.json()).instance_id).toBe('node-c');
+    // A link whose bytes could not be reached is not spent: it still answers 503, not 410 LINK_USED.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const download = await call(`${a.url}/download/${token}`);
+      expect(download.status).toBe(503);
+      expect(await download.json()).toMatchObject({ code: 'PEER_UNAVAILABLE', instance_id: 'node-c' });
+    }
   });
 });
 

@@ -293,6 +293,14 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return result.rowCount === 1;
   }
 
+  async releaseLink(token: string): Promise<boolean> {
+    const result = await this.#query(
+      "UPDATE single_use_links SET status = 'active', used_at = NULL, used_by_ip = NULL WHERE token = $1 AND status = 'used' AND expires_at > now()",
+      [token],
+    );
+    return result.rowCount === 1;
+  }
+
   async deleteStaleLinks(usedRetentionMs: number): Promise<number> {
     const result = await this.#query(
       "DELETE FROM single_use_links WHERE (status = 'active' AND expires_at < now()) OR (status = 'used' AND used_at < now() - make_interval(secs => $1))",

@@ -1,11 +1,14 @@
 /**
  * @module GET /download/{token}: redeem a single-use link, no API key (CallFS reference
- * §2.6). The link is spent before the bytes are read, as in CallFS.
+ * §2.6). The link is spent before the bytes are read, as in CallFS; unlike CallFS, it is given
+ * back when the bytes could not be opened at all for a passing reason (holder down, storage
+ * unavailable), so the user can retry.
  */
-import type { Hono, MiddlewareHandler } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { baseName } from '../../../domain/path.js';
 import { INTERNAL_PROXY_USER } from '../../../domain/permissions.js';
-import { AppError, HeldElsewhere } from '../../../errors/app-error.js';
+import { AppError, HeldElsewhere, isAppError } from '../../../errors/app-error.js';
+import type { Entry } from '../../../domain/entry.js';
 import { clientSignal, sendStream } from '../../body.js';
 import { callHolder, filesTarget } from '../../peer-forward.js';
 import type { HonoEnv } from '../../env.js';
@@ -17,30 +20,42 @@ export function registerLinksDownload(app: Hono<HonoEnv>, limiter: MiddlewareHan
   app.get('/download/:token', limiter, async (c) => {
     c.set('routeTemplate', ROUTE);
     const services = c.get('services');
-    const entry = await services.links.redeem(c.req.param('token'), clientIp(c));
-    const headers = {
-      'Content-Type': 'application/octet-stream',
-      'Content-Disposition': `attachment; filename*=UTF-8''${encodeRFC5987(baseName(entry.path))}`,
-    };
-    const location = await services.files.context.locateForRead(entry);
-    if (location.kind === 'remote') {
-      // The link is spent here; the holder is asked for the bytes on the link's authority.
-      const response = await callHolder(services, c.get('peerHop') ?? 0, location.instanceId, {
-        method: 'GET',
-        target: filesTarget(entry.path),
-        caller: INTERNAL_PROXY_USER,
-        signal: clientSignal(c),
-      });
-      if (response.status !== 200) {
-        response.body.resume();
-        throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${entry.path}`) : new HeldElsewhere(location.instanceId, entry.path);
-      }
-      const length = response.headers['content-length'];
-      return sendStream(c, 200, typeof length === 'string' ? { ...headers, 'Content-Length': length } : headers, response.body);
+    const token = c.req.param('token');
+    const entry = await services.links.redeem(token, clientIp(c));
+    try {
+      return await sendLinkedFile(c, entry);
+    } catch (error) {
+      if (isAppError(error) && error.retryable) await services.links.release(token).catch(() => undefined);
+      throw error;
     }
-    const read = await services.files.open(entry, undefined, clientSignal(c));
-    return sendStream(c, 200, { ...headers, 'Content-Length': String(read.size) }, c.req.method === 'HEAD' ? null : read.stream);
   });
+}
+
+/** The bytes of a redeemed link's file, from this node or from the node that holds them. */
+async function sendLinkedFile(c: Context<HonoEnv>, entry: Entry): Promise<Response> {
+  const services = c.get('services');
+  const headers = {
+    'Content-Type': 'application/octet-stream',
+    'Content-Disposition': `attachment; filename*=UTF-8''${encodeRFC5987(baseName(entry.path))}`,
+  };
+  const location = await services.files.context.locateForRead(entry);
+  if (location.kind === 'remote') {
+    // The holder is asked for the bytes on the link's authority.
+    const response = await callHolder(services, c.get('peerHop') ?? 0, location.instanceId, {
+      method: 'GET',
+      target: filesTarget(entry.path),
+      caller: INTERNAL_PROXY_USER,
+      signal: clientSignal(c),
+    });
+    if (response.status !== 200) {
+      response.body.resume();
+      throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${entry.path}`) : new HeldElsewhere(location.instanceId, entry.path);
+    }
+    const length = response.headers['content-length'];
+    return sendStream(c, 200, typeof length === 'string' ? { ...headers, 'Content-Length': length } : headers, response.body);
+  }
+  const read = await services.files.open(entry, undefined, clientSignal(c));
+  return sendStream(c, 200, { ...headers, 'Content-Length': String(read.size) }, c.req.method === 'HEAD' ? null : read.stream);
 }
 
 /** Percent-encodes a file name for `filename*` (RFC 8187 attr-char). */
