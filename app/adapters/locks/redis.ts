@@ -1,35 +1,77 @@
 /**
- * @module RedisLockManager: cluster-wide path locks in one Redis (direct or through Sentinel).
- * Each grant: `SET key token NX PX ttl` on every key in sorted order (all or nothing, retried
- * with jittered backoff until the wait deadline), then a fencing token from `INCR` — strictly
- * increasing across the cluster. A timer renews the keys (compare-and-PEXPIRE) every ttl/3;
- * if renewal fails the handle's `lost` signal aborts. Release is compare-and-delete, so a
- * holder never frees someone else's lock. Commands fail fast while Redis is down
- * (LOCK_UNAVAILABLE) and the client reconnects by itself.
+ * @module RedisLockManager: cluster-wide path locks in one Redis, addressed directly or through
+ * Sentinel (see redis-connection.ts for the client's failover behaviour).
+ *
+ * A grant is one Lua script, so it is atomic and never leaves half-taken keys behind: every key
+ * must be free or already ours (same random token), then all keys are set with `PX ttl` and the
+ * fencing token is drawn. Waiting polls that script with jittered backoff until the deadline
+ * (LOCK_TIMEOUT). A timer renews the keys (compare-and-PEXPIRE) every ttl/3; the handle's `lost`
+ * signal aborts when a key is no longer ours, or when renewals have failed for so long that the
+ * key may have expired. Release is compare-and-delete, so a holder never frees someone else's
+ * lock, and is retried in the background while Redis is unreachable.
+ *
+ * While no master is reachable commands fail at once (LOCK_UNAVAILABLE, 503). With Sentinel an
+ * acquire first rides out such a gap for up to `unavailableWaitMs` (within its own deadline),
+ * so a switch of master shows as a short delay rather than as failed writes.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AppError, isAppError } from '../../errors/app-error.js';
 import type { AcquireOptions, LockHandle, LockManager } from '../../ports/lock-manager.js';
+import { openLockRedis, usesSentinel, type LockRedisAddress } from './redis-connection.js';
 
-export interface RedisLockManagerOptions {
-  readonly addr?: string;
-  readonly password?: string | null;
-  readonly sentinels?: readonly string[];
-  readonly masterName?: string;
+export interface RedisLockManagerOptions extends LockRedisAddress {
   readonly keyPrefix?: string;
   readonly ttlMs?: number;
-  readonly connectTimeoutMs?: number;
-  readonly commandTimeoutMs?: number;
+  /** How long an acquire keeps retrying while Redis is unreachable (default 3 s with Sentinel, 0 direct). */
+  readonly unavailableWaitMs?: number;
 }
 
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/**
+ * KEYS = lock keys…, fence counter; ARGV = token, ttl ms. Returns 0 when a key is held by someone
+ * else, otherwise the new fencing token.
+ *
+ * Fencing across a failover: the counter lives on the master and replication is asynchronous, so
+ * a promoted replica can be missing the last INCRs and would hand the same numbers out again.
+ * The token is therefore max(counter + 1, the master's clock in microseconds): every token issued
+ * before a failover is at most the clock reading of its moment (the counter only runs ahead of
+ * the clock above a million grants a second), so the first token from the new master is higher
+ * than all of them as long as its clock is not behind the old one by more than the failover took.
+ * If a token ever did repeat or go back, the metadata store still protects the data: it accepts a
+ * write only when the token is at least the one stored on the row, so a stale token fails with
+ * LOCK_LOST and never overwrites newer content. Microseconds stay below 2^53 until the year 2255.
+ */
+const GRANT = `
+local n = #KEYS - 1
+for i = 1, n do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and holder ~= ARGV[1] then return 0 end
+end
+for i = 1, n do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local fence = redis.call('INCR', KEYS[#KEYS])
+if fence < floor then
+  redis.call('SET', KEYS[#KEYS], string.format('%.0f', floor))
+  fence = floor
+end
+return fence`;
 
-function hostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  return i < 0 ? { host: addr, port: 6379 } : { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
-}
+/** KEYS = lock keys; ARGV = token, ttl ms. 1 when every key was still ours and got a new TTL. */
+const RENEW = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
+end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return 1`;
+
+/** KEYS = lock keys; ARGV = token. Deletes the keys that are still ours. */
+const RELEASE = `
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
+end
+return n`;
 
 function unavailable(error: unknown): AppError {
   if (isAppError(error)) return error;
@@ -52,26 +94,17 @@ export class RedisLockManager implements LockManager {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #ttlMs: number;
+  readonly #unavailableWaitMs: number;
+  /** Pending background retries of releases that failed. */
+  readonly #retries = new Set<NodeJS.Timeout>();
+  #closed = false;
   #active = 0;
 
   constructor(options: RedisLockManagerOptions) {
     this.#prefix = options.keyPrefix ?? 'callfs:lock:';
     this.#ttlMs = options.ttlMs ?? 30_000;
-    const common: RedisOptions = {
-      password: options.password ?? undefined,
-      connectTimeout: options.connectTimeoutMs ?? 2000,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      retryStrategy: (times) => Math.min(50 * times, 1000),
-      lazyConnect: false,
-    };
-    const sentinels = options.sentinels ?? [];
-    this.#redis =
-      sentinels.length > 0
-        ? new Redis({ ...common, sentinels: sentinels.map(hostPort), name: options.masterName ?? 'mymaster' })
-        : new Redis({ ...common, ...hostPort(options.addr ?? 'localhost:6379') });
-    this.#redis.on('error', () => undefined);
+    this.#unavailableWaitMs = options.unavailableWaitMs ?? (usesSentinel(options) ? 3000 : 0);
+    this.#redis = openLockRedis(options);
   }
 
   async acquire(keys: readonly string[], options: AcquireOptions): Promise<LockHandle> {
@@ -79,22 +112,33 @@ export class RedisLockManager implements LockManager {
     const names = sorted.map((k) => this.#prefix + k);
     const token = randomBytes(16).toString('hex');
     const deadline = Date.now() + options.waitMs;
+    let outageSince: number | null = null;
+    // Set once a grant failed in flight: it may have run with only its reply lost, so keys
+    // carrying our token can exist even though we were never told we hold them.
+    let maybeHeld = false;
     let delay = 5;
     for (;;) {
-      if (options.signal?.aborted) throw new AppError('CLIENT_CLOSED_REQUEST', 'request aborted while waiting for a lock');
-      if (await this.#tryAll(names, token)) break;
+      if (options.signal?.aborted) {
+        if (maybeHeld) await this.#release(names, token);
+        throw new AppError('CLIENT_CLOSED_REQUEST', 'request aborted while waiting for a lock');
+      }
+      const sentAt = Date.now();
+      try {
+        const fence = await this.#grant(names, token);
+        if (fence > 0) return this.#handle(sorted, names, token, fence, sentAt);
+        outageSince = null;
+      } catch (error) {
+        maybeHeld = true;
+        outageSince ??= sentAt;
+        if (Date.now() >= Math.min(deadline, outageSince + this.#unavailableWaitMs)) {
+          await this.#release(names, token);
+          throw unavailable(error);
+        }
+      }
       if (Date.now() >= deadline) throw new AppError('LOCK_TIMEOUT', `timed out waiting for the lock on ${sorted.join(', ')}`, { retryAfterSec: 1 });
       await sleep(Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now())), options.signal);
       delay = Math.min(delay * 2, 100);
     }
-    let fence: number;
-    try {
-      fence = await this.#redis.incr(`${this.#prefix}fence`);
-    } catch (error) {
-      await this.#releaseAll(names, token);
-      throw unavailable(error);
-    }
-    return this.#handle(sorted, names, token, fence);
   }
 
   activeCount(): number {
@@ -125,43 +169,61 @@ export class RedisLockManager implements LockManager {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#retries) clearTimeout(timer);
+    this.#retries.clear();
     this.#redis.disconnect();
   }
 
-  async #tryAll(names: readonly string[], token: string): Promise<boolean> {
-    const taken: string[] = [];
-    try {
-      for (const name of names) {
-        const ok = await this.#redis.set(name, token, 'PX', this.#ttlMs, 'NX');
-        if (ok !== 'OK') {
-          await this.#releaseAll(taken, token);
-          return false;
-        }
-        taken.push(name);
+  async #grant(names: readonly string[], token: string): Promise<number> {
+    const reply = await this.#redis.eval(GRANT, names.length + 1, ...names, `${this.#prefix}fence`, token, String(this.#ttlMs));
+    return Number(reply);
+  }
+
+  /**
+   * Compare-and-delete. When Redis cannot be reached (a master switch), the release is retried in
+   * the background until the keys would have expired anyway: a delete lost in the switch would
+   * otherwise leave the path blocked on the new master for the whole TTL.
+   */
+  async #release(names: readonly string[], token: string): Promise<void> {
+    const giveUpAt = Date.now() + this.#ttlMs;
+    const attempt = async (retry: number): Promise<void> => {
+      try {
+        await this.#redis.eval(RELEASE, names.length, ...names, token);
+      } catch {
+        if (this.#closed || Date.now() >= giveUpAt) return;
+        const timer = setTimeout(() => {
+          this.#retries.delete(timer);
+          void attempt(retry + 1);
+        }, Math.min(50 * 2 ** retry, 1000));
+        timer.unref();
+        this.#retries.add(timer);
       }
-      return true;
-    } catch (error) {
-      await this.#releaseAll(taken, token);
-      throw unavailable(error);
-    }
+    };
+    await attempt(0);
   }
 
-  async #releaseAll(names: readonly string[], token: string): Promise<void> {
-    await Promise.allSettled(names.map((name) => this.#redis.eval(RELEASE, 1, name, token)));
-  }
-
-  #handle(keys: readonly string[], names: readonly string[], token: string, fence: number): LockHandle {
+  /** `grantedAt`: when the grant was sent, a lower bound of when the keys' TTL started. */
+  #handle(keys: readonly string[], names: readonly string[], token: string, fence: number, grantedAt: number): LockHandle {
     this.#active++;
     const lost = new AbortController();
+    const intervalMs = Math.max(50, Math.floor(this.#ttlMs / 3));
+    let confirmedAt = grantedAt;
     let released = false;
     const renew = setInterval(() => {
-      Promise.all(names.map((name) => this.#redis.eval(RENEW, 1, name, token, String(this.#ttlMs)))).then(
-        (results) => {
-          if (results.some((r) => Number(r) !== 1)) lost.abort(new AppError('LOCK_LOST', 'the path lock expired while held'));
+      const sentAt = Date.now();
+      this.#redis.eval(RENEW, names.length, ...names, token, String(this.#ttlMs)).then(
+        (reply) => {
+          if (Number(reply) === 1) confirmedAt = sentAt;
+          else lost.abort(new AppError('LOCK_LOST', 'the path lock expired while held'));
         },
-        (error: unknown) => lost.abort(new AppError('LOCK_LOST', 'the path lock could not be renewed', { cause: error })),
+        (error: unknown) => {
+          // One missed renewal is ridden out (a master switch takes a few seconds); once the key
+          // may expire before the next attempt, the holder must stop.
+          if (Date.now() + intervalMs >= confirmedAt + this.#ttlMs) lost.abort(new AppError('LOCK_LOST', 'the path lock could not be renewed', { cause: error }));
+        },
       );
-    }, Math.max(50, Math.floor(this.#ttlMs / 3)));
+    }, intervalMs);
     renew.unref();
     return {
       keys,
@@ -172,7 +234,7 @@ export class RedisLockManager implements LockManager {
         released = true;
         clearInterval(renew);
         this.#active--;
-        await this.#releaseAll(names, token);
+        await this.#release(names, token);
       },
     };
   }
@@ -180,10 +242,12 @@ export class RedisLockManager implements LockManager {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const done = (): void => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
