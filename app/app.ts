@@ -11,6 +11,7 @@ import { frame } from './http/middleware/frame.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
 import { registerCluster } from './http/routes/cluster.js';
 import { registerReplicas } from './http/routes/replicas.js';
+import { registerInternalMoves } from './http/routes/internal-moves.js';
 import { registerDirectoriesList } from './http/routes/directories/list.js';
 import { registerFilesDelete } from './http/routes/files/delete.js';
 import { registerFilesGet } from './http/routes/files/get.js';
@@ -31,6 +32,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/v1/links/generate', 'POST'],
   ['/v1/cluster', 'GET, HEAD'],
   ['/v1/internal/replicas/*', 'PUT'],
+  ['/v1/internal/moves', 'POST'],
   ['/download/:token', 'GET, HEAD'],
   ['/health', 'GET, HEAD'],
   ['/ready', 'GET, HEAD'],
@@ -53,6 +55,7 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   registerDirectoriesList(app);
   registerCluster(app);
   registerReplicas(app);
+  registerInternalMoves(app);
   const { rateLimits } = options;
   registerLinksGenerate(app, rateLimit(rateLimits.linkGeneratePerSec, rateLimits.linkGenerateBurst));
   registerLinksDownload(app, rateLimit(rateLimits.downloadPerSec, rateLimits.downloadBurst));

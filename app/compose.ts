@@ -13,6 +13,7 @@ import type { Membership } from './services/membership.js';
 import type { GuardedPeerClient } from './services/peer-health.js';
 import type { ReplicaStore } from './ports/replica-store.js';
 import { ReplicationService } from './services/replication.js';
+import { PeerBytes } from './services/peer-bytes.js';
 import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
@@ -49,6 +50,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     instanceId: config.instanceDiscovery.instanceId,
     defaultBackend: config.backend.defaultBackend,
     lockWaitMs: config.server.lockWaitMs,
+    remoteBytes: new PeerBytes(peers, config.auth.internalProxySecret, config.instanceDiscovery.instanceId, isUp),
     replicaReads: replicating
       ? { currentReplicas: (path, version) => metadata.currentReplicas(path, version), isUp, regionOf: (id) => membership.regionOf(id) }
       : undefined,

@@ -44,6 +44,8 @@ export interface MetadataStore {
   listChildren(path: string): Promise<Entry[]>;
   /** True when the directory has at least one child. */
   hasChildren(path: string): Promise<boolean>;
+  /** Instances holding the bytes of local-disk files at or below `path` (for directory moves). */
+  fileHoldersWithin(path: string): Promise<string[]>;
   /**
    * Inserts a new entry (version 1, times = now) stamped with `fence`.
    * Throws FILE_ALREADY_EXISTS when the path is taken.

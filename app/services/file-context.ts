@@ -12,6 +12,7 @@ import type { LockHandle, LockManager } from '../ports/lock-manager.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
 import type { EntryCache } from './entry-cache.js';
+import type { RemoteBytes } from './peer-bytes.js';
 
 export interface FileServiceDeps {
   readonly metadata: MetadataStore;
@@ -22,6 +23,8 @@ export interface FileServiceDeps {
   readonly instanceId: string;
   readonly defaultBackend: BackendType;
   readonly lockWaitMs: number;
+  /** Moves bytes held on other nodes (directory moves); absent on a node without peers. */
+  readonly remoteBytes?: RemoteBytes | undefined;
   /** Where copies of local-disk files are and which nodes can serve them; absent = no replication. */
   readonly replicaReads?: ReplicaReads | undefined;
 }

@@ -2,11 +2,13 @@
  * @module MoveService: PATCH rename / move (CallFS reference §2.3.5), with one canonical
  * destination used for authorization, locking, metadata and bytes (fixing the reference's
  * raw-destination quirk). Bytes move first, then the metadata subtree is re-keyed in one
- * transaction; if that fails the bytes are moved back.
+ * transaction; if that fails the bytes are moved back. A directory whose files are held by
+ * several nodes has its bytes moved on each of those nodes too (all of them must be up).
  */
 import type { Entry } from '../domain/entry.js';
 import { ancestorsOf, isWithin, joinPath, parentOf, parsePath, toBlobKey } from '../domain/path.js';
-import { AppError, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
+import type { BlobStore } from '../ports/blob-store.js';
 import type { FileContext } from './file-context.js';
 
 export interface MoveRequest {
@@ -64,12 +66,19 @@ export class MoveService {
       const location = this.ctx.locate(entry);
       if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, source);
       const store = location.store;
+      const remoteHolders = entry.type === 'directory' && entry.backendType === 'localfs' ? await this.#remoteHoldersWithin(source) : [];
       if (existing !== null && existing.type === 'directory') await store.removeDirectory(toBlobKey(destination));
-      await store.move(location.key, toBlobKey(destination));
+      const undo: Array<() => Promise<void>> = [];
       try {
+        await this.#moveLocal(store, entry, location.key, toBlobKey(destination));
+        undo.push(() => this.#moveLocal(store, entry, toBlobKey(destination), location.key));
+        for (const holder of remoteHolders) {
+          await this.ctx.deps.remoteBytes?.move(holder, source, destination, userId);
+          undo.push(async () => this.ctx.deps.remoteBytes?.move(holder, destination, source, userId));
+        }
         await metadata.moveEntry(source, destination, { overwrite: request.overwrite, fence: lock.fence });
       } catch (error) {
-        await store.move(toBlobKey(destination), location.key).catch(() => undefined);
+        for (const step of undo.reverse()) await step().catch(() => undefined);
         throw error;
       } finally {
         this.ctx.changed(source, true);
@@ -78,6 +87,43 @@ export class MoveService {
       this.ctx.deps.telemetry.fileOperation('rename', entry.backendType);
       return destination;
     });
+  }
+
+  /**
+   * The receiving side of a directory move done by another node: moves this node's bytes of the
+   * subtree (nothing to do when it has none). The caller was authorized by the moving node.
+   */
+  async moveHeldBytes(from: string, to: string): Promise<void> {
+    const store = this.ctx.deps.blobs.localfs;
+    if (store === null) return;
+    try {
+      await store.move(toBlobKey(from), toBlobKey(to));
+    } catch (error) {
+      if (!hasCode(error, 'FILE_NOT_FOUND')) throw error;
+    }
+  }
+
+  /** Other nodes holding files of a directory's subtree; PEER_UNAVAILABLE unless all are up. */
+  async #remoteHoldersWithin(path: string): Promise<string[]> {
+    const holders = (await this.ctx.deps.metadata.fileHoldersWithin(path)).filter((id) => id !== this.ctx.deps.instanceId);
+    const remote = this.ctx.deps.remoteBytes;
+    const down = holders.find((id) => remote === undefined || !remote.isUp(id));
+    if (down !== undefined) {
+      throw new AppError('PEER_UNAVAILABLE', `${path} has files held by node ${down}, which is unreachable; nothing was moved`, {
+        details: { instance_id: down },
+        retryAfterSec: 5,
+      });
+    }
+    return holders;
+  }
+
+  /** A directory may have no bytes on this node (its files live elsewhere): nothing to move then. */
+  async #moveLocal(store: BlobStore, entry: Entry, from: string, to: string): Promise<void> {
+    try {
+      await store.move(from, to);
+    } catch (error) {
+      if (!(entry.type === 'directory' && hasCode(error, 'FILE_NOT_FOUND'))) throw error;
+    }
   }
 
   #refuseRelocation(entry: Entry, request: MoveRequest): void {

@@ -5,7 +5,7 @@
  * replayed, tampered or stale internal signatures are refused.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -97,6 +97,20 @@ describe('every method through a node that does not hold the file', () => {
     expect(readFileSync(join(x.rootPath, 'routes/g.txt'), 'utf8')).toBe('replaced via y');
     expect((await api(y.url)('/v1/files/routes/g.txt', { method: 'DELETE' })).status).toBe(204);
     expect((await api(x.url)('/v1/files/routes/g.txt')).status).toBe(404);
+  });
+
+  it('moves a directory whose files are held by several nodes, bytes included', async () => {
+    expect((await api(x.url)('/v1/files/tree/a.txt', { method: 'POST', body: 'a on x' })).status).toBe(201);
+    expect((await api(y.url)('/v1/files/tree/sub/b.txt', { method: 'POST', body: 'b on y' })).status).toBe(201);
+    const moved = await api(z.url)('/v1/files/tree', { method: 'PATCH', body: JSON.stringify({ destination: '/moved-tree' }) });
+    expect(moved.status).toBe(200);
+    expect(await (await api(z.url)('/v1/files/moved-tree/a.txt')).text()).toBe('a on x');
+    expect(await (await api(x.url)('/v1/files/moved-tree/sub/b.txt')).text()).toBe('b on y');
+    expect(readFileSync(join(x.rootPath, 'moved-tree/a.txt'), 'utf8')).toBe('a on x');
+    expect(readFileSync(join(y.rootPath, 'moved-tree/sub/b.txt'), 'utf8')).toBe('b on y');
+    expect(existsSync(join(x.rootPath, 'tree/a.txt'))).toBe(false);
+    expect(existsSync(join(y.rootPath, 'tree/sub/b.txt'))).toBe(false);
+    expect((await api(y.url)('/v1/files/tree/a.txt')).status).toBe(404);
   });
 
   it('downloads over WebSocket from another node', async () => {

@@ -137,6 +137,11 @@ describe('a node nobody lists joins through the registry', () => {
     const again = await api(b.url)('/v1/files/crash/doomed.txt');
     expect(again.status).toBe(503);
     expect((await again.json()).instance_id).toBe('node-c');
+    // A directory holding that file cannot be moved while its holder is down; nothing moves.
+    const move = await api(a.url)('/v1/files/crash', { method: 'PATCH', body: JSON.stringify({ name: 'crash-moved' }) });
+    expect(move.status).toBe(503);
+    expect(await move.json()).toMatchObject({ code: 'PEER_UNAVAILABLE', instance_id: 'node-c' });
+    expect((await api(a.url)('/v1/files/crash/doomed.txt', { method: 'HEAD' })).status).toBe(200);
     // A link whose bytes could not be reached is not spent: it still answers 503, not 410 LINK_USED.
     for (let attempt = 0; attempt < 2; attempt++) {
       const download = await call(`${a.url}/download/${token}`);

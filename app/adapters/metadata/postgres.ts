@@ -149,6 +149,17 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return result.rows.map(toEntry);
   }
 
+  async fileHoldersWithin(path: string): Promise<string[]> {
+    const result = await this.#query<{ holder: string }>(
+      `SELECT DISTINCT callfs_instance_id AS holder FROM inodes
+        WHERE (path = $1 OR left(path, length($1) + 1) = $1 || '/')
+          AND type = 'file' AND backend_type = 'localfs' AND callfs_instance_id IS NOT NULL
+        ORDER BY 1`,
+      [path === '/' ? '' : path],
+    );
+    return result.rows.map((r) => r.holder);
+  }
+
   async hasChildren(path: string): Promise<boolean> {
     const result = await this.#query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM inodes WHERE parent_path = $1) AS found', [path]);
     return result.rows[0]?.found === true;
