@@ -6,7 +6,8 @@ import type { MetadataChange, MetadataStore } from '../../app/ports/metadata-sto
 const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
 const dir = (path: string): NewEntry => ({ path, type: 'directory', size: 0, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
 
-export function describeMetadataStoreContract(name: string, makeStore: () => Promise<MetadataStore>): void {
+/** `makeStore(true)` opens another store on the database of the previous call; otherwise a fresh one. */
+export function describeMetadataStoreContract(name: string, makeStore: (sameDatabaseAsLast?: boolean) => Promise<MetadataStore>): void {
   describe(`MetadataStore contract: ${name}`, () => {
     it('seeds the root, creates entries once, and reads them back', async () => {
       const store = await makeStore();
@@ -15,6 +16,19 @@ export function describeMetadataStoreContract(name: string, makeStore: () => Pro
       expect(created).toMatchObject({ path: '/c/a.txt', name: 'a.txt', type: 'file', size: 5, mode: '0644', version: 1 });
       await expect(store.createEntry(file('/c/a.txt'), 2)).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
       expect(await store.getEntry('/c/missing')).toBeNull();
+      await store.close();
+    });
+
+    it('names the holders of local-disk files within a subtree, and only within it', async () => {
+      const store = await makeStore();
+      await store.createEntry(file('/h/a.txt'), 1);
+      await store.createEntry({ ...file('/h/deep/b.txt'), instanceId: 'n2' }, 1);
+      await store.createEntry({ ...file('/h-sibling/c.txt'), instanceId: 'n3' }, 1);
+      await store.createEntry({ ...file('/h/s3.txt'), backendType: 's3', instanceId: null }, 1);
+      expect(await store.fileHoldersWithin('/h')).toEqual(['n1', 'n2']);
+      expect(await store.fileHoldersWithin('/h/deep')).toEqual(['n2']);
+      expect(await store.fileHoldersWithin('/h/a.txt')).toEqual(['n1']);
+      expect(await store.fileHoldersWithin('/nothing')).toEqual([]);
       await store.close();
     });
 
@@ -107,7 +121,7 @@ export function describeMetadataStoreContract(name: string, makeStore: () => Pro
     });
 
     it('publishes changes made through another store instance to subscribers', async () => {
-      const [watcher, writer] = [await makeStore(), await makeStore()];
+      const [watcher, writer] = [await makeStore(), await makeStore(true)];
       const seen: MetadataChange[] = [];
       watcher.subscribe((change) => seen.push(change));
       await new Promise((r) => setTimeout(r, 300));

@@ -9,13 +9,12 @@ import { createTestDatabase } from '../support/postgres-server.js';
 import { freePort } from '../support/processes.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
 
-/** One database per test, shared by the store instances the test opens. */
+/** A fresh database per store, unless the test asks for another store on the last one. */
 function storesOn(dsnFor: () => Promise<string>) {
-  let current: { dsn: string; uses: number } | null = null;
-  return async () => {
-    if (current === null || current.uses >= 2) current = { dsn: await dsnFor(), uses: 0 };
-    current.uses++;
-    return createPostgresMetadataStore({ dsn: current.dsn });
+  let last: string | null = null;
+  return async (sameDatabaseAsLast = false) => {
+    if (!sameDatabaseAsLast || last === null) last = await dsnFor();
+    return createPostgresMetadataStore({ dsn: last });
   };
 }
 
