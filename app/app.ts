@@ -6,12 +6,13 @@ import { Hono, type Context } from 'hono';
 import { AppError } from './errors/app-error.js';
 import type { HonoEnv } from './http/env.js';
 import { renderError } from './http/errors.js';
-import { requireApiKey } from './http/middleware/auth.js';
+import { requireApiKey, requireInternal } from './http/middleware/auth.js';
 import { frame } from './http/middleware/frame.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
 import { registerCluster } from './http/routes/cluster.js';
 import { registerReplicas } from './http/routes/replicas.js';
 import { registerInternalMoves } from './http/routes/internal-moves.js';
+import { registerInternalShards } from './http/routes/internal-shards.js';
 import { registerDirectoriesList } from './http/routes/directories/list.js';
 import { registerFilesDelete } from './http/routes/files/delete.js';
 import { registerFilesGet } from './http/routes/files/get.js';
@@ -33,6 +34,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/v1/cluster', 'GET, HEAD'],
   ['/v1/internal/replicas/*', 'PUT'],
   ['/v1/internal/moves', 'POST'],
+  ['/v1/internal/shards/:prefix/:index', 'GET, HEAD, PUT, DELETE'],
   ['/download/:token', 'GET, HEAD'],
   ['/health', 'GET, HEAD'],
   ['/ready', 'GET, HEAD'],
@@ -42,6 +44,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
 export function createApp(services: AppServices, options: AppOptions): Hono<HonoEnv> {
   const app = new Hono<HonoEnv>();
   app.use('*', frame(services, options.tls));
+  app.use('/v1/internal/*', requireInternal);
   app.use('/v1/*', requireApiKey);
   app.use('/v1', requireApiKey);
   app.use('/metrics', requireApiKey);
@@ -56,6 +59,7 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   registerCluster(app);
   registerReplicas(app);
   registerInternalMoves(app);
+  registerInternalShards(app);
   const { rateLimits } = options;
   registerLinksGenerate(app, rateLimit(rateLimits.linkGeneratePerSec, rateLimits.linkGenerateBurst));
   registerLinksDownload(app, rateLimit(rateLimits.downloadPerSec, rateLimits.downloadBurst));

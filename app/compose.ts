@@ -14,6 +14,7 @@ import type { GuardedPeerClient } from './services/peer-health.js';
 import type { ReplicaStore } from './ports/replica-store.js';
 import { ReplicationService } from './services/replication.js';
 import { PeerBytes } from './services/peer-bytes.js';
+import { ShardService } from './services/shards.js';
 import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
@@ -88,6 +89,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     logger,
     peerEndpointOf: (instanceId) => parts.membership.endpointOf(instanceId),
     replication,
+    shards: new ShardService(blobs.localfs ?? blobs.s3),
     cluster: { report: () => parts.membership.report((id) => parts.peers.health(id)) },
     instanceId: config.instanceDiscovery.instanceId,
     region: config.instanceDiscovery.region,

@@ -20,5 +20,7 @@ export interface HonoEnv {
     peerHop: number;
     /** Instance id of the signing peer, when the request came from one. */
     peerFrom: string;
+    /** Authenticated as an internal call (`/v1/internal/*`): peer signature or internal secret. */
+    internalAuth: boolean;
   };
 }

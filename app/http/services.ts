@@ -11,6 +11,7 @@ import type { PeerClient } from '../ports/peer-client.js';
 import type { PeerAuthenticator } from '../services/peer-auth.js';
 import type { ClusterReport } from '../services/membership.js';
 import type { ReplicationService } from '../services/replication.js';
+import type { ShardService } from '../services/shards.js';
 
 export interface AppServices {
   readonly files: FileService;
@@ -26,6 +27,8 @@ export interface AppServices {
   /** This node's instance id and region (for `X-CallFS-Served-By`). */
   readonly instanceId: string;
   readonly region: string;
+  /** CallFS's internal erasure-shard store. */
+  readonly shards: ShardService;
   /** Copies of local-disk files on other nodes. */
   readonly replication: ReplicationService;
   /** Members of the cluster and their health (`GET /v1/cluster`). */

@@ -24,10 +24,22 @@ function digest(value: string): Buffer {
 
 export class Authenticator {
   readonly #slots: KeySlot[];
+  readonly #internal: Buffer;
 
   constructor(options: AuthenticatorOptions) {
     this.#slots = options.users.map((u) => ({ digest: digest(u.key), userId: u.id }));
-    if (options.acceptInternalSecretAsBearer) this.#slots.push({ digest: digest(options.internalProxySecret), userId: INTERNAL_PROXY_USER });
+    this.#internal = digest(options.internalProxySecret);
+    if (options.acceptInternalSecretAsBearer) this.#slots.push({ digest: this.#internal, userId: INTERNAL_PROXY_USER });
+  }
+
+  /**
+   * True when the header carries the internal secret itself: accepted only on the internal
+   * endpoints (`/v1/internal/*`), as CallFS's shard endpoint does, never as a public-API key.
+   */
+  isInternalSecret(header: string | undefined): boolean {
+    if (header === undefined) return false;
+    const token = (header.startsWith('Bearer ') ? header.slice(7) : header).trim();
+    return token !== '' && timingSafeEqual(this.#internal, digest(token));
   }
 
   /** The user id for an Authorization header value, or null. */

@@ -16,6 +16,7 @@ import { AppError, isAppError } from '../../errors/app-error.js';
 import type { BlobReadResult, BlobStore, ByteRange, WriteOptions } from '../../ports/blob-store.js';
 
 const TEMP_PREFIX = '.callfs-tmp-';
+const RESERVED_PREFIX = '.callfs-';
 
 function errnoOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
@@ -216,8 +217,10 @@ export class LocalFsBlobStore implements BlobStore {
       for (const dirent of names) {
         if (found.length >= limit) return;
         const full = join(dir, dirent.name);
-        if (dirent.isDirectory()) await walk(full);
-        else if (dirent.isFile() && !dirent.name.startsWith(TEMP_PREFIX)) {
+        // `.callfs-*` directories hold the node's own data (erasure shards), never user files.
+        if (dirent.isDirectory()) {
+          if (!dirent.name.startsWith(RESERVED_PREFIX)) await walk(full);
+        } else if (dirent.isFile() && !dirent.name.startsWith(TEMP_PREFIX)) {
           const info = await stat(full).catch(() => null);
           if (info !== null && info.mtime < olderThan) found.push(relative(this.#root, full).split(sep).join('/'));
         }

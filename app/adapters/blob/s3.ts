@@ -214,7 +214,8 @@ export class S3BlobStore implements BlobStore {
           throw translate(error, '');
         });
       for (const object of page.Contents ?? []) {
-        if (object.Key === undefined || object.Key.endsWith('/')) continue;
+        // `.callfs-*` keys hold the node's own data (erasure shards), never user files.
+        if (object.Key === undefined || object.Key.endsWith('/') || object.Key.startsWith('.callfs-')) continue;
         if (object.LastModified !== undefined && object.LastModified < olderThan) keys.push(object.Key);
         if (keys.length >= limit) return keys;
       }

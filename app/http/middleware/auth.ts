@@ -6,9 +6,30 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { PEER_HEADERS } from '../../domain/peer-signature.js';
+import { INTERNAL_PROXY_USER } from '../../domain/permissions.js';
 import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
 import { rawPathname } from '../request-path.js';
+
+/**
+ * `/v1/internal/*`: signed peer requests, or CallFS's form (the internal secret as the bearer).
+ * An ordinary API key is refused here (401), so the internal surface is closed to clients.
+ */
+export const requireInternal: MiddlewareHandler<HonoEnv> = async (c, next) => {
+  const signature = c.req.header(PEER_HEADERS.signature);
+  if (signature !== undefined) {
+    const { caller, hop, from } = peerCaller(c, signature);
+    c.set('userId', caller);
+    c.set('peerHop', hop);
+    c.set('peerFrom', from);
+  } else if (c.get('services').authenticator.isInternalSecret(c.req.header('authorization'))) {
+    c.set('userId', INTERNAL_PROXY_USER);
+  } else {
+    throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+  }
+  c.set('internalAuth', true);
+  await next();
+};
 
 function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; hop: number; from: string } {
   const caller = c.req.header(PEER_HEADERS.caller) ?? '';
@@ -28,6 +49,7 @@ function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; h
 }
 
 export const requireApiKey: MiddlewareHandler<HonoEnv> = async (c, next) => {
+  if (c.get('internalAuth') === true) return next();
   const signature = c.req.header(PEER_HEADERS.signature);
   if (signature !== undefined) {
     const { caller, hop, from } = peerCaller(c, signature);
