@@ -51,7 +51,8 @@ export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<
   // Headers set by middleware are already on `outgoing` (setHeader); writeHead merges them.
   if (outgoing.destroyed) {
     // The client is already gone (e.g. it left while a peer was answering): nobody reads this.
-    stream?.destroy();
+    // Destroying a peer's answer emits an abort error, which must not go unhandled.
+    stream?.on('error', () => undefined).destroy();
     return alreadySent();
   }
   outgoing.writeHead(status, headers);
