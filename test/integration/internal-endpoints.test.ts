@@ -17,7 +17,8 @@ afterAll(() => node.close());
 
 describe('internal endpoints', () => {
   it('refuse callers without credentials and callers with an ordinary API key', async () => {
-    for (const headers of [{}, { Authorization: `Bearer ${KEYS.owner}` }]) {
+    const callers: Array<Record<string, string>> = [{}, { Authorization: `Bearer ${KEYS.owner}` }];
+    for (const headers of callers) {
       expect((await call(`${node.url}/v1/internal/shards/ab12/0`, { method: 'PUT', body: 'x', headers })).status).toBe(401);
       expect((await call(`${node.url}/v1/internal/shards/ab12/0`, { headers })).status).toBe(401);
       expect((await call(`${node.url}/v1/internal/shards/ab12/0`, { method: 'DELETE', headers })).status).toBe(401);
