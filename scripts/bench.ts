@@ -2,11 +2,20 @@
  * `npm run bench`: our node (local disk, real Postgres, API key checked, metadata looked up)
  * against bare node:http, both pinned to core 0, with the yardstick workloads of
  * shared/bench/bench-target.sh in one run; prints medians, ratios and the RSS check.
- * Env: RUNS (3) DURATION (5) WARMUP (1) WORKLOADS ("get4k put4k get64m put64m")
+ *
+ * Unless PROXY=0 it also measures the peer hop in the same run: client → node A → node B, where
+ * B (the node of the first table) holds the files and A, a second node on the same Postgres with
+ * B as its peer, forwards every request there. Its yardstick is the rig's bare undici proxy
+ * (servers/proxy.mjs, HONO_IO=node, as run-baselines.sh runs proxy-node) in front of the same bare
+ * node:http. A proxy and its upstream share core 0, so 0.5× direct is the ceiling of the hop.
+ *
+ * Runs are interleaved: for each workload, round r runs every server once (order rotated per
+ * round), each run after its own warm-up, so drift on a shared machine hits all servers alike.
+ * Env: RUNS (3) DURATION (5) WARMUP (1) WORKLOADS ("get4k put4k get64m put64m") PROXY (1)
  *      BENCH_DIR (../shared/bench) OUT (a temp dir). Everything started here is stopped by PID.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../test/support/postgres-server.js';
@@ -14,13 +23,26 @@ import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
 
 const repo = resolve(new URL('..', import.meta.url).pathname);
 const benchDir = resolve(process.env['BENCH_DIR'] ?? join(repo, '../shared/bench'));
-const runs = process.env['RUNS'] ?? '3';
+const runs = Number(process.env['RUNS'] ?? '3');
 const duration = process.env['DURATION'] ?? '5';
 const warmup = process.env['WARMUP'] ?? '1';
 const workloads = (process.env['WORKLOADS'] ?? 'get4k put4k get64m put64m').split(/\s+/).filter(Boolean);
+const withProxy = process.env['PROXY'] !== '0';
 const out = process.env['OUT'] ?? mkdtempSync(join(tmpdir(), 'callfs-bench-'));
 const KEY = 'bench-key-0123456789abcdef';
+const PREFIX = 'bench';
 const TARGETS: Record<string, number> = { get4k: 0.8, put4k: 0.6, get64m: 0.8, put64m: 0.8 };
+/** Via peer against direct (issue 4); put4k has no target and is shown for information. */
+const PEER_TARGETS: Record<string, number> = { get4k: 0.45, get64m: 0.45, put64m: 0.45 };
+/** Growth over idle RSS allowed while 64 MiB bodies stream through a server. */
+const RSS_BOUND_MIB = 100;
+
+/** A server under test. `pids[0]` is the process whose RSS is sampled; all count as server CPU. */
+interface Server {
+  readonly label: string;
+  readonly url: string;
+  readonly pids: readonly number[];
+}
 
 function need(tool: string, pkg: string): void {
   try {
@@ -45,18 +67,37 @@ function start(label: string, command: string[], env: Record<string, string>, po
   });
 }
 
-function runWorkload(label: string, url: string, pid: number, workload: string): { peakRss: number } {
+/** One step of bench-target.sh (setup, run, check or cleanup) against `server`. */
+function rig(phase: string, server: Server, env: Record<string, string> = {}): void {
+  execFileSync('bash', [join(benchDir, 'bench-target.sh'), server.url, KEY, PREFIX], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      RUNS: '1',
+      DURATION: duration,
+      WARMUP: warmup,
+      WORKLOADS: workloads.join(' '),
+      LABEL: server.label,
+      RESULTS_DIR: join(out, 'results'),
+      SERVER_PIDS: server.pids.join(' '),
+      APPEND: '1',
+      PHASE: phase,
+      ...env,
+    },
+  });
+}
+
+/** One measured run (after its warm-up) of `workload`; returns the peak RSS of `pids[0]`. */
+function runWorkload(server: Server, workload: string, round: number): number {
+  const pid = server.pids[0] ?? 0;
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
   try {
-    execFileSync('bash', [join(benchDir, 'bench-target.sh'), url, KEY, 'bench'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, RUNS: runs, DURATION: duration, WARMUP: warmup, WORKLOADS: workload, LABEL: label, RESULTS_DIR: join(out, 'results'), SERVER_PIDS: String(pid), APPEND: '1' },
-    });
+    rig('run', server, { WORKLOADS: workload, RUN_BASE: String(round) });
   } finally {
     clearInterval(sampler);
   }
-  return { peakRss: Math.max(peak, rssMiB(pid)) };
+  return Math.max(peak, rssMiB(pid));
 }
 
 interface RunLine {
@@ -77,6 +118,42 @@ function medians(label: string): Map<string, number> {
   return result;
 }
 
+function nodeConfig(instanceId: string, port: number, dsn: string, root: string, peers: Record<string, string>): string {
+  const file = join(out, `${instanceId}.yaml`);
+  const peerLines = Object.entries(peers).map(([id, url]) => `    ${id}: "${url}"\n`).join('');
+  writeFileSync(
+    file,
+    `server:\n  listen_addr: "127.0.0.1:${port}"\n  protocol: http\nauth:\n  api_keys: ["${KEY}"]\n  internal_proxy_secret: bench-internal-secret\n  single_use_link_secret: bench-link-secret\n` +
+      `log:\n  level: error\nmetadata_store:\n  dsn: "${dsn}"\ndlm:\n  type: local\nbackend:\n  localfs_root_path: "${root}"\n` +
+      `instance_discovery:\n  instance_id: ${instanceId}\n` +
+      (peerLines === '' ? '' : `  peer_endpoints:\n${peerLines}`),
+  );
+  return file;
+}
+
+/**
+ * The rig's proxy script. The rig is read-only and may have no node_modules of its own; then the
+ * script runs from a copy next to a link to our node_modules (same hono/undici versions).
+ */
+function rigProxyScript(): string {
+  const script = join(benchDir, 'servers/proxy.mjs');
+  if (existsSync(join(benchDir, 'node_modules/undici'))) return script;
+  const dir = join(out, 'rig-proxy');
+  mkdirSync(dir, { recursive: true });
+  for (const name of ['proxy.mjs', 'fsutil.mjs']) copyFileSync(join(benchDir, 'servers', name), join(dir, name));
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'proxy.mjs');
+}
+
+const unitOf = (w: string): string => (w.endsWith('64m') ? 'MB/s' : 'req/s');
+const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
+
+function rssRow(what: string, peak: number, idle: number): string {
+  const growth = peak - idle;
+  const signed = `${growth < 0 ? '−' : '+'}${Math.abs(growth).toFixed(0)}`;
+  return `| ${what} | ${peak.toFixed(0)} MiB | idle ${idle.toFixed(0)} MiB | | ${signed} MiB | ≤ +${RSS_BOUND_MIB} MiB | ${verdict(growth <= RSS_BOUND_MIB)} |`;
+}
+
 async function main(): Promise<void> {
   need('wrk', 'wrk');
   need('cc', 'gcc');
@@ -95,44 +172,105 @@ async function main(): Promise<void> {
     const dsn = await createTestDatabase(postgres.adminUrl);
     const ourPort = await freePort();
     const basePort = await freePort();
-    const ourRoot = join(out, 'ours-files');
+    const peerPort = withProxy ? await freePort() : 0;
+    const proxyPort = withProxy ? await freePort() : 0;
+    const url = (port: number): string => `http://127.0.0.1:${port}`;
     const baseRoot = join(out, 'node-http-files');
     mkdirSync(baseRoot, { recursive: true });
-    const config = join(out, 'node.yaml');
-    writeFileSync(
-      config,
-      `server:\n  listen_addr: "127.0.0.1:${ourPort}"\n  protocol: http\nauth:\n  api_keys: ["${KEY}"]\n  internal_proxy_secret: bench-internal-secret\n  single_use_link_secret: bench-link-secret\n` +
-        `log:\n  level: error\nmetadata_store:\n  dsn: "${dsn}"\ndlm:\n  type: local\nbackend:\n  localfs_root_path: "${ourRoot}"\ninstance_discovery:\n  instance_id: bench-node\n`,
-    );
-    const ours = await start('callfs-ts', [process.execPath, '--import', 'tsx', join(repo, 'app/main.ts'), '--config', config], {}, ourPort);
+    const tsx = [process.execPath, '--import', 'tsx', join(repo, 'app/main.ts'), '--config'];
+
+    // B: the node that holds the files (the direct path). A: the node that forwards to it.
+    const ourConfig = nodeConfig('bench-node', ourPort, dsn, join(out, 'ours-files'), withProxy ? { 'bench-peer': url(peerPort) } : {});
+    const ours = await start('callfs-ts', [...tsx, ourConfig], {}, ourPort);
     children.push(ours);
     const base = await start('node-http', [process.execPath, join(benchDir, 'servers/node-http.mjs')], { PORT: String(basePort), DATA_DIR: baseRoot, API_KEY: KEY }, basePort);
     children.push(base);
+    const servers: Server[] = [
+      { label: 'callfs-ts', url: url(ourPort), pids: [ours.pid ?? 0] },
+      { label: 'node-http', url: url(basePort), pids: [base.pid ?? 0] },
+    ];
+    if (withProxy) {
+      const peerConfig = nodeConfig('bench-peer', peerPort, dsn, join(out, 'peer-files'), { 'bench-node': url(ourPort) });
+      const peer = await start('callfs-peer (A→B)', [...tsx, peerConfig], {}, peerPort);
+      children.push(peer);
+      const proxyEnv = { PORT: String(proxyPort), ORIGIN: url(basePort), API_KEY: KEY, HONO_IO: 'node', NODE_ENV: 'production' };
+      const proxy = await start('undici-proxy (→ node-http)', [process.execPath, rigProxyScript()], proxyEnv, proxyPort);
+      children.push(proxy);
+      servers.push({ label: 'callfs-peer', url: url(peerPort), pids: [peer.pid ?? 0, ours.pid ?? 0] });
+      servers.push({ label: 'undici-proxy', url: url(proxyPort), pids: [proxy.pid ?? 0, base.pid ?? 0] });
+    }
     await new Promise((r) => setTimeout(r, 1000));
-    const idleRss = rssMiB(ours.pid ?? 0);
+    const idle = new Map(servers.map((s) => [s.label, rssMiB(s.pids[0] ?? 0)]));
+    for (const s of servers) writeFileSync(join(out, 'results', `${s.label}.runs.jsonl`), '');
+
+    // Only the holders get files: uploading through A would store them on A, not on B. The
+    // proxied servers read and replace the files of the server behind them.
+    const holders = servers.slice(0, 2);
+    for (const s of holders) rig('setup', s);
     const peaks = new Map<string, number>();
     for (const workload of workloads) {
-      // Interleave: each workload runs against both servers before the next one.
-      peaks.set(workload, runWorkload('callfs-ts', `http://127.0.0.1:${ourPort}`, ours.pid ?? 0, workload).peakRss);
-      runWorkload('node-http', `http://127.0.0.1:${basePort}`, base.pid ?? 0, workload);
+      for (let round = 0; round < runs; round++) {
+        for (let k = 0; k < servers.length; k++) {
+          const server = servers[(k + round) % servers.length] as Server;
+          const key = `${server.label} ${workload}`;
+          peaks.set(key, Math.max(peaks.get(key) ?? 0, runWorkload(server, workload, round)));
+        }
+      }
     }
-    const oursMed = medians('callfs-ts');
-    const baseMed = medians('node-http');
+    for (const s of servers) rig('check', s);
+    for (const s of holders) rig('cleanup', s);
+
+    // RSS checks only mean something when 64 MiB bodies went through.
+    const big = workloads.some((w) => w.endsWith('64m'));
+    const bigPeak = (label: string): number => Math.max(peaks.get(`${label} get64m`) ?? 0, peaks.get(`${label} put64m`) ?? 0);
+    const med = new Map(servers.map((s) => [s.label, medians(s.label)]));
+    const value = (label: string, w: string): number => med.get(label)?.get(w) ?? 0;
+    const ratioOf = (a: number, b: number): number => (b === 0 ? 0 : a / b);
     const rows = workloads.map((w) => {
-      const a = oursMed.get(w) ?? 0;
-      const b = baseMed.get(w) ?? 0;
-      const ratio = b === 0 ? 0 : a / b;
+      const a = value('callfs-ts', w);
+      const b = value('node-http', w);
+      const ratio = ratioOf(a, b);
       const target = TARGETS[w] ?? 0;
-      return `| ${w} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${w.endsWith('64m') ? 'MB/s' : 'req/s'} | ${ratio.toFixed(2)}× | ≥ ${target}× | ${ratio >= target ? 'PASS' : 'MISS'} |`;
+      return `| ${w} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${unitOf(w)} | ${ratio.toFixed(2)}× | ≥ ${target}× | ${verdict(ratio >= target)} |`;
     });
-    const bigPeak = Math.max(peaks.get('get64m') ?? 0, peaks.get('put64m') ?? 0);
-    const rssLine = `| RSS during 64 MiB transfers | ${bigPeak.toFixed(0)} MiB | idle ${idleRss.toFixed(0)} MiB | | +${(bigPeak - idleRss).toFixed(0)} MiB | ≤ +100 MiB | ${bigPeak - idleRss <= 100 ? 'PASS' : 'MISS'} |`;
-    const table = ['| workload | callfs-ts | node:http | unit | ratio | target | |', '|---|---|---|---|---|---|---|', ...rows, rssLine].join('\n');
-    console.log(`\nRUNS=${runs} DURATION=${duration}s WARMUP=${warmup}s, servers pinned to core 0, load on core 1; raw runs in ${join(out, 'results')}\n`);
+    const table = [
+      '| workload | callfs-ts | node:http | unit | ratio | target | |',
+      '|---|---|---|---|---|---|---|',
+      ...rows,
+      ...(big ? [rssRow('RSS during 64 MiB transfers', bigPeak('callfs-ts'), idle.get('callfs-ts') ?? 0)] : []),
+    ].join('\n');
+    console.log(`\nRUNS=${runs} DURATION=${duration}s WARMUP=${warmup}s (before every run), servers pinned to core 0, load on core 1; raw runs in ${join(out, 'results')}\n`);
     console.log(table);
+    if (!withProxy) return;
+
+    const peerRows = workloads.map((w) => {
+      const direct = value('callfs-ts', w);
+      const via = value('callfs-peer', w);
+      const bare = value('node-http', w);
+      const bareVia = value('undici-proxy', w);
+      const ratio = ratioOf(via, direct);
+      const target = PEER_TARGETS[w];
+      const cells = [w, direct.toFixed(0), via.toFixed(0), unitOf(w), `${ratio.toFixed(2)}×`, target === undefined ? '—' : `≥ ${target}×`];
+      cells.push(bare.toFixed(0), bareVia.toFixed(0), `${ratioOf(bareVia, bare).toFixed(2)}×`, target === undefined ? '' : verdict(ratio >= target));
+      return `| ${cells.join(' | ')} |`;
+    });
+    const peerTable = [
+      '| workload | direct (B) | via peer (A→B) | unit | ratio | target | node:http | undici proxy | bare ratio | |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...peerRows,
+    ].join('\n');
+    const rssTable = [
+      '| proxy RSS | peak during 64 MiB | idle | | growth | bound | |',
+      '|---|---|---|---|---|---|---|',
+      rssRow('node A (via peer)', bigPeak('callfs-peer'), idle.get('callfs-peer') ?? 0),
+      rssRow('bare undici proxy', bigPeak('undici-proxy'), idle.get('undici-proxy') ?? 0),
+    ].join('\n');
+    console.log(`\nPeer hop: client → A → B against client → B; bare undici proxy → node:http against node:http (each proxy shares core 0 with its upstream: 0.5× is the ceiling)\n`);
+    console.log(peerTable);
+    if (big) console.log(`\n${rssTable}`);
   } finally {
     await stopAll();
-    if (process.env['OUT'] === undefined) rmSync(join(out, 'ours-files'), { recursive: true, force: true });
+    if (process.env['OUT'] === undefined) for (const dir of ['ours-files', 'peer-files', 'node-http-files']) rmSync(join(out, dir), { recursive: true, force: true });
   }
 }
 
