@@ -7,6 +7,7 @@ import { AppError } from './errors/app-error.js';
 import type { HonoEnv } from './http/env.js';
 import { renderError } from './http/errors.js';
 import { requireApiKey, requireInternal } from './http/middleware/auth.js';
+import { readYourWrites } from './http/middleware/consistency.js';
 import { frame } from './http/middleware/frame.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
 import { registerCluster } from './http/routes/cluster.js';
@@ -47,6 +48,7 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   app.use('/v1/internal/*', requireInternal);
   app.use('/v1/*', requireApiKey);
   app.use('/v1', requireApiKey);
+  app.use('/v1/*', readYourWrites);
   app.use('/metrics', requireApiKey);
 
   registerHealth(app);

@@ -15,6 +15,7 @@ import type { ReplicaStore } from './ports/replica-store.js';
 import { ReplicationService } from './services/replication.js';
 import { PeerBytes } from './services/peer-bytes.js';
 import { ShardService } from './services/shards.js';
+import type { ReadConsistency } from './services/read-consistency.js';
 import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
@@ -33,11 +34,18 @@ export interface ServiceParts {
   readonly logger: Logger;
   readonly peers: GuardedPeerClient;
   readonly membership: Membership;
+  /**
+   * Where the possibly-stale reads of GET/HEAD and listings go, with the read-your-writes
+   * service deciding per request; absent when every read goes to `metadata`.
+   */
+  readonly regionalReads?: { readonly store: MetadataStore; readonly consistency: ReadConsistency };
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
   const { config, metadata, blobs, locks, metrics, logger } = parts;
-  const cache = new EntryCache(metadata, metrics, { maxEntries: config.cache.maxEntries, ttlMs: config.cache.ttlMs });
+  const reads = parts.regionalReads;
+  // Entries read from a replica lag behind the change feed, so they are not cached.
+  const cache = new EntryCache(reads?.store ?? metadata, metrics, { maxEntries: reads === undefined ? config.cache.maxEntries : 0, ttlMs: config.cache.ttlMs });
   cache.start();
   const { membership, peers } = parts;
   const isUp = (id: string): boolean => membership.endpointOf(id) !== undefined && peers.health(id).state === 'closed';
@@ -77,7 +85,8 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
   const app: AppServices = {
     files,
     moves: new MoveService(files.context),
-    directories: new DirectoryService(metadata),
+    directories: new DirectoryService(reads?.store ?? metadata),
+    consistency: reads?.consistency ?? null,
     links: new LinkService(files.context, metadata, metrics, config.auth.singleUseLinkSecret, linkBaseUrl(config.server.externalUrl)),
     health: new HealthService(dependencies),
     authenticator: new Authenticator({

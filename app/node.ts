@@ -29,6 +29,8 @@ import { OrphanSweeper } from './services/orphan-sweeper.js';
 import { attachWebSocket } from './http/websocket.js';
 import { Membership } from './services/membership.js';
 import { GuardedPeerClient } from './services/peer-health.js';
+import { ReadConsistency } from './services/read-consistency.js';
+import { ReplicaRoutedStore } from './adapters/metadata/read-routing.js';
 
 export interface RunningNode {
   readonly url: string;
@@ -40,6 +42,7 @@ export interface RunningNode {
 }
 
 const SWEEP_INTERVAL_MS = 5 * 60_000;
+const STARTUP_REPLICA_WAIT_MS = 30_000;
 
 export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
@@ -73,7 +76,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       peerIds: () => membership.peerIds(),
     });
     cleanups.push(() => peers.close());
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership });
+    const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,
@@ -145,6 +149,24 @@ async function openMetadata(config: Config, logger: Logger, cleanups: Array<() =
   const store = await createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs });
   cleanups.push(() => store.close());
   return store;
+}
+
+/** With `metadata_store.read_dsn`: the region's replica for reads, and read-your-writes over it. */
+async function openRegionalReads(
+  config: Config,
+  logger: Logger,
+  primary: PostgresMetadataStore,
+  cleanups: Array<() => Promise<void>>,
+): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency } | null> {
+  const settings = config.metadataStore;
+  if (settings.type !== 'postgres' || settings.readDsn === null) return null;
+  const replica = await createPostgresMetadataStore({ dsn: settings.readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true });
+  cleanups.push(() => replica.close());
+  const consistency = new ReadConsistency(primary, replica, { maxWaitMs: settings.readYourWritesWaitMs });
+  // Serve only once the replica has the schema this node just migrated on the primary.
+  const migrated = await consistency.decide(await primary.currentLsn(), STARTUP_REPLICA_WAIT_MS);
+  if (migrated.source !== 'replica') logger.warn('the read replica is behind the primary at start; reads with a token will use the primary until it catches up');
+  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency };
 }
 
 async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {

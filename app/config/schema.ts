@@ -76,6 +76,8 @@ export const FileConfigSchema = z.looseObject({
     .looseObject({
       type: text.optional(),
       dsn: text.optional(),
+      read_dsn: text.optional(),
+      read_your_writes_wait: duration.optional(),
       data_dir: text.optional(),
       port: positive.optional(),
     })

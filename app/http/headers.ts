@@ -10,6 +10,10 @@ export const H = {
   count: 'X-CallFS-Count',
   recursive: 'X-CallFS-Recursive',
   servedBy: 'X-CallFS-Served-By',
+  consistencyToken: 'X-CallFS-Consistency-Token',
+  readSource: 'X-CallFS-Read-Source',
+  replicaLag: 'X-CallFS-Replica-Lag-Ms',
+  consistencyWait: 'X-CallFS-Consistency-Wait-Ms',
 } as const;
 
 /** Security headers CallFS sets on every response (reference §1.2). */

@@ -14,6 +14,7 @@ import { requestBody, sendStream } from './body.js';
 import type { HonoEnv } from './env.js';
 import type { AppServices } from './services.js';
 import { rawPathname } from './request-path.js';
+import { consistencyToken } from './middleware/consistency.js';
 
 /** A request is forwarded at most this many times. */
 export const MAX_PEER_HOPS = 2;
@@ -62,6 +63,9 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
     const value = c.req.header(name);
     if (value !== undefined) headers[name] = value;
   }
+  // The holder reads its own replica: it must honour the caller's consistency token too.
+  const token = consistencyToken(c);
+  if (token !== undefined) headers['x-callfs-consistency-token'] = token;
   const url = c.req.url;
   const query = url.indexOf('?');
   const method = c.req.method;

@@ -12,6 +12,7 @@ import type { PeerAuthenticator } from '../services/peer-auth.js';
 import type { ClusterReport } from '../services/membership.js';
 import type { ReplicationService } from '../services/replication.js';
 import type { ShardService } from '../services/shards.js';
+import type { ReadConsistency } from '../services/read-consistency.js';
 
 export interface AppServices {
   readonly files: FileService;
@@ -27,6 +28,8 @@ export interface AppServices {
   /** This node's instance id and region (for `X-CallFS-Served-By`). */
   readonly instanceId: string;
   readonly region: string;
+  /** Read-your-writes when metadata reads come from a regional replica; null without one. */
+  readonly consistency: ReadConsistency | null;
   /** CallFS's internal erasure-shard store. */
   readonly shards: ShardService;
   /** Copies of local-disk files on other nodes. */

@@ -7,13 +7,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config, LockConfig } from '../../app/config/config.js';
-import { SILENT_LOGGER } from '../../app/observability/logger.js';
+import { createLogger, SILENT_LOGGER } from '../../app/observability/logger.js';
 import { startNode } from '../../app/node.js';
 
 export const KEYS = { owner: 'owner-key-0123456789abcdef', alice: 'alice-key-0123456789abcdef' } as const;
 export const SECRETS = { internal: 'internal-secret-for-tests-0123', link: 'link-secret-for-tests-0123' } as const;
 
 export interface TestNodeOptions {
+  /** A streaming replica for reads (read-your-writes tests). */
+  readonly readDsn?: string;
+  readonly readYourWritesWaitMs?: number;
   readonly dsn: string;
   readonly instanceId?: string;
   readonly redisUrl?: string;
@@ -81,7 +84,7 @@ export function testConfig(options: TestNodeOptions): Config {
               acl: null,
             },
     },
-    metadataStore: { type: 'postgres', dsn: options.dsn },
+    metadataStore: { type: 'postgres', dsn: options.dsn, readDsn: options.readDsn ?? null, readYourWritesWaitMs: options.readYourWritesWaitMs ?? 2000 },
     dlm: testLockConfig(options),
     instanceDiscovery: {
       instanceId: options.instanceId ?? 'node1',
@@ -113,7 +116,7 @@ function testLockConfig(options: TestNodeOptions): LockConfig {
 
 export async function startTestNode(options: TestNodeOptions): Promise<TestNode> {
   const config = testConfig(options);
-  const node = await startNode(config, { logger: SILENT_LOGGER });
+  const node = await startNode(config, { logger: process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER });
   return {
     url: node.url,
     port: node.port,

@@ -15,6 +15,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
 import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
+import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { PrimaryPool } from './primary-pool.js';
@@ -28,6 +29,8 @@ export interface PostgresMetadataStoreOptions {
   readonly poolSize?: number;
   readonly connectTimeoutMs?: number;
   readonly statementTimeoutMs?: number;
+  /** A streaming replica opened for reads only: no migrations, no writes. */
+  readonly readReplica?: boolean;
 }
 
 interface EntryRow {
@@ -78,7 +81,9 @@ const ECHO_WAIT_MS = 250;
 export async function createPostgresMetadataStore(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
   const store = new PostgresMetadataStore(options);
   try {
-    await store.migrate();
+    // A read replica cannot run migrations; the primary's arrive by replication.
+    if (options.readReplica === true) await store.ping();
+    else await store.migrate();
   } catch (error) {
     await store.close();
     throw translatePgError(error);
@@ -86,7 +91,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
   return store;
 }
 
-export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore {
+export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress {
   readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
@@ -336,6 +341,25 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
 
   async ping(): Promise<void> {
     await this.#query('SELECT 1');
+  }
+
+  /** The insert position: past every committed record, even with `synchronous_commit = off`. */
+  async currentLsn(): Promise<string> {
+    const result = await this.#query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    return result.rows[0]?.lsn ?? '0/0';
+  }
+
+  async replayLsn(): Promise<string | null> {
+    const result = await this.#query<{ lsn: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+    return result.rows[0]?.lsn ?? null;
+  }
+
+  async lagMs(): Promise<number> {
+    const result = await this.#query<{ lag: number | null }>(
+      `SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                   ELSE (EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp())) * 1000)::float8 END AS lag`,
+    );
+    return Math.max(0, Math.round(Number(result.rows[0]?.lag ?? 0)));
   }
 
   async heartbeat(member: MemberAnnouncement, forgetAfterMs: number): Promise<void> {

@@ -1,0 +1,75 @@
+/**
+ * @module ReplicaRoutedStore: a MetadataStore whose reads (entries, children) go to the region's
+ * read replica and everything else to the primary. `preferPrimary()` is asked on every read, so a
+ * request whose consistency token the replica has not reached yet reads from the primary instead.
+ * Only the read paths that may be a little stale use it (the entry cache of GET/HEAD, listings);
+ * writes and the checks made under a lock always use the primary store itself.
+ */
+import type { Entry, NewEntry } from '../../domain/entry.js';
+import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+
+export class ReplicaRoutedStore implements MetadataStore {
+  constructor(
+    private readonly primary: MetadataStore,
+    private readonly replica: MetadataStore,
+    private readonly preferPrimary: () => boolean,
+  ) {}
+
+  #reader(): MetadataStore {
+    return this.preferPrimary() ? this.primary : this.replica;
+  }
+
+  getEntry(path: string): Promise<Entry | null> {
+    return this.#reader().getEntry(path);
+  }
+  listChildren(path: string): Promise<Entry[]> {
+    return this.#reader().listChildren(path);
+  }
+  hasChildren(path: string): Promise<boolean> {
+    return this.#reader().hasChildren(path);
+  }
+  fileHoldersWithin(path: string): Promise<string[]> {
+    return this.primary.fileHoldersWithin(path);
+  }
+  createEntry(entry: NewEntry, fence: number): Promise<Entry> {
+    return this.primary.createEntry(entry, fence);
+  }
+  ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]> {
+    return this.primary.ensureDirectories(entries);
+  }
+  updateContent(path: string, size: number, fence: number): Promise<Entry> {
+    return this.primary.updateContent(path, size, fence);
+  }
+  deleteEntry(path: string, fence: number): Promise<boolean> {
+    return this.primary.deleteEntry(path, fence);
+  }
+  moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {
+    return this.primary.moveEntry(from, to, options);
+  }
+  insertLink(link: Omit<LinkRecord, 'status' | 'createdAt'>): Promise<void> {
+    return this.primary.insertLink(link);
+  }
+  getLink(token: string): Promise<LinkRecord | null> {
+    return this.primary.getLink(token);
+  }
+  consumeLink(token: string, usedByIp: string | null): Promise<boolean> {
+    return this.primary.consumeLink(token, usedByIp);
+  }
+  releaseLink(token: string): Promise<boolean> {
+    return this.primary.releaseLink(token);
+  }
+  deleteStaleLinks(usedRetentionMs: number): Promise<number> {
+    return this.primary.deleteStaleLinks(usedRetentionMs);
+  }
+  findMissing(paths: readonly string[]): Promise<string[]> {
+    return this.primary.findMissing(paths);
+  }
+  subscribe(listener: (change: MetadataChange) => void): () => void {
+    return this.primary.subscribe(listener);
+  }
+  ping(): Promise<void> {
+    return this.replica.ping();
+  }
+  /** The replica and primary are closed by whoever opened them. */
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,57 @@
+/**
+ * @module Read-your-writes on a node that reads from a regional replica (`metadata_store.read_dsn`).
+ * Writes answer with `X-CallFS-Consistency-Token` (and the `callfs_ct` cookie, for browsers);
+ * reads present it back (header or cookie) and are served from the replica once it has replayed
+ * past the token, else from the primary. Every read says what happened:
+ * `X-CallFS-Read-Source: replica|primary`, `X-CallFS-Replica-Lag-Ms`, `X-CallFS-Consistency-Wait-Ms`.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import type { HonoEnv } from '../env.js';
+import { H } from '../headers.js';
+
+export const TOKEN_COOKIE = 'callfs_ct';
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The token a request carries, from the header or the cookie. */
+export function consistencyToken(c: Context<HonoEnv>): string | undefined {
+  const header = c.req.header(H.consistencyToken);
+  if (header !== undefined && header !== '') return header;
+  const cookies = c.req.header('cookie');
+  if (cookies === undefined) return undefined;
+  for (const part of cookies.split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === TOKEN_COOKIE) return decodeURIComponent(value.join('='));
+  }
+  return undefined;
+}
+
+function setHeader(c: Context<HonoEnv>, name: string, value: string): void {
+  const outgoing = c.env.outgoing;
+  if (outgoing !== undefined) {
+    if (!outgoing.headersSent) outgoing.setHeader(name, value);
+  } else {
+    c.header(name, value);
+  }
+}
+
+export const readYourWrites: MiddlewareHandler<HonoEnv> = async (c, next) => {
+  const consistency = c.get('services').consistency;
+  if (consistency === null) return next();
+  const method = c.req.method;
+  if (WRITES.has(method)) {
+    await next();
+    const status = c.get('sentStatus') ?? c.res.status;
+    // A forwarded write already carries the holder's token; a failed one needs none.
+    if (status >= 400 || c.env.outgoing?.headersSent === true || c.res.headers.has(H.consistencyToken)) return;
+    const token = await consistency.tokenAfterWrite().catch(() => null);
+    if (token === null) return;
+    setHeader(c, H.consistencyToken, token);
+    setHeader(c, 'Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Lax`);
+    return;
+  }
+  const decision = await consistency.decide(consistencyToken(c));
+  setHeader(c, H.readSource, decision.source);
+  setHeader(c, H.replicaLag, String(decision.lagMs));
+  setHeader(c, H.consistencyWait, String(decision.waitedMs));
+  await consistency.run(decision.source, () => next());
+};
