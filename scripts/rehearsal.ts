@@ -1,0 +1,49 @@
+/**
+ * `npm run rehearsal -- up|status|down`: the multi-region topology of regions/ on this machine.
+ * Each region runs in its own network namespace behind a router namespace that delays traffic
+ * between regions (NFQUEUE + wan-delay), with two nodes, its own Redis and S3 server, and
+ * Postgres: the primary in the home region, streaming replicas elsewhere. A bind9 GeoDNS
+ * stand-in answers the global name with the nearest healthy region. Needs root.
+ *
+ * Environment: REHEARSAL_DIR (data/rehearsal), REHEARSAL_PREFIX (gcfs: namespace names),
+ * REHEARSAL_OCTET (251: addresses 10.251.x.y), REHEARSAL_RTT ("eu-us=40,ap-eu=80,ap-us=140"),
+ * REHEARSAL_BACKEND (localfs | s3: where nodes put new files).
+ */
+import { down, rehearsalOptions, up } from './rehearsal/lifecycle.js';
+import { collectStatus, endpointsText, statusText } from './rehearsal/report.js';
+
+const USAGE = 'usage: npm run rehearsal -- up|status|down';
+
+async function main(command: string | undefined): Promise<number> {
+  const options = rehearsalOptions();
+  switch (command) {
+    case 'up': {
+      const result = await up(options);
+      console.log(endpointsText(result.plan, result.state));
+      return 0;
+    }
+    case 'status': {
+      const status = await collectStatus(options);
+      if (status === null) {
+        console.log(`the rehearsal is not running (no state in ${options.dir}); start it with: npm run rehearsal -- up`);
+        return 0;
+      }
+      console.log(statusText(status));
+      return status.processes.every((p) => p.running) ? 0 : 1;
+    }
+    case 'down':
+      await down(options);
+      return 0;
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`rehearsal: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

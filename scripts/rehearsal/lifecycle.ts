@@ -1,0 +1,528 @@
+/**
+ * @module `up` and `down` of the local multi-region rehearsal. `up` builds, in this order: the
+ * namespaces (a router plus one per region), the WAN delay (wan-delay on an NFQUEUE in the
+ * router), the home region's Postgres primary, every region's Redis and S3 server, the streaming
+ * replicas (pg_basebackup -R across the delayed WAN), the nodes (home region's first node first:
+ * it runs the migrations), the GeoDNS stand-in and its health checker; then it measures the
+ * RTTs. Everything is recorded in the state file as it is created; `down` stops exactly those
+ * processes by PID and deletes exactly those namespaces. Both are idempotent.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { REGIONS } from '../../regions/index.js';
+import { namedConf } from './dns.js';
+import { planFile, writeZones } from './health-checker.js';
+import { inNamespace, logTail, namespaceExists, netnsAvailable, pingRtt, resolveFrom, run, startDaemon, waitForTcp } from './netns.js';
+import { nodeYaml, type Credentials } from './node-config.js';
+import { emptyState, isRunning, readState, removeState, sleep, stopProcess, writeState, type ProcessRecord, type RehearsalState, type RttMeasurement } from './state.js';
+import { buildWanDelay, ensureSystemPackages, postgresBinDir } from './system.js';
+import {
+  allNodes,
+  DATABASE,
+  delayMatrix,
+  namespacesOf,
+  parseRttTable,
+  planRehearsal,
+  POSTGRES_PORT,
+  REDIS_PORT,
+  rttBetween,
+  S3_PORT,
+  type NodePlan,
+  type RegionPlan,
+  type RehearsalOptions,
+  type RehearsalPlan,
+} from './topology.js';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/** Default options; the environment can override (REHEARSAL_DIR, _PREFIX, _OCTET, _RTT, _BACKEND). */
+export function rehearsalOptions(overrides: Partial<RehearsalOptions> = {}, env: NodeJS.ProcessEnv = process.env): RehearsalOptions {
+  const backend = overrides.backend ?? env['REHEARSAL_BACKEND'] ?? 'localfs';
+  if (backend !== 'localfs' && backend !== 's3') throw new Error(`REHEARSAL_BACKEND: "${backend}" is not localfs or s3`);
+  return {
+    dir: resolve(overrides.dir ?? env['REHEARSAL_DIR'] ?? join(REPO_ROOT, 'data/rehearsal')),
+    prefix: overrides.prefix ?? env['REHEARSAL_PREFIX'] ?? 'gcfs',
+    octet: overrides.octet ?? Number(env['REHEARSAL_OCTET'] ?? 251),
+    rttMs: overrides.rttMs ?? { 'eu-us': 40, 'ap-eu': 80, 'ap-us': 140, ...parseRttTable(env['REHEARSAL_RTT'] ?? '') },
+    domain: overrides.domain ?? 'rehearsal.test',
+    globalLabel: overrides.globalLabel ?? 'api',
+    nodePort: overrides.nodePort ?? 8443,
+    backend,
+  };
+}
+
+export function loadPlan(options: RehearsalOptions): RehearsalPlan {
+  return planRehearsal(REGIONS, options);
+}
+
+/** Stop order: the health checker first (it would re-signal named), then nodes, then what they use. */
+const STOP = { health: 0, node: 1, dns: 2, regionServices: 3, standby: 4, primary: 5, wan: 6 } as const;
+
+interface Paths {
+  readonly run: string;
+  readonly logs: string;
+  readonly pg: string;
+  readonly dns: string;
+  readonly bin: string;
+}
+
+function pathsOf(plan: RehearsalPlan): Paths {
+  const dir = plan.options.dir;
+  return { run: join(dir, 'run'), logs: join(dir, 'logs'), pg: join(dir, 'run', 'pg'), dns: join(dir, 'run', 'dns'), bin: join(dir, 'bin') };
+}
+
+export function credentialsOf(dir: string): Credentials {
+  const file = join(dir, 'credentials.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
+  const created: Credentials = {
+    api_key: randomBytes(24).toString('base64url'),
+    internal_proxy_secret: randomBytes(32).toString('base64url'),
+    single_use_link_secret: randomBytes(32).toString('base64url'),
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, JSON.stringify(created, null, 2) + '\n', { mode: 0o600 });
+  return created;
+}
+
+export interface UpResult {
+  readonly plan: RehearsalPlan;
+  readonly state: RehearsalState;
+  /** False when the rehearsal was already up and nothing was started. */
+  readonly started: boolean;
+}
+
+/** Whether everything the state file records is still there. */
+export function isFullyUp(state: RehearsalState | null): boolean {
+  return state !== null && state.ready && state.processes.every(isRunning) && state.namespaces.every(namespaceExists);
+}
+
+export async function up(options: RehearsalOptions, log: (line: string) => void = console.log): Promise<UpResult> {
+  const reason = await netnsAvailable();
+  if (reason !== null) throw new Error(reason);
+  const plan = loadPlan(options);
+  const existing = readState(options.dir);
+  if (isFullyUp(existing) && existing !== null) {
+    log('the rehearsal is already up; nothing started');
+    return { plan, state: existing, started: false };
+  }
+  if (existing !== null) {
+    log('a previous rehearsal is partly up: stopping what is left of it first');
+    await down(options, log);
+  }
+  const t0 = performance.now();
+  const step = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const result = await action();
+    log(`  ${what.padEnd(44)} ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    return result;
+  };
+  await step('system packages', () => ensureSystemPackages(log));
+  const paths = pathsOf(plan);
+  const wanDelay = await step('wan-delay (gcc)', () => buildWanDelay(paths.bin));
+  rmSync(paths.run, { recursive: true, force: true });
+  rmSync(paths.logs, { recursive: true, force: true });
+  mkdirSync(paths.run, { recursive: true });
+  mkdirSync(paths.logs, { recursive: true });
+  writeFileSync(planFile(options.dir), JSON.stringify(plan, null, 2) + '\n');
+  const creds = credentialsOf(options.dir);
+  const state = emptyState();
+  writeState(options.dir, state);
+  const remember = (record: ProcessRecord): ProcessRecord => {
+    state.processes.push(record);
+    writeState(options.dir, state);
+    return record;
+  };
+  try {
+    await step('namespaces, links, routes', () => createNetwork(plan, state));
+    await step('WAN delay (NFQUEUE)', async () => {
+      state.wanDelay = await startWanDelay(plan, wanDelay, paths, remember);
+      writeState(options.dir, state);
+    });
+    await step(`postgres primary (${plan.home.name}), redis, s3`, () =>
+      Promise.all([startPrimary(plan, paths, remember), ...plan.regions.flatMap((r) => [startRedis(r, paths, remember), startS3(r, paths, remember)])]),
+    );
+    await step('streaming replicas (pg_basebackup -R)', () => Promise.all(plan.regions.filter((r) => r.role !== 'home').map((r) => startStandby(plan, r, paths, remember))));
+    await step('nodes', async () => {
+      const [first, ...rest] = allNodes(plan);
+      if (first !== undefined) remember(await startNode(plan, first, creds));
+      await Promise.all(rest.map(async (node) => remember(await startNode(plan, node, creds))));
+    });
+    await step('GeoDNS (bind9 views) + health checks', () => startDns(plan, paths, remember));
+    await step('replication streaming to every replica', () => waitForReplication(plan, 30_000));
+    state.rtt = await step('RTT measurement (ping)', () => measureRtt(plan));
+    state.ready = true;
+    state.upMs = Math.round(performance.now() - t0);
+    writeState(options.dir, state);
+    log(`  ${'total'.padEnd(44)} ${(state.upMs / 1000).toFixed(2)} s`);
+    return { plan, state, started: true };
+  } catch (error) {
+    log(`up failed: ${error instanceof Error ? error.message : String(error)}\nstopping what was started`);
+    await down(options, () => undefined);
+    throw error;
+  }
+}
+
+async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promise<void> {
+  const save = (): void => writeState(plan.options.dir, state);
+  for (const ns of namespacesOf(plan)) {
+    if (namespaceExists(ns)) throw new Error(`namespace ${ns} already exists and is not in this rehearsal's state file; choose another REHEARSAL_PREFIX or remove it`);
+  }
+  const ip = (...args: string[]): Promise<unknown> => run('ip', args, 10_000);
+  await ip('netns', 'add', plan.wanNs);
+  state.namespaces.push(plan.wanNs);
+  save();
+  await ip('-n', plan.wanNs, 'link', 'set', 'lo', 'up');
+  await inNamespace(plan.wanNs, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  for (const region of plan.regions) {
+    await ip('netns', 'add', region.ns);
+    state.namespaces.push(region.ns);
+    save();
+    const routerSide = `r${region.index}`;
+    // Both ends are created inside namespaces: nothing appears in the host's.
+    await ip('-n', plan.wanNs, 'link', 'add', routerSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', region.ns);
+    await ip('-n', plan.wanNs, 'addr', 'add', `${region.routerIp}/24`, 'dev', routerSide);
+    await ip('-n', plan.wanNs, 'link', 'set', routerSide, 'up');
+    await ip('-n', region.ns, 'link', 'set', 'lo', 'up');
+    for (const address of [region.serviceIp, ...region.nodes.map((n) => n.ip)]) await ip('-n', region.ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
+    await ip('-n', region.ns, 'link', 'set', 'eth0', 'up');
+    await ip('-n', region.ns, 'route', 'add', 'default', 'via', region.routerIp);
+    // `ip netns exec` mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the region's
+    // programs (curl, dig, the nodes) resolve through the GeoDNS stand-in.
+    const etcDir = `/etc/netns/${region.ns}`;
+    mkdirSync(etcDir, { recursive: true });
+    state.etcNetnsDirs.push(etcDir);
+    save();
+    writeFileSync(join(etcDir, 'resolv.conf'), `nameserver ${region.routerIp}\nsearch ${plan.options.domain}\noptions timeout:1 attempts:2\n`);
+  }
+}
+
+async function startWanDelay(plan: RehearsalPlan, binary: string, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<string> {
+  const matrix = join(paths.run, 'wan-delay.matrix');
+  writeFileSync(matrix, delayMatrix(plan));
+  const log = join(paths.logs, 'wan-delay.log');
+  const record = remember(await startDaemon({ name: 'wan-delay', ns: plan.wanNs, command: binary, args: ['-q', '0', '-f', matrix], log, stopOrder: STOP.wan }));
+  for (let i = 0; i < 100 && !logTail(log, 20).includes('ready'); i++) await sleep(20);
+  if (!isRunning(record)) throw new Error(`wan-delay did not start: ${logTail(log)}`);
+  // Only once the queue has its reader: a queue without one drops every packet.
+  await inNamespace(plan.wanNs, 'iptables', ['-w', '-A', 'FORWARD', '-j', 'NFQUEUE', '--queue-num', '0']);
+  return `NFQUEUE delayer ${binary} (matrix ${matrix})`;
+}
+
+// ---- Postgres ------------------------------------------------------------------------------
+
+const PG_HOME = '/var/lib/postgresql';
+
+/** uid and gid of the postgres OS user (created by the Debian package). */
+function postgresIds(): { uid: number; gid: number } {
+  const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  if (entry === undefined) throw new Error('the OS user postgres does not exist (apt-get install postgresql-15 creates it)');
+  const fields = entry.split(':');
+  return { uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+/** Arguments that run `command` as the postgres OS user (Postgres refuses root). */
+function asPostgres(command: string, args: readonly string[]): string[] {
+  return ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', 'env', `HOME=${PG_HOME}`, command, ...args];
+}
+
+function pgDirs(paths: Paths, region: RegionPlan): { data: string; socket: string } {
+  return { data: join(paths.pg, region.name), socket: join(paths.pg, `sock-${region.name}`) };
+}
+
+function preparePgBase(paths: Paths): void {
+  const { uid, gid } = postgresIds();
+  mkdirSync(paths.pg, { recursive: true });
+  chownSync(paths.pg, uid, gid);
+  chmodSync(paths.pg, 0o700);
+}
+
+function makeSocketDir(dir: string): void {
+  const { uid, gid } = postgresIds();
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, uid, gid);
+  chmodSync(dir, 0o700);
+}
+
+async function runPostgresDaemon(region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  const bin = postgresBinDir() ?? '';
+  const { data, socket } = pgDirs(paths, region);
+  makeSocketDir(socket);
+  const log = join(paths.logs, `postgres-${region.name}.log`);
+  const [command = '', ...args] = asPostgres(join(bin, 'postgres'), [
+    '-D', data, '-c', `listen_addresses=${region.serviceIp}`, '-c', `port=${POSTGRES_PORT}`, '-c', `unix_socket_directories=${socket}`,
+  ]);
+  remember(
+    await startDaemon({
+      name: `postgres ${region.name}${region.role === 'home' ? ' (primary)' : ' (replica)'}`,
+      ns: region.ns,
+      command,
+      args,
+      log,
+      stopSignal: 'SIGINT', // Postgres's fast shutdown
+      stopOrder: region.role === 'home' ? STOP.primary : STOP.standby,
+    }),
+  );
+  await waitForTcp(region.ns, region.serviceIp, POSTGRES_PORT, 30_000, `postgres ${region.name}`, log);
+  await waitForSql(region, 'select 1', 20_000, log);
+}
+
+/** psql from inside the region's namespace; rows as arrays of fields. */
+export async function sql(region: Pick<RegionPlan, 'ns' | 'serviceIp'>, query: string, database = 'postgres'): Promise<string[][]> {
+  const conn = `host=${region.serviceIp} port=${POSTGRES_PORT} user=postgres dbname=${database} connect_timeout=3`;
+  const { stdout } = await inNamespace(region.ns, 'psql', ['-X', '-q', '-A', '-t', '-F', '|', '-d', conn, '-c', query], 15_000);
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('|'));
+}
+
+async function waitForSql(region: RegionPlan, query: string, timeoutMs: number, log?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await sql(region, query)).length > 0) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`postgres ${region.name}: "${query}" returned nothing after ${timeoutMs} ms${log === undefined ? '' : `\n${logTail(log)}`}`);
+    await sleep(100);
+  }
+}
+
+async function startPrimary(plan: RehearsalPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  const bin = postgresBinDir();
+  if (bin === null) throw new Error('PostgreSQL server binaries not found');
+  preparePgBase(paths);
+  const { data } = pgDirs(paths, plan.home);
+  const [command = '', ...args] = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8']);
+  await run(command, args, 60_000);
+  const network = `10.${plan.options.octet}.0.0/16`;
+  const conf = [
+    '',
+    '# local multi-region rehearsal',
+    'wal_level = replica',
+    'max_wal_senders = 10',
+    'max_replication_slots = 10',
+    'hot_standby = on',
+    'hot_standby_feedback = on',
+    'wal_log_hints = on',
+    'max_connections = 300',
+    'fsync = off',
+    'synchronous_commit = off',
+    'wal_sender_timeout = 10s',
+    'wal_receiver_status_interval = 1s',
+    '',
+  ].join('\n');
+  const owner = postgresIds();
+  writeFileSync(join(data, 'postgresql.conf'), readFileSync(join(data, 'postgresql.conf'), 'utf8') + conf);
+  writeFileSync(join(data, 'pg_hba.conf'), readFileSync(join(data, 'pg_hba.conf'), 'utf8') + `\nhost all all ${network} trust\nhost replication all ${network} trust\n`);
+  chownSync(join(data, 'postgresql.conf'), owner.uid, owner.gid);
+  chownSync(join(data, 'pg_hba.conf'), owner.uid, owner.gid);
+  await runPostgresDaemon(plan.home, paths, remember);
+  await sql(plan.home, `create database ${DATABASE}`);
+}
+
+function slotName(region: RegionPlan): string {
+  return `rehearsal_${region.name.replace(/-/g, '_')}`;
+}
+
+async function startStandby(plan: RehearsalPlan, region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  const bin = postgresBinDir() ?? '';
+  const { data } = pgDirs(paths, region);
+  const source = `host=${plan.home.serviceIp} port=${POSTGRES_PORT} user=postgres application_name=${region.name}`;
+  // Taken from inside the region, so the copy crosses the delayed WAN like the stream after it.
+  const [command = '', ...args] = asPostgres(join(bin, 'pg_basebackup'), ['-d', source, '-D', data, '-R', '-X', 'stream', '-c', 'fast', '-C', '-S', slotName(region), '--no-sync']);
+  await inNamespace(region.ns, command, args, 120_000);
+  await runPostgresDaemon(region, paths, remember);
+}
+
+async function waitForReplication(plan: RehearsalPlan, timeoutMs: number): Promise<void> {
+  const replicas = plan.regions.filter((r) => r.role !== 'home').map((r) => r.name);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await sql(plan.home, "select application_name from pg_stat_replication where state = 'streaming'").catch(() => []);
+    const streaming = new Set(rows.map((r) => r[0]));
+    if (replicas.every((name) => streaming.has(name))) return;
+    if (Date.now() > deadline) throw new Error(`replicas not streaming after ${timeoutMs} ms: ${replicas.filter((n) => !streaming.has(n)).join(', ')}`);
+    await sleep(200);
+  }
+}
+
+// ---- Redis, S3 -------------------------------------------------------------------------------
+
+async function startRedis(region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  const dir = join(paths.run, 'redis', region.name);
+  mkdirSync(dir, { recursive: true });
+  const log = join(paths.logs, `redis-${region.name}.log`);
+  remember(
+    await startDaemon({
+      name: `redis ${region.name}`,
+      ns: region.ns,
+      command: 'redis-server',
+      args: ['--bind', region.serviceIp, '--port', String(REDIS_PORT), '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--dir', dir],
+      log,
+      stopOrder: STOP.regionServices,
+    }),
+  );
+  await waitForTcp(region.ns, region.serviceIp, REDIS_PORT, 15_000, `redis ${region.name}`, log);
+}
+
+async function startS3(region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  const dir = join(paths.run, 's3', region.name);
+  mkdirSync(dir, { recursive: true });
+  const log = join(paths.logs, `s3-${region.name}.log`);
+  remember(
+    await startDaemon({
+      name: `s3 ${region.name}`,
+      ns: region.ns,
+      command: process.execPath,
+      args: ['--openssl-legacy-provider', join(REPO_ROOT, 'scripts/rehearsal/s3-server.mjs'), region.serviceIp, String(S3_PORT), dir, region.bucket],
+      cwd: REPO_ROOT,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      log,
+      stopOrder: STOP.regionServices,
+    }),
+  );
+  await waitForTcp(region.ns, region.serviceIp, S3_PORT, 15_000, `s3 ${region.name}`, log);
+}
+
+// ---- nodes -----------------------------------------------------------------------------------
+
+function nodeEnv(): NodeJS.ProcessEnv {
+  // The YAML is the whole configuration: no CALLFS_ override from the caller's environment.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('CALLFS_')));
+  return { ...env, NODE_OPTIONS: '' };
+}
+
+export function nodeDir(plan: RehearsalPlan, node: NodePlan): string {
+  return join(plan.options.dir, 'run', 'nodes', node.id);
+}
+
+export async function startNode(plan: RehearsalPlan, node: NodePlan, creds: Credentials): Promise<ProcessRecord> {
+  const region = plan.regions.find((r) => r.name === node.region);
+  if (region === undefined) throw new Error(`node ${node.id}: unknown region ${node.region}`);
+  const dir = nodeDir(plan, node);
+  mkdirSync(join(dir, 'files'), { recursive: true });
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(configFile, nodeYaml(plan, region, node, creds, dir), { mode: 0o600 });
+  const log = join(plan.options.dir, 'logs', `node-${node.id}.log`);
+  const record = await startDaemon({
+    name: `node ${node.id}`,
+    ns: region.ns,
+    command: process.execPath,
+    args: ['--import', 'tsx', join(REPO_ROOT, 'app/main.ts'), '--config', configFile],
+    cwd: REPO_ROOT,
+    env: nodeEnv(),
+    log,
+    stopOrder: STOP.node,
+  });
+  try {
+    await waitForTcp(region.ns, node.ip, node.port, 60_000, `node ${node.id}`, log);
+  } catch (error) {
+    await stopProcess(record, 2000);
+    throw error;
+  }
+  return record;
+}
+
+// ---- DNS -------------------------------------------------------------------------------------
+
+async function startDns(plan: RehearsalPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  mkdirSync(join(paths.dns, 'zones'), { recursive: true });
+  const everyoneUp = Object.fromEntries(allNodes(plan).map((n) => [n.id, true]));
+  writeZones(plan, paths.dns, everyoneUp, Math.floor(Date.now() / 1000));
+  const conf = join(paths.dns, 'named.conf');
+  writeFileSync(conf, namedConf(plan, paths.dns));
+  const namedLog = join(paths.logs, 'named.log');
+  remember(await startDaemon({ name: 'named', ns: plan.wanNs, command: 'named', args: ['-g', '-n', '1', '-c', conf], log: namedLog, stopOrder: STOP.dns }));
+  const probe = plan.regions[0];
+  if (probe === undefined) return;
+  const deadline = Date.now() + 15_000;
+  while ((await resolveFrom(probe.ns, probe.routerIp, plan.globalHostname).catch(() => [])).length === 0) {
+    if (Date.now() > deadline) throw new Error(`named does not answer ${plan.globalHostname}\n${logTail(namedLog)}`);
+    await sleep(100);
+  }
+  remember(
+    await startDaemon({
+      name: 'health checker',
+      ns: plan.wanNs,
+      command: process.execPath,
+      args: ['--import', 'tsx', join(REPO_ROOT, 'scripts/rehearsal/health-main.ts'), plan.options.dir, paths.dns],
+      cwd: REPO_ROOT,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      log: join(paths.logs, 'health-checker.log'),
+      stopOrder: STOP.health,
+    }),
+  );
+}
+
+// ---- RTT -------------------------------------------------------------------------------------
+
+/** Pings between every pair of regions (from one region's namespace to the other's services). */
+export async function measureRtt(plan: RehearsalPlan, count = 5): Promise<RttMeasurement[]> {
+  const pairs: Array<[RegionPlan, RegionPlan]> = [];
+  plan.regions.forEach((a, i) => plan.regions.slice(i + 1).forEach((b) => pairs.push([a, b])));
+  return Promise.all(
+    pairs.map(async ([a, b]) => ({ from: a.name, to: b.name, configuredMs: rttBetween(plan, a.name, b.name), measuredMs: await pingRtt(a.ns, b.serviceIp, count) })),
+  );
+}
+
+// ---- down ------------------------------------------------------------------------------------
+
+export async function down(options: RehearsalOptions, log: (line: string) => void = console.log): Promise<boolean> {
+  const state = readState(options.dir);
+  if (state === null) {
+    log('nothing to stop: no rehearsal state in ' + options.dir);
+    return false;
+  }
+  const orders = [...new Set(state.processes.map((p) => p.stopOrder))].sort((a, b) => a - b);
+  let stopped = 0;
+  for (const order of orders) {
+    const group = state.processes.filter((p) => p.stopOrder === order && isRunning(p));
+    await Promise.all(group.map((p) => stopProcess(p, p.name.startsWith('postgres') ? 20_000 : 8000)));
+    stopped += group.length;
+  }
+  for (const ns of [...state.namespaces].reverse()) {
+    if (!namespaceExists(ns)) continue;
+    const left = (await run('ip', ['netns', 'pids', ns], 10_000).catch(() => ({ stdout: '' }))).stdout.trim();
+    if (left !== '') log(`namespace ${ns} still has processes this rehearsal did not start (${left.split('\n').join(', ')}); deleting the name only`);
+    await run('ip', ['netns', 'del', ns], 10_000);
+  }
+  for (const dir of state.etcNetnsDirs) rmSync(dir, { recursive: true, force: true });
+  rmSync(join(options.dir, 'run'), { recursive: true, force: true });
+  rmSync(join(options.dir, 'health.json'), { force: true });
+  removeState(options.dir);
+  log(`stopped ${stopped} process(es), deleted ${state.namespaces.length} namespace(s); logs kept in ${join(options.dir, 'logs')}`);
+  return true;
+}
+
+/** Stops the nodes of one region (a regional outage), by their recorded PIDs. */
+export async function stopRegionNodes(options: RehearsalOptions, region: string): Promise<number> {
+  const state = readState(options.dir);
+  const plan = loadPlan(options);
+  const ids = new Set(plan.regions.find((r) => r.name === region)?.nodes.map((n) => `node ${n.id}`) ?? []);
+  const targets = state?.processes.filter((p) => ids.has(p.name) && isRunning(p)) ?? [];
+  await Promise.all(targets.map((p) => stopProcess(p, 8000)));
+  return targets.length;
+}
+
+/** Starts again the nodes of `region` that are not running, and records them. */
+export async function startRegionNodes(options: RehearsalOptions, region: string): Promise<number> {
+  const state = readState(options.dir);
+  if (state === null) throw new Error('the rehearsal is not up');
+  const plan = loadPlan(options);
+  const creds = credentialsOf(options.dir);
+  const nodes = plan.regions.find((r) => r.name === region)?.nodes ?? [];
+  let started = 0;
+  for (const node of nodes) {
+    const name = `node ${node.id}`;
+    if (state.processes.some((p) => p.name === name && isRunning(p))) continue;
+    const record = await startNode(plan, node, creds);
+    state.processes = [...state.processes.filter((p) => p.name !== name), record];
+    writeState(options.dir, state);
+    started++;
+  }
+  return started;
+}

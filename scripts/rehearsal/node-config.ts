@@ -1,0 +1,75 @@
+/**
+ * @module The CallFS-style YAML of each rehearsal node. Every node writes metadata to the home
+ * region's primary (`metadata_store.dsn`); outside the home region it also names its own region's
+ * streaming replica as `read_dsn`, for region-local reads with read-your-writes (the home region
+ * reads from the primary: a `read_dsn` pointing at a primary would never report replay progress,
+ * and the node would wait its whole start-up bound for it). It takes locks at the
+ * lock home (the home region's Redis), lists every other node as a static peer with its region,
+ * and keeps two copies of each local-disk file. Its region's S3 server is configured too, and is
+ * the default backend with `--backend s3`.
+ */
+import { join } from 'node:path';
+import { allNodes, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
+
+export interface Credentials {
+  readonly api_key: string;
+  readonly internal_proxy_secret: string;
+  readonly single_use_link_secret: string;
+}
+
+/** S3rver's fixed credentials. */
+export const S3_ACCESS_KEY = 'S3RVER';
+export const S3_SECRET_KEY = 'S3RVER';
+
+function quote(value: string): string {
+  return JSON.stringify(value);
+}
+
+export function nodeYaml(plan: RehearsalPlan, region: RegionPlan, node: NodePlan, creds: Credentials, nodeDir: string): string {
+  const peers = allNodes(plan).filter((peer) => peer.id !== node.id);
+  return [
+    'server:',
+    `  listen_addr: ${quote(`${node.ip}:${node.port}`)}`,
+    '  protocol: http',
+    `  external_url: ${quote(`http://${plan.globalHostname}:${node.port}`)}`,
+    '  shutdown_grace_period: 5s',
+    'auth:',
+    `  api_keys: [${quote(creds.api_key)}]`,
+    `  internal_proxy_secret: ${quote(creds.internal_proxy_secret)}`,
+    `  single_use_link_secret: ${quote(creds.single_use_link_secret)}`,
+    'log:',
+    '  level: info',
+    '  format: console',
+    'metadata_store:',
+    `  dsn: ${quote(plan.primaryDsn)}`,
+    ...(region.role === 'home' ? [] : [`  read_dsn: ${quote(region.postgresDsn)}`]),
+    'dlm:',
+    `  redis_addr: ${quote(plan.lockRedisAddr)}`,
+    'backend:',
+    `  default_backend: ${plan.options.backend}`,
+    `  localfs_root_path: ${quote(join(nodeDir, 'files'))}`,
+    `  s3_endpoint: ${quote(region.s3Endpoint)}`,
+    `  s3_bucket_name: ${quote(region.bucket)}`,
+    '  s3_region: us-east-1',
+    `  s3_access_key: ${quote(S3_ACCESS_KEY)}`,
+    `  s3_secret_key: ${quote(S3_SECRET_KEY)}`,
+    '  s3_server_side_encryption: ""',
+    'instance_discovery:',
+    `  instance_id: ${node.id}`,
+    `  region: ${region.name}`,
+    `  internal_url: ${quote(node.url)}`,
+    '  heartbeat_interval: 1s',
+    '  probe_interval: 1s',
+    '  peer_down_period: 3s',
+    '  peer_endpoints:',
+    ...peers.map((peer) => `    ${peer.id}: ${quote(peer.url)}`),
+    '  peer_regions:',
+    ...peers.map((peer) => `    ${peer.id}: ${peer.region}`),
+    'replication:',
+    '  factor: 2',
+    '  placement: other-region',
+    '  promote_after: 5m',
+    `data_dir: ${quote(nodeDir)}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,183 @@
+/**
+ * @module What `up` prints (every endpoint) and what `status` gathers and prints: processes,
+ * regions and their nodes' health (from the health checker), Postgres replication lag per
+ * replica, the RTTs, and what the global name answers from inside each region.
+ */
+import { readHealth, type HealthReport } from './health-checker.js';
+import { credentialsOf, loadPlan, measureRtt, sql } from './lifecycle.js';
+import { namespaceExists, resolveFrom } from './netns.js';
+import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
+import type { RehearsalOptions, RehearsalPlan } from './topology.js';
+
+function ms(value: number | null | undefined): string {
+  return value === null || value === undefined ? '—' : `${value.toFixed(1)} ms`;
+}
+
+export function endpointsText(plan: RehearsalPlan, state: RehearsalState): string {
+  const creds = credentialsOf(plan.options.dir);
+  const home = plan.home;
+  const other = plan.regions.find((r) => r.role !== 'home') ?? home;
+  const lines = [
+    '',
+    `rehearsal up: ${plan.regions.length} regions, ${plan.regions.reduce((n, r) => n + r.nodes.length, 0)} nodes (backend ${plan.options.backend})`,
+    '',
+    'regions (each in its own network namespace; run clients with `ip netns exec <namespace> ...`):',
+  ];
+  for (const region of plan.regions) {
+    lines.push(
+      `  ${region.name} (${region.role})  namespace ${region.ns}  subnet ${region.subnet}`,
+      `    region URL   http://${region.hostname}:${plan.options.nodePort}`,
+      ...region.nodes.map((n) => `    node ${n.id.padEnd(8)} ${n.url}   (http://${n.hostname}:${n.port})`),
+      `    postgres     ${region.postgresDsn}${region.role === 'home' ? '   (primary)' : '   (streaming replica)'}`,
+      `    redis        redis://${region.redisAddr}${region.role === 'home' ? '   (lock home of every region)' : ''}`,
+      `    s3           ${region.s3Endpoint}  bucket ${region.bucket}  (key S3RVER / S3RVER)`,
+    );
+  }
+  lines.push(
+    '',
+    `router namespace ${plan.wanNs}; WAN delay: ${state.wanDelay ?? 'none'}`,
+    'round trips between regions (configured / measured with ping):',
+    ...state.rtt.map(rttLine),
+    '',
+    `GeoDNS: bind9 on ${plan.regions.map((r) => r.routerIp).join(', ')} port 53 (each region's resolver, via /etc/netns/<namespace>/resolv.conf)`,
+    `global name: ${plan.globalHostname} -> nearest healthy region; region names ${plan.regions.map((r) => r.hostname).join(', ')}`,
+    `API key: ${creds.api_key}   (in ${plan.options.dir}/credentials.json)`,
+    '',
+    'try:',
+    `  ip netns exec ${other.ns} dig +short ${plan.globalHostname}`,
+    `  ip netns exec ${home.ns} curl -X PUT -H "Authorization: Bearer ${creds.api_key}" --data-binary hello http://${plan.globalHostname}:${plan.options.nodePort}/v1/files/hello.txt`,
+    `  ip netns exec ${other.ns} curl -i -H "Authorization: Bearer ${creds.api_key}" http://${plan.globalHostname}:${plan.options.nodePort}/v1/files/hello.txt`,
+    '  npm run rehearsal -- status',
+    '  npm run rehearsal -- down',
+    '',
+  );
+  return lines.join('\n');
+}
+
+function rttLine(r: RttMeasurement): string {
+  return `  ${r.from} <-> ${r.to}  ${String(r.configuredMs).padStart(4)} ms / ${ms(r.measuredMs)}`;
+}
+
+export interface ReplicaLag {
+  readonly region: string;
+  /** State in the primary's pg_stat_replication, or null when the replica is not connected. */
+  readonly state: string | null;
+  /** WAL bytes the primary has written and the replica has not replayed yet. */
+  readonly lagBytes: number | null;
+  /** pg_stat_replication.replay_lag (time to replay the last reported commits). */
+  readonly replayLagMs: number | null;
+  /** now() - pg_last_xact_replay_timestamp() on the replica (grows while the primary is idle). */
+  readonly sinceLastReplayMs: number | null;
+  readonly error: string | null;
+}
+
+export interface RehearsalStatus {
+  readonly plan: RehearsalPlan;
+  readonly state: RehearsalState;
+  readonly processes: ReadonlyArray<{ name: string; pid: number; ns: string; running: boolean }>;
+  readonly namespaces: ReadonlyArray<{ name: string; exists: boolean }>;
+  readonly health: HealthReport | null;
+  readonly replicas: readonly ReplicaLag[];
+  readonly rttNow: readonly RttMeasurement[];
+  /** region → addresses the global name resolves to from inside it. */
+  readonly dns: Readonly<Record<string, readonly string[] | string>>;
+}
+
+async function replicaLags(plan: RehearsalPlan): Promise<ReplicaLag[]> {
+  const primaryRows = await sql(
+    plan.home,
+    "select application_name, state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), coalesce(extract(epoch from replay_lag) * 1000, 0) from pg_stat_replication",
+  ).catch(() => [] as string[][]);
+  return Promise.all(
+    plan.regions
+      .filter((r) => r.role !== 'home')
+      .map(async (region): Promise<ReplicaLag> => {
+        const row = primaryRows.find((r) => r[0] === region.name);
+        try {
+          const [replica] = await sql(region, 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
+          return {
+            region: region.name,
+            state: row?.[1] ?? null,
+            lagBytes: row?.[2] === undefined || row[2] === '' ? null : Number(row[2]),
+            replayLagMs: row?.[3] === undefined || row[3] === '' ? null : Number(row[3]),
+            sinceLastReplayMs: replica?.[1] === undefined || replica[1] === '' ? null : Number(replica[1]),
+            error: replica?.[0] === 't' ? null : 'not in recovery (promoted?)',
+          };
+        } catch (error) {
+          return { region: region.name, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+  );
+}
+
+export async function collectStatus(options: RehearsalOptions): Promise<RehearsalStatus | null> {
+  const state = readState(options.dir);
+  if (state === null) return null;
+  const plan = loadPlan(options);
+  const namespaces = state.namespaces.map((name) => ({ name, exists: namespaceExists(name) }));
+  const networkUp = namespaces.every((n) => n.exists) && namespaces.length > 0;
+  const [replicas, rttNow, dnsAnswers] = await Promise.all([
+    networkUp ? replicaLags(plan) : Promise.resolve([]),
+    networkUp ? measureRtt(plan, 3) : Promise.resolve([]),
+    networkUp
+      ? Promise.all(plan.regions.map(async (r) => [r.name, await resolveFrom(r.ns, r.routerIp, plan.globalHostname).catch((e: unknown) => (e instanceof Error ? e.message : String(e)))] as const))
+      : Promise.resolve([]),
+  ]);
+  return {
+    plan,
+    state,
+    processes: state.processes.map((p) => ({ name: p.name, pid: p.pid, ns: p.ns, running: isRunning(p) })),
+    namespaces,
+    health: readHealth(options.dir),
+    replicas,
+    rttNow,
+    dns: Object.fromEntries(dnsAnswers),
+  };
+}
+
+export function statusText(status: RehearsalStatus): string {
+  const { plan, state, health } = status;
+  const running = status.processes.filter((p) => p.running).length;
+  const regionOfIp = new Map(plan.regions.flatMap((r) => r.nodes.map((n) => [n.ip, r.name] as const)));
+  const healthAge = health === null ? null : (Date.now() - Date.parse(health.at)) / 1000;
+  const lines = [
+    `rehearsal ${state.ready ? 'up' : 'starting or broken'} since ${state.startedAt}${state.upMs === null ? '' : ` (up took ${(state.upMs / 1000).toFixed(1)} s)`}`,
+    `processes: ${running} of ${status.processes.length} running; namespaces: ${status.namespaces.map((n) => `${n.name}${n.exists ? '' : ' (gone)'}`).join(' ')}`,
+    `health checks: ${health === null ? 'no report yet' : `last round ${healthAge?.toFixed(1)} s ago, ${health.zoneReloads} DNS reload(s)`}`,
+    '',
+    'regions:',
+  ];
+  for (const region of plan.regions) {
+    const healthy = health?.regions[region.name];
+    lines.push(`  ${region.name} (${region.role}, ${region.ns}): ${healthy === undefined ? 'unknown' : healthy ? 'healthy' : 'UNHEALTHY (out of DNS)'}`);
+    for (const node of region.nodes) {
+      const check = health?.nodes[node.id];
+      const proc = status.processes.find((p) => p.name === `node ${node.id}`);
+      const verdict = check === undefined ? 'unchecked' : check.up ? `up (${region.healthCheckPath} ${check.lastStatus ?? '—'}, ${ms(check.latencyMs)})` : `DOWN (${check.lastError ?? 'failing'})`;
+      lines.push(`    ${node.id.padEnd(8)} ${node.url.padEnd(26)} ${verdict}; process ${proc === undefined ? 'not recorded' : proc.running ? `pid ${proc.pid}` : 'stopped'}`);
+    }
+    for (const p of status.processes.filter((p) => p.ns === region.ns && !p.name.startsWith('node '))) {
+      lines.push(`    ${p.name.padEnd(26)} ${p.running ? `pid ${p.pid}` : 'STOPPED'}`);
+    }
+  }
+  lines.push('', `postgres replication (primary ${plan.home.name}):`);
+  for (const r of status.replicas) {
+    lines.push(
+      r.error !== null && r.state === null
+        ? `  ${r.region}: ${r.error}`
+        : `  ${r.region}: ${r.state ?? 'not connected'}, ${r.lagBytes ?? '—'} bytes behind, replay_lag ${ms(r.replayLagMs)}, last replayed commit ${r.sinceLastReplayMs === null ? '—' : `${(r.sinceLastReplayMs / 1000).toFixed(1)} s ago`}${r.error === null ? '' : ` (${r.error})`}`,
+    );
+  }
+  lines.push('', 'round trips (configured / measured at up / measured now):');
+  for (const r of status.rttNow) {
+    const atUp = state.rtt.find((u) => u.from === r.from && u.to === r.to)?.measuredMs;
+    lines.push(`  ${r.from} <-> ${r.to}  ${String(r.configuredMs).padStart(4)} ms / ${ms(atUp)} / ${ms(r.measuredMs)}`);
+  }
+  lines.push('', `DNS: ${plan.globalHostname} asked from inside each region:`);
+  for (const [region, answer] of Object.entries(status.dns)) {
+    const text = typeof answer === 'string' ? `error: ${answer}` : `${answer.join(' ')} -> region ${[...new Set(answer.map((ip) => regionOfIp.get(ip) ?? '?'))].join(',')}`;
+    lines.push(`  from ${region}: ${text}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}

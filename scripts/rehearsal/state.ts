@@ -1,0 +1,120 @@
+/**
+ * @module The rehearsal's state file (`<dir>/state.json`): every namespace, host file and process
+ * `up` created, written as each one is created, so that `down` can undo exactly that even after
+ * an `up` that failed half-way. A process is recorded with its kernel start time, so a PID the
+ * system has since given to another program is never signalled.
+ */
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ProcessRecord {
+  /** What it is, e.g. `node eu-1`, `postgres us`, `named`. */
+  readonly name: string;
+  readonly pid: number;
+  /** Field 22 of /proc/PID/stat when it was started: identifies this process among PID reuses. */
+  readonly startTime: string;
+  /** Namespace it runs in. */
+  readonly ns: string;
+  /** Signal for a clean stop (Postgres: SIGINT, its fast shutdown). */
+  readonly stopSignal: NodeJS.Signals;
+  /** Lower stops first. */
+  readonly stopOrder: number;
+  readonly log: string;
+}
+
+export interface RttMeasurement {
+  readonly from: string;
+  readonly to: string;
+  readonly configuredMs: number;
+  readonly measuredMs: number | null;
+}
+
+export interface RehearsalState {
+  readonly version: 1;
+  startedAt: string;
+  /** Namespaces this rehearsal created, in creation order. */
+  namespaces: string[];
+  /** Directories under /etc/netns this rehearsal created (per-namespace resolv.conf). */
+  etcNetnsDirs: string[];
+  processes: ProcessRecord[];
+  /** Set once everything is up. */
+  ready: boolean;
+  upMs: number | null;
+  rtt: RttMeasurement[];
+  /** How the WAN delay is produced: the NFQUEUE delayer. */
+  wanDelay: string | null;
+}
+
+export function stateFile(dir: string): string {
+  return join(dir, 'state.json');
+}
+
+export function readState(dir: string): RehearsalState | null {
+  const file = stateFile(dir);
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as RehearsalState;
+}
+
+export function writeState(dir: string, state: RehearsalState): void {
+  const file = stateFile(dir);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file);
+}
+
+export function removeState(dir: string): void {
+  rmSync(stateFile(dir), { force: true });
+}
+
+export function emptyState(): RehearsalState {
+  return { version: 1, startedAt: new Date().toISOString(), namespaces: [], etcNetnsDirs: [], processes: [], ready: false, upMs: null, rtt: [], wanDelay: null };
+}
+
+/** The process's start time from /proc, or null when no such process exists. */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process of `record` is still running (a zombie counts as gone: it holds nothing). */
+export function isRunning(record: Pick<ProcessRecord, 'pid' | 'startTime'>): boolean {
+  try {
+    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[0] !== 'Z' && rest[0] !== 'X' && rest[19] === record.startTime;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends `record.stopSignal` to exactly that process and waits for it to end; after `graceMs`
+ * it gets SIGKILL. Does nothing when the process is gone or the PID now belongs to another one.
+ */
+export async function stopProcess(record: ProcessRecord, graceMs: number): Promise<void> {
+  if (!isRunning(record)) return;
+  try {
+    process.kill(record.pid, record.stopSignal);
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isRunning(record) && Date.now() < deadline) await sleep(50);
+  if (!isRunning(record)) return;
+  try {
+    process.kill(record.pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  const killDeadline = Date.now() + 5000;
+  while (isRunning(record) && Date.now() < killDeadline) await sleep(50);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
