@@ -12,7 +12,7 @@ function forbid(groups, message) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', '.scratch/**', '**/*.local.ts', 'test/support/s3rver-main.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', 'infra/cdk.out/**', '.scratch/**', '**/*.local.ts', 'test/support/s3rver-main.mjs'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -65,5 +65,15 @@ export default tseslint.config(
   {
     files: ['regions/**/*.ts'],
     rules: { 'no-restricted-imports': forbid(['**/app/**', '**/infra/**'], 'regions/ is a leaf: typed data only') },
+  },
+  {
+    files: ['infra/**/*.ts'],
+    rules: { 'no-restricted-imports': forbid(['**/app/**', '**/scripts/**'], 'infra/ deploys the node; it reads regions/ but never imports app/ internals or scripts') },
+  },
+  {
+    files: ['infra/constructs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/app/**', '**/scripts/**', '**/stacks/**', '**/main.js', '**/geo-app.js'], 'constructs receive props: they never import stacks, the app entry, app/ or scripts'),
+    },
   },
 );

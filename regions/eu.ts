@@ -4,8 +4,10 @@ export default {
   awsRegion: 'eu-west-1',
   role: 'home',
   nodeCount: 2,
+  maxNodeCount: 8,
   bucketName: 'geo-callfs-eu-west-1',
   cidr: '10.10.0.0/16',
+  availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
   dnsWeight: 100,
   healthCheckPath: '/ready',
 } as const;

@@ -1,26 +1,90 @@
 /**
  * @module The typed description of a deployment region, shared by the node (its region and its
- * peers' regions), the local rehearsal and the CDK app. One file per region; `index.ts`
- * validates them together (exactly one home region, unique names, non-overlapping CIDRs).
+ * peers' regions), the local rehearsal and the CDK app. One file per region; `index.ts` finds
+ * the files and validates them together (exactly one home region, unique names, AWS regions,
+ * buckets and non-overlapping CIDRs). Every error names the region file and the field.
  */
 import { z } from 'zod';
+import { AWS_COMMERCIAL_REGIONS } from './aws-regions.js';
 
-export const RegionSchema = z.object({
-  /** Short name used in instance ids, headers and DNS records, e.g. `eu`. */
-  name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and dashes, starting with a letter'),
-  /** AWS region the CDK app deploys this region into. */
-  awsRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region code such as eu-west-1'),
-  /** `home` holds the Postgres primary and the lock home; every other region is `secondary`. */
-  role: z.enum(['home', 'secondary']),
-  nodeCount: z.number().int().min(1).max(50),
-  bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a valid S3 bucket name'),
-  cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-8])$/, 'an IPv4 CIDR between /16 and /28'),
-  /** Relative weight of this region's DNS answers when several are equally near. */
-  dnsWeight: z.number().int().min(0).max(255),
-  healthCheckPath: z.string().startsWith('/'),
-});
+/** zod's own message for a missing key is "expected string, received undefined"; say "required" instead. */
+function required(what: string) {
+  return { error: (issue: { input: unknown }) => (issue.input === undefined ? `required: ${what}` : `must be ${what}`) };
+}
+
+export const RegionSchema = z
+  .object({
+    /** Short name used in instance ids, headers, stack names and DNS records, e.g. `eu`. */
+    name: z.string(required('a short region name')).regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and dashes, starting with a letter'),
+    /** AWS region the CDK app deploys this region into. */
+    awsRegion: z
+      .string(required('an AWS region code such as eu-west-1'))
+      .refine((code) => AWS_COMMERCIAL_REGIONS.has(code), { error: (issue) => `an AWS region code such as eu-west-1 ("${String(issue.input)}" is not one)` }),
+    /** `home` holds the Postgres primary and the lock home; every other region is `secondary`. */
+    role: z.enum(['home', 'secondary']),
+    /** Nodes (ECS tasks) the region runs normally; the autoscaling floor. */
+    nodeCount: z.number().int().min(1).max(50),
+    /** Autoscaling ceiling of the region's nodes. */
+    maxNodeCount: z.number().int().min(1).max(200),
+    /** The region's S3 bucket (globally unique name); replicated two-way to every other region's bucket. */
+    bucketName: z.string(required('the name of this region\'s S3 bucket')).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a valid S3 bucket name'),
+    /** The region's VPC range; ranges must not overlap, since the VPCs are peered. */
+    cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-8])$/, 'an IPv4 CIDR between /16 and /28'),
+    /**
+     * Availability zones the region's subnets, database and cache use (2 or 3). Named explicitly
+     * so that synthesis needs no account lookup.
+     */
+    availabilityZones: z.array(z.string()).min(2).max(3),
+    /**
+     * 0 takes the region out of the global hostname's answers (a drain: its own hostname keeps
+     * working); any other value keeps it in. Route 53 latency records carry no weight, so values
+     * above 0 are equivalent today.
+     */
+    dnsWeight: z.number().int().min(0).max(255),
+    /** Path Route 53 probes on the region's hostname; a region failing it drops out of DNS answers. */
+    healthCheckPath: z.string().startsWith('/'),
+    /**
+     * ACM certificate (in `awsRegion`) for the region's load balancer, covering the region's
+     * hostname and the global hostname. Without it the stack requests one, validated in the zone.
+     */
+    certificateArn: z
+      .string()
+      .regex(/^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, 'an ACM certificate ARN')
+      .optional(),
+    /** Fargate CPU units of one node (256, 512, 1024, 2048 or 4096). */
+    nodeCpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]).default(1024),
+    /** Memory of one node in MiB; must be valid for `nodeCpu` on Fargate. */
+    nodeMemoryMiB: z.number().int().min(512).max(30720).default(2048),
+    /** RDS instance class of the region's Postgres (primary or replica), without the `db.` prefix. */
+    dbInstanceClass: z.string().regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'an instance class such as r6g.large').default('r6g.large'),
+    /** ElastiCache node type of the region's Redis. */
+    cacheNodeType: z.string().regex(/^cache\.[a-z0-9]+\.[a-z0-9]+$/, 'a node type such as cache.r6g.large').default('cache.r6g.large'),
+  })
+  .superRefine((region, ctx) => {
+    if (region.maxNodeCount < region.nodeCount) {
+      ctx.addIssue({ code: 'custom', path: ['maxNodeCount'], message: `must be at least nodeCount (${region.nodeCount})` });
+    }
+    region.availabilityZones.forEach((zone, i) => {
+      if (!new RegExp(`^${region.awsRegion}[a-z]$`).test(zone)) {
+        ctx.addIssue({ code: 'custom', path: ['availabilityZones', i], message: `"${zone}" is not a zone of ${region.awsRegion} (e.g. ${region.awsRegion}a)` });
+      }
+    });
+    if (new Set(region.availabilityZones).size !== region.availabilityZones.length) {
+      ctx.addIssue({ code: 'custom', path: ['availabilityZones'], message: 'lists a zone twice' });
+    }
+    const certRegion = region.certificateArn?.split(':')[3];
+    if (certRegion !== undefined && certRegion !== region.awsRegion) {
+      ctx.addIssue({ code: 'custom', path: ['certificateArn'], message: `is in ${certRegion}; a load balancer certificate must be in ${region.awsRegion}` });
+    }
+  });
 
 export type Region = z.infer<typeof RegionSchema>;
+
+/** One region as read from its file: the file name is kept for error messages. */
+export interface RegionEntry {
+  readonly file: string;
+  readonly region: Region;
+}
 
 function cidrRange(cidr: string): [number, number] {
   const [ip = '', bits = '32'] = cidr.split('/');
@@ -29,27 +93,57 @@ function cidrRange(cidr: string): [number, number] {
   return [base, base + size - 1];
 }
 
-export const RegionSetSchema = z.array(RegionSchema).superRefine((regions, ctx) => {
-  const homes = regions.filter((r) => r.role === 'home');
-  if (homes.length !== 1) ctx.addIssue({ code: 'custom', message: `exactly one region must have role "home" (found ${homes.length})` });
-  const seen = new Set<string>();
-  for (const r of regions) {
-    if (seen.has(r.name)) ctx.addIssue({ code: 'custom', message: `region name "${r.name}" is used twice` });
-    seen.add(r.name);
-  }
-  regions.forEach((a, i) =>
-    regions.slice(i + 1).forEach((b) => {
-      const [a0, a1] = cidrRange(a.cidr);
-      const [b0, b1] = cidrRange(b.cidr);
-      if (a0 <= b1 && b0 <= a1) ctx.addIssue({ code: 'custom', message: `regions "${a.name}" and "${b.name}" have overlapping CIDRs` });
-    }),
-  );
-});
-
 /** Validates one region file's data; the error names the file and every bad field. */
 export function parseRegion(file: string, data: unknown): Region {
   const result = RegionSchema.safeParse(data);
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
   throw new Error(`regions/${file}: ${problems}`);
+}
+
+/**
+ * The rules that span files: exactly one home, and no name, AWS region, bucket or CIDR used
+ * twice. Returns one message per problem, each naming the file and field; empty when valid.
+ */
+export function regionSetProblems(entries: readonly RegionEntry[]): string[] {
+  const problems: string[] = [];
+  const homes = entries.filter((e) => e.region.role === 'home');
+  if (homes.length === 0) problems.push('regions/: role: exactly one region must have role "home" (found none)');
+  for (const extra of homes.slice(1)) {
+    problems.push(`regions/${extra.file}: role: "home" is already taken by regions/${homes[0]?.file ?? ''}; exactly one region must have role "home"`);
+  }
+  const unique = (field: 'name' | 'awsRegion' | 'bucketName'): void => {
+    const seen = new Map<string, string>();
+    for (const { file, region } of entries) {
+      const value = region[field];
+      const first = seen.get(value);
+      if (first !== undefined) problems.push(`regions/${file}: ${field}: "${value}" is already used by regions/${first}`);
+      else seen.set(value, file);
+    }
+  };
+  unique('name');
+  unique('awsRegion');
+  unique('bucketName');
+  entries.forEach((a, i) =>
+    entries.slice(i + 1).forEach((b) => {
+      const [a0, a1] = cidrRange(a.region.cidr);
+      const [b0, b1] = cidrRange(b.region.cidr);
+      if (a0 <= b1 && b0 <= a1) problems.push(`regions/${b.file}: cidr: ${b.region.cidr} overlaps ${a.region.cidr} of regions/${a.file}`);
+    }),
+  );
+  return problems;
+}
+
+/**
+ * Parses every region file and checks them together. The home region comes first, the others
+ * follow in file-name order: infra deploys in this order.
+ */
+export function loadRegions(files: Readonly<Record<string, unknown>>): readonly Region[] {
+  const entries: RegionEntry[] = Object.entries(files)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([file, data]) => ({ file, region: parseRegion(file, data) }));
+  const problems = regionSetProblems(entries);
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  const ordered = [...entries.filter((e) => e.region.role === 'home'), ...entries.filter((e) => e.region.role !== 'home')];
+  return Object.freeze(ordered.map((e) => Object.freeze(e.region)));
 }

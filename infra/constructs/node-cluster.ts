@@ -1,0 +1,209 @@
+/**
+ * @module NodeCluster: the region's file-API nodes. ECS Fargate tasks running the node's
+ * container (non-root, read-only root filesystem with a scratch /tmp) in the private `Nodes`
+ * subnets, behind an internet-facing Application Load Balancer that terminates HTTPS and
+ * redirects HTTP. The target group checks `/health`; rolling deploys roll back on their own when
+ * tasks fail (deployment circuit breaker); target tracking scales on CPU and on requests per
+ * task. Configuration arrives as `CALLFS_` environment variables, secrets only as ECS secrets.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledge, bucketObjectsFinding } from '../aspects/nag.js';
+import { NODE_PORT } from '../config/names.js';
+
+export interface NodeClusterProps {
+  readonly vpc: ec2.IVpc;
+  readonly image: ecs.ContainerImage;
+  /** Fargate CPU units of one task. */
+  readonly cpu: number;
+  readonly memoryLimitMiB: number;
+  /** Tasks in normal operation, and the autoscaling floor. */
+  readonly nodeCount: number;
+  readonly maxNodeCount: number;
+  readonly certificate: acm.ICertificate;
+  /** Non-secret configuration (CALLFS_* and friends). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Secret configuration: environment variable → Secrets Manager reference. */
+  readonly secrets: Readonly<Record<string, ecs.Secret>>;
+  /** The bucket the nodes write to. */
+  readonly bucket: s3.IBucket;
+  /** Buckets the nodes may read through to (other regions' copies). */
+  readonly readableBuckets: readonly s3.IBucket[];
+  readonly accessLogBucket: s3.IBucket;
+  readonly logRetention: logs.RetentionDays;
+  /**
+   * Path of the load balancer's target health check (liveness, no dependency checks).
+   * @default '/health'
+   */
+  readonly healthCheckPath?: string;
+  /**
+   * Average CPU utilization the service scales to.
+   * @default 60
+   */
+  readonly targetCpuPercent?: number;
+  /**
+   * Requests per task per minute the service scales to.
+   * @default 1000
+   */
+  readonly targetRequestsPerNode?: number;
+}
+
+export class NodeCluster extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly service: ecs.FargateService;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
+  readonly nodeSecurityGroup: ec2.SecurityGroup;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: NodeClusterProps) {
+    super(scope, id);
+    this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: props.cpu,
+      memoryLimitMiB: props.memoryLimitMiB,
+      runtimePlatform: { operatingSystemFamily: ecs.OperatingSystemFamily.LINUX, cpuArchitecture: ecs.CpuArchitecture.X86_64 },
+    });
+    // The root filesystem is read-only; tsx's compile cache and upload spooling use /tmp.
+    this.taskDefinition.addVolume({ name: 'tmp' });
+    const container = this.taskDefinition.addContainer('node', {
+      image: props.image,
+      essential: true,
+      readonlyRootFilesystem: true,
+      environment: { ...props.environment },
+      secrets: { ...props.secrets },
+      portMappings: [{ containerPort: NODE_PORT, name: 'http', protocol: ecs.Protocol.TCP }],
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'node' }),
+      stopTimeout: Duration.seconds(30),
+      healthCheck: {
+        command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${NODE_PORT}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(30),
+      },
+    });
+    container.addMountPoints({ containerPath: '/tmp', sourceVolume: 'tmp', readOnly: false });
+
+    const lbSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Public HTTPS (and the HTTP redirect) to the region load balancer',
+      allowAllOutbound: false,
+    });
+    lbSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS from clients and Route 53 health checkers');
+    lbSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP, answered with a redirect to HTTPS');
+    acknowledge(lbSecurityGroup, 'EC23', 'the load balancer is the public entry point of the file API: clients and Route 53 health checkers connect from anywhere');
+
+    this.nodeSecurityGroup = new ec2.SecurityGroup(this, 'NodeSecurityGroup', {
+      vpc: props.vpc,
+      description: 'geo-callfs nodes: the load balancer and other nodes on the node port',
+      allowAllOutbound: true,
+    });
+    this.nodeSecurityGroup.addIngressRule(lbSecurityGroup, ec2.Port.tcp(NODE_PORT), 'load balancer to nodes');
+    this.nodeSecurityGroup.addIngressRule(this.nodeSecurityGroup, ec2.Port.tcp(NODE_PORT), 'node to node in this region');
+    lbSecurityGroup.addEgressRule(this.nodeSecurityGroup, ec2.Port.tcp(NODE_PORT), 'load balancer to nodes');
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: props.nodeCount,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [this.nodeSecurityGroup],
+      assignPublicIp: false,
+      healthCheckGracePeriod: Duration.seconds(60),
+      capacityProviderStrategies: [{ capacityProvider: 'FARGATE', weight: 1 }],
+    });
+
+    this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      securityGroup: lbSecurityGroup,
+      dropInvalidHeaderFields: true,
+      // Long enough for a slow client between chunks of a large upload or download.
+      idleTimeout: Duration.seconds(120),
+      // Short keep-alive, so clients re-resolve DNS (and leave a drained region) within minutes.
+      clientKeepAlive: Duration.minutes(5),
+    });
+    this.loadBalancer.logAccessLogs(props.accessLogBucket, 'alb');
+
+    this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
+      vpc: props.vpc,
+      port: NODE_PORT,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targetType: elbv2.TargetType.IP,
+      targets: [this.service],
+      deregistrationDelay: Duration.seconds(30),
+      healthCheck: {
+        path: props.healthCheckPath ?? '/health',
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+    });
+    this.loadBalancer.addListener('Https', {
+      port: 443,
+      protocol: elbv2.ApplicationProtocol.HTTPS,
+      certificates: [props.certificate],
+      sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+      defaultTargetGroups: [this.targetGroup],
+      open: false,
+    });
+    this.loadBalancer.addRedirect({ sourcePort: 80, sourceProtocol: elbv2.ApplicationProtocol.HTTP, targetPort: 443, targetProtocol: elbv2.ApplicationProtocol.HTTPS, open: false });
+
+    const scaling = this.service.autoScaleTaskCount({ minCapacity: props.nodeCount, maxCapacity: props.maxNodeCount });
+    scaling.scaleOnCpuUtilization('Cpu', {
+      targetUtilizationPercent: props.targetCpuPercent ?? 60,
+      scaleInCooldown: Duration.minutes(5),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+    scaling.scaleOnRequestCount('Requests', {
+      requestsPerTarget: props.targetRequestsPerNode ?? 1000,
+      targetGroup: this.targetGroup,
+      scaleInCooldown: Duration.minutes(5),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+
+    // Exactly the S3 calls the node makes (Get/Head/Put/Copy/Delete object, multipart uploads,
+    // HeadBucket), on its own bucket; reads only on the other regions' buckets.
+    const taskRole = this.taskDefinition.taskRole;
+    taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], resources: [props.bucket.arnForObjects('*')] }),
+    );
+    const readable = props.readableBuckets;
+    if (readable.length > 0) taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: readable.map((b) => b.arnForObjects('*')) }));
+    taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket, ...readable].map((b) => b.bucketArn) }));
+    for (const finding of [bucketObjectsFinding(props.bucket), ...readable.map(bucketObjectsFinding)]) {
+      acknowledge(
+        taskRole,
+        `IAM5[${finding}]`,
+        'the node stores files as objects keyed by path, so object actions apply to every key of a bucket (<bucket>/*); the actions are listed one by one and the buckets are this deployment\'s',
+      );
+    }
+    acknowledge(
+      this.taskDefinition.obtainExecutionRole(),
+      'IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken, which the execution role needs to pull the node image, has no resource-level permissions and must be granted on *',
+    );
+    acknowledge(
+      this.taskDefinition,
+      'ECS2',
+      'the environment variables are the node\'s non-secret CALLFS_ configuration (listen address, bucket, region, hostnames); every secret is passed through the secrets field from Secrets Manager',
+    );
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The whole CDK app: which stacks exist and where, cdk-nag with zero unacknowledged findings,
+ * and what adding a region changes (its stack, its replica, its bucket replication pairs, its
+ * DNS record, and nothing else).
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { DockerImageAsset } from 'aws-cdk-lib/aws-ecr-assets';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REGIONS } from '../../regions/index.js';
+import { applyNagChecks } from '../../infra/aspects/nag.js';
+import { FEATURE_FLAGS } from '../../infra/config/feature-flags.js';
+import { PLACEHOLDER_ACCOUNT, settingsFromContext } from '../../infra/config/settings.js';
+import { ACCOUNT, SA_REGION_FILE, regionsWith, resourcesOf, synthesizeApp, template, testSettings, type SynthesizedApp } from './support.js';
+
+let shipped: SynthesizedApp;
+let withSa: SynthesizedApp;
+
+beforeAll(() => {
+  shipped = synthesizeApp(REGIONS);
+  withSa = synthesizeApp(regionsWith({ 'sa.ts': SA_REGION_FILE }), testSettings(), false);
+}, 120_000);
+
+/** Replication rules of a region stack's data bucket, as `destination bucket name`. */
+function replicationDestinations(t: Template): string[] {
+  const buckets = resourcesOf(t, 'AWS::S3::Bucket').filter(([, r]) => r.Properties.ReplicationConfiguration !== undefined);
+  expect(buckets).toHaveLength(1);
+  const config = buckets[0]?.[1].Properties.ReplicationConfiguration as { Rules: Array<{ Destination: { Bucket: unknown } }> };
+  return config.Rules.map((rule) => JSON.stringify(rule.Destination.Bucket).match(/s3:::([a-z0-9.-]+)/)?.[1] ?? '?');
+}
+
+describe('the app from regions/', () => {
+  it('has one stack per region, home first, plus the global stack, each with an explicit environment', () => {
+    const stacks = [...shipped.geo.regionStacks.values(), shipped.geo.globalStack];
+    expect(stacks.map((s) => s.stackName)).toEqual(['GeoCallfs-eu', 'GeoCallfs-ap', 'GeoCallfs-us', 'GeoCallfs-Global']);
+    expect(stacks.map((s) => `${s.account}/${s.region}`)).toEqual([`${ACCOUNT}/eu-west-1`, `${ACCOUNT}/ap-southeast-1`, `${ACCOUNT}/us-east-1`, `${ACCOUNT}/us-east-1`]);
+    expect(stacks.every((s) => s.terminationProtection)).toBe(true);
+  });
+
+  it('passes cdk-nag AwsSolutions with every remaining finding acknowledged (synthesis would throw otherwise)', () => {
+    // Template.fromStack ran the validation plugins in beforeAll; a fresh synth must not throw either.
+    expect(() => shipped.geo.app.synth({ force: true })).not.toThrow();
+  });
+
+  it('fails synthesis on a finding nobody acknowledged', () => {
+    const app = new App({ context: { ...FEATURE_FLAGS } });
+    const stack = new Stack(app, 'Careless', { env: { account: ACCOUNT, region: 'eu-west-1' } });
+    new s3.Bucket(stack, 'Open', { enforceSSL: false });
+    applyNagChecks(app);
+    expect(() => Template.fromStack(stack)).toThrow(/AwsSolutions-S1|AwsSolutions-S10|Validation failed/);
+  });
+
+  it('writes no secret value into any template', () => {
+    for (const t of shipped.templates.values()) {
+      const text = JSON.stringify(t.toJSON());
+      expect(text).not.toMatch(/"(Password|AuthToken|SecretString)":\s*"[^{]/);
+      expect(text).not.toMatch(/PGPASSWORD"?,\s*"Value"/);
+    }
+  });
+
+  it('peers each region with every region deployed before it, and only those', () => {
+    const peerings = (stack: string) => resourcesOf(template(shipped, stack), 'AWS::EC2::VPCPeeringConnection').map(([, r]) => r.Properties.PeerRegion);
+    expect(peerings('GeoCallfs-eu')).toEqual([]);
+    expect(peerings('GeoCallfs-ap')).toEqual(['eu-west-1']);
+    expect(peerings('GeoCallfs-us').sort()).toEqual(['ap-southeast-1', 'eu-west-1']);
+  });
+});
+
+describe('adding a fourth region (one new file in regions/)', () => {
+  it('adds exactly its stack, deployed to its AWS region', () => {
+    expect([...withSa.geo.regionStacks.keys()]).toEqual(['eu', 'ap', 'sa', 'us']);
+    expect(withSa.geo.regionStacks.get('sa')?.region).toBe('sa-east-1');
+    expect(withSa.templates.size).toBe(shipped.templates.size + 1);
+  });
+
+  it('adds its read replica of the home primary', () => {
+    const sa = template(withSa, 'GeoCallfs-sa');
+    sa.hasResourceProperties('AWS::RDS::DBInstance', {
+      DBInstanceIdentifier: 'geo-callfs-metadata-sa',
+      SourceDBInstanceIdentifier: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:rds:eu-west-1:${ACCOUNT}:db:geo-callfs-metadata-eu`]] },
+      SourceRegion: 'eu-west-1',
+    });
+    const replicas = [...withSa.templates.values()].flatMap((t) => resourcesOf(t, 'AWS::RDS::DBInstance')).filter(([, r]) => r.Properties.SourceRegion !== undefined);
+    expect(replicas).toHaveLength(REGIONS.length); // ap, us and now sa
+  });
+
+  it('adds the bucket replication pairs between it and every other region, both ways', () => {
+    expect(replicationDestinations(template(withSa, 'GeoCallfs-sa')).sort()).toEqual(['geo-callfs-ap-southeast-1', 'geo-callfs-eu-west-1', 'geo-callfs-us-east-1']);
+    for (const name of ['eu', 'ap', 'us']) {
+      const before = replicationDestinations(template(shipped, `GeoCallfs-${name}`));
+      const after = replicationDestinations(template(withSa, `GeoCallfs-${name}`));
+      expect(after.filter((b) => !before.includes(b))).toEqual(['geo-callfs-sa-east-1']);
+      expect(before.every((b) => after.includes(b))).toBe(true);
+    }
+  });
+
+  it('adds its latency record and health check to the global stack', () => {
+    const before = template(shipped, 'GeoCallfs-Global');
+    const after = template(withSa, 'GeoCallfs-Global');
+    const records = (t: Template) => resourcesOf(t, 'AWS::Route53::RecordSet').map(([, r]) => r.Properties.SetIdentifier);
+    expect(records(after).sort()).toEqual([...records(before), 'sa'].sort());
+    after.resourceCountIs('AWS::Route53::HealthCheck', resourcesOf(before, 'AWS::Route53::HealthCheck').length + 1);
+    after.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'files.example.com.', Region: 'sa-east-1', SetIdentifier: 'sa' });
+  });
+
+  it('leaves every existing stack otherwise unchanged in resource types and counts', () => {
+    const counts = (t: Template) => {
+      const byType = new Map<string, number>();
+      for (const r of Object.values(t.toJSON().Resources as Record<string, { Type: string }>)) byType.set(r.Type, (byType.get(r.Type) ?? 0) + 1);
+      return byType;
+    };
+    // eu and ap come before sa in deploy order: sa dials them, so they only gain the alarms of
+    // their new outgoing replication rule (latency and failures) and ingress rules for sa's range.
+    for (const name of ['eu', 'ap']) {
+      const before = counts(template(shipped, `GeoCallfs-${name}`));
+      const after = counts(template(withSa, `GeoCallfs-${name}`));
+      const changed = [...new Set([...before.keys(), ...after.keys()])].filter((type) => before.get(type) !== after.get(type));
+      expect(changed).toEqual(['AWS::CloudWatch::Alarm']);
+      expect((after.get('AWS::CloudWatch::Alarm') ?? 0) - (before.get('AWS::CloudWatch::Alarm') ?? 0)).toBe(2);
+      const admitsSa = resourcesOf(template(withSa, `GeoCallfs-${name}`), 'AWS::EC2::SecurityGroup').filter(([, r]) =>
+        JSON.stringify(r.Properties.SecurityGroupIngress ?? []).includes('10.40.0.0/16'),
+      );
+      expect(admitsSa).toHaveLength(3); // database, lock cache, nodes
+    }
+    // us comes after sa: it also dials sa.
+    expect(resourcesOf(template(withSa, 'GeoCallfs-us'), 'AWS::EC2::VPCPeeringConnection').map(([, r]) => r.Properties.PeerRegion).sort()).toEqual([
+      'ap-southeast-1',
+      'eu-west-1',
+      'sa-east-1',
+    ]);
+  });
+});
+
+describe('settings from CDK context', () => {
+  it('uses placeholders so a clean clone synthesizes offline, and reports them', () => {
+    const settings = settingsFromContext(() => undefined, {}, '/repo');
+    expect(settings.account).toBe(PLACEHOLDER_ACCOUNT);
+    expect(settings.placeholders).toEqual(['account', 'hostedZoneId', 'zoneName']);
+    expect(settings.dns.globalHostname).toBe('files.example.com');
+    expect(settings.image).toEqual({ kind: 'dockerfile', directory: '/repo' });
+    expect(settings.replication).toBe(true);
+  });
+
+  it('takes the account from CDK_DEFAULT_ACCOUNT and every other key from context', () => {
+    const context: Record<string, string> = { hostedZoneId: 'Z0ABCDEFGHIJKLMNOPQRS', zoneName: 'corp.example', globalHostname: 'cdn.corp.example', stage: 'staging', replication: 'off', imageUri: 'repo/image:1' };
+    const settings = settingsFromContext((key) => context[key], { CDK_DEFAULT_ACCOUNT: '210987654321' }, '/repo');
+    expect(settings).toMatchObject({ account: '210987654321', stage: 'staging', replication: false, image: { kind: 'uri', uri: 'repo/image:1' }, placeholders: [] });
+  });
+
+  it.each([
+    ['account', '12', /context account: must be a 12-digit/],
+    ['stage', 'prod', /context stage: must be production or staging/],
+    ['hostedZoneId', 'example.com', /context hostedZoneId/],
+    ['globalHostname', 'files.other.org', /context globalHostname: must be example\.com or a name inside it/],
+    ['replication', 'maybe', /context replication: must be on or off/],
+  ])('names the bad context key %s', (key, value, message) => {
+    expect(() => settingsFromContext((k) => (k === key ? value : undefined), {}, '/repo')).toThrow(message);
+  });
+
+  it('builds the node image from the repository Dockerfile as an asset, which needs no Docker at synth', () => {
+    const settings = testSettings({ image: { kind: 'dockerfile', directory: new URL('../..', import.meta.url).pathname } });
+    const home = REGIONS.filter((r) => r.role === 'home');
+    const app = synthesizeApp(home, settings, false);
+    const stack = app.geo.regionStacks.get('eu');
+    const assets = stack?.node.findAll().filter((c) => c instanceof DockerImageAsset) ?? [];
+    expect(assets).toHaveLength(1);
+    template(app, 'GeoCallfs-eu').hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Image: { 'Fn::Sub': Match.stringLikeRegexp('cdk-hnb659fds-container-assets') } })],
+    });
+  });
+});
