@@ -39,6 +39,8 @@ export interface ServiceParts {
    * service deciding per request; absent when every read goes to `metadata`.
    */
   readonly regionalReads?: { readonly store: MetadataStore; readonly consistency: ReadConsistency };
+  /** Other regions' S3 buckets by region name, for read-through. */
+  readonly regionBuckets?: ReadonlyMap<string, BlobStore>;
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
@@ -59,6 +61,10 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     instanceId: config.instanceDiscovery.instanceId,
     defaultBackend: config.backend.defaultBackend,
     lockWaitMs: config.server.lockWaitMs,
+    s3Origins:
+      parts.regionBuckets !== undefined && parts.regionBuckets.size > 0
+        ? { ownRegion: config.instanceDiscovery.region, regionOf: (id) => membership.regionOf(id), storeFor: (region) => parts.regionBuckets?.get(region) ?? null }
+        : undefined,
     remoteBytes: new PeerBytes(peers, config.auth.internalProxySecret, config.instanceDiscovery.instanceId, isUp),
     replicaReads: replicating
       ? { currentReplicas: (path, version) => metadata.currentReplicas(path, version), isUp, regionOf: (id) => membership.regionOf(id) }

@@ -77,7 +77,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     });
     cleanups.push(() => peers.close());
     const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, ...(regionalReads ? { regionalReads } : {}) });
+    const regionBuckets = openRegionBuckets(config, cleanups);
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,
@@ -195,6 +196,31 @@ async function openBlobStores(config: Config, cleanups: Array<() => Promise<void
     s3 = store;
   }
   return { localfs, s3 };
+}
+
+/**
+ * The other regions' buckets (`backend.s3_region_buckets`), opened without a start-up check: a
+ * region that is down must not stop this one; reads through to it then fail like any S3 error.
+ */
+function openRegionBuckets(config: Config, cleanups: Array<() => Promise<void>>): Map<string, BlobStore> {
+  const stores = new Map<string, BlobStore>();
+  const own = config.backend.s3;
+  for (const [region, bucket] of Object.entries(config.backend.s3RegionBuckets)) {
+    if (region === config.instanceDiscovery.region) continue;
+    const store = new S3BlobStore({
+      bucket: bucket.bucket,
+      region: bucket.region,
+      endpoint: bucket.endpoint,
+      accessKeyId: own?.accessKeyId ?? null,
+      secretAccessKey: own?.secretAccessKey ?? null,
+      serverSideEncryption: own?.serverSideEncryption ?? null,
+      kmsKeyId: own?.kmsKeyId ?? null,
+      acl: own?.acl ?? null,
+    });
+    cleanups.push(() => store.close());
+    stores.set(region, store);
+  }
+  return stores;
 }
 
 async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): Promise<LockManager> {

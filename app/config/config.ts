@@ -84,6 +84,11 @@ export interface Config {
     /** Root of the local-disk store, or null when local disk is disabled. */
     readonly localfsRootPath: string | null;
     readonly s3: S3Config | null;
+    /**
+     * The buckets of the other regions (region name → bucket), read through when this region's
+     * bucket has no current copy of a file written elsewhere yet. Same credentials as `s3`.
+     */
+    readonly s3RegionBuckets: Readonly<Record<string, { readonly bucket: string; readonly region: string; readonly endpoint: string | null }>>;
   };
   readonly metadataStore: MetadataStoreConfig;
   readonly dlm: LockConfig;

@@ -123,7 +123,7 @@ function embeddedDefault(input: LoadInput): Config {
     server: { ...base.server, listenHost: '127.0.0.1', listenPort: 8443, protocol: 'http', externalUrl: 'http://127.0.0.1:8443' },
     metadataStore: { type: 'embedded', dataDir: join(dataDir, 'postgres'), port: 54329 },
     dlm: { type: 'local' },
-    backend: { defaultBackend: 'localfs', localfsRootPath: join(dataDir, 'files'), s3: null },
+    backend: { defaultBackend: 'localfs', localfsRootPath: join(dataDir, 'files'), s3: null, s3RegionBuckets: {} },
     dataDir,
     isEmbeddedDefault: true,
   };
@@ -205,7 +205,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
     auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false },
     log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console' },
     metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
-    backend: { defaultBackend, localfsRootPath, s3 },
+    backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3) },
     metadataStore: metadataConfig(file, cwd, problems),
     dlm: lockConfig(file),
     instanceDiscovery: {
@@ -275,6 +275,15 @@ function s3Config(backend: NonNullable<FileConfig['backend']>): S3Config | null 
     kmsKeyId: orNull(backend.s3_kms_key_id),
     acl: backend.s3_acl === undefined ? 'private' : orNull(backend.s3_acl),
   };
+}
+
+function regionBuckets(backend: NonNullable<FileConfig['backend']>, s3: S3Config | null): Config['backend']['s3RegionBuckets'] {
+  return Object.fromEntries(
+    Object.entries(backend.s3_region_buckets ?? {}).map(([region, b]) => [
+      region,
+      { bucket: b.bucket, region: b.region ?? s3?.region ?? 'us-east-1', endpoint: b.endpoint === undefined || b.endpoint === '' ? (s3?.endpoint ?? null) : b.endpoint },
+    ]),
+  );
 }
 
 function metadataConfig(file: FileConfig, cwd: string, problems: Problems): MetadataStoreConfig {

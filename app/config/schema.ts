@@ -65,6 +65,7 @@ export const FileConfigSchema = z.looseObject({
       s3_secret_key: text.optional(),
       s3_region: text.optional(),
       s3_bucket_name: text.optional(),
+      s3_region_buckets: z.record(z.string(), z.looseObject({ bucket: text, region: text.optional(), endpoint: text.optional() })).optional(),
       s3_endpoint: text.optional(),
       s3_server_side_encryption: text.optional(),
       s3_acl: text.optional(),

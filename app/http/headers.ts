@@ -14,6 +14,7 @@ export const H = {
   readSource: 'X-CallFS-Read-Source',
   replicaLag: 'X-CallFS-Replica-Lag-Ms',
   consistencyWait: 'X-CallFS-Consistency-Wait-Ms',
+  readThrough: 'X-CallFS-Read-Through',
 } as const;
 
 /** Security headers CallFS sets on every response (reference §1.2). */

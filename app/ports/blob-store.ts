@@ -26,6 +26,18 @@ export interface WriteOptions {
   /** When known (Content-Length), the write fails with INCOMPLETE_BODY unless exactly this many bytes arrive. */
   readonly expectedSize?: number | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Content version of the entry these bytes belong to; stores that can keep it with the object do. */
+  readonly version?: number | undefined;
+}
+
+export interface ReadOptions {
+  readonly range?: ByteRange | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * The version the reader expects. A store that recorded the object's version answers
+   * FILE_NOT_FOUND (details.stale = true) when its copy is older (a lagging replica bucket).
+   */
+  readonly expectVersion?: number | undefined;
 }
 
 export interface BlobReadResult {
@@ -42,7 +54,7 @@ export interface BlobStore {
    */
   write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }>;
   /** Opens the bytes (or a range of them) as a stream. Throws FILE_NOT_FOUND. */
-  read(key: string, options?: { range?: ByteRange | undefined; signal?: AbortSignal | undefined }): Promise<BlobReadResult>;
+  read(key: string, options?: ReadOptions): Promise<BlobReadResult>;
   /** Removes the bytes; missing keys are not an error. */
   delete(key: string): Promise<void>;
   /** Creates a directory (local disk) or a `key/` marker object (S3). Idempotent. */

@@ -23,10 +23,22 @@ export interface FileServiceDeps {
   readonly instanceId: string;
   readonly defaultBackend: BackendType;
   readonly lockWaitMs: number;
+  /**
+   * S3 buckets of other regions, for reading through to an entry's origin region when this
+   * region's bucket has no current copy yet (bucket replication lags); absent = none configured.
+   */
+  readonly s3Origins?: S3Origins | undefined;
   /** Moves bytes held on other nodes (directory moves); absent on a node without peers. */
   readonly remoteBytes?: RemoteBytes | undefined;
   /** Where copies of local-disk files are and which nodes can serve them; absent = no replication. */
   readonly replicaReads?: ReplicaReads | undefined;
+}
+
+export interface S3Origins {
+  readonly ownRegion: string;
+  regionOf(instanceId: string): string;
+  /** The bucket of `region`, or null when none is configured for it. */
+  storeFor(region: string): BlobStore | null;
 }
 
 export interface ReplicaReads {
@@ -101,6 +113,16 @@ export class FileContext {
       upReplicas[0] ??
       holder;
     return { kind: 'remote', instanceId: chosen };
+  }
+
+  /** The origin region's bucket of an S3 entry created in another region, if configured. */
+  originStore(entry: Entry): { region: string; store: BlobStore } | null {
+    const origins = this.deps.s3Origins;
+    if (origins === undefined || entry.backendType !== 's3' || entry.originInstanceId === null) return null;
+    const region = origins.regionOf(entry.originInstanceId);
+    if (region === origins.ownRegion) return null;
+    const store = origins.storeFor(region);
+    return store === null ? null : { region, store };
   }
 
   /** The entry was created on (and, for local disk, is stored by) another node. */

@@ -11,7 +11,7 @@
 import type { Readable } from 'node:stream';
 import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
-import { AppError, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
 import type { ByteRange } from '../ports/blob-store.js';
 import { FileContext, linkedSignal, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
 
@@ -22,6 +22,8 @@ export interface FileRead {
   readonly stream: Readable;
   /** Size of the stored bytes (authoritative for Content-Length / Content-Range). */
   readonly size: number;
+  /** Set when this region's copy was missing or old and the origin region's bucket served it. */
+  readonly readThroughRegion?: string;
 }
 
 /** Checks an entry's validators before a write proceeds (If-Match and friends); throws to refuse. */
@@ -57,10 +59,19 @@ export class FileService {
     const location = await this.#ctx.locateForRead(entry);
     if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
     const started = performance.now();
-    const { stream, size } = await location.store.read(location.key, { range, signal });
+    const expectVersion = entry.backendType === 's3' ? entry.version : undefined;
+    let read: { stream: Readable; size: number; readThroughRegion?: string };
+    try {
+      read = await location.store.read(location.key, { range, signal, expectVersion });
+    } catch (error) {
+      // This region's bucket has no current copy yet: read through to the bucket it was written to.
+      const origin = hasCode(error, 'FILE_NOT_FOUND') ? this.#ctx.originStore(entry) : null;
+      if (origin === null) throw error;
+      read = { ...(await origin.store.read(location.key, { range, signal, expectVersion })), readThroughRegion: origin.region };
+    }
     this.#ctx.deps.telemetry.backendOperation(entry.backendType, 'read', (performance.now() - started) / 1000);
     this.#ctx.deps.telemetry.fileOperation('read', entry.backendType);
-    return { entry, stream, size };
+    return { entry, ...read };
   }
 
   /**
@@ -182,6 +193,8 @@ export class FileService {
         exclusive: false,
         expectedSize: body.length,
         signal: linkedSignal(body.signal, lock.lost),
+        // The version the row will have once recorded below (create: 1; replace: one more).
+        version: (current?.version ?? 0) + 1,
       });
       this.#ctx.deps.telemetry.backendOperation(backend, current === null ? 'create' : 'update', (performance.now() - started) / 1000);
       try {

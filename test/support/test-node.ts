@@ -14,6 +14,10 @@ export const KEYS = { owner: 'owner-key-0123456789abcdef', alice: 'alice-key-012
 export const SECRETS = { internal: 'internal-secret-for-tests-0123', link: 'link-secret-for-tests-0123' } as const;
 
 export interface TestNodeOptions {
+  /** Other regions' buckets for S3 read-through (region → bucket on the same server). */
+  readonly s3RegionBuckets?: Record<string, { bucket: string; region: string; endpoint: string | null }>;
+  readonly region?: string;
+  readonly peerRegions?: Record<string, string>;
   /** A streaming replica for reads (read-your-writes tests). */
   readonly readDsn?: string;
   readonly readYourWritesWaitMs?: number;
@@ -70,6 +74,7 @@ export function testConfig(options: TestNodeOptions): Config {
     backend: {
       defaultBackend: options.s3 !== undefined ? 's3' : 'localfs',
       localfsRootPath: root,
+      s3RegionBuckets: options.s3RegionBuckets ?? {},
       s3:
         options.s3 === undefined
           ? null
@@ -88,9 +93,9 @@ export function testConfig(options: TestNodeOptions): Config {
     dlm: testLockConfig(options),
     instanceDiscovery: {
       instanceId: options.instanceId ?? 'node1',
-      region: 'test',
+      region: options.region ?? 'test',
       peerEndpoints: options.peers ?? {},
-      peerRegions: {},
+      peerRegions: options.peerRegions ?? {},
       internalUrl: null,
       heartbeatMs: 1000,
       probeIntervalMs: 500,

@@ -13,7 +13,7 @@ import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import type { BlobReadResult, BlobStore, ByteRange, WriteOptions } from '../../ports/blob-store.js';
+import type { BlobReadResult, BlobStore, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
 
 const TEMP_PREFIX = '.callfs-tmp-';
 const RESERVED_PREFIX = '.callfs-';
@@ -141,7 +141,7 @@ export class LocalFsBlobStore implements BlobStore {
     }
   }
 
-  async read(key: string, options: { range?: ByteRange | undefined; signal?: AbortSignal | undefined } = {}): Promise<BlobReadResult> {
+  async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
     const path = await this.#resolve(key);
     let fd: number;
     try {

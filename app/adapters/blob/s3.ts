@@ -23,7 +23,10 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import type { BlobReadResult, BlobStore, ByteRange, WriteOptions } from '../../ports/blob-store.js';
+import type { BlobReadResult, BlobStore, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
+
+/** User metadata key holding the entry version an object was written for. */
+const VERSION_METADATA = 'callfs-version';
 
 export interface S3BlobStoreOptions {
   readonly bucket: string;
@@ -129,7 +132,14 @@ export class S3BlobStore implements BlobStore {
       queueSize: 2,
       partSize: this.#options.partSizeBytes ?? 8 * 1024 * 1024,
       leavePartsOnError: false,
-      params: { Bucket: this.#options.bucket, Key: key, Body: passthrough, ...this.#putExtras() },
+      params: {
+        Bucket: this.#options.bucket,
+        Key: key,
+        Body: passthrough,
+        ...this.#putExtras(),
+        // Kept with the object (and copied by bucket replication): lets a reader tell a lagging copy.
+        ...(options.version !== undefined ? { Metadata: { [VERSION_METADATA]: String(options.version) } } : {}),
+      },
     });
     const onAbort = (): void => fail(options.signal?.reason ?? new AppError('CLIENT_CLOSED_REQUEST', 'the upload was interrupted'));
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -145,7 +155,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async read(key: string, options: { range?: ByteRange | undefined; signal?: AbortSignal | undefined } = {}): Promise<BlobReadResult> {
+  async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
     try {
       const response = await this.#client.send(
         new GetObjectCommand({ Bucket: this.#options.bucket, Key: key, ...(options.range ? { Range: `bytes=${options.range.start}-${options.range.end}` } : {}) }),
@@ -155,6 +165,11 @@ export class S3BlobStore implements BlobStore {
       const size = total !== undefined ? Number(total) : (response.ContentLength ?? 0);
       const stream = response.Body as Readable | undefined;
       if (stream === undefined) throw new AppError('STORAGE_UNAVAILABLE', 'the object store returned no body');
+      const stored = Number(response.Metadata?.[VERSION_METADATA]);
+      if (options.expectVersion !== undefined && Number.isSafeInteger(stored) && stored < options.expectVersion) {
+        stream.destroy();
+        throw new AppError('FILE_NOT_FOUND', `the copy of /${key} here is version ${stored}, not ${options.expectVersion}`, { details: { stale: true } });
+      }
       return { stream, size };
     } catch (error) {
       if (nameOf(error) === 'InvalidRange') {

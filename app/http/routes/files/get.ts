@@ -10,6 +10,7 @@ import { etagOf } from '../../../domain/entry.js';
 import { evaluatePreconditions, resolveRange } from '../../../domain/http-conditions.js';
 import { AppError } from '../../../errors/app-error.js';
 import { sendStream } from '../../body.js';
+import { H } from '../../headers.js';
 import { entryHeaders, listingItem } from '../../entry-headers.js';
 import type { HonoEnv } from '../../env.js';
 import { forwardToHolder } from '../../peer-forward.js';
@@ -71,6 +72,7 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
   if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
   // No abort signal needed: sendStream destroys the stream when the client goes away.
   const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);
+  if (read.readThroughRegion !== undefined) headers[H.readThrough] = read.readThroughRegion;
   if (range.kind === 'partial') {
     const { start, end } = range.range;
     headers['Content-Range'] = `bytes ${start}-${end}/${read.size}`;
