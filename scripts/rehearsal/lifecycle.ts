@@ -8,7 +8,7 @@
  * processes by PID and deletes exactly those namespaces. Both are idempotent.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REGIONS } from '../../regions/index.js';
@@ -125,6 +125,8 @@ export async function up(options: RehearsalOptions, log: (line: string) => void 
   rmSync(paths.logs, { recursive: true, force: true });
   mkdirSync(paths.run, { recursive: true });
   mkdirSync(paths.logs, { recursive: true });
+  // Postgres runs as the postgres user: it must be able to pass through to its data directory.
+  for (const passage of [options.dir, paths.run]) chmodSync(passage, statSync(passage).mode | 0o011);
   writeFileSync(planFile(options.dir), JSON.stringify(plan, null, 2) + '\n');
   const creds = credentialsOf(options.dir);
   const state = emptyState();
@@ -143,7 +145,7 @@ export async function up(options: RehearsalOptions, log: (line: string) => void 
     await step(`postgres primary (${plan.home.name}), redis, s3`, () =>
       Promise.all([startPrimary(plan, paths, remember), ...plan.regions.flatMap((r) => [startRedis(r, paths, remember), startS3(r, paths, remember)])]),
     );
-    await step('streaming replicas (pg_basebackup -R)', () => Promise.all(plan.regions.filter((r) => r.role !== 'home').map((r) => startStandby(plan, r, paths, remember))));
+    await step('streaming replicas (pg_basebackup -R)', () => Promise.all(plan.regions.map((r) => startReplica(plan, r, paths, remember))));
     await step('nodes', async () => {
       const [first, ...rest] = allNodes(plan);
       if (first !== undefined) remember(await startNode(plan, first, creds));
@@ -214,6 +216,21 @@ async function startWanDelay(plan: RehearsalPlan, binary: string, paths: Paths, 
 
 const PG_HOME = '/var/lib/postgresql';
 
+/** Where a Postgres server of the rehearsal listens. */
+export interface PgTarget {
+  readonly ns: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+export function primaryTarget(plan: RehearsalPlan): PgTarget {
+  return { ns: plan.home.ns, ip: plan.home.serviceIp, port: POSTGRES_PORT };
+}
+
+export function replicaTarget(region: RegionPlan): PgTarget {
+  return { ns: region.ns, ip: region.serviceIp, port: region.replicaPort };
+}
+
 /** uid and gid of the postgres OS user (created by the Debian package). */
 function postgresIds(): { uid: number; gid: number } {
   const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
@@ -227,84 +244,83 @@ function asPostgres(command: string, args: readonly string[]): string[] {
   return ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', 'env', `HOME=${PG_HOME}`, command, ...args];
 }
 
-function pgDirs(paths: Paths, region: RegionPlan): { data: string; socket: string } {
-  return { data: join(paths.pg, region.name), socket: join(paths.pg, `sock-${region.name}`) };
-}
-
-function preparePgBase(paths: Paths): void {
-  const { uid, gid } = postgresIds();
-  mkdirSync(paths.pg, { recursive: true });
-  chownSync(paths.pg, uid, gid);
-  chmodSync(paths.pg, 0o700);
-}
-
-function makeSocketDir(dir: string): void {
+/** A directory only the postgres user may use (data parents, socket directories). */
+function postgresOwnedDir(dir: string): void {
   const { uid, gid } = postgresIds();
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uid, gid);
   chmodSync(dir, 0o700);
 }
 
-async function runPostgresDaemon(region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+/** `primary` or `<region>-replica`: names the server's data directory, socket directory and log. */
+type PgServerName = 'primary' | `${string}-replica`;
+
+async function runPostgresDaemon(name: PgServerName, target: PgTarget, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
   const bin = postgresBinDir() ?? '';
-  const { data, socket } = pgDirs(paths, region);
-  makeSocketDir(socket);
-  const log = join(paths.logs, `postgres-${region.name}.log`);
+  const socket = join(paths.pg, `sock-${name}`);
+  postgresOwnedDir(socket);
+  const log = join(paths.logs, `postgres-${name}.log`);
   const [command = '', ...args] = asPostgres(join(bin, 'postgres'), [
-    '-D', data, '-c', `listen_addresses=${region.serviceIp}`, '-c', `port=${POSTGRES_PORT}`, '-c', `unix_socket_directories=${socket}`,
+    '-D', join(paths.pg, name), '-c', `listen_addresses=${target.ip}`, '-c', `port=${target.port}`, '-c', `unix_socket_directories=${socket}`,
   ]);
   remember(
     await startDaemon({
-      name: `postgres ${region.name}${region.role === 'home' ? ' (primary)' : ' (replica)'}`,
-      ns: region.ns,
+      name: `postgres ${name}`,
+      ns: target.ns,
       command,
       args,
       log,
       stopSignal: 'SIGINT', // Postgres's fast shutdown
-      stopOrder: region.role === 'home' ? STOP.primary : STOP.standby,
+      stopOrder: name === 'primary' ? STOP.primary : STOP.standby,
     }),
   );
-  await waitForTcp(region.ns, region.serviceIp, POSTGRES_PORT, 30_000, `postgres ${region.name}`, log);
-  await waitForSql(region, 'select 1', 20_000, log);
+  await waitForTcp(target.ns, target.ip, target.port, 30_000, `postgres ${name}`, log);
+  await waitForSql(target, 'select 1', 20_000, log);
 }
 
-/** psql from inside the region's namespace; rows as arrays of fields. */
-export async function sql(region: Pick<RegionPlan, 'ns' | 'serviceIp'>, query: string, database = 'postgres'): Promise<string[][]> {
-  const conn = `host=${region.serviceIp} port=${POSTGRES_PORT} user=postgres dbname=${database} connect_timeout=3`;
-  const { stdout } = await inNamespace(region.ns, 'psql', ['-X', '-q', '-A', '-t', '-F', '|', '-d', conn, '-c', query], 15_000);
+/** psql from inside the server's namespace; rows as arrays of fields. */
+export async function sql(target: PgTarget, query: string, database = 'postgres'): Promise<string[][]> {
+  const conn = `host=${target.ip} port=${target.port} user=postgres dbname=${database} connect_timeout=3`;
+  const { stdout } = await inNamespace(target.ns, 'psql', ['-X', '-q', '-A', '-t', '-F', '|', '-d', conn, '-c', query], 15_000);
   return stdout
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => l.split('|'));
 }
 
-async function waitForSql(region: RegionPlan, query: string, timeoutMs: number, log?: string): Promise<void> {
+async function waitForSql(target: PgTarget, query: string, timeoutMs: number, log?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      if ((await sql(region, query)).length > 0) return;
+      if ((await sql(target, query)).length > 0) return;
     } catch {
       // not yet
     }
-    if (Date.now() > deadline) throw new Error(`postgres ${region.name}: "${query}" returned nothing after ${timeoutMs} ms${log === undefined ? '' : `\n${logTail(log)}`}`);
+    if (Date.now() > deadline) throw new Error(`postgres ${target.ip}:${target.port}: "${query}" returned nothing after ${timeoutMs} ms${log === undefined ? '' : `\n${logTail(log)}`}`);
     await sleep(100);
   }
+}
+
+function slotName(region: RegionPlan): string {
+  return `rehearsal_${region.name.replace(/-/g, '_')}`;
 }
 
 async function startPrimary(plan: RehearsalPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
   const bin = postgresBinDir();
   if (bin === null) throw new Error('PostgreSQL server binaries not found');
-  preparePgBase(paths);
-  const { data } = pgDirs(paths, plan.home);
+  postgresOwnedDir(paths.pg);
+  const data = join(paths.pg, 'primary');
   const [command = '', ...args] = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8']);
   await run(command, args, 60_000);
   const network = `10.${plan.options.octet}.0.0/16`;
+  // Replicas copy this configuration with their base backup.
   const conf = [
     '',
     '# local multi-region rehearsal',
     'wal_level = replica',
     'max_wal_senders = 10',
     'max_replication_slots = 10',
+    'wal_keep_size = 256MB',
     'hot_standby = on',
     'hot_standby_feedback = on',
     'wal_log_hints = on',
@@ -320,29 +336,30 @@ async function startPrimary(plan: RehearsalPlan, paths: Paths, remember: (r: Pro
   writeFileSync(join(data, 'pg_hba.conf'), readFileSync(join(data, 'pg_hba.conf'), 'utf8') + `\nhost all all ${network} trust\nhost replication all ${network} trust\n`);
   chownSync(join(data, 'postgresql.conf'), owner.uid, owner.gid);
   chownSync(join(data, 'pg_hba.conf'), owner.uid, owner.gid);
-  await runPostgresDaemon(plan.home, paths, remember);
-  await sql(plan.home, `create database ${DATABASE}`);
+  const primary = primaryTarget(plan);
+  await runPostgresDaemon('primary', primary, paths, remember);
+  await sql(primary, `create database ${DATABASE}`);
+  // Each replica's slot exists, holding WAL, before its base backup starts: two backups taken at
+  // once would otherwise let one's checkpoint recycle WAL the other still has to stream.
+  for (const region of plan.regions) await sql(primary, `select pg_create_physical_replication_slot('${slotName(region)}', true)`);
 }
 
-function slotName(region: RegionPlan): string {
-  return `rehearsal_${region.name.replace(/-/g, '_')}`;
-}
-
-async function startStandby(plan: RehearsalPlan, region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+/** The region's streaming replica: a base backup taken from inside the region, then a hot standby. */
+async function startReplica(plan: RehearsalPlan, region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
   const bin = postgresBinDir() ?? '';
-  const { data } = pgDirs(paths, region);
+  const name: PgServerName = `${region.name}-replica`;
   const source = `host=${plan.home.serviceIp} port=${POSTGRES_PORT} user=postgres application_name=${region.name}`;
   // Taken from inside the region, so the copy crosses the delayed WAN like the stream after it.
-  const [command = '', ...args] = asPostgres(join(bin, 'pg_basebackup'), ['-d', source, '-D', data, '-R', '-X', 'stream', '-c', 'fast', '-C', '-S', slotName(region), '--no-sync']);
+  const [command = '', ...args] = asPostgres(join(bin, 'pg_basebackup'), ['-d', source, '-D', join(paths.pg, name), '-R', '-X', 'stream', '-c', 'fast', '-S', slotName(region), '--no-sync']);
   await inNamespace(region.ns, command, args, 120_000);
-  await runPostgresDaemon(region, paths, remember);
+  await runPostgresDaemon(name, replicaTarget(region), paths, remember);
 }
 
 async function waitForReplication(plan: RehearsalPlan, timeoutMs: number): Promise<void> {
-  const replicas = plan.regions.filter((r) => r.role !== 'home').map((r) => r.name);
+  const replicas = plan.regions.map((r) => r.name);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const rows = await sql(plan.home, "select application_name from pg_stat_replication where state = 'streaming'").catch(() => []);
+    const rows = await sql(primaryTarget(plan), "select application_name from pg_stat_replication where state = 'streaming'").catch(() => []);
     const streaming = new Set(rows.map((r) => r[0]));
     if (replicas.every((name) => streaming.has(name))) return;
     if (Date.now() > deadline) throw new Error(`replicas not streaming after ${timeoutMs} ms: ${replicas.filter((n) => !streaming.has(n)).join(', ')}`);

@@ -1,12 +1,10 @@
 /**
  * @module The CallFS-style YAML of each rehearsal node. Every node writes metadata to the home
- * region's primary (`metadata_store.dsn`); outside the home region it also names its own region's
- * streaming replica as `read_dsn`, for region-local reads with read-your-writes (the home region
- * reads from the primary: a `read_dsn` pointing at a primary would never report replay progress,
- * and the node would wait its whole start-up bound for it). It takes locks at the
- * lock home (the home region's Redis), lists every other node as a static peer with its region,
- * and keeps two copies of each local-disk file. Its region's S3 server is configured too, and is
- * the default backend with `--backend s3`.
+ * region's primary (`metadata_store.dsn`) and reads from its own region's streaming replica
+ * (`metadata_store.read_dsn`, with read-your-writes tokens); the home region has a replica of its
+ * own for this. It takes locks at the lock home (the home region's Redis), lists every other node
+ * as a static peer with its region, and keeps two copies of each local-disk file. Its region's
+ * S3 server is configured too, and is the default backend with `REHEARSAL_BACKEND=s3`.
  */
 import { join } from 'node:path';
 import { allNodes, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
@@ -42,7 +40,7 @@ export function nodeYaml(plan: RehearsalPlan, region: RegionPlan, node: NodePlan
     '  format: console',
     'metadata_store:',
     `  dsn: ${quote(plan.primaryDsn)}`,
-    ...(region.role === 'home' ? [] : [`  read_dsn: ${quote(region.postgresDsn)}`]),
+    `  read_dsn: ${quote(region.replicaDsn)}`,
     'dlm:',
     `  redis_addr: ${quote(plan.lockRedisAddr)}`,
     'backend:',

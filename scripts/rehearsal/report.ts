@@ -4,7 +4,7 @@
  * replica, the RTTs, and what the global name answers from inside each region.
  */
 import { readHealth, type HealthReport } from './health-checker.js';
-import { credentialsOf, loadPlan, measureRtt, sql } from './lifecycle.js';
+import { credentialsOf, loadPlan, measureRtt, primaryTarget, replicaTarget, sql } from './lifecycle.js';
 import { namespaceExists, resolveFrom } from './netns.js';
 import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
 import type { RehearsalOptions, RehearsalPlan } from './topology.js';
@@ -28,7 +28,8 @@ export function endpointsText(plan: RehearsalPlan, state: RehearsalState): strin
       `  ${region.name} (${region.role})  namespace ${region.ns}  subnet ${region.subnet}`,
       `    region URL   http://${region.hostname}:${plan.options.nodePort}`,
       ...region.nodes.map((n) => `    node ${n.id.padEnd(8)} ${n.url}   (http://${n.hostname}:${n.port})`),
-      `    postgres     ${region.postgresDsn}${region.role === 'home' ? '   (primary)' : '   (streaming replica)'}`,
+      ...(region.role === 'home' ? [`    postgres     ${plan.primaryDsn}   (primary: every region writes here)`] : []),
+      `    postgres     ${region.replicaDsn}   (streaming replica: the region's read_dsn)`,
       `    redis        redis://${region.redisAddr}${region.role === 'home' ? '   (lock home of every region)' : ''}`,
       `    s3           ${region.s3Endpoint}  bucket ${region.bucket}  (key S3RVER / S3RVER)`,
     );
@@ -85,28 +86,26 @@ export interface RehearsalStatus {
 
 async function replicaLags(plan: RehearsalPlan): Promise<ReplicaLag[]> {
   const primaryRows = await sql(
-    plan.home,
+    primaryTarget(plan),
     "select application_name, state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), coalesce(extract(epoch from replay_lag) * 1000, 0) from pg_stat_replication",
   ).catch(() => [] as string[][]);
   return Promise.all(
-    plan.regions
-      .filter((r) => r.role !== 'home')
-      .map(async (region): Promise<ReplicaLag> => {
-        const row = primaryRows.find((r) => r[0] === region.name);
-        try {
-          const [replica] = await sql(region, 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
-          return {
-            region: region.name,
-            state: row?.[1] ?? null,
-            lagBytes: row?.[2] === undefined || row[2] === '' ? null : Number(row[2]),
-            replayLagMs: row?.[3] === undefined || row[3] === '' ? null : Number(row[3]),
-            sinceLastReplayMs: replica?.[1] === undefined || replica[1] === '' ? null : Number(replica[1]),
-            error: replica?.[0] === 't' ? null : 'not in recovery (promoted?)',
-          };
-        } catch (error) {
-          return { region: region.name, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: error instanceof Error ? error.message : String(error) };
-        }
-      }),
+    plan.regions.map(async (region): Promise<ReplicaLag> => {
+      const row = primaryRows.find((r) => r[0] === region.name);
+      try {
+        const [replica] = await sql(replicaTarget(region), 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
+        return {
+          region: region.name,
+          state: row?.[1] ?? null,
+          lagBytes: row?.[2] === undefined || row[2] === '' ? null : Number(row[2]),
+          replayLagMs: row?.[3] === undefined || row[3] === '' ? null : Number(row[3]),
+          sinceLastReplayMs: replica?.[1] === undefined || replica[1] === '' ? null : Number(replica[1]),
+          error: replica?.[0] === 't' ? null : 'not in recovery (promoted?)',
+        };
+      } catch (error) {
+        return { region: region.name, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: error instanceof Error ? error.message : String(error) };
+      }
+    }),
   );
 }
 

@@ -6,7 +6,8 @@
  *
  * Addresses (N = `octet`, i = the region's 1-based position, home first):
  *   10.N.i.1        the router namespace's end of region i's link (also the DNS server for i)
- *   10.N.i.2        region i's services: Postgres :5432, Redis :6379, S3 :9000
+ *   10.N.i.2        region i's services: its Postgres streaming replica :5432, Redis :6379,
+ *                   S3 :9000; in the home region the primary :5432 and the replica :5433
  *   10.N.i.(10+k)   node k of region i, on `nodePort`
  * The router forwards between the /24s and delays each packet by the one-way delay of its pair.
  */
@@ -55,8 +56,13 @@ export interface RegionPlan {
   /** Address of the region's Postgres, Redis and S3 server. */
   readonly serviceIp: string;
   readonly nodes: readonly NodePlan[];
-  /** This region's own Postgres: the primary in the home region, a streaming replica elsewhere. */
-  readonly postgresDsn: string;
+  /**
+   * Port of the region's own streaming replica on `serviceIp` (the home region's replica shares the
+   * address with the primary, so it takes the next port).
+   */
+  readonly replicaPort: number;
+  /** The region's own streaming replica: the nodes' `read_dsn`. */
+  readonly replicaDsn: string;
   readonly redisAddr: string;
   readonly s3Endpoint: string;
   readonly bucket: string;
@@ -81,7 +87,7 @@ export interface RehearsalPlan {
   readonly wanNs: string;
   readonly regions: readonly RegionPlan[];
   readonly home: RegionPlan;
-  /** Every node writes metadata here (the home region's primary). */
+  /** Every node writes metadata here (the home region's primary, on its `serviceIp`). */
   readonly primaryDsn: string;
   /** The lock home: the home region's Redis, used by the nodes of every region. */
   readonly lockRedisAddr: string;
@@ -151,7 +157,8 @@ export function planRehearsal(regions: readonly Region[], options: RehearsalOpti
       routerIp: `${net}.${index}.1`,
       serviceIp,
       nodes,
-      postgresDsn: `postgres://postgres@${serviceIp}:${POSTGRES_PORT}/${DATABASE}`,
+      replicaPort: region.role === 'home' ? POSTGRES_PORT + 1 : POSTGRES_PORT,
+      replicaDsn: `postgres://postgres@${serviceIp}:${region.role === 'home' ? POSTGRES_PORT + 1 : POSTGRES_PORT}/${DATABASE}`,
       redisAddr: `${serviceIp}:${REDIS_PORT}`,
       s3Endpoint: `http://${serviceIp}:${S3_PORT}`,
       bucket: region.bucketName,
@@ -180,7 +187,7 @@ export function planRehearsal(regions: readonly Region[], options: RehearsalOpti
     wanNs: `${options.prefix}-wan`,
     regions: plans,
     home: homePlan,
-    primaryDsn: homePlan.postgresDsn,
+    primaryDsn: `postgres://postgres@${homePlan.serviceIp}:${POSTGRES_PORT}/${DATABASE}`,
     lockRedisAddr: homePlan.redisAddr,
     links,
     globalHostname: `${options.globalLabel}.${options.domain}`,
