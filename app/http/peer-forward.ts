@@ -10,7 +10,7 @@ import type { Context } from 'hono';
 import { signedPeerHeaders } from '../domain/peer-signature.js';
 import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { PeerResponse } from '../ports/peer-client.js';
-import { requestBody, sendStream } from './body.js';
+import { clientSignal, requestBody, sendStream } from './body.js';
 import type { HonoEnv } from './env.js';
 import type { AppServices } from './services.js';
 import { rawPathname } from './request-path.js';
@@ -52,10 +52,12 @@ export function filesTarget(path: string): string {
 }
 
 /**
- * Forwards the current request as it is to `instanceId` and relays the answer. No abort signal
- * (an AbortController per request is a measurable share of a forwarded small GET): a client that
- * leaves during an upload ends the request body, which makes undici abort the peer request, and
- * one that leaves before the answer arrives makes `sendStream` drop the answer's body.
+ * Forwards the current request as it is to `instanceId` and relays the answer. Only requests
+ * with a body carry the client's abort signal: a client leaving mid-upload fails the peer call,
+ * and the signal tells the peer health check that the client, not the peer, went away. Bodyless
+ * requests skip it (an AbortController per request is a measurable share of a forwarded small
+ * GET): their peer call cannot fail because of the client, and if the client left before the
+ * answer arrives, `sendStream` drops the answer's body.
  */
 export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): Promise<Response> {
   const headers: Record<string, string> = {};
@@ -76,6 +78,7 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
     caller: c.get('userId'),
     headers,
     body: hasBody ? requestBody(c) : null,
+    signal: hasBody ? clientSignal(c) : undefined,
   });
   return relay(c, response, method === 'HEAD');
 }
