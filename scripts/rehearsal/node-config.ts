@@ -4,7 +4,8 @@
  * (`metadata_store.read_dsn`, with read-your-writes tokens); the home region has a replica of its
  * own for this. It takes locks at the lock home (the home region's Redis), lists every other node
  * as a static peer with its region, and keeps two copies of each local-disk file. Its region's
- * S3 server is configured too, and is the default backend with `REHEARSAL_BACKEND=s3`.
+ * S3 server is configured too (the default backend with `REHEARSAL_BACKEND=s3`), and the other
+ * regions' buckets as `s3_region_buckets`, for reads through to the bucket a file was written in.
  */
 import { join } from 'node:path';
 import { allNodes, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
@@ -52,6 +53,10 @@ export function nodeYaml(plan: RehearsalPlan, region: RegionPlan, node: NodePlan
     `  s3_access_key: ${quote(S3_ACCESS_KEY)}`,
     `  s3_secret_key: ${quote(S3_SECRET_KEY)}`,
     '  s3_server_side_encryption: ""',
+    '  s3_region_buckets:',
+    ...plan.regions
+      .filter((other) => other.name !== region.name)
+      .map((other) => `    ${other.name}: { bucket: ${quote(other.bucket)}, region: us-east-1, endpoint: ${quote(other.s3Endpoint)} }`),
     'instance_discovery:',
     `  instance_id: ${node.id}`,
     `  region: ${region.name}`,
