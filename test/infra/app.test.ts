@@ -59,6 +59,13 @@ describe('the app from regions/', () => {
     }
   });
 
+  it('replicates every bucket to every other region\'s bucket, so each pair replicates both ways', () => {
+    for (const source of REGIONS) {
+      const destinations = replicationDestinations(template(shipped, `GeoCallfs-${source.name}`));
+      expect(destinations.sort()).toEqual(REGIONS.filter((r) => r.name !== source.name).map((r) => r.bucketName).sort());
+    }
+  });
+
   it('peers each region with every region deployed before it, and only those', () => {
     const peerings = (stack: string) => resourcesOf(template(shipped, stack), 'AWS::EC2::VPCPeeringConnection').map(([, r]) => r.Properties.PeerRegion);
     expect(peerings('GeoCallfs-eu')).toEqual([]);

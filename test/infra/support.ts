@@ -91,5 +91,5 @@ export function bareStack(region = 'eu-west-1'): { app: App; stack: Stack; vpc: 
 
 /** Every resource of `type` in `template`, as [logicalId, resource] pairs. */
 export function resourcesOf(t: Template, type: string): Array<[string, { Properties: Record<string, unknown> }]> {
-  return Object.entries(t.findResources(type)) as Array<[string, { Properties: Record<string, unknown> }]>;
+  return Object.entries(t.findResources(type) as Record<string, { Properties?: Record<string, unknown> }>).map(([id, r]) => [id, { ...r, Properties: r.Properties ?? {} }]);
 }

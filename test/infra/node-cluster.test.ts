@@ -1,0 +1,108 @@
+import { Template, Match } from 'aws-cdk-lib/assertions';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { describe, expect, it } from 'vitest';
+import { NodeCluster } from '../../infra/constructs/node-cluster.js';
+import { ACCOUNT, bareStack, resourcesOf } from './support.js';
+
+const CERT = `arn:aws:acm:eu-west-1:${ACCOUNT}:certificate/00000000-0000-0000-0000-000000000000`;
+
+describe('NodeCluster', () => {
+  const { stack, vpc } = bareStack();
+  const apiKeys = new secretsmanager.Secret(stack, 'ApiKeys');
+  const dbCredentials = new secretsmanager.Secret(stack, 'DbCredentials');
+  new NodeCluster(stack, 'Nodes', {
+    vpc,
+    image: ecs.ContainerImage.fromRegistry('example/node:1'),
+    cpu: 1024,
+    memoryLimitMiB: 2048,
+    nodeCount: 2,
+    maxNodeCount: 8,
+    certificate: acm.Certificate.fromCertificateArn(stack, 'Cert', CERT),
+    environment: { CALLFS_SERVER__LISTEN_ADDR: ':8080', CALLFS_BACKEND__S3_BUCKET_NAME: 'files-eu' },
+    secrets: { CALLFS_AUTH__API_KEYS: ecs.Secret.fromSecretsManager(apiKeys), PGPASSWORD: ecs.Secret.fromSecretsManager(dbCredentials, 'password') },
+    bucket: s3.Bucket.fromBucketName(stack, 'Files', 'files-eu'),
+    readableBuckets: [s3.Bucket.fromBucketName(stack, 'FilesUs', 'files-us')],
+    accessLogBucket: new s3.Bucket(stack, 'Logs'),
+    logRetention: logs.RetentionDays.ONE_MONTH,
+  });
+  const t = Template.fromStack(stack);
+
+  it('serves HTTPS with the given certificate and a current TLS policy, and redirects HTTP', () => {
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: CERT }],
+      SslPolicy: Match.stringLikeRegexp('^ELBSecurityPolicy-TLS13'),
+    });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443' }) })],
+    });
+  });
+
+  it('checks /health on the node port of each task', () => {
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, Protocol: 'HTTP', TargetType: 'ip', HealthCheckPath: '/health', Matcher: { HttpCode: '200' } });
+  });
+
+  it('runs the tasks on Fargate in private subnets, rolling back a failing deployment', () => {
+    t.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 2,
+      DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 }),
+      NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED', Subnets: Match.arrayWith([Match.objectLike({ Ref: Match.stringLikeRegexp('NodesSubnet') })]) }) },
+      CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE', Weight: 1 }],
+    });
+    t.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+  });
+
+  it('scales between the node count and the maximum on CPU and on requests per task', () => {
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 8 });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 60, PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' } }),
+    });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 1000, PredefinedMetricSpecification: Match.objectLike({ PredefinedMetricType: 'ALBRequestCountPerTarget' }) }),
+    });
+  });
+
+  it('runs the container with a read-only root filesystem, a scratch /tmp and logs with a retention', () => {
+    t.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ ReadonlyRootFilesystem: true, MountPoints: [{ ContainerPath: '/tmp', SourceVolume: 'tmp', ReadOnly: false }] })],
+      Volumes: [{ Name: 'tmp' }],
+    });
+    t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('passes secrets as references (valueFrom), never as environment values', () => {
+    const [, task] = resourcesOf(t, 'AWS::ECS::TaskDefinition')[0] ?? [];
+    const container = (task?.Properties.ContainerDefinitions as Array<{ Environment: Array<{ Name: string }>; Secrets: Array<{ Name: string; ValueFrom: unknown }> }>)[0];
+    expect(container?.Environment.map((e) => e.Name).sort()).toEqual(['CALLFS_BACKEND__S3_BUCKET_NAME', 'CALLFS_SERVER__LISTEN_ADDR']);
+    expect(container?.Secrets.map((s) => s.Name).sort()).toEqual(['CALLFS_AUTH__API_KEYS', 'PGPASSWORD']);
+    expect(JSON.stringify(container?.Secrets.find((s) => s.Name === 'PGPASSWORD')?.ValueFrom)).toMatch(/:password::/);
+  });
+
+  it('lets only the load balancer and other nodes reach the node port', () => {
+    const groups = resourcesOf(t, 'AWS::EC2::SecurityGroup');
+    const nodes = groups.find(([id]) => id.startsWith('NodesNodeSecurityGroup'));
+    expect(nodes?.[1].Properties.SecurityGroupIngress).toBeUndefined();
+    const ingress = resourcesOf(t, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => JSON.stringify(r.Properties.GroupId).includes('NodesNodeSecurityGroup'));
+    expect(ingress.map(([, r]) => JSON.stringify(r.Properties.SourceSecurityGroupId)).sort()).toEqual([
+      expect.stringContaining('NodesLoadBalancerSecurityGroup'),
+      expect.stringContaining('NodesNodeSecurityGroup'),
+    ]);
+    expect(ingress.every(([, r]) => r.Properties.FromPort === 8080 && r.Properties.ToPort === 8080)).toBe(true);
+  });
+
+  it('grants exactly the S3 calls the node makes: read-write on its bucket, reads on the others', () => {
+    const policies = JSON.stringify(resourcesOf(t, 'AWS::IAM::Policy').filter(([id]) => id.includes('TaskRole')).map(([, r]) => r.Properties.PolicyDocument));
+    expect(policies).toContain('s3:PutObject');
+    expect(policies).toContain(':s3:::files-us/*');
+    expect(policies).not.toMatch(/"s3:\*"|s3:[A-Za-z]+\*/);
+  });
+});
