@@ -104,11 +104,28 @@ interface RunLine {
   workload: string;
   rps?: number;
   mbps?: number;
+  errors?: number;
+}
+
+function runLines(label: string): RunLine[] {
+  const file = join(out, 'results', `${label}.runs.jsonl`);
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunLine);
+}
+
+/** "label workload: n failed requests" for every workload whose runs saw errors. */
+function failures(labels: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const label of labels) {
+    for (const w of workloads) {
+      const errors = runLines(label).filter((l) => l.workload === w).reduce((sum, l) => sum + (l.errors ?? 0), 0);
+      if (errors > 0) found.push(`${label} ${w}: ${errors} failed requests`);
+    }
+  }
+  return found;
 }
 
 function medians(label: string): Map<string, number> {
-  const file = join(out, 'results', `${label}.runs.jsonl`);
-  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunLine);
+  const lines = runLines(label);
   const result = new Map<string, number>();
   for (const w of workloads) {
     const values = lines.filter((l) => l.workload === w).map((l) => (w.endsWith('64m') ? l.mbps : l.rps) ?? 0).sort((a, b) => a - b);
@@ -241,7 +258,11 @@ async function main(): Promise<void> {
     ].join('\n');
     console.log(`\nRUNS=${runs} DURATION=${duration}s WARMUP=${warmup}s (before every run), servers pinned to core 0, load on core 1; raw runs in ${join(out, 'results')}\n`);
     console.log(table);
-    if (!withProxy) return;
+    const failed = failures(servers.map((s) => s.label));
+    const warnFailed = (): void => {
+      if (failed.length > 0) console.log(`\nWARNING, requests failed (see the raw runs): ${failed.join('; ')}`);
+    };
+    if (!withProxy) return warnFailed();
 
     const peerRows = workloads.map((w) => {
       const direct = value('callfs-ts', w);
@@ -268,6 +289,7 @@ async function main(): Promise<void> {
     console.log(`\nPeer hop: client → A → B against client → B; bare undici proxy → node:http against node:http (each proxy shares core 0 with its upstream: 0.5× is the ceiling)\n`);
     console.log(peerTable);
     if (big) console.log(`\n${rssTable}`);
+    warnFailed();
   } finally {
     await stopAll();
     if (process.env['OUT'] === undefined) for (const dir of ['ours-files', 'peer-files', 'node-http-files']) rmSync(join(out, dir), { recursive: true, force: true });
