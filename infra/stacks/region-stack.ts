@@ -161,6 +161,16 @@ export class RegionStack extends Stack {
         // Task disks are ephemeral: no file lives on a node's local disk.
         CALLFS_BACKEND__LOCALFS_ROOT_PATH: '',
         CALLFS_INSTANCE_DISCOVERY__REGION: region.name,
+        // The other regions' buckets, for reads whose copy has not replicated here yet.
+        ...Object.fromEntries(
+          others.flatMap((o) => {
+            const key = `CALLFS_BACKEND__S3_REGION_BUCKETS__${o.name.toUpperCase()}`;
+            return [
+              [`${key}__BUCKET`, o.bucketName],
+              [`${key}__REGION`, o.awsRegion],
+            ];
+          }),
+        ),
       },
       secrets: {
         CALLFS_AUTH__API_KEYS: ecs.Secret.fromSecretsManager(secrets.apiKeys),

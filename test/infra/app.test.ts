@@ -66,6 +66,22 @@ describe('the app from regions/', () => {
     }
   });
 
+  it('keeps the logical ids of stateful resources (a change would replace the database, cache or bucket)', () => {
+    for (const name of ['eu', 'ap', 'us']) {
+      const t = template(shipped, `GeoCallfs-${name}`);
+      expect(Object.keys(t.findResources('AWS::RDS::DBInstance'))).toEqual(['MetadataDatabaseCF6D2644']);
+      expect(Object.keys(t.findResources('AWS::ElastiCache::ReplicationGroup'))).toEqual(['LockCacheB04D0787']);
+      expect(Object.keys(t.findResources('AWS::S3::Bucket', { Properties: { BucketName: Match.anyValue() } }))).toEqual(['BucketE75EA64C']);
+    }
+  });
+
+  it('gives every log group a retention', () => {
+    for (const t of shipped.templates.values()) {
+      for (const [id, group] of resourcesOf(t, 'AWS::Logs::LogGroup')) expect(group.Properties.RetentionInDays, id).toBeGreaterThan(0);
+      expect(Object.keys(t.findResources('Custom::LogRetention'))).toEqual([]);
+    }
+  });
+
   it('peers each region with every region deployed before it, and only those', () => {
     const peerings = (stack: string) => resourcesOf(template(shipped, stack), 'AWS::EC2::VPCPeeringConnection').map(([, r]) => r.Properties.PeerRegion);
     expect(peerings('GeoCallfs-eu')).toEqual([]);

@@ -106,6 +106,11 @@ describe('the node configuration a RegionStack gives its tasks', () => {
     expect(config.backend).toMatchObject({ defaultBackend: 's3', localfsRootPath: null });
     expect(config.backend.s3).toMatchObject({ bucket: expect.stringMatching(/^geo-callfs-/) as unknown, region: expect.stringMatching(/^(eu-west|us-east)-1$/) as unknown });
     expect(config.auth.users).toHaveLength(1);
+    const [self, other] = stack === 'GeoCallfs-eu' ? ['eu', 'us'] : ['us', 'eu'];
+    expect(config.instanceDiscovery.region).toBe(self);
+    expect(config.backend.s3RegionBuckets).toEqual({ [other]: { bucket: `geo-callfs-${other === 'eu' ? 'eu-west-1' : 'us-east-1'}`, region: other === 'eu' ? 'eu-west-1' : 'us-east-1', endpoint: null } });
+    if (config.metadataStore.type !== 'postgres') throw new Error('expected postgres');
+    expect(config.metadataStore.readDsn === null).toBe(stack === 'GeoCallfs-eu');
   });
 });
 
