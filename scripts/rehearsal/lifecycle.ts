@@ -50,6 +50,7 @@ export function rehearsalOptions(overrides: Partial<RehearsalOptions> = {}, env:
     globalLabel: overrides.globalLabel ?? 'api',
     nodePort: overrides.nodePort ?? 8443,
     backend,
+    s3ExtraLagMs: overrides.s3ExtraLagMs ?? Number(env['REHEARSAL_S3_LAG_MS'] ?? 0),
   };
 }
 
@@ -145,6 +146,7 @@ export async function up(options: RehearsalOptions, log: (line: string) => void 
     await step(`postgres primary (${plan.home.name}), redis, s3`, () =>
       Promise.all([startPrimary(plan, paths, remember), ...plan.regions.flatMap((r) => [startRedis(r, paths, remember), startS3(r, paths, remember)])]),
     );
+    await step('S3 replication between the regions', () => Promise.all(plan.regions.map((r) => startReplicator(plan, r, remember))));
     await step('streaming replicas (pg_basebackup -R)', () => Promise.all(plan.regions.map((r) => startReplica(plan, r, paths, remember))));
     await step('nodes', async () => {
       const [first, ...rest] = allNodes(plan);
@@ -403,6 +405,22 @@ async function startS3(region: RegionPlan, paths: Paths, remember: (r: ProcessRe
     }),
   );
   await waitForTcp(region.ns, region.serviceIp, S3_PORT, 15_000, `s3 ${region.name}`, log);
+}
+
+/** Pushes what is written to the region's bucket to every other region's bucket (see s3-replicator.ts). */
+async function startReplicator(plan: RehearsalPlan, region: RegionPlan, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
+  remember(
+    await startDaemon({
+      name: `s3 replication ${region.name}`,
+      ns: region.ns,
+      command: process.execPath,
+      args: ['--import', 'tsx', join(REPO_ROOT, 'scripts/rehearsal/s3-replicator-main.ts'), plan.options.dir, region.name],
+      cwd: REPO_ROOT,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      log: join(plan.options.dir, 'logs', `s3-replication-${region.name}.log`),
+      stopOrder: STOP.health,
+    }),
+  );
 }
 
 // ---- nodes -----------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
  * regions and their nodes' health (from the health checker), Postgres replication lag per
  * replica, the RTTs, and what the global name answers from inside each region.
  */
+import { readFileSync } from 'node:fs';
 import { readHealth, type HealthReport } from './health-checker.js';
 import { credentialsOf, loadPlan, measureRtt, primaryTarget, replicaTarget, sql } from './lifecycle.js';
 import { namespaceExists, resolveFrom } from './netns.js';
 import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
-import type { RehearsalOptions, RehearsalPlan } from './topology.js';
+import type { ReplicationStats } from './s3-replicator.js';
+import { replicationStatsFile, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
 function ms(value: number | null | undefined): string {
   return value === null || value === undefined ? '—' : `${value.toFixed(1)} ms`;
@@ -31,7 +33,7 @@ export function endpointsText(plan: RehearsalPlan, state: RehearsalState): strin
       ...(region.role === 'home' ? [`    postgres     ${plan.primaryDsn}   (primary: every region writes here)`] : []),
       `    postgres     ${region.replicaDsn}   (streaming replica: the region's read_dsn)`,
       `    redis        redis://${region.redisAddr}${region.role === 'home' ? '   (lock home of every region)' : ''}`,
-      `    s3           ${region.s3Endpoint}  bucket ${region.bucket}  (key S3RVER / S3RVER)`,
+      `    s3           ${region.s3Endpoint}  bucket ${region.bucket}  (key S3RVER / S3RVER; new objects replicated to the other buckets)`,
     );
   }
   lines.push(
@@ -82,6 +84,16 @@ export interface RehearsalStatus {
   readonly rttNow: readonly RttMeasurement[];
   /** region → addresses the global name resolves to from inside it. */
   readonly dns: Readonly<Record<string, readonly string[] | string>>;
+  /** Counters of each region's S3 replicator (null before its first round). */
+  readonly s3Replication: ReadonlyArray<{ region: string; stats: ReplicationStats | null }>;
+}
+
+function readReplicationStats(plan: RehearsalPlan, region: string): ReplicationStats | null {
+  try {
+    return JSON.parse(readFileSync(replicationStatsFile(plan, region), 'utf8')) as ReplicationStats;
+  } catch {
+    return null;
+  }
 }
 
 async function replicaLags(plan: RehearsalPlan): Promise<ReplicaLag[]> {
@@ -131,6 +143,7 @@ export async function collectStatus(options: RehearsalOptions): Promise<Rehearsa
     replicas,
     rttNow,
     dns: Object.fromEntries(dnsAnswers),
+    s3Replication: plan.regions.map((r) => ({ region: r.name, stats: readReplicationStats(plan, r.name) })),
   };
 }
 
@@ -165,6 +178,14 @@ export function statusText(status: RehearsalStatus): string {
       r.error !== null && r.state === null
         ? `  ${r.region}: ${r.error}`
         : `  ${r.region}: ${r.state ?? 'not connected'}, ${r.lagBytes ?? '—'} bytes behind, replay_lag ${ms(r.replayLagMs)}, last replayed commit ${r.sinceLastReplayMs === null ? '—' : `${(r.sinceLastReplayMs / 1000).toFixed(1)} s ago`}${r.error === null ? '' : ` (${r.error})`}`,
+    );
+  }
+  lines.push('', 'S3 replication (each region pushes its new objects to the other buckets):');
+  for (const { region, stats } of status.s3Replication) {
+    lines.push(
+      stats === null
+        ? `  from ${region}: no report yet`
+        : `  from ${region}: ${stats.replicated} copied, ${stats.pending} pending, lag last ${ms(stats.lagMs.last)} p50 ${ms(stats.lagMs.p50)} max ${ms(stats.lagMs.max)}${stats.lastError === null ? '' : `; error: ${stats.lastError}`}`,
     );
   }
   lines.push('', 'round trips (configured / measured at up / measured now):');

@@ -13,6 +13,7 @@ const options: RehearsalOptions = {
   globalLabel: 'api',
   nodePort: 8443,
   backend: 'localfs',
+  s3ExtraLagMs: 0,
 };
 const plan = planRehearsal(REGIONS, options);
 const everyoneUp = Object.fromEntries(plan.regions.flatMap((r) => r.nodes.map((n) => [n.id, true])));

@@ -11,6 +11,7 @@
  *   10.N.i.(10+k)   node k of region i, on `nodePort`
  * The router forwards between the /24s and delays each packet by the one-way delay of its pair.
  */
+import { join } from 'node:path';
 import type { Region } from '../../regions/schema.js';
 
 export interface RehearsalOptions {
@@ -29,6 +30,8 @@ export interface RehearsalOptions {
   readonly nodePort: number;
   /** Where nodes put new files: their own disk (replicated by the nodes) or their region's S3 server. */
   readonly backend: 'localfs' | 's3';
+  /** Wait added by the S3 replicators before each copy, on top of the WAN (a slow replication). */
+  readonly s3ExtraLagMs: number;
 }
 
 export interface NodePlan {
@@ -217,4 +220,9 @@ export function delayMatrix(plan: RehearsalPlan): string {
   const byName = new Map(plan.regions.map((r) => [r.name, r.index]));
   const lines = plan.links.map((l) => `${byName.get(l.from) ?? 0} ${byName.get(l.to) ?? 0} ${l.oneWayMs}   # ${l.from} -> ${l.to}`);
   return ['# one-way delay between region subnets: <from third octet> <to third octet> <ms> (or "drop")', ...lines, ''].join('\n');
+}
+
+/** Counters of the S3 replicator pushing from `region`'s bucket. */
+export function replicationStatsFile(plan: RehearsalPlan, region: string): string {
+  return join(plan.options.dir, 'run', `s3-replication-${region}.json`);
 }

@@ -131,6 +131,34 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
     }
   });
 
+  it('replicates an object written to one region\'s bucket to the others, asynchronously', async () => {
+    const ap = region('ap');
+    const key = `replication/${Date.now()}.bin`;
+    const bytes = randomBytes(64 * 1024);
+    // s3rver takes unsigned requests: a plain PUT stands in for any writer of the bucket.
+    const put = await httpFrom(ap.ns, { method: 'PUT', url: `${ap.s3Endpoint}/${ap.bucket}/${key}`, body: bytes });
+    expect(put.status).toBe(200);
+    const started = Date.now();
+    for (const other of plan.regions.filter((r) => r !== ap)) {
+      let copy: HttpAnswer | null = null;
+      while (Date.now() - started < 15_000) {
+        copy = await httpFrom(other.ns, { url: `${other.s3Endpoint}/${other.bucket}/${key}` });
+        if (copy.status === 200) break;
+        await sleep(100);
+      }
+      expect(copy?.status, `copy in ${other.name}`).toBe(200);
+      expect(copy?.body.equals(bytes)).toBe(true);
+      expect(copy?.headers['x-amz-meta-rehearsal-replica-of']).toBe('ap');
+    }
+    console.log(`S3 copy of an ap object present in every other region ${Date.now() - started} ms after the write`);
+    const status = await collectStatus(options);
+    const fromAp = status?.s3Replication.find((r) => r.region === 'ap')?.stats;
+    expect(fromAp?.replicated).toBeGreaterThanOrEqual(1);
+    expect(fromAp?.lagMs.last).not.toBeNull();
+    // The copies are not copied back.
+    expect(status?.s3Replication.filter((r) => r.region !== 'ap').every((r) => r.stats?.replicated === 0)).toBe(true);
+  });
+
   it('answers the global name with the client region, and with the next nearest once that region is down', async () => {
     for (const r of plan.regions) {
       const answer = await resolveFrom(r.ns, r.routerIp, plan.globalHostname);
