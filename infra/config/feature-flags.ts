@@ -15,6 +15,6 @@ export const FEATURE_FLAGS: Readonly<Record<string, boolean>> = {
   '@aws-cdk/customresources:installLatestAwsSdkDefault': false,
   // Fargate task execution roles get only the log permissions they use.
   '@aws-cdk/aws-ecs:reduceEc2FargateCloudWatchPermissions': true,
-  // Secrets read from CloudFormation dynamic references are checked, never rendered in clear.
+  // A SecretValue used where a plain string is expected fails synthesis instead of being rendered.
   '@aws-cdk/core:checkSecretUsage': true,
 };

@@ -3,8 +3,9 @@
  * published in its own AWS region (an endpoint, a VPC id). CloudFormation cannot resolve
  * parameters of another region, so a small custom resource calls `ssm:GetParameter` there. The
  * producer never learns about its readers: unlike CDK's cross-region references, nothing locks
- * the producer's value or blocks its replacement; a reader picks up a new value on its next
- * deploy.
+ * the producer's value or blocks its replacement. The read happens when the reading is created or
+ * changed, not on every deploy; the values read (endpoints of resources with deterministic names,
+ * VPC and route table ids) stay the same as long as those resources are not replaced.
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
