@@ -97,6 +97,11 @@ export interface MetadataStore {
    * Returns an unsubscribe function.
    */
   subscribe(listener: (change: MetadataChange) => void): () => void;
+  /**
+   * Resolves true once every change committed before the call has been passed to subscribers,
+   * false when the feed cannot promise that (then read the store instead of a cache).
+   */
+  syncChanges(): Promise<boolean>;
 
   /** Throws METADATA_UNAVAILABLE when the store cannot answer. */
   ping(): Promise<void>;

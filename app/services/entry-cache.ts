@@ -56,9 +56,10 @@ export class EntryCache {
   /** The entry at `path`, from the cache when fresh, else from the store. */
   async get(path: string): Promise<Entry | null> {
     if (this.#maxEntries > 0 && this.#fresh(path) !== undefined) {
-      // Let change notifications that arrived with this request be processed first.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const slot = this.#fresh(path);
+      // Trust the slot only once every change committed before this request has been applied:
+      // a change made through another node just before cannot be missed.
+      const synced = await this.#store.syncChanges();
+      const slot = synced ? this.#fresh(path) : undefined;
       if (slot !== undefined) {
         this.#telemetry.cacheLookup(true);
         return slot.entry;

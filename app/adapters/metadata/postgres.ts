@@ -76,7 +76,8 @@ function nameOf(path: string): string {
 }
 
 /** How long a write waits to see its own change notification come back. */
-const ECHO_WAIT_MS = 250;
+/** Longest wait for a change-feed sync before the reader falls back to the database. */
+const SYNC_TIMEOUT_MS = 1000;
 
 export async function createPostgresMetadataStore(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
   const store = new PostgresMetadataStore(options);
@@ -96,7 +97,9 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
   #listening = false;
-  readonly #echoes = new Map<string, () => void>();
+  /** The sync query in flight on the LISTEN connection, and the one queued behind it. */
+  #syncInFlight: Promise<boolean> | null = null;
+  #syncQueued: Promise<boolean> | null = null;
   #listenTimer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -331,6 +334,43 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return result.rows.map((r) => r.p);
   }
 
+  /**
+   * Resolves once every change committed before the call has reached the subscribers (true), or
+   * with false when the feed cannot vouch for that (not connected, slow): then the caller must read
+   * the database. It is a round trip on the LISTEN connection: Postgres delivers pending
+   * notifications to a session before it answers that session's next query. Concurrent callers
+   * share round trips: a caller arriving while one is in flight waits for the next one (only a
+   * query sent after the call covers changes committed just before it).
+   */
+  syncChanges(): Promise<boolean> {
+    if (this.#syncInFlight === null) return this.#sendSync();
+    this.#syncQueued ??= this.#syncInFlight.then(() => {
+      this.#syncQueued = null;
+      return this.#sendSync();
+    });
+    return this.#syncQueued;
+  }
+
+  #sendSync(): Promise<boolean> {
+    const client = this.#listener;
+    if (!this.#listening || client === null) return Promise.resolve(false);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), SYNC_TIMEOUT_MS);
+      timer.unref();
+    });
+    const query = client.query('SELECT 1').then(
+      () => this.#listener === client && this.#listening,
+      () => false,
+    );
+    const sync: Promise<boolean> = Promise.race([query, timeout]).finally(() => {
+      clearTimeout(timer);
+      if (this.#syncInFlight === sync) this.#syncInFlight = null;
+    });
+    this.#syncInFlight = sync;
+    return sync;
+  }
+
   subscribe(listener: (change: MetadataChange) => void): () => void {
     this.#listeners.add(listener);
     if (this.#listener === null && this.#listenTimer === null) this.#startListening(false);
@@ -481,33 +521,14 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   /**
-   * Prepares the notification of one write. `run` performs the write and then waits (briefly)
-   * until this node's own LISTEN connection has received the notification: Postgres delivers it
-   * to every listening node at commit, so by the time the writer answers, the other nodes have
-   * it too and no client can read the old state through them on its next request.
+   * Prepares the notification of one write: the payload that the write's own transaction
+   * publishes with `pg_notify`. Readers on other nodes see it before their next cache hit is
+   * trusted (`syncChanges`), so the writer need not wait for it to travel.
    */
-  #change(path: string, subtree: boolean): { id: string; payload: string; run<T extends { rowCount?: number | null } | Entry>(write: () => Promise<T>): Promise<T> } {
+  #change(path: string, subtree: boolean): { id: string; payload: string; run<T>(write: () => Promise<T>): Promise<T> } {
     const id = randomBytes(8).toString('hex');
     const payload = JSON.stringify({ p: path, s: subtree, c: id });
-    const run = async <T extends { rowCount?: number | null } | Entry>(write: () => Promise<T>): Promise<T> => {
-      if (!this.#listening) return write();
-      let arrived!: () => void;
-      const echo = new Promise<void>((resolve) => (arrived = resolve));
-      this.#echoes.set(id, arrived);
-      try {
-        const result = await write();
-        const wrote = !('rowCount' in result) || (result.rowCount ?? 0) > 0;
-        if (wrote) {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([echo, new Promise<void>((resolve) => (timer = setTimeout(resolve, ECHO_WAIT_MS)))]);
-          clearTimeout(timer);
-        }
-        return result;
-      } finally {
-        this.#echoes.delete(id);
-      }
-    };
-    return { id, payload, run };
+    return { id, payload, run: (write) => write() };
   }
 
   #emit(change: MetadataChange): void {
@@ -541,7 +562,6 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
       try {
         const parsed = JSON.parse(message.payload) as { p?: unknown; s?: unknown; c?: unknown };
         if (typeof parsed.p === 'string' && parsed.p !== '') this.#emit({ path: parsed.p, subtree: parsed.s === true });
-        if (typeof parsed.c === 'string') this.#echoes.get(parsed.c)?.();
       } catch {
         this.#emit({ path: '/', subtree: true });
       }

@@ -67,6 +67,9 @@ export class ReplicaRoutedStore implements MetadataStore {
   subscribe(listener: (change: MetadataChange) => void): () => void {
     return this.primary.subscribe(listener);
   }
+  syncChanges(): Promise<boolean> {
+    return this.primary.syncChanges();
+  }
   ping(): Promise<void> {
     return this.replica.ping();
   }
