@@ -7,7 +7,9 @@
  *
  * Environment: REHEARSAL_DIR (data/rehearsal), REHEARSAL_PREFIX (gcfs: namespace names),
  * REHEARSAL_OCTET (251: addresses 10.251.x.y), REHEARSAL_RTT ("eu-us=40,ap-eu=80,ap-us=140"),
- * REHEARSAL_BACKEND (localfs | s3: where nodes put new files).
+ * REHEARSAL_BACKEND (s3, the default, as in AWS: each region's bucket, replicated to the others;
+ * or localfs: each node's disk, with the nodes' own replicas), REHEARSAL_S3_LAG_MS (0: extra wait
+ * before each S3 replication copy).
  */
 import { down, rehearsalOptions, up } from './rehearsal/lifecycle.js';
 import { collectStatus, endpointsText, statusText } from './rehearsal/report.js';

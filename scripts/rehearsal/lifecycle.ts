@@ -37,9 +37,9 @@ import {
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-/** Default options; the environment can override (REHEARSAL_DIR, _PREFIX, _OCTET, _RTT, _BACKEND). */
+/** Default options; the environment can override (REHEARSAL_DIR, _PREFIX, _OCTET, _RTT, _BACKEND, _S3_LAG_MS). */
 export function rehearsalOptions(overrides: Partial<RehearsalOptions> = {}, env: NodeJS.ProcessEnv = process.env): RehearsalOptions {
-  const backend = overrides.backend ?? env['REHEARSAL_BACKEND'] ?? 'localfs';
+  const backend = overrides.backend ?? env['REHEARSAL_BACKEND'] ?? 's3';
   if (backend !== 'localfs' && backend !== 's3') throw new Error(`REHEARSAL_BACKEND: "${backend}" is not localfs or s3`);
   return {
     dir: resolve(overrides.dir ?? env['REHEARSAL_DIR'] ?? join(REPO_ROOT, 'data/rehearsal')),

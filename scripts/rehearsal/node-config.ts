@@ -3,9 +3,10 @@
  * region's primary (`metadata_store.dsn`) and reads from its own region's streaming replica
  * (`metadata_store.read_dsn`, with read-your-writes tokens); the home region has a replica of its
  * own for this. It takes locks at the lock home (the home region's Redis), lists every other node
- * as a static peer with its region, and keeps two copies of each local-disk file. Its region's
- * S3 server is configured too (the default backend with `REHEARSAL_BACKEND=s3`), and the other
- * regions' buckets as `s3_region_buckets`, for reads through to the bucket a file was written in.
+ * as a static peer with its region, and keeps two copies of each local-disk file. New files go to
+ * its region's S3 server (or, with `REHEARSAL_BACKEND=localfs`, to its disk); the other regions'
+ * buckets are listed in `s3_region_buckets`, for reads through to the bucket a file was written in
+ * while the replication has not brought it to this region yet.
  */
 import { join } from 'node:path';
 import { allNodes, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
