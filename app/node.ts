@@ -228,7 +228,7 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): 
   const locks: LockManager =
     dlm.type === 'local'
       ? new MemoryLockManager()
-      : await createRedisLockManager({ addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName });
+      : await createRedisLockManager({ addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls });
   await locks.ping();
   cleanups.push(() => locks.close());
   return locks;

@@ -46,6 +46,8 @@ export type LockConfig =
       /** host:port list of Redis Sentinels; empty = direct addressing. */
       readonly sentinels: readonly string[];
       readonly masterName: string;
+      /** TLS to Redis and its Sentinels. */
+      readonly tls: boolean;
     }
   | { readonly type: 'local' };
 

@@ -311,6 +311,7 @@ function lockConfig(file: FileConfig): LockConfig {
     redisPassword: dlm.redis_password === undefined || dlm.redis_password === '' ? null : dlm.redis_password,
     sentinels: dlm.redis_sentinels ?? [],
     masterName: dlm.redis_master_name ?? 'mymaster',
+    tls: dlm.redis_tls ?? false,
   };
 }
 

@@ -90,6 +90,7 @@ export const FileConfigSchema = z.looseObject({
       redis_password: text.optional(),
       redis_sentinels: list.optional(),
       redis_master_name: text.optional(),
+      redis_tls: flag.optional(),
     })
     .optional(),
   instance_discovery: z

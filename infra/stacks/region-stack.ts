@@ -155,6 +155,7 @@ export class RegionStack extends Stack {
         ...(readDsn === undefined ? {} : { CALLFS_METADATA_STORE__READ_DSN: readDsn }),
         CALLFS_DLM__TYPE: 'redis',
         CALLFS_DLM__REDIS_ADDR: `${lockHomeEndpoint}:${LOCK_CACHE_PORT}`,
+        CALLFS_DLM__REDIS_TLS: 'true',
         CALLFS_BACKEND__DEFAULT_BACKEND: 's3',
         CALLFS_BACKEND__S3_BUCKET_NAME: region.bucketName,
         CALLFS_BACKEND__S3_REGION: region.awsRegion,

@@ -102,7 +102,7 @@ describe('the node configuration a RegionStack gives its tasks', () => {
     const config = loadConfig({ argv: [], env, cwd: '/app', readFile: () => null });
     expect(config.server).toMatchObject({ listenPort: 8080, protocol: 'http', externalUrl: 'https://files.example.com' });
     expect(config.metadataStore.type).toBe('postgres');
-    expect(config.dlm).toMatchObject({ type: 'redis', redisAddr: 'resolved.internal.example:6379', redisPassword: 'a-generated-token' });
+    expect(config.dlm).toMatchObject({ type: 'redis', redisAddr: 'resolved.internal.example:6379', redisPassword: 'a-generated-token', tls: true });
     expect(config.backend).toMatchObject({ defaultBackend: 's3', localfsRootPath: null });
     expect(config.backend.s3).toMatchObject({ bucket: expect.stringMatching(/^geo-callfs-/) as unknown, region: expect.stringMatching(/^(eu-west|us-east)-1$/) as unknown });
     expect(config.auth.users).toHaveLength(1);

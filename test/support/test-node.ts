@@ -114,9 +114,9 @@ export function testConfig(options: TestNodeOptions): Config {
 
 function testLockConfig(options: TestNodeOptions): LockConfig {
   const masterName = options.redisMasterName ?? 'mymaster';
-  if (options.redisSentinels !== undefined) return { type: 'redis', redisAddr: 'localhost:6379', redisPassword: null, sentinels: options.redisSentinels, masterName };
+  if (options.redisSentinels !== undefined) return { type: 'redis', redisAddr: 'localhost:6379', redisPassword: null, sentinels: options.redisSentinels, masterName, tls: false };
   if (options.redisUrl === undefined) return { type: 'local' };
-  return { type: 'redis', redisAddr: options.redisUrl.replace('redis://', ''), redisPassword: null, sentinels: [], masterName };
+  return { type: 'redis', redisAddr: options.redisUrl.replace('redis://', ''), redisPassword: null, sentinels: [], masterName, tls: false };
 }
 
 export async function startTestNode(options: TestNodeOptions): Promise<TestNode> {

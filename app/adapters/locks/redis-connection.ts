@@ -26,6 +26,8 @@ export interface LockRedisAddress {
   readonly masterName?: string | undefined;
   readonly connectTimeoutMs?: number | undefined;
   readonly commandTimeoutMs?: number | undefined;
+  /** Connect over TLS (ElastiCache with in-transit encryption); the server certificate is verified. */
+  readonly tls?: boolean | undefined;
 }
 
 /** `host:port`, `[v6]:port` or a bare host (port 6379). */
@@ -58,6 +60,7 @@ export function openLockRedis(address: LockRedisAddress): Redis {
     retryStrategy: (times) => Math.min(25 * times, 250),
     reconnectOnError: (error) => (isReadOnlyReply(error) ? 2 : false),
     lazyConnect: false,
+    ...(address.tls === true ? { tls: {} } : {}),
   };
   const redis = usesSentinel(address)
     ? new Redis({
@@ -66,6 +69,7 @@ export function openLockRedis(address: LockRedisAddress): Redis {
         name: address.masterName ?? 'mymaster',
         sentinelCommandTimeout: commandTimeout,
         failoverDetector: true,
+        ...(address.tls === true ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
       })
     : new Redis({ ...common, ...parseHostPort(address.addr ?? 'localhost:6379') });
   // Connection errors surface through the commands that fail; without a listener ioredis would log them.
