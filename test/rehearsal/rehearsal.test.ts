@@ -6,14 +6,14 @@
  * all down. Needs root and `ip netns`; skipped, saying why, otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialsOf, down, isFullyUp, measureRtt, rehearsalOptions, stopRegionNodes, up } from '../../scripts/rehearsal/lifecycle.js';
 import { httpFrom, namespaceExists, netnsAvailable, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
-import { isRunning, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
+import { isRunning, processStartTime, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
 import { regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
 
 const unavailable = await netnsAvailable();
@@ -24,8 +24,30 @@ function rttTolerance(configuredMs: number): number {
   return Math.max(10, configuredMs * 0.2);
 }
 
+const DIR_PREFIX = 'rehearsal-test-';
+
+/**
+ * Takes down what an earlier run of this file left up when it was killed before its afterAll
+ * (its directory names the process that made it, and that process is gone).
+ */
+async function downAbandonedRuns(): Promise<void> {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX))) {
+    const dir = join(tmpdir(), name);
+    let owner: { pid: number; startTime: string } | null = null;
+    try {
+      owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as { pid: number; startTime: string };
+    } catch {
+      continue;
+    }
+    if (isRunning(owner)) continue;
+    await down(rehearsalOptions({ dir }, {}), () => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rehearsal-test-'));
+  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }));
   // Files go to each region's S3 bucket, and replication waits a little before each copy, so a
   // read right after a write in another region always finds its own bucket without the copy.
   const replicationLagMs = 1500;
@@ -52,6 +74,7 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
   const servedByRegion = (header: string | undefined): string | undefined => /region=([a-z0-9-]+)/.exec(header ?? '')?.[1];
 
   beforeAll(async () => {
+    await downAbandonedRuns();
     const result = await up(options, (line) => lines.push(line));
     plan = result.plan;
     state = result.state;
