@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
+import { eventually } from '../support/wait.js';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { freePort } from '../support/processes.js';
 import { api, call, type TestResponse } from '../support/test-node.js';
@@ -27,15 +28,6 @@ async function launch(options: Parameters<typeof startNodeProcess>[0]): Promise<
   return node;
 }
 
-/** Polls `read` until `accept` holds or `timeoutMs` passes; returns the last value. */
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Member {
   instance_id: string;

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
+import { eventually } from '../support/wait.js';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { freePort } from '../support/processes.js';
 import { api, type TestResponse } from '../support/test-node.js';
@@ -30,14 +31,6 @@ async function launch(options: Parameters<typeof startNodeProcess>[0]): Promise<
   return node;
 }
 
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function replicaRows(dsn: string, path: string): Promise<Array<{ instance_id: string; version: string }>> {
   const client = new pg.Client({ connectionString: dsn });

@@ -18,10 +18,7 @@ import { rawPathname } from '../request-path.js';
 export const requireInternal: MiddlewareHandler<HonoEnv> = async (c, next) => {
   const signature = c.req.header(PEER_HEADERS.signature);
   if (signature !== undefined) {
-    const { caller, hop, from } = peerCaller(c, signature);
-    c.set('userId', caller);
-    c.set('peerHop', hop);
-    c.set('peerFrom', from);
+    acceptPeer(c, signature);
   } else if (c.get('services').authenticator.isInternalSecret(c.req.header('authorization'))) {
     c.set('userId', INTERNAL_PROXY_USER);
   } else {
@@ -31,7 +28,8 @@ export const requireInternal: MiddlewareHandler<HonoEnv> = async (c, next) => {
   await next();
 };
 
-function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; hop: number; from: string } {
+/** Verifies a signed peer request and takes on its caller's identity (401 when it does not verify). */
+function acceptPeer(c: Context<HonoEnv>, signature: string): void {
   const caller = c.req.header(PEER_HEADERS.caller) ?? '';
   const timeMs = Number(c.req.header(PEER_HEADERS.time));
   const hop = Number(c.req.header(PEER_HEADERS.hop));
@@ -45,17 +43,16 @@ function peerCaller(c: Context<HonoEnv>, signature: string): { caller: string; h
   const target = rawPathname(c) + (query >= 0 ? url.slice(query) : '');
   const verdict = c.get('services').peerAuth.verify({ method: c.req.method, target, timeMs, nonce, caller, hop, from }, signature);
   if (!verdict.ok) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
-  return { caller, hop, from };
+  c.set('userId', caller);
+  c.set('peerHop', hop);
+  c.set('peerFrom', from);
 }
 
 export const requireApiKey: MiddlewareHandler<HonoEnv> = async (c, next) => {
   if (c.get('internalAuth') === true) return next();
   const signature = c.req.header(PEER_HEADERS.signature);
   if (signature !== undefined) {
-    const { caller, hop, from } = peerCaller(c, signature);
-    c.set('userId', caller);
-    c.set('peerHop', hop);
-    c.set('peerFrom', from);
+    acceptPeer(c, signature);
   } else {
     const userId = c.get('services').authenticator.authenticate(c.req.header('authorization'));
     if (userId === null) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
