@@ -16,6 +16,11 @@ import { collectStatus, endpointsText, statusText } from './rehearsal/report.js'
 
 const USAGE = 'usage: npm run rehearsal -- up|status|down';
 
+// Output piped into `head` may be closed early: that must not kill an `up` half-way.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 async function main(command: string | undefined): Promise<number> {
   const options = rehearsalOptions();
   switch (command) {

@@ -174,15 +174,25 @@ async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promis
     if (namespaceExists(ns)) throw new Error(`namespace ${ns} already exists and is not in this rehearsal's state file; choose another REHEARSAL_PREFIX or remove it`);
   }
   const ip = (...args: string[]): Promise<unknown> => run('ip', args, 10_000);
-  await ip('netns', 'add', plan.wanNs);
-  state.namespaces.push(plan.wanNs);
-  save();
+  // Each name is recorded before it is created, so an `up` killed in between still lets `down`
+  // delete it (down skips names that do not exist); a name `ip` refuses is dropped again, since
+  // then it was someone else's.
+  const addNamespace = async (ns: string): Promise<void> => {
+    state.namespaces.push(ns);
+    save();
+    try {
+      await ip('netns', 'add', ns);
+    } catch (error) {
+      state.namespaces = state.namespaces.filter((n) => n !== ns);
+      save();
+      throw error;
+    }
+  };
+  await addNamespace(plan.wanNs);
   await ip('-n', plan.wanNs, 'link', 'set', 'lo', 'up');
   await inNamespace(plan.wanNs, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   for (const region of plan.regions) {
-    await ip('netns', 'add', region.ns);
-    state.namespaces.push(region.ns);
-    save();
+    await addNamespace(region.ns);
     const routerSide = `r${region.index}`;
     // Both ends are created inside namespaces: nothing appears in the host's.
     await ip('-n', plan.wanNs, 'link', 'add', routerSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', region.ns);
@@ -195,9 +205,9 @@ async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promis
     // `ip netns exec` mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the region's
     // programs (curl, dig, the nodes) resolve through the GeoDNS stand-in.
     const etcDir = `/etc/netns/${region.ns}`;
-    mkdirSync(etcDir, { recursive: true });
     state.etcNetnsDirs.push(etcDir);
     save();
+    mkdirSync(etcDir, { recursive: true });
     writeFileSync(join(etcDir, 'resolv.conf'), `nameserver ${region.routerIp}\nsearch ${plan.options.domain}\noptions timeout:1 attempts:2\n`);
   }
 }

@@ -75,6 +75,7 @@ export async function startDaemon(spec: DaemonSpec): Promise<ProcessRecord> {
     const pid = child.pid;
     if (pid === undefined) throw new Error(`${spec.name}: could not start ${spec.command}`);
     child.unref();
+    // The fork has happened when spawn returns: /proc/PID is normally readable at once.
     let startTime = processStartTime(pid);
     for (let i = 0; startTime === null && i < 20; i++) {
       await sleep(10);
