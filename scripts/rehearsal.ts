@@ -3,7 +3,8 @@
  * Each region runs in its own network namespace behind a router namespace that delays traffic
  * between regions (NFQUEUE + wan-delay), with two nodes, its own Redis and S3 server, and
  * Postgres: the primary in the home region, streaming replicas elsewhere. A bind9 GeoDNS
- * stand-in answers the global name with the nearest healthy region. Needs root.
+ * stand-in answers the global name with the nearest healthy region. Needs root. `partition A B`
+ * drops every packet between two regions (for drills); `heal` restores the configured delays.
  *
  * Environment: REHEARSAL_DIR (data/rehearsal), REHEARSAL_PREFIX (gcfs: namespace names),
  * REHEARSAL_OCTET (251: addresses 10.251.x.y), REHEARSAL_RTT ("eu-us=40,ap-eu=80,ap-us=140"),
@@ -11,17 +12,18 @@
  * or localfs: each node's disk, with the nodes' own replicas), REHEARSAL_S3_LAG_MS (0: extra wait
  * before each S3 replication copy).
  */
-import { down, rehearsalOptions, up } from './rehearsal/lifecycle.js';
+import { down, rehearsalOptions, setPartitions, up } from './rehearsal/lifecycle.js';
+import { readState } from './rehearsal/state.js';
 import { collectStatus, endpointsText, statusText } from './rehearsal/report.js';
 
-const USAGE = 'usage: npm run rehearsal -- up|status|down';
+const USAGE = 'usage: npm run rehearsal -- up | status | down | partition <region> <region> | heal';
 
 // Output piped into `head` may be closed early: that must not kill an `up` half-way.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code !== 'EPIPE') throw error;
 });
 
-async function main(command: string | undefined): Promise<number> {
+async function main(command: string | undefined, args: readonly string[]): Promise<number> {
   const options = rehearsalOptions();
   switch (command) {
     case 'up': {
@@ -41,13 +43,26 @@ async function main(command: string | undefined): Promise<number> {
     case 'down':
       await down(options);
       return 0;
+    case 'partition': {
+      const [a, b] = args;
+      if (a === undefined || b === undefined) break;
+      const current = (readState(options.dir)?.partitions ?? []).map((key) => key.split('-') as [string, string]);
+      const now = await setPartitions(options, [...current, [a, b]]);
+      console.log(`partitioned: ${now.join(', ')} (every packet between them is dropped; npm run rehearsal -- heal undoes it)`);
+      return 0;
+    }
+    case 'heal':
+      await setPartitions(options, []);
+      console.log('every region reaches every other again, with its configured delay');
+      return 0;
     default:
-      console.error(USAGE);
-      return 2;
+      break;
   }
+  console.error(USAGE);
+  return 2;
 }
 
-main(process.argv[2]).then(
+main(process.argv[2], process.argv.slice(3)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(`rehearsal: ${error instanceof Error ? error.message : String(error)}`);

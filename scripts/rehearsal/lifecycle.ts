@@ -23,6 +23,7 @@ import {
   DATABASE,
   delayMatrix,
   namespacesOf,
+  pairKey,
   parseRttTable,
   planRehearsal,
   POSTGRES_PORT,
@@ -212,8 +213,37 @@ async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promis
   }
 }
 
+function matrixFile(plan: RehearsalPlan): string {
+  return join(plan.options.dir, 'run', 'wan-delay.matrix');
+}
+
+/**
+ * Cuts the listed region pairs off from each other (every packet between them dropped, both ways),
+ * or, with an empty list, heals every partition: the WAN delayer re-reads its matrix (SIGHUP).
+ * Returns once the delayer has loaded it.
+ */
+export async function setPartitions(options: RehearsalOptions, pairs: ReadonlyArray<readonly [string, string]>): Promise<string[]> {
+  const state = readState(options.dir);
+  const delayer = state?.processes.find((p) => p.name === 'wan-delay');
+  if (state === null || delayer === undefined || !isRunning(delayer)) throw new Error('the rehearsal is not up (no running wan-delay)');
+  const plan = loadPlan(options);
+  const names = new Set(plan.regions.map((r) => r.name));
+  for (const [a, b] of pairs) {
+    if (!names.has(a) || !names.has(b) || a === b) throw new Error(`"${a} ${b}" is not a pair of two regions of ${[...names].join(', ')}`);
+  }
+  const keys = [...new Set(pairs.map(([a, b]) => pairKey(a, b)))].sort();
+  writeFileSync(matrixFile(plan), delayMatrix(plan, new Set(keys)));
+  const loadsBefore = logTail(delayer.log, 10_000).split('\n').filter((l) => l.includes('delays loaded')).length;
+  process.kill(delayer.pid, 'SIGHUP');
+  const deadline = Date.now() + 3000;
+  while (logTail(delayer.log, 10_000).split('\n').filter((l) => l.includes('delays loaded')).length <= loadsBefore && Date.now() < deadline) await sleep(20);
+  state.partitions = keys;
+  writeState(options.dir, state);
+  return keys;
+}
+
 async function startWanDelay(plan: RehearsalPlan, binary: string, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<string> {
-  const matrix = join(paths.run, 'wan-delay.matrix');
+  const matrix = matrixFile(plan);
   writeFileSync(matrix, delayMatrix(plan));
   const log = join(paths.logs, 'wan-delay.log');
   const record = remember(await startDaemon({ name: 'wan-delay', ns: plan.wanNs, command: binary, args: ['-q', '0', '-f', matrix], log, stopOrder: STOP.wan }));

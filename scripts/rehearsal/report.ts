@@ -188,6 +188,7 @@ export function statusText(status: RehearsalStatus): string {
         : `  from ${region}: ${stats.replicated} copied, ${stats.pending} pending, lag last ${ms(stats.lagMs.last)} p50 ${ms(stats.lagMs.p50)} max ${ms(stats.lagMs.max)}${stats.lastError === null ? '' : `; error: ${stats.lastError}`}`,
     );
   }
+  lines.push('', `partitions: ${(state.partitions ?? []).length === 0 ? 'none' : `${(state.partitions ?? []).join(', ')} (packets dropped both ways)`}`);
   lines.push('', 'round trips (configured / measured at up / measured now):');
   for (const r of status.rttNow) {
     const atUp = state.rtt.find((u) => u.from === r.from && u.to === r.to)?.measuredMs;

@@ -43,6 +43,8 @@ export interface RehearsalState {
   rtt: RttMeasurement[];
   /** How the WAN delay is produced: the NFQUEUE delayer. */
   wanDelay: string | null;
+  /** Region pairs cut off from each other (`eu-us`), by `partition`; absent in older files. */
+  partitions?: string[];
 }
 
 export function stateFile(dir: string): string {

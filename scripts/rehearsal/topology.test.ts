@@ -43,6 +43,7 @@ describe('rehearsal plan', () => {
     expect(plan.links.filter((l) => [l.from, l.to].sort().join() === 'ap,us').map((l) => l.oneWayMs).sort()).toEqual([70, 71]);
     expect(delayMatrix(plan)).toContain('1 3 20   # eu -> us');
     expect(() => parseRttTable('eu-us=40,bad')).toThrow(/"bad" is not name-name=milliseconds/);
+    expect(delayMatrix(plan, new Set(['eu-us']))).toMatch(/^3 1 drop/m);
   });
 
   it('orders regions by round trip from the client, its own first', () => {

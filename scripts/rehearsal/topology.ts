@@ -215,10 +215,16 @@ export function regionsByDistance(plan: RehearsalPlan, from: string | undefined)
   return [...plan.regions].sort((a, b) => rttBetween(plan, origin, a.name) - rttBetween(plan, origin, b.name) || a.index - b.index);
 }
 
-/** The `wan-delay` matrix file: `from to ms` per line, with the regions' third octets. */
-export function delayMatrix(plan: RehearsalPlan): string {
+/**
+ * The `wan-delay` matrix file: `from to ms` per line, with the regions' third octets; pairs in
+ * `partitioned` (pair keys, see `pairKey`) get `drop` both ways instead.
+ */
+export function delayMatrix(plan: RehearsalPlan, partitioned: ReadonlySet<string> = new Set()): string {
   const byName = new Map(plan.regions.map((r) => [r.name, r.index]));
-  const lines = plan.links.map((l) => `${byName.get(l.from) ?? 0} ${byName.get(l.to) ?? 0} ${l.oneWayMs}   # ${l.from} -> ${l.to}`);
+  const lines = plan.links.map((l) => {
+    const verdict = partitioned.has(pairKey(l.from, l.to)) ? 'drop' : String(l.oneWayMs);
+    return `${byName.get(l.from) ?? 0} ${byName.get(l.to) ?? 0} ${verdict}   # ${l.from} -> ${l.to}`;
+  });
   return ['# one-way delay between region subnets: <from third octet> <to third octet> <ms> (or "drop")', ...lines, ''].join('\n');
 }
 

@@ -10,8 +10,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsOf, down, isFullyUp, measureRtt, rehearsalOptions, stopRegionNodes, up } from '../../scripts/rehearsal/lifecycle.js';
-import { httpFrom, namespaceExists, netnsAvailable, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
+import { credentialsOf, down, isFullyUp, measureRtt, rehearsalOptions, setPartitions, stopRegionNodes, up } from '../../scripts/rehearsal/lifecycle.js';
+import { httpFrom, namespaceExists, netnsAvailable, pingRtt, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
 import { isRunning, processStartTime, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
 import { regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
@@ -230,6 +230,20 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
     // Other regions keep their own answer.
     const eu = region('eu');
     expect(await resolveFrom(eu.ns, eu.routerIp, plan.globalHostname)).toEqual(eu.nodes.map((n) => n.ip).sort());
+  });
+
+  it('partitions two regions (every packet dropped) and heals them', async () => {
+    const eu = region('eu');
+    const ap = region('ap');
+    const us = region('us');
+    expect(await setPartitions(options, [['ap', 'eu']])).toEqual(['ap-eu']);
+    expect(await pingRtt(eu.ns, ap.serviceIp, 2)).toBeNull();
+    expect(await pingRtt(ap.ns, eu.serviceIp, 2)).toBeNull();
+    expect(await pingRtt(eu.ns, us.serviceIp, 2)).not.toBeNull();
+    expect(readState(dir)?.partitions).toEqual(['ap-eu']);
+    expect(await setPartitions(options, [])).toEqual([]);
+    const healed = await pingRtt(eu.ns, ap.serviceIp, 3);
+    expect(Math.abs((healed ?? 0) - 80)).toBeLessThanOrEqual(rttTolerance(80));
   });
 
   it('down stops every process and namespace it started, and a second down is a no-op', async () => {
