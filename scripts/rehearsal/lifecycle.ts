@@ -16,7 +16,7 @@ import { namedConf } from './dns.js';
 import { planFile, writeZones } from './health-checker.js';
 import { inNamespace, logTail, namespaceExists, netnsAvailable, pingRtt, resolveFrom, run, startDaemon, waitForTcp } from './netns.js';
 import { nodeYaml, type Credentials } from './node-config.js';
-import { emptyState, isRunning, readState, removeState, sleep, stopProcess, writeState, type ProcessRecord, type RehearsalState, type RttMeasurement } from './state.js';
+import { emptyState, isRunning, processStartTime, readState, removeState, sleep, stopProcess, writeState, type ProcessRecord, type RehearsalState, type RttMeasurement } from './state.js';
 import { buildWanDelay, ensureSystemPackages, postgresBinDir } from './system.js';
 import {
   allNodes,
@@ -100,9 +100,44 @@ export function isFullyUp(state: RehearsalState | null): boolean {
   return state !== null && state.ready && state.processes.every(isRunning) && state.namespaces.every(namespaceExists);
 }
 
+/**
+ * Runs `action` holding `<dir>/busy.json`, so that two `up`/`down` on one rehearsal never
+ * interleave; a holder that is no longer running (killed) is taken over.
+ */
+async function exclusively<T>(dir: string, action: () => Promise<T>): Promise<T> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'busy.json');
+  const me = { pid: process.pid, startTime: processStartTime(process.pid) ?? '' };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, JSON.stringify(me), { flag: 'wx' });
+      break;
+    } catch {
+      let holder: { pid: number; startTime: string } | null = null;
+      try {
+        holder = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; startTime: string };
+      } catch {
+        // unreadable: written by a process that died mid-write
+      }
+      if (holder !== null && isRunning(holder) && holder.pid !== process.pid) throw new Error(`another up or down of this rehearsal is running (pid ${holder.pid})`);
+      if (attempt > 2) throw new Error(`cannot take ${file}`);
+      rmSync(file, { force: true });
+    }
+  }
+  try {
+    return await action();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 export async function up(options: RehearsalOptions, log: (line: string) => void = console.log): Promise<UpResult> {
   const reason = await netnsAvailable();
   if (reason !== null) throw new Error(reason);
+  return exclusively(options.dir, () => upHoldingLock(options, log));
+}
+
+async function upHoldingLock(options: RehearsalOptions, log: (line: string) => void): Promise<UpResult> {
   const plan = loadPlan(options);
   const existing = readState(options.dir);
   if (isFullyUp(existing) && existing !== null) {
@@ -111,7 +146,7 @@ export async function up(options: RehearsalOptions, log: (line: string) => void 
   }
   if (existing !== null) {
     log('a previous rehearsal is partly up: stopping what is left of it first');
-    await down(options, log);
+    await downHoldingLock(options, log);
   }
   const t0 = performance.now();
   const step = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
@@ -164,7 +199,7 @@ export async function up(options: RehearsalOptions, log: (line: string) => void 
     return { plan, state, started: true };
   } catch (error) {
     log(`up failed: ${error instanceof Error ? error.message : String(error)}\nstopping what was started`);
-    await down(options, () => undefined);
+    await downHoldingLock(options, () => undefined);
     throw error;
   }
 }
@@ -547,6 +582,14 @@ export async function measureRtt(plan: RehearsalPlan, count = 5): Promise<RttMea
 // ---- down ------------------------------------------------------------------------------------
 
 export async function down(options: RehearsalOptions, log: (line: string) => void = console.log): Promise<boolean> {
+  if (readState(options.dir) === null) {
+    log('nothing to stop: no rehearsal state in ' + options.dir);
+    return false;
+  }
+  return exclusively(options.dir, () => downHoldingLock(options, log));
+}
+
+async function downHoldingLock(options: RehearsalOptions, log: (line: string) => void): Promise<boolean> {
   const state = readState(options.dir);
   if (state === null) {
     log('nothing to stop: no rehearsal state in ' + options.dir);
