@@ -8,7 +8,7 @@
  * processes by PID and deletes exactly those namespaces. Both are idempotent.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REGIONS } from '../../regions/index.js';
@@ -204,6 +204,9 @@ async function upHoldingLock(options: RehearsalOptions, log: (line: string) => v
   }
 }
 
+/** `ip netns exec` mounts the files of /etc/netns/<namespace>/ over /etc inside the namespace. */
+const ETC_NETNS = '/etc/netns';
+
 async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promise<void> {
   const save = (): void => writeState(plan.options.dir, state);
   for (const ns of namespacesOf(plan)) {
@@ -224,6 +227,10 @@ async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promis
       throw error;
     }
   };
+  if (!existsSync(ETC_NETNS)) {
+    state.etcNetnsDirs.push(ETC_NETNS);
+    save();
+  }
   await addNamespace(plan.wanNs);
   await ip('-n', plan.wanNs, 'link', 'set', 'lo', 'up');
   await inNamespace(plan.wanNs, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
@@ -240,7 +247,7 @@ async function createNetwork(plan: RehearsalPlan, state: RehearsalState): Promis
     await ip('-n', region.ns, 'route', 'add', 'default', 'via', region.routerIp);
     // `ip netns exec` mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the region's
     // programs (curl, dig, the nodes) resolve through the GeoDNS stand-in.
-    const etcDir = `/etc/netns/${region.ns}`;
+    const etcDir = join(ETC_NETNS, region.ns);
     state.etcNetnsDirs.push(etcDir);
     save();
     mkdirSync(etcDir, { recursive: true });
@@ -608,7 +615,10 @@ async function downHoldingLock(options: RehearsalOptions, log: (line: string) =>
     if (left !== '') log(`namespace ${ns} still has processes this rehearsal did not start (${left.split('\n').join(', ')}); deleting the name only`);
     await run('ip', ['netns', 'del', ns], 10_000);
   }
-  for (const dir of state.etcNetnsDirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of [...state.etcNetnsDirs].reverse()) {
+    if (dir !== ETC_NETNS) rmSync(dir, { recursive: true, force: true });
+    else if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir); // made by us; kept if others use it now
+  }
   rmSync(join(options.dir, 'run'), { recursive: true, force: true });
   rmSync(join(options.dir, 'health.json'), { force: true });
   removeState(options.dir);
