@@ -136,6 +136,7 @@ export async function runReplicator(options: ReplicatorOptions): Promise<void> {
           lags.push(Math.max(0, Date.now() - written));
           if (lags.length > 1000) lags.shift();
         }
+        writeStats();
       }
       lastError = null;
     } catch (error) {

@@ -196,7 +196,12 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
       expect(copy?.headers['x-amz-meta-rehearsal-replica-of']).toBe('ap');
     }
     console.log(`S3 copy of an ap object present in every other region ${Date.now() - started} ms after the write`);
-    const status = await collectStatus(options);
+    // The replicator's counters are written once the copy is done: give them a moment.
+    let status = await collectStatus(options);
+    for (let i = 0; i < 20 && (status?.s3Replication.find((r) => r.region === 'ap')?.stats?.replicated ?? 0) < 1; i++) {
+      await sleep(250);
+      status = await collectStatus(options);
+    }
     const fromAp = status?.s3Replication.find((r) => r.region === 'ap')?.stats;
     expect(fromAp?.replicated).toBeGreaterThanOrEqual(1);
     expect(fromAp?.lagMs.last).not.toBeNull();
