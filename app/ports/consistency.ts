@@ -10,7 +10,7 @@ export interface WalPosition {
 }
 
 export interface ReplicaProgress {
-  /** The position this replica has replayed up to (null when it is not a replica). */
+  /** The position this replica has replayed up to (a primary: its own insert position). */
   replayLsn(): Promise<string | null>;
   /** How far behind the primary this replica's data is, in ms (0 when it has replayed all it received). */
   lagMs(): Promise<number>;

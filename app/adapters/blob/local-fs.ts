@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { close as fsClose, constants, createReadStream, fstat as fsFstat, fsync, open as fsOpen, writev as fsWritev, type Stats } from 'node:fs';
-import { cp, link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { cp, link, lstat, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -56,6 +56,8 @@ export class LocalFsBlobStore implements BlobStore {
   readonly #root: string;
   /** Directories verified to be real directories (no symlink) under the root. */
   readonly #checkedDirs = new Set<string>();
+  /** Directory fsyncs in progress, shared by concurrent writers of one directory. */
+  readonly #dirSyncs = new Map<string, DirSync>();
 
   constructor(options: { rootPath: string }) {
     this.#root = resolve(options.rootPath);
@@ -106,8 +108,7 @@ export class LocalFsBlobStore implements BlobStore {
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let sink: FileSink | null = null;
     try {
-      await mkdir(dir, { recursive: true });
-      sink = new FileSink(await openFd(temp, 'wx'), options.expectedSize);
+      sink = new FileSink(await this.#openTemp(dir, temp), options.expectedSize);
       // finished() below reports the sink's failure; this keeps a late one from going uncaught.
       sink.on('error', () => undefined);
       // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
@@ -257,13 +258,42 @@ export class LocalFsBlobStore implements BlobStore {
 
   async close(): Promise<void> {}
 
-  async #syncDirectory(dir: string): Promise<void> {
-    const handle = await open(dir, 'r');
+  /** Opens a new temp file; the directory is made only when it turns out to be missing. */
+  async #openTemp(dir: string, temp: string): Promise<number> {
     try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      return await openFd(temp, 'wx');
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw error;
+      await mkdir(dir, { recursive: true });
+      return openFd(temp, 'wx');
     }
+  }
+
+  /**
+   * Makes the renames done in `dir` durable. Concurrent writers in one directory share fsyncs
+   * (group commit): a caller waits for a sync that starts after its call, and all callers that
+   * arrive while one sync runs share the next one.
+   */
+  #syncDirectory(dir: string): Promise<void> {
+    const state = this.#dirSyncs.get(dir) ?? { running: null, next: null };
+    this.#dirSyncs.set(dir, state);
+    if (state.running === null) return this.#startDirSync(dir, state);
+    state.next ??= state.running
+      .catch(() => undefined)
+      .then(() => {
+        state.next = null;
+        return this.#startDirSync(dir, state);
+      });
+    return state.next;
+  }
+
+  #startDirSync(dir: string, state: DirSync): Promise<void> {
+    const run = fsyncDirectory(dir).finally(() => {
+      if (state.running === run) state.running = null;
+      if (state.running === null && state.next === null) this.#dirSyncs.delete(dir);
+    });
+    state.running = run;
+    return run;
   }
 }
 
@@ -324,6 +354,22 @@ function writeAllv(fd: number, buffers: Buffer[], callback: (error?: Error | nul
 }
 
 const openFd = promisify(fsOpen) as (path: string, flags: string | number) => Promise<number>;
+const fsyncFd = promisify(fsync);
+const closeFd = promisify(fsClose);
+
+interface DirSync {
+  running: Promise<void> | null;
+  next: Promise<void> | null;
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const fd = await openFd(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fsyncFd(fd);
+  } finally {
+    await closeFd(fd);
+  }
+}
 const fstatFd = promisify(fsFstat) as (fd: number) => Promise<Stats>;
 
 /** A pipeline aborted by our signal reports AbortError; surface the signal's reason instead. */

@@ -390,7 +390,10 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   async replayLsn(): Promise<string | null> {
-    const result = await this.#query<{ lsn: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+    // A primary (read_dsn naming the primary itself) has everything it wrote: its insert position.
+    const result = await this.#query<{ lsn: string | null }>(
+      'SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text AS lsn',
+    );
     return result.rows[0]?.lsn ?? null;
   }
 
