@@ -7,11 +7,11 @@
  * started, nodes first. Env: CLUSTER_BASE_PORT (9101), CLUSTER_DIR (data/cluster).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startEmbeddedPostgres } from '../app/adapters/metadata/embedded-postgres.js';
 import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
+import { credentialsOf, type Credentials } from './local-credentials.js';
 
 const repo = resolve(new URL('..', import.meta.url).pathname);
 const dir = resolve(process.env['CLUSTER_DIR'] ?? join(repo, 'data/cluster'));
@@ -21,24 +21,6 @@ const NODES = [
   { id: 'node-us', region: 'us' },
   { id: 'node-ap', region: 'ap' },
 ] as const;
-
-interface Credentials {
-  api_key: string;
-  internal_proxy_secret: string;
-  single_use_link_secret: string;
-}
-
-function credentials(): Credentials {
-  const file = join(dir, 'credentials.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
-  const created: Credentials = {
-    api_key: randomBytes(24).toString('base64url'),
-    internal_proxy_secret: randomBytes(32).toString('base64url'),
-    single_use_link_secret: randomBytes(32).toString('base64url'),
-  };
-  writeFileSync(file, JSON.stringify(created, null, 2) + '\n', { mode: 0o600 });
-  return created;
-}
 
 function ensureRedis(): void {
   try {
@@ -92,7 +74,7 @@ function nodeYaml(node: (typeof NODES)[number], port: number, dsn: string, redis
 async function main(): Promise<void> {
   ensureRedis();
   mkdirSync(dir, { recursive: true });
-  const creds = credentials();
+  const creds = credentialsOf(dir);
   const children: ChildProcess[] = [];
   let postgres: { stop(): Promise<void> } | null = null;
   let stopping = false;

@@ -7,7 +7,6 @@
  * RTTs. Everything is recorded in the state file as it is created; `down` stops exactly those
  * processes by PID and deletes exactly those namespaces. Both are idempotent.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { REGIONS } from '../../regions/index.js';
 import { namedConf } from './dns.js';
 import { planFile, writeZones } from './health-checker.js';
 import { inNamespace, logTail, namespaceExists, netnsAvailable, pingRtt, resolveFrom, run, startDaemon, waitForTcp } from './netns.js';
+import { credentialsOf } from '../local-credentials.js';
 import { nodeYaml, type Credentials } from './node-config.js';
 import { emptyState, isRunning, processStartTime, readState, removeState, sleep, stopProcess, writeState, type ProcessRecord, type RehearsalState, type RttMeasurement } from './state.js';
 import { buildWanDelay, ensureSystemPackages, postgresBinDir } from './system.js';
@@ -75,18 +75,7 @@ function pathsOf(plan: RehearsalPlan): Paths {
   return { run: join(dir, 'run'), logs: join(dir, 'logs'), pg: join(dir, 'run', 'pg'), dns: join(dir, 'run', 'dns'), bin: join(dir, 'bin') };
 }
 
-export function credentialsOf(dir: string): Credentials {
-  const file = join(dir, 'credentials.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
-  const created: Credentials = {
-    api_key: randomBytes(24).toString('base64url'),
-    internal_proxy_secret: randomBytes(32).toString('base64url'),
-    single_use_link_secret: randomBytes(32).toString('base64url'),
-  };
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(file, JSON.stringify(created, null, 2) + '\n', { mode: 0o600 });
-  return created;
-}
+export { credentialsOf };
 
 export interface UpResult {
   readonly plan: RehearsalPlan;

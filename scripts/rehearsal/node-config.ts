@@ -9,13 +9,10 @@
  * while the replication has not brought it to this region yet.
  */
 import { join } from 'node:path';
+import type { Credentials } from '../local-credentials.js';
 import { allNodes, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
 
-export interface Credentials {
-  readonly api_key: string;
-  readonly internal_proxy_secret: string;
-  readonly single_use_link_secret: string;
-}
+export type { Credentials } from '../local-credentials.js';
 
 /** S3rver's fixed credentials. */
 export const S3_ACCESS_KEY = 'S3RVER';
