@@ -67,7 +67,12 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
         : undefined,
     remoteBytes: new PeerBytes(peers, config.auth.internalProxySecret, config.instanceDiscovery.instanceId, isUp),
     replicaReads: replicating
-      ? { currentReplicas: (path, version) => metadata.currentReplicas(path, version), isUp, regionOf: (id) => membership.regionOf(id) }
+      ? {
+          currentReplicas: (path, version) => metadata.currentReplicas(path, version),
+          isUp,
+          regionOf: (id) => membership.regionOf(id),
+          distanceTo: (region) => regionDistance(config, region),
+        }
       : undefined,
   });
   const replication = new ReplicationService(
@@ -103,6 +108,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     metrics,
     logger,
     peerEndpointOf: (instanceId) => parts.membership.endpointOf(instanceId),
+    peerRegionOf: (instanceId) => parts.membership.regionOf(instanceId),
     replication,
     shards: new ShardService(blobs.localfs ?? blobs.s3),
     cluster: { report: () => parts.membership.report((id) => parts.peers.health(id)) },
@@ -120,4 +126,10 @@ export function linkBaseUrl(externalUrl: string): string {
   const trimmed = externalUrl.replace(/\/+$/, '');
   if (trimmed.startsWith('http://') || trimmed.startsWith('https://')) return trimmed;
   return `https://${trimmed}`;
+}
+
+/** Round trip to `region` from this node's: 0 for its own, the configured table, else far (10 s). */
+export function regionDistance(config: Config, region: string): number {
+  if (region === config.instanceDiscovery.region) return 0;
+  return config.instanceDiscovery.regionRttMs[region] ?? 10_000;
 }

@@ -101,6 +101,8 @@ export interface Config {
     readonly peerEndpoints: Readonly<Record<string, string>>;
     /** instance id → region of that peer (missing = same region as this node). */
     readonly peerRegions: Readonly<Record<string, string>>;
+    /** Round trip in ms from this node's region to each other region (reads prefer the nearest). */
+    readonly regionRttMs: Readonly<Record<string, number>>;
     /** URL other nodes use to reach this one (announced in the registry); null = derived from the listener. */
     readonly internalUrl: string | null;
     /** Interval of this node's registry heartbeat. */

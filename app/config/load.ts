@@ -213,6 +213,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
       region: discovery.region ?? 'default',
       peerEndpoints,
       peerRegions: discovery.peer_regions ?? {},
+      regionRttMs: discovery.region_rtt_ms ?? {},
       internalUrl,
       heartbeatMs,
       probeIntervalMs: discovery.probe_interval ?? 2000,

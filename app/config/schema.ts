@@ -99,6 +99,7 @@ export const FileConfigSchema = z.looseObject({
       region: text.optional(),
       peer_endpoints: map.optional(),
       peer_regions: map.optional(),
+      region_rtt_ms: z.record(z.string(), z.coerce.number().nonnegative()).optional(),
       internal_url: text.optional(),
       heartbeat_interval: duration.optional(),
       probe_interval: duration.optional(),

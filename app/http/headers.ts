@@ -15,6 +15,7 @@ export const H = {
   replicaLag: 'X-CallFS-Replica-Lag-Ms',
   consistencyWait: 'X-CallFS-Consistency-Wait-Ms',
   readThrough: 'X-CallFS-Read-Through',
+  regionHops: 'X-CallFS-Region-Hops',
 } as const;
 
 /** Security headers CallFS sets on every response (reference §1.2). */

@@ -15,6 +15,7 @@ import type { HonoEnv } from './env.js';
 import type { AppServices } from './services.js';
 import { rawPathname } from './request-path.js';
 import { consistencyToken } from './middleware/consistency.js';
+import { H } from './headers.js';
 
 /** A request is forwarded at most this many times. */
 export const MAX_PEER_HOPS = 2;
@@ -80,7 +81,11 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
     body: hasBody ? requestBody(c) : null,
     signal: hasBody ? clientSignal(c) : undefined,
   });
-  return relay(c, response, method === 'HEAD');
+  const services = c.get('services');
+  // Hops between regions this answer made: the holder's own, plus this one if it crossed regions.
+  const crossed = services.peerRegionOf(instanceId) === services.region ? 0 : 1;
+  const hops = Number(response.headers[H.regionHops.toLowerCase()] ?? 0) + crossed;
+  return relay(c, { ...response, headers: { ...response.headers, [H.regionHops.toLowerCase()]: String(Number.isSafeInteger(hops) ? hops : crossed) } }, method === 'HEAD');
 }
 
 /** Streams a holder's answer to the client. */

@@ -23,6 +23,8 @@ export interface AppServices {
   readonly authenticator: Authenticator;
   readonly metrics: NodeMetrics;
   readonly logger: Logger;
+  /** Region of a node of the cluster (this node's region when unknown). */
+  readonly peerRegionOf: (instanceId: string) => string;
   /** Base URL of a peer node by instance id (for CallFS's `update_url`), if known. */
   readonly peerEndpointOf: (instanceId: string) => string | undefined;
   /** This node's instance id and region (for `X-CallFS-Served-By`). */

@@ -45,6 +45,8 @@ export interface ReplicaReads {
   currentReplicas(path: string, version: number): Promise<string[]>;
   isUp(instanceId: string): boolean;
   regionOf(instanceId: string): string;
+  /** Round trip from this node's region to `region` in ms (own region 0; unknown: a large value). */
+  distanceTo(region: string): number;
 }
 
 /** Where an entry's bytes are, from this node's point of view. */
@@ -90,8 +92,8 @@ export class FileContext {
 
   /**
    * Where to read an entry's bytes from: like `locate`, but a file held elsewhere may be read from
-   * a current replica: this node's own copy first, then the holder if it is up and in this
-   * node's region, then an up replica in this region, then the holder, then any up replica.
+   * a current replica: this node's own copy first, else the nearest reachable node with the
+   * bytes (by the region round-trip table; the holder first among equals), else the holder.
    */
   async locateForRead(entry: Entry): Promise<Location> {
     const location = this.locate(entry);
@@ -102,17 +104,11 @@ export class FileContext {
     const self = this.deps.instanceId;
     const store = this.deps.blobs.localfs;
     if (store !== null && replicas.includes(self)) return { kind: 'local', store, key: toBlobKey(entry.path) };
-    const region = reads.regionOf(self);
     const holder = location.instanceId;
-    const upReplicas = replicas.filter((id) => reads.isUp(id));
-    const holderUp = reads.isUp(holder);
-    const chosen =
-      (holderUp && reads.regionOf(holder) === region ? holder : undefined) ??
-      upReplicas.find((id) => reads.regionOf(id) === region) ??
-      (holderUp ? holder : undefined) ??
-      upReplicas[0] ??
-      holder;
-    return { kind: 'remote', instanceId: chosen };
+    const reachable = [holder, ...replicas.filter((id) => id !== holder)].filter((id) => reads.isUp(id));
+    // Array.prototype.sort is stable: among nodes at the same distance the holder stays first.
+    const nearest = reachable.map((id) => ({ id, distance: reads.distanceTo(reads.regionOf(id)) })).sort((a, b) => a.distance - b.distance)[0];
+    return { kind: 'remote', instanceId: nearest?.id ?? holder };
   }
 
   /** The origin region's bucket of an S3 entry created in another region, if configured. */

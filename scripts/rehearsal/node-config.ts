@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import type { Credentials } from '../local-credentials.js';
-import { allNodes, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
+import { allNodes, rttBetween, type NodePlan, type RegionPlan, type RehearsalPlan } from './topology.js';
 
 export type { Credentials } from '../local-credentials.js';
 
@@ -66,6 +66,9 @@ export function nodeYaml(plan: RehearsalPlan, region: RegionPlan, node: NodePlan
     ...peers.map((peer) => `    ${peer.id}: ${quote(peer.url)}`),
     '  peer_regions:',
     ...peers.map((peer) => `    ${peer.id}: ${peer.region}`),
+    // The WAN round trips the rehearsal imposes: reads of replicated files prefer the nearest copy.
+    '  region_rtt_ms:',
+    ...plan.regions.filter((other) => other.name !== region.name).map((other) => `    ${other.name}: ${rttBetween(plan, region.name, other.name)}`),
     'replication:',
     '  factor: 2',
     '  placement: other-region',

@@ -95,5 +95,7 @@ describe('node configuration', () => {
     expect(yaml).toContain('    us-2: us');
     expect(yaml).not.toContain('    ap-1: "');
     expect(yaml).toContain('  factor: 2');
+    // The node is told the round trips its region has to the others (reads prefer the nearest copy).
+    expect(yaml).toContain(`  region_rtt_ms:\n    eu: ${rttBetween(plan, 'ap', 'eu')}\n    us: ${rttBetween(plan, 'ap', 'us')}`);
   });
 });

@@ -77,6 +77,7 @@ describe('forwarding to the node that holds a local-disk file', () => {
     expect(read.status).toBe(200);
     expect(await read.text()).toBe('held by node1');
     expect(read.headers.get('x-callfs-served-by')).toBe('node1; region=test');
+    expect(read.headers.get('x-callfs-region-hops')).toBe('0');
     const part = await two('/v1/files/held/a.txt', { headers: { Range: 'bytes=0-3' } });
     expect(part.status).toBe(206);
     expect(await part.text()).toBe('held');

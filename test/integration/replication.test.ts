@@ -102,6 +102,7 @@ describe('replicas across regions', () => {
     expect(await res.text()).toBe('copied before the answer');
     expect(res.headers.get('x-callfs-served-by')).toBe('rep-b; region=us');
     expect(res.headers.get('x-callfs-instance-id')).toBe('rep-a');
+    expect(res.headers.get('x-callfs-region-hops')).toBe('0');
   });
 
   it('never serves a stale copy: after an update the new bytes come back until the copy is current again', async () => {
@@ -143,6 +144,8 @@ describe('replicas across regions', () => {
     expect(final.status).toBe(200);
     expect(await final.text()).toBe('survives its holder');
     expect(final.headers.get('x-callfs-served-by')).toBe('rep-b; region=us');
+    // Asked in eu, answered from us: one hop between regions, and the answer says so.
+    expect(final.headers.get('x-callfs-region-hops')).toBe('1');
     for (const res of seen.slice(0, -1)) {
       expect(res.status).toBe(503);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);

@@ -96,6 +96,7 @@ export function testConfig(options: TestNodeOptions): Config {
       region: options.region ?? 'test',
       peerEndpoints: options.peers ?? {},
       peerRegions: options.peerRegions ?? {},
+      regionRttMs: {},
       internalUrl: null,
       heartbeatMs: 1000,
       probeIntervalMs: 500,

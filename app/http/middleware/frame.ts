@@ -26,7 +26,8 @@ function nextRequestId(): string {
 export function frame(services: AppServices, tls: boolean): MiddlewareHandler<HonoEnv> {
   const fixedHeaders = tls ? [...SECURITY_HEADERS, HSTS] : SECURITY_HEADERS;
   const servedBy = `${services.instanceId}; region=${services.region}`;
-  const allFixed: ReadonlyArray<readonly [string, string]> = [...fixedHeaders, [H.servedBy, servedBy]];
+  // Region hops: 0 for an answer made here; a forwarded answer replaces it (peer-forward.ts).
+  const allFixed: ReadonlyArray<readonly [string, string]> = [...fixedHeaders, [H.servedBy, servedBy], [H.regionHops, '0']];
   return async (c, next) => {
     const started = performance.now();
     const requestId = nextRequestId();
