@@ -52,6 +52,7 @@ describe('reading S3 files written in another region', () => {
     expect(read.status).toBe(200);
     expect(await read.text()).toBe('written in eu');
     expect(read.headers.get('x-callfs-read-through')).toBe('eu');
+    expect(read.headers.get('x-callfs-region-hops')).toBe('1');
     expect(read.headers.get('x-callfs-served-by')).toBe('geo-us; region=us');
     const part = await api(us.url)('/v1/files/geo/doc.txt', { headers: { Range: 'bytes=11-12' } });
     expect(part.status).toBe(206);
@@ -64,6 +65,7 @@ describe('reading S3 files written in another region', () => {
     expect(read.status).toBe(200);
     expect(await read.text()).toBe('written in eu');
     expect(read.headers.get('x-callfs-read-through')).toBeNull();
+    expect(read.headers.get('x-callfs-region-hops')).toBe('0');
   });
 
   it('never serves an older copy: a newer version reads through until it is replicated', async () => {

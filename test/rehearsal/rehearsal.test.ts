@@ -134,6 +134,7 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
     expect(early.body.equals(bytes)).toBe(true);
     expect(servedByRegion(early.headers['x-callfs-served-by'])).toBe('us');
     expect(early.headers['x-callfs-read-through']).toBe('eu');
+    expect(early.headers['x-callfs-region-hops']).toBe('1');
 
     // Once replication has copied it, the same read is served from the us bucket alone.
     const started = Date.now();
@@ -146,12 +147,15 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
     expect(late.body.equals(bytes)).toBe(true);
     expect(servedByRegion(late.headers['x-callfs-served-by'])).toBe('us');
     expect(late.headers['x-callfs-read-through']).toBeUndefined();
+    // Region-local from here on: no hop between regions.
+    expect(late.headers['x-callfs-region-hops']).toBe('0');
 
     // Through the global name, from ap: the GeoDNS sends the client to an ap node.
     const fromAp = await httpFrom(ap.ns, { url: `http://${plan.globalHostname}:${plan.options.nodePort}${path}`, headers: readHeaders });
     expect(fromAp.status, fromAp.body.toString()).toBe(200);
     expect(fromAp.body.equals(bytes)).toBe(true);
     expect(servedByRegion(fromAp.headers['x-callfs-served-by'])).toBe('ap');
+    expect(Number(fromAp.headers['x-callfs-region-hops'])).toBe(fromAp.headers['x-callfs-read-through'] === undefined ? 0 : 1);
     for (const [where, answer] of [['us at once', early], ['us later', late], ['ap by name', fromAp]] as const) {
       console.log(
         `read in ${where}: served by ${answer.headers['x-callfs-served-by']}, metadata from ${answer.headers['x-callfs-read-source'] ?? '?'}, ` +

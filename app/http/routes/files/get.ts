@@ -72,7 +72,11 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
   if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
   // No abort signal needed: sendStream destroys the stream when the client goes away.
   const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);
-  if (read.readThroughRegion !== undefined) headers[H.readThrough] = read.readThroughRegion;
+  if (read.readThroughRegion !== undefined) {
+    headers[H.readThrough] = read.readThroughRegion;
+    // The bytes crossed regions (from the origin bucket): one hop, like a forward to another region.
+    headers[H.regionHops] = '1';
+  }
   if (range.kind === 'partial') {
     const { start, end } = range.range;
     headers['Content-Range'] = `bytes ${start}-${end}/${read.size}`;
