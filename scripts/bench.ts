@@ -3,6 +3,8 @@
  * against bare node:http, both pinned to core 0, with the yardstick workloads of
  * shared/bench/bench-target.sh in one run; prints medians, ratios and the RSS check.
  *
+ * GEO=1 adds the geo rows afterwards (scripts/bench-geo.ts, `npm run bench:geo`: on a rehearsal).
+ *
  * Unless PROXY=0 it also measures the peer hop in the same run: client → node A → node B, where
  * B (the node of the first table) holds the files and A, a second node on the same Postgres with
  * B as its peer, forwards every request there. Its yardstick is the rig's bare undici proxy
@@ -296,7 +298,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+main()
+  .then(() => {
+    // GEO=1: then the geo rows, on a rehearsal of the regions (root, network namespaces).
+    if (process.env['GEO'] === '1') execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'scripts/bench-geo.ts')], { stdio: 'inherit' });
+  })
+  .catch((error: unknown) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });

@@ -1,0 +1,107 @@
+/**
+ * `npm run bench:geo` (root: network namespaces): the geo rows of the benchmark, measured on a
+ * rehearsal it starts and stops itself (own namespace prefix and directory). Clients run inside
+ * a region's namespace, so every request crosses the rehearsal's real WAN delay when it leaves
+ * its region. Prints:
+ *   - 4 KiB GET p50/p99 from a client in us: served in-region vs by a node of eu;
+ *   - read-your-writes: a write in eu read at once in us with its token: how long the read
+ *     waited for the us replica, and where its metadata came from;
+ *   - replication lag: how long until us serves an object written in eu from its own bucket.
+ * Env: SAMPLES (200), ROUNDS (15), RTT ("eu-us=40,ap-eu=80,ap-us=140").
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentialsOf, down, REPO_ROOT, rehearsalOptions, up } from './rehearsal/lifecycle.js';
+import { inNamespace, netnsAvailable } from './rehearsal/netns.js';
+import { parseRttTable, type RegionPlan, type RehearsalPlan } from './rehearsal/topology.js';
+
+const samples = Number(process.env['SAMPLES'] ?? 200);
+const rounds = Number(process.env['ROUNDS'] ?? 15);
+const probe = join(REPO_ROOT, 'scripts/rehearsal/geo-probe.mjs');
+
+interface GetResult {
+  ms: number[];
+  status: number;
+  headers: Record<string, string>;
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+async function probeIn<T>(region: RegionPlan, args: string[]): Promise<T> {
+  const { stdout } = await inNamespace(region.ns, process.execPath, [probe, ...args], 120_000);
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as T;
+}
+
+function regionOf(plan: RehearsalPlan, name: string): RegionPlan {
+  const found = plan.regions.find((r) => r.name === name);
+  if (found === undefined) throw new Error(`the rehearsal has no region ${name}`);
+  return found;
+}
+
+async function main(): Promise<void> {
+  const unavailable = await netnsAvailable();
+  if (unavailable !== null) throw new Error(`needs network namespaces: ${unavailable}`);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-geo-'));
+  const options = rehearsalOptions({ dir, prefix: `gcb${process.pid % 10_000}`, octet: 253, rttMs: parseRttTable(process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140'), backend: 's3' }, {});
+  const logs: string[] = [];
+  process.once('SIGINT', () => void down(options, () => undefined).finally(() => process.exit(130)));
+  try {
+    const { plan } = await up(options, (line) => logs.push(line));
+    const key = credentialsOf(dir).api_key;
+    const eu = regionOf(plan, 'eu');
+    const us = regionOf(plan, 'us');
+    const usNode = us.nodes[0]?.url ?? '';
+    const euNode = eu.nodes[0]?.url ?? '';
+
+    // A 4 KiB file written in us: in us it is region-local; asked of an eu node from us, it crosses the WAN.
+    const seed = await probeIn<{ status: number }>(us, ['put', `${usNode}/v1/files/bench/geo-4k.bin`, key, '4096']);
+    if (seed.status >= 300) throw new Error(`seeding failed with ${seed.status}`);
+    await probeIn<GetResult>(us, ['get', `${usNode}/v1/files/bench/geo-4k.bin`, key, '20']);
+    const local = await probeIn<GetResult>(us, ['get', `${usNode}/v1/files/bench/geo-4k.bin`, key, String(samples)]);
+    const remote = await probeIn<GetResult>(us, ['get', `${euNode}/v1/files/bench/geo-4k.bin`, key, String(samples)]);
+
+    // Read-your-writes and replication lag: write in eu, read in us with the token at once, then
+    // poll (without waiting in between) until us serves the object from its own bucket.
+    const waits: number[] = [];
+    const sources: Record<string, number> = {};
+    const lags: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const path = `/v1/files/bench/ryw-${round}.bin`;
+      const write = await probeIn<{ status: number; token: string | null }>(eu, ['put', `${euNode}${path}`, key, '4096']);
+      const writtenAt = Date.now();
+      const read = await probeIn<GetResult>(us, ['get', `${usNode}${path}`, key, '1', write.token ?? '']);
+      if (read.status !== 200) throw new Error(`read-your-writes read answered ${read.status}`);
+      waits.push(Number(read.headers['x-callfs-consistency-wait-ms'] ?? 0));
+      const source = read.headers['x-callfs-read-source'] ?? '?';
+      sources[source] = (sources[source] ?? 0) + 1;
+      for (let i = 0; i < 200; i++) {
+        const again = await probeIn<GetResult>(us, ['get', `${usNode}${path}`, key, '1', write.token ?? '']);
+        if (again.headers['x-callfs-read-through'] === undefined) break;
+      }
+      lags.push(Date.now() - writtenAt);
+    }
+
+    const row = (name: string, r: GetResult): string => `| ${name} | ${quantile(r.ms, 0.5).toFixed(1)} | ${quantile(r.ms, 0.99).toFixed(1)} | ${r.headers['x-callfs-served-by'] ?? '?'} | ${r.headers['x-callfs-region-hops'] ?? '?'} |`;
+    console.log(`\nGeo rows: rehearsal with RTT ${process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140'} ms, client in us, ${samples} sequential 4 KiB GETs each\n`);
+    console.log(['| 4 KiB GET from us | p50 ms | p99 ms | served by | region hops |', '|---|---|---|---|---|', row('in-region (us node)', local), row('remote (eu node)', remote)].join('\n'));
+    console.log(`\n| read-your-writes (write in eu, read in us with the token), ${rounds} rounds | p50 | max |\n|---|---|---|`);
+    console.log(`| wait for the us replica, ms | ${quantile(waits, 0.5)} | ${Math.max(...waits)} |`);
+    console.log(`| until us serves the object from its own bucket, ms (bucket replication + polling) | ${quantile(lags, 0.5)} | ${Math.max(...lags)} |`);
+    console.log(`\nmetadata served from: ${Object.entries(sources).map(([s, n]) => `${s} ${n}`).join(', ')}`);
+  } catch (error) {
+    console.error(logs.slice(-10).join('\n'));
+    throw error;
+  } finally {
+    await down(options, () => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench:geo: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
