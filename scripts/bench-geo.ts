@@ -6,7 +6,9 @@
  *   - 4 KiB GET p50/p99 from a client in us: served in-region vs by a node of eu;
  *   - read-your-writes: a write in eu read at once in us with its token: how long the read
  *     waited for the us replica, and where its metadata came from;
- *   - replication lag: how long until us serves an object written in eu from its own bucket.
+ *   - replication lag: how long until us serves an object written in eu from its own bucket;
+ *   - 4 KiB PUT in eu (home: lock and primary next door) vs in us (both across the WAN), with
+ *     the nodes' average write-lock wait from their /metrics.
  * Env: SAMPLES (200), ROUNDS (15), RTT ("eu-us=40,ap-eu=80,ap-us=140").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -85,6 +87,17 @@ async function main(): Promise<void> {
       lags.push(Date.now() - writtenAt);
     }
 
+    // Writes: the lock home and the primary are in eu; a us node reaches both across the WAN.
+    const putRows: string[] = [];
+    for (const [name, region] of [['eu (home)', eu], ['us', us]] as const) {
+      const node = region.nodes[0]?.url ?? '';
+      const before = await probeIn<{ sum: number; count: number }>(region, ['lockwait', node, key]);
+      const puts = await probeIn<{ ms: number[]; status: number }>(region, ['puts', `${node}/v1/files/bench/put-${region.name}.bin`, key, String(Math.min(samples, 50))]);
+      const after = await probeIn<{ sum: number; count: number }>(region, ['lockwait', node, key]);
+      const lockMs = after.count > before.count ? ((after.sum - before.sum) / (after.count - before.count)) * 1000 : 0;
+      putRows.push(`| ${name} | ${quantile(puts.ms, 0.5).toFixed(1)} | ${quantile(puts.ms, 0.99).toFixed(1)} | ${lockMs.toFixed(1)} |`);
+    }
+
     const row = (name: string, r: GetResult): string => `| ${name} | ${quantile(r.ms, 0.5).toFixed(1)} | ${quantile(r.ms, 0.99).toFixed(1)} | ${r.headers['x-callfs-served-by'] ?? '?'} | ${r.headers['x-callfs-region-hops'] ?? '?'} |`;
     console.log(`\nGeo rows: rehearsal with RTT ${process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140'} ms, client in us, ${samples} sequential 4 KiB GETs each\n`);
     console.log(['| 4 KiB GET from us | p50 ms | p99 ms | served by | region hops |', '|---|---|---|---|---|', row('in-region (us node)', local), row('remote (eu node)', remote)].join('\n'));
@@ -92,6 +105,7 @@ async function main(): Promise<void> {
     console.log(`| wait for the us replica, ms | ${quantile(waits, 0.5)} | ${Math.max(...waits)} |`);
     console.log(`| until us serves the object from its own bucket, ms (bucket replication + polling) | ${quantile(lags, 0.5)} | ${Math.max(...lags)} |`);
     console.log(`\nmetadata served from: ${Object.entries(sources).map(([s, n]) => `${s} ${n}`).join(', ')}`);
+    console.log(['\n| 4 KiB PUT from a client in its region | p50 ms | p99 ms | mean write-lock wait, ms |', '|---|---|---|---|', ...putRows].join('\n'));
   } catch (error) {
     console.error(logs.slice(-10).join('\n'));
     throw error;

@@ -2,6 +2,8 @@
 // client in that region, one keep-alive connection, sequential. Prints one JSON line.
 //   get URL KEY COUNT [TOKEN]   → { ms: [...], status, headers }      (headers of the last answer)
 //   put URL KEY BYTES           → { ms, status, token }
+//   puts URL KEY COUNT          → { ms: [...], status }                (4 KiB replaced COUNT times)
+//   lockwait URL KEY            → { sum, count }   (the node's write-lock waits, from /metrics)
 const [mode, url, key, arg, token] = process.argv.slice(2);
 const auth = { Authorization: `Bearer ${key}` };
 const pick = (headers) => Object.fromEntries([...headers].filter(([name]) => name.startsWith('x-callfs-')));
@@ -22,7 +24,22 @@ if (mode === 'get') {
   const res = await fetch(url, { method: 'PUT', headers: auth, body: Buffer.alloc(Number(arg), 7), signal: AbortSignal.timeout(10_000) });
   await res.arrayBuffer();
   process.stdout.write(JSON.stringify({ ms: performance.now() - started, status: res.status, token: res.headers.get('x-callfs-consistency-token') }) + '\n');
+} else if (mode === 'puts') {
+  const ms = [];
+  let status = 0;
+  for (let i = 0; i < Number(arg); i++) {
+    const started = performance.now();
+    const res = await fetch(url, { method: 'PUT', headers: auth, body: Buffer.alloc(4096, i % 251), signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+    ms.push(performance.now() - started);
+    status = res.status;
+  }
+  process.stdout.write(JSON.stringify({ ms, status }) + '\n');
+} else if (mode === 'lockwait') {
+  const text = await (await fetch(`${url}/metrics`, { headers: auth, signal: AbortSignal.timeout(10_000) })).text();
+  const value = (suffix) => text.split('\n').filter((l) => l.startsWith(`callfs_lock_operation_duration_seconds_${suffix}{`) && l.includes('operation="write"')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  process.stdout.write(JSON.stringify({ sum: value('sum'), count: value('count') }) + '\n');
 } else {
-  process.stderr.write('usage: geo-probe.mjs get URL KEY COUNT [TOKEN] | put URL KEY BYTES\n');
+  process.stderr.write('usage: geo-probe.mjs get URL KEY COUNT [TOKEN] | put URL KEY BYTES | puts URL KEY COUNT | lockwait URL KEY\n');
   process.exit(2);
 }
