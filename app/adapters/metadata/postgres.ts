@@ -7,7 +7,6 @@
  * A DSN may list several hosts: the pool (see PrimaryPool) then follows the primary across a
  * switchover, and the LISTEN connection moves with it.
  */
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
@@ -174,14 +173,13 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   async createEntry(entry: NewEntry, fence: number): Promise<Entry> {
-    const change = this.#change(entry.path, false);
-    const result = await change.run(() => this.#query<EntryRow>(
+    const result = await this.#query<EntryRow>(
       `WITH ins AS (
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence, origin_instance_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING ${COLUMNS})
        SELECT ins.*, pg_notify('${CHANNEL}', $11) FROM ins`,
-      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, change.payload, entry.originInstanceId],
-    ));
+      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, this.#notice(entry.path, false), entry.originInstanceId],
+    );
     const row = result.rows[0];
     if (row === undefined) throw new Error('insert returned no row');
     return toEntry(row);
@@ -190,31 +188,29 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   async ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]> {
     if (entries.length === 0) return [];
     const paths = entries.map((e) => e.path);
-    const change = this.#change('', false);
-    await change.run(() => this.#query(
+    await this.#query(
       `WITH ins AS (
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, origin_instance_id)
          SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i, oi
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, oi, ord)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, oi, ord)
          ORDER BY ord
          ON CONFLICT (path) DO NOTHING RETURNING path)
-       SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false, 'c', $7::text)::text) FROM ins`,
-      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), change.id, entries.map((e) => e.originInstanceId)],
-    ));
+       SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false)::text) FROM ins`,
+      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), entries.map((e) => e.originInstanceId)],
+    );
     const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [paths]);
     const byPath = new Map(result.rows.map((row) => [row.path, toEntry(row)]));
     return paths.map((p) => byPath.get(p)).filter((e): e is Entry => e !== undefined);
   }
 
   async updateContent(path: string, size: number, fence: number): Promise<Entry> {
-    const change = this.#change(path, false);
-    const result = await change.run(() => this.#query<EntryRow>(
+    const result = await this.#query<EntryRow>(
       `WITH upd AS (
          UPDATE inodes SET size = $2, mtime = now(), version = version + 1, fence = $3
          WHERE path = $1 AND fence <= $3 RETURNING ${COLUMNS})
        SELECT upd.*, pg_notify('${CHANNEL}', $4) FROM upd`,
-      [path, size, fence, change.payload],
-    ));
+      [path, size, fence, this.#notice(path, false)],
+    );
     const row = result.rows[0];
     if (row !== undefined) return toEntry(row);
     if ((await this.getEntry(path)) === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
@@ -222,14 +218,13 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   async deleteEntry(path: string, fence: number): Promise<boolean> {
-    const change = this.#change(path, false);
-    const result = await change.run(() => this.#query<{ path: string }>(
+    const result = await this.#query<{ path: string }>(
       `WITH del AS (
          DELETE FROM inodes WHERE path = $1 AND fence <= $2 AND NOT EXISTS (SELECT 1 FROM inodes c WHERE c.parent_path = $1)
          RETURNING path)
        SELECT del.path, pg_notify('${CHANNEL}', $3) FROM del`,
-      [path, fence, change.payload],
-    ));
+      [path, fence, this.#notice(path, false)],
+    );
     if (result.rows.length > 0) return true;
     if ((await this.getEntry(path)) === null) return false;
     if (await this.hasChildren(path)) throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
@@ -237,8 +232,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   async moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {
-    const change = this.#change(from, true);
-    return change.run(() => this.#move(from, to, options, change.payload));
+    return this.#move(from, to, options, this.#notice(from, true));
   }
 
   async #move(from: string, to: string, options: MoveOptions, payload: string): Promise<Entry> {
@@ -463,7 +457,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
             AND i.callfs_instance_id = $1 AND i.type = 'file' AND i.backend_type = 'localfs'
          RETURNING i.path),
        dropped AS (DELETE FROM replicas r USING promoted p WHERE r.path = p.path AND r.instance_id = $2)
-       SELECT path, pg_notify('${CHANNEL}', json_build_object('p', path, 's', false, 'c', 'promote')::text) FROM promoted`,
+       SELECT path, pg_notify('${CHANNEL}', json_build_object('p', path, 's', false)::text) FROM promoted`,
       [oldHolder, newHolder],
     );
     return result.rows.map((r) => r.path);
@@ -524,14 +518,12 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   /**
-   * Prepares the notification of one write: the payload that the write's own transaction
-   * publishes with `pg_notify`. Readers on other nodes see it before their next cache hit is
-   * trusted (`syncChanges`), so the writer need not wait for it to travel.
+   * The notification of one write: the payload its own transaction publishes with `pg_notify`.
+   * Readers on other nodes see it before their next cache hit is trusted (`syncChanges`), so the
+   * writer need not wait for it to travel.
    */
-  #change(path: string, subtree: boolean): { id: string; payload: string; run<T>(write: () => Promise<T>): Promise<T> } {
-    const id = randomBytes(8).toString('hex');
-    const payload = JSON.stringify({ p: path, s: subtree, c: id });
-    return { id, payload, run: (write) => write() };
+  #notice(path: string, subtree: boolean): string {
+    return JSON.stringify({ p: path, s: subtree });
   }
 
   #emit(change: MetadataChange): void {
@@ -563,7 +555,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     client.on('notification', (message) => {
       if (message.payload === undefined) return;
       try {
-        const parsed = JSON.parse(message.payload) as { p?: unknown; s?: unknown; c?: unknown };
+        const parsed = JSON.parse(message.payload) as { p?: unknown; s?: unknown };
         if (typeof parsed.p === 'string' && parsed.p !== '') this.#emit({ path: parsed.p, subtree: parsed.s === true });
       } catch {
         this.#emit({ path: '/', subtree: true });
