@@ -1,5 +1,7 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
+const FAILOVER_TESTS = ['test/integration/redis-sentinel.test.ts', 'test/integration/postgres-switchover.test.ts'];
+
 export default defineConfig({
   test: {
     maxWorkers: 2,
@@ -9,12 +11,25 @@ export default defineConfig({
         test: {
           name: 'suite',
           include: ['app/**/*.test.ts', 'regions/**/*.test.ts', 'infra/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/rehearsal/**'],
+          exclude: [...configDefaults.exclude, 'test/rehearsal/**', ...FAILOVER_TESTS],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
           pool: 'forks',
           sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // Failovers timed against bounds (Redis Sentinel, Postgres switchover): run on their own,
+        // after the other suites, so a busy machine does not stretch a failover past its bound.
+        test: {
+          name: 'failover',
+          include: FAILOVER_TESTS,
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          pool: 'forks',
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -26,7 +41,7 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 180_000,
           pool: 'forks',
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],
