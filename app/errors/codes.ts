@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   METADATA_UNAVAILABLE: { status: 503, retryable: true },
   LOCK_UNAVAILABLE: { status: 503, retryable: true },
   LOCK_TIMEOUT: { status: 503, retryable: true },
+  FENCED: { status: 503, retryable: true },
   STORAGE_UNAVAILABLE: { status: 503, retryable: true },
   INSUFFICIENT_STORAGE: { status: 507, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;

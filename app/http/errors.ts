@@ -67,6 +67,8 @@ export function renderError(error: unknown, c: Context<HonoEnv>): Response {
     c.header('Connection', 'close');
     incoming.resume();
   }
+  // A fenced region sheds its keep-alive connections, so clients reconnect (to another region once DNS moves).
+  if (appError.code === 'FENCED') c.header('Connection', 'close');
   if (appError.retryAfterSec !== undefined) c.header('Retry-After', String(appError.retryAfterSec));
   else if (appError.status === 503) c.header('Retry-After', '1');
   return c.json(bodyFor(appError, c), appError.status as ContentfulStatusCode);

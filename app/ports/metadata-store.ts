@@ -6,6 +6,8 @@
  * Failure translation (adapters must follow it):
  * - unique violation on a path            → AppError FILE_ALREADY_EXISTS
  * - a write whose fence is older than the fence stored on the row → AppError LOCK_LOST
+ * - a lock-protected write into a database fenced by a failover, or carrying another fencing
+ *   epoch than the database's → AppError FENCED (checked in the write itself, not before it)
  * - store unreachable / connection lost / query timeout → AppError METADATA_UNAVAILABLE
  */
 import type { Entry, NewEntry } from '../domain/entry.js';
@@ -28,10 +30,18 @@ export interface MetadataChange {
   readonly subtree: boolean;
 }
 
+/** What a lock-protected write carries from its lock (see ports/lock-manager.ts). */
+export interface Fence {
+  /** The lock's fencing token: stored on the row; an older token than the row's is refused. */
+  readonly token: number;
+  /** The lock home's fencing epoch; null = only a fenced database refuses the write. */
+  readonly epoch: number | null;
+}
+
 export interface MoveOptions {
   /** Replace an existing destination of the same type (a directory must be empty). */
   readonly overwrite: boolean;
-  readonly fence: number;
+  readonly fence: Fence;
 }
 
 export interface MetadataStore {
@@ -50,23 +60,23 @@ export interface MetadataStore {
    * Inserts a new entry (version 1, times = now) stamped with `fence`.
    * Throws FILE_ALREADY_EXISTS when the path is taken.
    */
-  createEntry(entry: NewEntry, fence: number): Promise<Entry>;
+  createEntry(entry: NewEntry, fence: Fence): Promise<Entry>;
   /**
    * Inserts each missing directory (parents first), leaving existing entries untouched.
    * Returns the entries now at those paths, in the same order (so callers can detect a file
-   * standing where a directory is needed).
+   * standing where a directory is needed). Only the fence's epoch is checked (FENCED).
    */
-  ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]>;
+  ensureDirectories(entries: readonly NewEntry[], fence: Fence): Promise<Entry[]>;
   /**
    * Records new content for a file: size, mtime = now, version + 1, fence.
    * Throws FILE_NOT_FOUND if the row is gone, LOCK_LOST if the row carries a newer fence.
    */
-  updateContent(path: string, size: number, fence: number): Promise<Entry>;
+  updateContent(path: string, size: number, fence: Fence): Promise<Entry>;
   /**
    * Deletes one entry. Returns false when it did not exist. Throws LOCK_LOST on a newer fence,
    * DIRECTORY_NOT_EMPTY if it is a directory with children (checked atomically).
    */
-  deleteEntry(path: string, fence: number): Promise<boolean>;
+  deleteEntry(path: string, fence: Fence): Promise<boolean>;
   /**
    * Re-keys an entry, and for a directory its whole subtree, in one transaction.
    * Throws FILE_NOT_FOUND (source missing), FILE_ALREADY_EXISTS (destination exists and

@@ -6,10 +6,10 @@ import type { Readable } from 'node:stream';
 import type { BackendType, Entry } from '../domain/entry.js';
 import { authorize, type Access } from '../domain/permissions.js';
 import { parentOf, toBlobKey } from '../domain/path.js';
-import { AppError, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { LockHandle, LockManager } from '../ports/lock-manager.js';
-import type { MetadataStore } from '../ports/metadata-store.js';
+import type { Fence, MetadataStore } from '../ports/metadata-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
 import type { EntryCache } from './entry-cache.js';
 import type { RemoteBytes } from './peer-bytes.js';
@@ -32,6 +32,8 @@ export interface FileServiceDeps {
   readonly remoteBytes?: RemoteBytes | undefined;
   /** Where copies of local-disk files are and which nodes can serve them; absent = no replication. */
   readonly replicaReads?: ReplicaReads | undefined;
+  /** Told when the metadata store refused a write as FENCED (the epoch watch looks again at once). */
+  readonly onFenced?: (() => void) | undefined;
 }
 
 export interface S3Origins {
@@ -164,6 +166,9 @@ export class FileContext {
     }
     try {
       return await work(lock);
+    } catch (error) {
+      if (hasCode(error, 'FENCED')) this.deps.onFenced?.();
+      throw error;
     } finally {
       await lock.release();
     }
@@ -180,6 +185,11 @@ export function requireAllowed(userId: string, access: Access, target: Entry | n
   const decision = authorize(userId, access, target, parent);
   if (decision === 'not-found') throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
   if (decision === 'deny') throw new AppError('PERMISSION_DENIED', 'permission denied');
+}
+
+/** What a metadata write under `lock` carries: its fencing token and its lock home's epoch. */
+export function fenceOf(lock: LockHandle): Fence {
+  return { token: lock.fence, epoch: lock.epoch };
 }
 
 /** Combines the request's abort signal with the lock's `lost` signal. */

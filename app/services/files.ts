@@ -13,7 +13,8 @@ import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
 import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
 import type { ByteRange } from '../ports/blob-store.js';
-import { FileContext, linkedSignal, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
+import type { LockHandle } from '../ports/lock-manager.js';
+import { fenceOf, FileContext, linkedSignal, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
 
 export type CreateOutcome = 'created' | 'already-a-directory';
 
@@ -116,7 +117,7 @@ export class FileService {
       if (entry.type === 'directory' && (await this.#ctx.deps.metadata.hasChildren(path))) {
         throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
       }
-      await this.#ctx.deps.metadata.deleteEntry(path, lock.fence);
+      await this.#ctx.deps.metadata.deleteEntry(path, fenceOf(lock));
       this.#ctx.changed(path);
       const location = this.#ctx.locate(entry);
       if (location.kind === 'local') {
@@ -138,11 +139,11 @@ export class FileService {
     return this.#ctx.withLock('mkdir', [path], signal, async (lock) => {
       const now = await this.#ctx.deps.metadata.getEntry(path);
       if (now !== null) return this.#existingOnCreate(now, true);
-      await this.#ensureParents(userId, path);
+      await this.#ensureParents(userId, path, lock);
       const backend = this.#ctx.deps.defaultBackend;
       await this.#ctx.storeFor(backend).makeDirectory(toBlobKey(path));
       try {
-        await this.#ctx.deps.metadata.createEntry(this.#newEntry(userId, path, 'directory', 0), lock.fence);
+        await this.#ctx.deps.metadata.createEntry(this.#newEntry(userId, path, 'directory', 0), fenceOf(lock));
       } catch (error) {
         if (error instanceof AppError && error.code === 'FILE_ALREADY_EXISTS') {
           const raced = await this.#ctx.deps.metadata.getEntry(path);
@@ -157,10 +158,13 @@ export class FileService {
   }
 
   /** Creates missing parent directories (owned by the caller); a file in the way → PARENT_NOT_DIRECTORY. */
-  async #ensureParents(userId: string, path: string): Promise<void> {
+  async #ensureParents(userId: string, path: string, lock: LockHandle): Promise<void> {
     const ancestors = ancestorsOf(path);
     if (ancestors.length === 0) return;
-    const entries = await this.#ctx.deps.metadata.ensureDirectories(ancestors.map((p) => this.#newEntry(userId, p, 'directory', 0)));
+    const entries = await this.#ctx.deps.metadata.ensureDirectories(
+      ancestors.map((p) => this.#newEntry(userId, p, 'directory', 0)),
+      fenceOf(lock),
+    );
     const blocker = entries.find((e) => e.type !== 'directory');
     if (blocker !== undefined) throw new AppError('PARENT_NOT_DIRECTORY', `${blocker.path} is a file, not a directory`);
     for (const p of ancestors) this.#ctx.changed(p);
@@ -183,7 +187,7 @@ export class FileService {
       if (current !== null) requireAllowed(userId, 'write', current, null, path);
       if (current?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${path} is a directory`);
       precondition?.(current);
-      if (current === null) await this.#ensureParents(userId, path);
+      if (current === null) await this.#ensureParents(userId, path, lock);
       const backend = current?.backendType ?? this.#ctx.deps.defaultBackend;
       const store = this.#ctx.storeFor(backend);
       const key = toBlobKey(path);
@@ -200,8 +204,8 @@ export class FileService {
       try {
         const entry =
           current === null
-            ? await this.#ctx.deps.metadata.createEntry(this.#newEntry(userId, path, 'file', size), lock.fence)
-            : await this.#ctx.deps.metadata.updateContent(path, size, lock.fence);
+            ? await this.#ctx.deps.metadata.createEntry(this.#newEntry(userId, path, 'file', size), fenceOf(lock))
+            : await this.#ctx.deps.metadata.updateContent(path, size, fenceOf(lock));
         this.#ctx.deps.telemetry.fileOperation(current === null ? 'create' : 'update', backend);
         return { created: current === null, entry };
       } catch (error) {

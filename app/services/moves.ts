@@ -9,7 +9,8 @@ import type { Entry } from '../domain/entry.js';
 import { ancestorsOf, isWithin, joinPath, parentOf, parsePath, toBlobKey } from '../domain/path.js';
 import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { FileContext } from './file-context.js';
+import type { Fence } from '../ports/metadata-store.js';
+import { fenceOf, type FileContext } from './file-context.js';
 
 export interface MoveRequest {
   readonly name?: string | undefined;
@@ -60,7 +61,7 @@ export class MoveService {
       const { metadata } = this.ctx.deps;
       const entry = await metadata.getEntry(source);
       if (entry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${source}`);
-      await this.#prepareDestinationParent(entry, destination, request.createParents);
+      await this.#prepareDestinationParent(entry, destination, request.createParents, fenceOf(lock));
       const existing = await metadata.getEntry(destination);
       if (existing !== null) this.#checkOverwrite(entry, existing, request.overwrite, await metadata.hasChildren(destination));
       const location = this.ctx.locate(entry);
@@ -76,7 +77,7 @@ export class MoveService {
           await this.ctx.deps.remoteBytes?.move(holder, source, destination, userId);
           undo.push(async () => this.ctx.deps.remoteBytes?.move(holder, destination, source, userId));
         }
-        await metadata.moveEntry(source, destination, { overwrite: request.overwrite, fence: lock.fence });
+        await metadata.moveEntry(source, destination, { overwrite: request.overwrite, fence: fenceOf(lock) });
       } catch (error) {
         for (const step of undo.reverse()) await step().catch(() => undefined);
         throw error;
@@ -136,7 +137,7 @@ export class MoveService {
     }
   }
 
-  async #prepareDestinationParent(entry: Entry, destination: string, createParents: boolean): Promise<void> {
+  async #prepareDestinationParent(entry: Entry, destination: string, createParents: boolean, fence: Fence): Promise<void> {
     const parentPath = parentOf(destination);
     const parent = await this.ctx.deps.metadata.getEntry(parentPath);
     if (parent?.type === 'directory') return;
@@ -152,6 +153,7 @@ export class MoveService {
         instanceId: entry.instanceId,
         originInstanceId: entry.originInstanceId,
       })),
+      fence,
     );
     const blocker = created.find((e) => e.type !== 'directory');
     if (blocker !== undefined) throw new AppError('PARENT_NOT_DIRECTORY', `${blocker.path} is a file, not a directory`);

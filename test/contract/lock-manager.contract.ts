@@ -26,6 +26,17 @@ export function describeLockManagerContract(name: string, makeManager: () => Pro
       await locks.close();
     });
 
+    it('tells each grant its lock home\'s fencing epoch (a positive integer), or null when unchecked', async () => {
+      const locks = await makeManager();
+      const handle = await locks.acquire(['/epoch'], { waitMs: 100 });
+      if (handle.epoch !== null) {
+        expect(Number.isInteger(handle.epoch)).toBe(true);
+        expect(handle.epoch).toBeGreaterThanOrEqual(1);
+      }
+      await handle.release();
+      await locks.close();
+    });
+
     it('times out with LOCK_TIMEOUT after waitMs', async () => {
       const locks = await makeManager();
       const held = await locks.acquire(['/busy'], { waitMs: 100 });

@@ -23,6 +23,29 @@ describe('Redis specifics', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('grants carry the lock home\'s epoch: 1 while `<prefix>epoch` is missing, then the value set there', async () => {
+    const options = redisOptions();
+    const locks = await createRedisLockManager(options);
+    const first = await locks.acquire(['/ep'], { waitMs: 100 });
+    expect(first.epoch).toBe(1);
+    await first.release();
+    const raw = new Redis(inject('redisUrl'));
+    await raw.set(`${options.keyPrefix}epoch`, '7');
+    const second = await locks.acquire(['/ep'], { waitMs: 100 });
+    expect(second.epoch).toBe(7);
+    expect(second.fence).toBeGreaterThan(first.fence);
+    await second.release();
+    raw.disconnect();
+    await locks.close();
+  });
+
+  it('the memory manager leaves the epoch unchecked (null)', async () => {
+    const locks = new MemoryLockManager();
+    const handle = await locks.acquire(['/m'], { waitMs: 100 });
+    expect(handle.epoch).toBeNull();
+    await handle.release();
+  });
+
   it('frees the lock of a crashed holder after its TTL, and renews a live one', async () => {
     const options = { ...redisOptions(), ttlMs: 300 };
     const crashed = await createRedisLockManager(options);

@@ -1,9 +1,11 @@
 /** The MetadataStore port's contract, run against every Postgres the node supports. */
 import { describe, expect, it } from 'vitest';
 import type { NewEntry } from '../../app/domain/entry.js';
-import type { MetadataChange, MetadataStore } from '../../app/ports/metadata-store.js';
+import type { Fence, MetadataChange, MetadataStore } from '../../app/ports/metadata-store.js';
 
 const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
+/** A write's fence: its lock's token, and the lock home's epoch (a fresh store is at epoch 1). */
+const f = (token: number, epoch: number | null = 1): Fence => ({ token, epoch });
 const dir = (path: string): NewEntry => ({ path, type: 'directory', size: 0, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
 
 /** `makeStore(true)` opens another store on the database of the previous call; otherwise a fresh one. */
@@ -12,19 +14,19 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
     it('seeds the root, creates entries once, and reads them back', async () => {
       const store = await makeStore();
       expect(await store.getEntry('/')).toMatchObject({ type: 'directory', owner: 'root', instanceId: null, mode: '0755' });
-      const created = await store.createEntry(file('/c/a.txt', 5), 1);
+      const created = await store.createEntry(file('/c/a.txt', 5), f(1));
       expect(created).toMatchObject({ path: '/c/a.txt', name: 'a.txt', type: 'file', size: 5, mode: '0644', version: 1 });
-      await expect(store.createEntry(file('/c/a.txt'), 2)).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
+      await expect(store.createEntry(file('/c/a.txt'), f(2))).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
       expect(await store.getEntry('/c/missing')).toBeNull();
       await store.close();
     });
 
     it('names the holders of local-disk files within a subtree, and only within it', async () => {
       const store = await makeStore();
-      await store.createEntry(file('/h/a.txt'), 1);
-      await store.createEntry({ ...file('/h/deep/b.txt'), instanceId: 'n2' }, 1);
-      await store.createEntry({ ...file('/h-sibling/c.txt'), instanceId: 'n3' }, 1);
-      await store.createEntry({ ...file('/h/s3.txt'), backendType: 's3', instanceId: null }, 1);
+      await store.createEntry(file('/h/a.txt'), f(1));
+      await store.createEntry({ ...file('/h/deep/b.txt'), instanceId: 'n2' }, f(1));
+      await store.createEntry({ ...file('/h-sibling/c.txt'), instanceId: 'n3' }, f(1));
+      await store.createEntry({ ...file('/h/s3.txt'), backendType: 's3', instanceId: null }, f(1));
       expect(await store.fileHoldersWithin('/h')).toEqual(['n1', 'n2']);
       expect(await store.fileHoldersWithin('/h/deep')).toEqual(['n2']);
       expect(await store.fileHoldersWithin('/h/a.txt')).toEqual(['n1']);
@@ -34,9 +36,9 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
 
     it('lists children files first then directories in byte order, without grandchildren', async () => {
       const store = await makeStore();
-      await store.ensureDirectories([dir('/l'), dir('/l/Zdir'), dir('/l/adir')]);
-      for (const name of ['b.txt', 'B.txt', '%_\\.txt', 'a.txt']) await store.createEntry(file(`/l/${name}`), 1);
-      await store.createEntry(file('/l/adir/deep.txt'), 1);
+      await store.ensureDirectories([dir('/l'), dir('/l/Zdir'), dir('/l/adir')], f(0));
+      for (const name of ['b.txt', 'B.txt', '%_\\.txt', 'a.txt']) await store.createEntry(file(`/l/${name}`), f(1));
+      await store.createEntry(file('/l/adir/deep.txt'), f(1));
       expect((await store.listChildren('/l')).map((e) => e.name)).toEqual(['%_\\.txt', 'B.txt', 'a.txt', 'b.txt', 'Zdir', 'adir']);
       expect(await store.hasChildren('/l/adir')).toBe(true);
       expect(await store.hasChildren('/l/Zdir')).toBe(false);
@@ -45,51 +47,70 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
 
     it('ensureDirectories is idempotent and reports a file standing in the way', async () => {
       const store = await makeStore();
-      await store.createEntry(file('/e/blocker'), 1);
-      const result = await store.ensureDirectories([dir('/e'), dir('/e/blocker')]);
+      await store.createEntry(file('/e/blocker'), f(1));
+      const result = await store.ensureDirectories([dir('/e'), dir('/e/blocker')], f(0));
       expect(result.map((e) => [e.path, e.type])).toEqual([
         ['/e', 'directory'],
         ['/e/blocker', 'file'],
       ]);
-      expect((await store.ensureDirectories([dir('/e')])).length).toBe(1);
+      expect((await store.ensureDirectories([dir('/e')], f(0))).length).toBe(1);
       await store.close();
     });
 
     it('updates content with a version bump and refuses stale fences (LOCK_LOST)', async () => {
       const store = await makeStore();
-      await store.createEntry(file('/u.txt', 1), 10);
-      const updated = await store.updateContent('/u.txt', 42, 11);
+      await store.createEntry(file('/u.txt', 1), f(10));
+      const updated = await store.updateContent('/u.txt', 42, f(11));
       expect(updated).toMatchObject({ size: 42, version: 2 });
-      await expect(store.updateContent('/u.txt', 1, 5)).rejects.toMatchObject({ code: 'LOCK_LOST' });
-      await expect(store.updateContent('/nope.txt', 1, 99)).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
-      await expect(store.deleteEntry('/u.txt', 3)).rejects.toMatchObject({ code: 'LOCK_LOST' });
-      expect(await store.deleteEntry('/u.txt', 12)).toBe(true);
-      expect(await store.deleteEntry('/u.txt', 12)).toBe(false);
+      await expect(store.updateContent('/u.txt', 1, f(5))).rejects.toMatchObject({ code: 'LOCK_LOST' });
+      await expect(store.updateContent('/nope.txt', 1, f(99))).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+      await expect(store.deleteEntry('/u.txt', f(3))).rejects.toMatchObject({ code: 'LOCK_LOST' });
+      expect(await store.deleteEntry('/u.txt', f(12))).toBe(true);
+      expect(await store.deleteEntry('/u.txt', f(12))).toBe(false);
+      await store.close();
+    });
+
+    it('refuses every lock-protected write from another fencing epoch (FENCED), and changes nothing', async () => {
+      const store = await makeStore();
+      await store.ensureDirectories([dir('/ep')], f(1));
+      await store.createEntry(file('/ep/a.txt', 3), f(1));
+      const stale = f(50, 2);
+      await expect(store.createEntry(file('/ep/b.txt'), stale)).rejects.toMatchObject({ code: 'FENCED', status: 503 });
+      await expect(store.ensureDirectories([dir('/ep/new')], stale)).rejects.toMatchObject({ code: 'FENCED' });
+      await expect(store.updateContent('/ep/a.txt', 9, stale)).rejects.toMatchObject({ code: 'FENCED' });
+      await expect(store.deleteEntry('/ep/a.txt', stale)).rejects.toMatchObject({ code: 'FENCED' });
+      await expect(store.moveEntry('/ep/a.txt', '/ep/c.txt', { overwrite: false, fence: stale })).rejects.toMatchObject({ code: 'FENCED' });
+      expect(await store.getEntry('/ep/b.txt')).toBeNull();
+      expect(await store.getEntry('/ep/new')).toBeNull();
+      expect(await store.getEntry('/ep/c.txt')).toBeNull();
+      expect(await store.getEntry('/ep/a.txt')).toMatchObject({ size: 3, version: 1 });
+      // No epoch (in-process locks): only a fenced database refuses.
+      expect(await store.updateContent('/ep/a.txt', 4, f(60, null))).toMatchObject({ size: 4, version: 2 });
       await store.close();
     });
 
     it('refuses to delete a non-empty directory', async () => {
       const store = await makeStore();
-      await store.ensureDirectories([dir('/d')]);
-      await store.createEntry(file('/d/x'), 1);
-      await expect(store.deleteEntry('/d', 2)).rejects.toMatchObject({ code: 'DIRECTORY_NOT_EMPTY' });
+      await store.ensureDirectories([dir('/d')], f(0));
+      await store.createEntry(file('/d/x'), f(1));
+      await expect(store.deleteEntry('/d', f(2))).rejects.toMatchObject({ code: 'DIRECTORY_NOT_EMPTY' });
       await store.close();
     });
 
     it('moves a subtree in one step and applies the overwrite rules', async () => {
       const store = await makeStore();
-      await store.ensureDirectories([dir('/m'), dir('/m/src'), dir('/m/src/inner')]);
-      await store.createEntry(file('/m/src/inner/f.txt'), 1);
-      await store.createEntry(file('/m/other.txt'), 1);
-      const moved = await store.moveEntry('/m/src', '/m/dst', { overwrite: false, fence: 2 });
+      await store.ensureDirectories([dir('/m'), dir('/m/src'), dir('/m/src/inner')], f(0));
+      await store.createEntry(file('/m/src/inner/f.txt'), f(1));
+      await store.createEntry(file('/m/other.txt'), f(1));
+      const moved = await store.moveEntry('/m/src', '/m/dst', { overwrite: false, fence: f(2) });
       expect(moved).toMatchObject({ path: '/m/dst', name: 'dst', type: 'directory' });
       expect((await store.listChildren('/m/dst/inner')).map((e) => e.path)).toEqual(['/m/dst/inner/f.txt']);
       expect(await store.getEntry('/m/src/inner/f.txt')).toBeNull();
-      await expect(store.moveEntry('/m/other.txt', '/m/dst/inner/f.txt', { overwrite: false, fence: 3 })).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
-      await expect(store.moveEntry('/m/other.txt', '/m/dst', { overwrite: true, fence: 3 })).rejects.toMatchObject({ code: 'IS_A_DIRECTORY' });
-      await store.moveEntry('/m/other.txt', '/m/dst/inner/f.txt', { overwrite: true, fence: 3 });
+      await expect(store.moveEntry('/m/other.txt', '/m/dst/inner/f.txt', { overwrite: false, fence: f(3) })).rejects.toMatchObject({ code: 'FILE_ALREADY_EXISTS' });
+      await expect(store.moveEntry('/m/other.txt', '/m/dst', { overwrite: true, fence: f(3) })).rejects.toMatchObject({ code: 'IS_A_DIRECTORY' });
+      await store.moveEntry('/m/other.txt', '/m/dst/inner/f.txt', { overwrite: true, fence: f(3) });
       expect(await store.getEntry('/m/other.txt')).toBeNull();
-      await expect(store.moveEntry('/m/ghost', '/m/x', { overwrite: false, fence: 4 })).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+      await expect(store.moveEntry('/m/ghost', '/m/x', { overwrite: false, fence: f(4) })).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
       await store.close();
     });
 
@@ -115,7 +136,7 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
 
     it('finds paths without an entry (sweeper support)', async () => {
       const store = await makeStore();
-      await store.createEntry(file('/here.txt'), 1);
+      await store.createEntry(file('/here.txt'), f(1));
       expect(await store.findMissing(['/here.txt', '/gone.txt'])).toEqual(['/gone.txt']);
       await store.close();
     });
@@ -125,8 +146,8 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
       const seen: MetadataChange[] = [];
       watcher.subscribe((change) => seen.push(change));
       await new Promise((r) => setTimeout(r, 300));
-      await writer.createEntry(file('/feed.txt'), 1);
-      await writer.moveEntry('/feed.txt', '/feed2.txt', { overwrite: false, fence: 2 });
+      await writer.createEntry(file('/feed.txt'), f(1));
+      await writer.moveEntry('/feed.txt', '/feed2.txt', { overwrite: false, fence: f(2) });
       for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
       expect(seen).toEqual(expect.arrayContaining([
         { path: '/feed.txt', subtree: false },

@@ -35,6 +35,8 @@ export class MemoryLockManager implements LockManager {
     return {
       keys: sorted,
       fence: ++this.#fence,
+      // One process, one lock home: no epoch to check (a fenced database still refuses writes).
+      epoch: null,
       lost: lost.signal,
       release: async () => {
         if (released) return;

@@ -28,8 +28,10 @@ export interface RedisLockManagerOptions extends LockRedisAddress {
 }
 
 /**
- * KEYS = lock keys…, fence counter; ARGV = token, ttl ms. Returns 0 when a key is held by someone
- * else, otherwise the new fencing token.
+ * KEYS = lock keys…, fence counter, epoch; ARGV = token, ttl ms. Returns 0 when a key is held by
+ * someone else, otherwise { the new fencing token, the lock home's fencing epoch }. The epoch key
+ * (`<prefix>epoch`) is set by a failover drill when it makes this Redis the lock home of a new
+ * epoch; missing, it is epoch 1.
  *
  * Fencing across a failover: the counter lives on the master and replication is asynchronous, so
  * a promoted replica can be missing the last INCRs and would hand the same numbers out again.
@@ -42,7 +44,7 @@ export interface RedisLockManagerOptions extends LockRedisAddress {
  * LOCK_LOST and never overwrites newer content. Microseconds stay below 2^53 until the year 2255.
  */
 const GRANT = `
-local n = #KEYS - 1
+local n = #KEYS - 2
 for i = 1, n do
   local holder = redis.call('GET', KEYS[i])
   if holder and holder ~= ARGV[1] then return 0 end
@@ -50,12 +52,14 @@ end
 for i = 1, n do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
 local now = redis.call('TIME')
 local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local fence = redis.call('INCR', KEYS[#KEYS])
+local counter = KEYS[n + 1]
+local fence = redis.call('INCR', counter)
 if fence < floor then
-  redis.call('SET', KEYS[#KEYS], string.format('%.0f', floor))
+  redis.call('SET', counter, string.format('%.0f', floor))
   fence = floor
 end
-return fence`;
+local epoch = tonumber(redis.call('GET', KEYS[n + 2])) or 1
+return {fence, epoch}`;
 
 /** KEYS = lock keys; ARGV = token, ttl ms. 1 when every key was still ours and got a new TTL. */
 const RENEW = `
@@ -72,6 +76,11 @@ for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
 end
 return n`;
+
+interface Grant {
+  readonly fence: number;
+  readonly epoch: number;
+}
 
 function unavailable(error: unknown): AppError {
   if (isAppError(error)) return error;
@@ -124,8 +133,8 @@ export class RedisLockManager implements LockManager {
       }
       const sentAt = Date.now();
       try {
-        const fence = await this.#grant(names, token);
-        if (fence > 0) return this.#handle(sorted, names, token, fence, sentAt);
+        const grant = await this.#grant(names, token);
+        if (grant !== null) return this.#handle(sorted, names, token, grant, sentAt);
         outageSince = null;
       } catch (error) {
         maybeHeld = true;
@@ -175,9 +184,11 @@ export class RedisLockManager implements LockManager {
     this.#redis.disconnect();
   }
 
-  async #grant(names: readonly string[], token: string): Promise<number> {
-    const reply = await this.#redis.eval(GRANT, names.length + 1, ...names, `${this.#prefix}fence`, token, String(this.#ttlMs));
-    return Number(reply);
+  /** The grant, or null when a key is held by someone else. */
+  async #grant(names: readonly string[], token: string): Promise<Grant | null> {
+    const reply = await this.#redis.eval(GRANT, names.length + 2, ...names, `${this.#prefix}fence`, `${this.#prefix}epoch`, token, String(this.#ttlMs));
+    if (!Array.isArray(reply)) return null;
+    return { fence: Number(reply[0]), epoch: Number(reply[1]) };
   }
 
   /**
@@ -204,7 +215,7 @@ export class RedisLockManager implements LockManager {
   }
 
   /** `grantedAt`: when the grant was sent, a lower bound of when the keys' TTL started. */
-  #handle(keys: readonly string[], names: readonly string[], token: string, fence: number, grantedAt: number): LockHandle {
+  #handle(keys: readonly string[], names: readonly string[], token: string, grant: Grant, grantedAt: number): LockHandle {
     this.#active++;
     const lost = new AbortController();
     const intervalMs = Math.max(50, Math.floor(this.#ttlMs / 3));
@@ -227,7 +238,8 @@ export class RedisLockManager implements LockManager {
     renew.unref();
     return {
       keys,
-      fence,
+      fence: grant.fence,
+      epoch: grant.epoch,
       lost: lost.signal,
       release: async () => {
         if (released) return;

@@ -8,6 +8,8 @@ export function translatePgError(error: unknown): unknown {
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
   const message = error instanceof Error ? error.message : '';
   if (code === '23505') return new AppError('FILE_ALREADY_EXISTS', 'the path already exists', { cause: error });
+  // Raised by callfs_assert_epoch(): CF001 fenced database, CF002 the writer's lock is of another epoch.
+  if (code === 'CF001' || code === 'CF002') return fencedError(error);
   if (
     UNAVAILABLE_ERRNO.has(code) ||
     code.startsWith('08') || // connection exceptions
@@ -20,4 +22,8 @@ export function translatePgError(error: unknown): unknown {
     return new AppError('METADATA_UNAVAILABLE', 'the metadata database is unavailable', { cause: error, retryAfterSec: 1 });
   }
   return error;
+}
+
+export function fencedError(cause?: unknown): AppError {
+  return new AppError('FENCED', "this region's metadata is fenced by a failover; nothing was changed, retry shortly", { cause, retryAfterSec: 1 });
 }

@@ -12,7 +12,8 @@ import type { Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
-import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import type { EpochSource, EpochState } from '../../ports/fencing.js';
+import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
 import { translatePgError } from './errors.js';
@@ -21,6 +22,8 @@ import { PrimaryPool } from './primary-pool.js';
 
 const CHANNEL = 'callfs_changes';
 const MIGRATION_LOCK_KEY = 0x63616c6c; // "call"
+/** Raises CF001 / CF002 (→ FENCED) unless the writer's epoch may write here; see migration 5. */
+const EPOCH_GUARD = 'callfs_assert_epoch';
 const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, origin_instance_id, version';
 
 export interface PostgresMetadataStoreOptions {
@@ -91,7 +94,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
   return store;
 }
 
-export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress {
+export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource {
   readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
@@ -172,20 +175,22 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return result.rows[0]?.found === true;
   }
 
-  async createEntry(entry: NewEntry, fence: number): Promise<Entry> {
+  async createEntry(entry: NewEntry, fence: Fence): Promise<Entry> {
     const result = await this.#query<EntryRow>(
       `WITH ins AS (
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence, origin_instance_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING ${COLUMNS})
+         SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::bigint, $12::text
+          WHERE ${EPOCH_GUARD}($13::bigint)
+         RETURNING ${COLUMNS})
        SELECT ins.*, pg_notify('${CHANNEL}', $11) FROM ins`,
-      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence, this.#notice(entry.path, false), entry.originInstanceId],
+      [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence.token, this.#notice(entry.path, false), entry.originInstanceId, fence.epoch],
     );
     const row = result.rows[0];
     if (row === undefined) throw new Error('insert returned no row');
     return toEntry(row);
   }
 
-  async ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]> {
+  async ensureDirectories(entries: readonly NewEntry[], fence: Fence): Promise<Entry[]> {
     if (entries.length === 0) return [];
     const paths = entries.map((e) => e.path);
     await this.#query(
@@ -193,23 +198,24 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, origin_instance_id)
          SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i, oi
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, oi, ord)
+         WHERE ${EPOCH_GUARD}($8::bigint)
          ORDER BY ord
          ON CONFLICT (path) DO NOTHING RETURNING path)
        SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false)::text) FROM ins`,
-      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), entries.map((e) => e.originInstanceId)],
+      [entries.map((e) => nameOf(e.path)), paths, entries.map((e) => parentOf(e.path)), entries.map((e) => e.owner), entries.map((e) => e.backendType), entries.map((e) => e.instanceId), entries.map((e) => e.originInstanceId), fence.epoch],
     );
     const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [paths]);
     const byPath = new Map(result.rows.map((row) => [row.path, toEntry(row)]));
     return paths.map((p) => byPath.get(p)).filter((e): e is Entry => e !== undefined);
   }
 
-  async updateContent(path: string, size: number, fence: number): Promise<Entry> {
+  async updateContent(path: string, size: number, fence: Fence): Promise<Entry> {
     const result = await this.#query<EntryRow>(
       `WITH upd AS (
          UPDATE inodes SET size = $2, mtime = now(), version = version + 1, fence = $3
-         WHERE path = $1 AND fence <= $3 RETURNING ${COLUMNS})
+         WHERE path = $1 AND fence <= $3 AND ${EPOCH_GUARD}($5::bigint) RETURNING ${COLUMNS})
        SELECT upd.*, pg_notify('${CHANNEL}', $4) FROM upd`,
-      [path, size, fence, this.#notice(path, false)],
+      [path, size, fence.token, this.#notice(path, false), fence.epoch],
     );
     const row = result.rows[0];
     if (row !== undefined) return toEntry(row);
@@ -217,13 +223,14 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     throw new AppError('LOCK_LOST', `a newer writer has changed ${path}; this write was refused`);
   }
 
-  async deleteEntry(path: string, fence: number): Promise<boolean> {
+  async deleteEntry(path: string, fence: Fence): Promise<boolean> {
     const result = await this.#query<{ path: string }>(
       `WITH del AS (
          DELETE FROM inodes WHERE path = $1 AND fence <= $2 AND NOT EXISTS (SELECT 1 FROM inodes c WHERE c.parent_path = $1)
+           AND ${EPOCH_GUARD}($4::bigint)
          RETURNING path)
        SELECT del.path, pg_notify('${CHANNEL}', $3) FROM del`,
-      [path, fence, this.#notice(path, false)],
+      [path, fence.token, this.#notice(path, false), fence.epoch],
     );
     if (result.rows.length > 0) return true;
     if ((await this.getEntry(path)) === null) return false;
@@ -239,7 +246,8 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     const client = await this.#connect();
     try {
       await client.query('BEGIN');
-      const source = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 FOR UPDATE`, [from]);
+      // The epoch is checked by the first statement and held (FOR SHARE) until COMMIT.
+      const source = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 AND ${EPOCH_GUARD}($2::bigint) FOR UPDATE`, [from, options.fence.epoch]);
       const sourceRow = source.rows[0];
       if (sourceRow === undefined) throw new AppError('FILE_NOT_FOUND', `file not found: ${from}`);
       const dest = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 FOR UPDATE`, [to]);
@@ -260,7 +268,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
            name = CASE WHEN path = $1 THEN $4 ELSE name END,
            fence = GREATEST(fence, $5)
          WHERE path = $1 OR left(path, length($1) + 1) = $1 || '/'`,
-        [from, to, parentOf(to), nameOf(to), options.fence],
+        [from, to, parentOf(to), nameOf(to), options.fence.token],
       );
       await client.query(`SELECT pg_notify('${CHANNEL}', $1), pg_notify('${CHANNEL}', $2)`, [payload, JSON.stringify({ p: to, s: true })]);
       const moved = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1`, [to]);
@@ -375,6 +383,18 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
 
   async ping(): Promise<void> {
     await this.#query('SELECT 1');
+  }
+
+  async readEpoch(): Promise<EpochState> {
+    const result = await this.#query<{ epoch: string; fenced: boolean; primary_region: string | null; lock_home: string | null; read_only: boolean }>(
+      `SELECT epoch, fenced, primary_region, lock_home, current_setting('transaction_read_only') = 'on' AS read_only
+         FROM callfs_epoch WHERE id = 1`,
+    );
+    const row = result.rows[0];
+    // No row (deleted by hand): the defaults of the migration, epoch 1 and not fenced.
+    if (row === undefined) return { epoch: 1, fenced: false, readOnly: false, primaryRegion: null, lockHome: null };
+    const lockHome = row.lock_home?.trim() ?? '';
+    return { epoch: Number(row.epoch), fenced: row.fenced, readOnly: row.read_only, primaryRegion: row.primary_region, lockHome: lockHome === '' ? null : lockHome };
   }
 
   /** The insert position: past every committed record, even with `synchronous_commit = off`. */

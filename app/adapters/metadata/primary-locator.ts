@@ -1,7 +1,9 @@
 /**
  * @module Finds the primary among the hosts of a DSN: connects to each host in order, with the
- * connect timeout, and picks the first one whose `pg_is_in_recovery()` is false. Every probe is
- * bounded (connect timeout, then a query timeout) and its connection is always closed.
+ * connect timeout, and picks the first writable one: not in recovery, its sessions not read-only
+ * (a former primary fenced by a failover drill is made read-only), and its epoch row not marked
+ * fenced. Every probe is bounded (connect timeout, then a query timeout) and its connection is
+ * always closed.
  */
 import pg from 'pg';
 import type { PostgresHost } from './multi-host-dsn.js';
@@ -12,9 +14,9 @@ export interface ProbeTimeouts {
 }
 
 export interface PrimaryLocation {
-  /** The first host that accepted a connection and is not in recovery, or null. */
+  /** The first host that accepted a connection and is writable and not fenced, or null. */
   readonly primary: PostgresHost | null;
-  /** What each probed host answered, e.g. `h1:5432 unreachable (ECONNREFUSED), h2:5433 standby`. */
+  /** What each probed host answered, e.g. `h1:5432 unreachable (ECONNREFUSED), h2:5433 read-only, h3:5432 standby`. */
   readonly summary: string;
 }
 
@@ -36,13 +38,29 @@ async function probe(host: PostgresHost, timeouts: ProbeTimeouts): Promise<strin
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const result = await client.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
-    return result.rows[0]?.recovering === false ? 'primary' : 'standby';
+    const result = await client.query<{ recovering: boolean; read_only: boolean }>(
+      "SELECT pg_is_in_recovery() AS recovering, current_setting('transaction_read_only') = 'on' AS read_only",
+    );
+    const row = result.rows[0];
+    if (row?.recovering !== false) return 'standby';
+    if (row.read_only) return 'read-only';
+    return (await isFenced(client)) ? 'fenced' : 'primary';
   } catch (error) {
     return `unreachable (${reasonOf(error)})`;
   } finally {
     // Not awaited: closing must never hold up the search.
     client.end().catch(() => undefined);
+  }
+}
+
+/** The epoch row says fenced; a database not migrated yet (no table) is not. */
+async function isFenced(client: pg.Client): Promise<boolean> {
+  try {
+    const result = await client.query<{ fenced: boolean }>('SELECT fenced FROM callfs_epoch WHERE id = 1');
+    return result.rows[0]?.fenced === true;
+  } catch (error) {
+    if (typeof error === 'object' && error !== null && 'code' in error && error.code === '42P01') return false;
+    throw error;
   }
 }
 

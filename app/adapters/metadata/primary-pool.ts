@@ -2,7 +2,8 @@
  * @module PrimaryPool: a `pg.Pool` that follows the primary of a DSN listing several hosts.
  * With one host it is a plain pool on the DSN as written. With several, it locates the primary
  * before first use; after a failure that may mean a switchover (connection refused or reset, a
- * read-only transaction, an administrator shutdown) it searches again in the background until
+ * read-only transaction, an administrator shutdown, a write refused by a fenced former primary)
+ * it searches again in the background until
  * some host is primary, and when that is another host it swaps in a pool on it, retires the old
  * one and tells its owner, so the next request reaches the new primary without a restart.
  */
@@ -20,8 +21,11 @@ export interface PrimaryPoolOptions {
   readonly onSwitch?: () => void;
 }
 
-/** SQLSTATEs a primary answers while it steps down, or a standby answers to a write. */
-const SWITCHOVER_SQLSTATES = new Set(['25006', '57P01', '57P02', '57P03']);
+/**
+ * SQLSTATEs a primary answers while it steps down, or a standby answers to a write; CF001 is a
+ * write refused by a fenced former primary (callfs_assert_epoch): its successor is elsewhere.
+ */
+const SWITCHOVER_SQLSTATES = new Set(['25006', '57P01', '57P02', '57P03', 'CF001']);
 const LOST_CONNECTION_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 const LOST_CONNECTION_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i;
 

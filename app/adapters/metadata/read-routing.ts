@@ -6,7 +6,7 @@
  * writes and the checks made under a lock always use the primary store itself.
  */
 import type { Entry, NewEntry } from '../../domain/entry.js';
-import type { LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 
 export class ReplicaRoutedStore implements MetadataStore {
   constructor(
@@ -31,16 +31,16 @@ export class ReplicaRoutedStore implements MetadataStore {
   fileHoldersWithin(path: string): Promise<string[]> {
     return this.primary.fileHoldersWithin(path);
   }
-  createEntry(entry: NewEntry, fence: number): Promise<Entry> {
+  createEntry(entry: NewEntry, fence: Fence): Promise<Entry> {
     return this.primary.createEntry(entry, fence);
   }
-  ensureDirectories(entries: readonly NewEntry[]): Promise<Entry[]> {
-    return this.primary.ensureDirectories(entries);
+  ensureDirectories(entries: readonly NewEntry[], fence: Fence): Promise<Entry[]> {
+    return this.primary.ensureDirectories(entries, fence);
   }
-  updateContent(path: string, size: number, fence: number): Promise<Entry> {
+  updateContent(path: string, size: number, fence: Fence): Promise<Entry> {
     return this.primary.updateContent(path, size, fence);
   }
-  deleteEntry(path: string, fence: number): Promise<boolean> {
+  deleteEntry(path: string, fence: Fence): Promise<boolean> {
     return this.primary.deleteEntry(path, fence);
   }
   moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {

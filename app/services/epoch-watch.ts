@@ -1,0 +1,125 @@
+/**
+ * @module EpochWatch: the node's view of the fencing epoch (ports/fencing.ts). It re-reads the
+ * epoch row from the metadata primary every heartbeat, right after a write was refused as FENCED,
+ * and on every readiness check; when the row names another lock home than the one the lock
+ * manager uses, it moves the lock manager there (no restart). Readiness fails while the primary
+ * is fenced or read-only, or no writable primary answers, so health checks withdraw the node.
+ */
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../observability/logger.js';
+import type { EpochSource, EpochState, LockHomeControl } from '../ports/fencing.js';
+
+export interface EpochView {
+  /** Last epoch read from the primary; null before the first successful read. */
+  readonly epoch: number | null;
+  /** Redis address the node takes its locks from; null when not a single address (in-process, Sentinel). */
+  readonly lockHome: string | null;
+}
+
+export interface EpochWatchOptions {
+  readonly intervalMs: number;
+  /** Absent when the lock manager cannot move (in-process locks, Redis Sentinel). */
+  readonly lockHome: LockHomeControl | null;
+  /** Why `lock_home` is ignored without a LockHomeControl, for the one log line. */
+  readonly lockHomeIgnoredBecause?: string;
+}
+
+export class EpochWatch {
+  readonly #source: EpochSource;
+  readonly #options: EpochWatchOptions;
+  readonly #logger: Logger;
+  #state: EpochState | null = null;
+  /** The last read failed: no writable primary answered. */
+  #unreachable: AppError | null = null;
+  #reading: Promise<void> | null = null;
+  #moving: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #ignoredLogged = false;
+
+  constructor(source: EpochSource, options: EpochWatchOptions, logger: Logger) {
+    this.#source = source;
+    this.#options = options;
+    this.#logger = logger;
+  }
+
+  start(): void {
+    if (this.#timer !== null) return;
+    this.#timer = setInterval(() => void this.refresh(), Math.max(100, this.#options.intervalMs));
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#reading;
+    await this.#moving;
+  }
+
+  view(): EpochView {
+    return { epoch: this.#state?.epoch ?? null, lockHome: this.#options.lockHome?.current() ?? null };
+  }
+
+  /** A write was refused as FENCED: look at the epoch row again now. */
+  fenced(): void {
+    void this.refresh();
+  }
+
+  /** Reads the epoch row (concurrent callers share one read) and follows its lock home. Never throws. */
+  refresh(): Promise<void> {
+    this.#reading ??= this.#read().finally(() => {
+      this.#reading = null;
+    });
+    return this.#reading;
+  }
+
+  /** For readiness: throws FENCED while the primary is fenced or read-only, or the read's error when no primary answers. */
+  async assertWritable(): Promise<void> {
+    await this.refresh();
+    if (this.#unreachable !== null) throw this.#unreachable;
+    const state = this.#state;
+    if (state?.fenced === true || state?.readOnly === true) {
+      throw new AppError('FENCED', `the metadata primary is ${state.fenced ? 'fenced by a failover' : 'read-only'} (epoch ${state.epoch})`);
+    }
+  }
+
+  async #read(): Promise<void> {
+    let state: EpochState;
+    try {
+      state = await this.#source.readEpoch();
+    } catch (error) {
+      this.#unreachable = error instanceof AppError ? error : new AppError('METADATA_UNAVAILABLE', 'the epoch row could not be read', { cause: error });
+      return;
+    }
+    const before = this.#state;
+    this.#state = state;
+    this.#unreachable = null;
+    if (before !== null && (before.epoch !== state.epoch || before.fenced !== state.fenced)) {
+      this.#logger.warn('fencing epoch changed', { epoch: state.epoch, fenced: state.fenced, previousEpoch: before.epoch, primaryRegion: state.primaryRegion });
+    }
+    this.#followLockHome(state.lockHome);
+  }
+
+  /** Moves the locks in the background: a slow or dead new Redis must not hold up readiness. */
+  #followLockHome(wanted: string | null): void {
+    const control = this.#options.lockHome;
+    if (control === null) {
+      if (wanted !== null && !this.#ignoredLogged) {
+        this.#ignoredLogged = true;
+        this.#logger.warn('lock_home on the epoch row is ignored', { lockHome: wanted, reason: this.#options.lockHomeIgnoredBecause ?? 'locks are not a relocatable Redis address' });
+      }
+      return;
+    }
+    if (this.#moving !== null) return;
+    const from = control.current();
+    this.#moving = control
+      .moveTo(wanted)
+      .then(() => {
+        const to = control.current();
+        if (to !== from) this.#logger.warn('lock home moved', { from, to });
+      })
+      .catch((error: unknown) => this.#logger.warn('could not move to the new lock home; will retry', { lockHome: wanted, error: String(error) }))
+      .finally(() => {
+        this.#moving = null;
+      });
+  }
+}
