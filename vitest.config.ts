@@ -33,11 +33,13 @@ export default defineConfig({
         },
       },
       {
-        // The multi-region rehearsal (network namespaces, ~20 processes of its own): it runs alone,
+        // The multi-region rehearsals (network namespaces, ~20 processes each): they run alone,
         // after every other file has finished, so it neither slows them down nor is slowed by them.
         test: {
           name: 'rehearsal',
           include: ['test/rehearsal/**/*.test.ts'],
+          // One rehearsal at a time: two would share two cores between ~40 processes.
+          fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 180_000,
           pool: 'forks',

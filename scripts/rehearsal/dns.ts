@@ -34,10 +34,15 @@ function healthyAddresses(region: RegionPlan, health: NodeHealth): string[] {
   return region.nodes.filter((n) => health[n.id] === true).map((n) => n.ip);
 }
 
-/** What the global hostname answers a client of `from` (undefined: a client outside every region). */
-export function globalAnswer(plan: RehearsalPlan, from: string | undefined, health: NodeHealth): GlobalAnswer {
-  const candidates = regionsByDistance(plan, from).filter((r) => r.dnsWeight > 0);
-  const ordered = candidates.length > 0 ? candidates : regionsByDistance(plan, from);
+/**
+ * What the global hostname answers a client of `from` (undefined: a client outside every region).
+ * A region in `withdrawn` (a drill took it out of traffic) is never answered, healthy or not: it
+ * stays out until it is restored, like an inverted Route 53 health check.
+ */
+export function globalAnswer(plan: RehearsalPlan, from: string | undefined, health: NodeHealth, withdrawn: ReadonlySet<string> = new Set()): GlobalAnswer {
+  const allowed = regionsByDistance(plan, from).filter((r) => !withdrawn.has(r.name));
+  const candidates = allowed.filter((r) => r.dnsWeight > 0);
+  const ordered = candidates.length > 0 ? candidates : allowed.length > 0 ? allowed : regionsByDistance(plan, from);
   for (const region of ordered) {
     const addresses = healthyAddresses(region, health);
     if (addresses.length > 0) return { region: region.name, addresses };
@@ -47,9 +52,9 @@ export function globalAnswer(plan: RehearsalPlan, from: string | undefined, heal
 }
 
 /** The zone as clients of `from` see it. */
-export function zoneText(plan: RehearsalPlan, from: string | undefined, health: NodeHealth, serial: number): string {
+export function zoneText(plan: RehearsalPlan, from: string | undefined, health: NodeHealth, serial: number, withdrawn: ReadonlySet<string> = new Set()): string {
   const own = plan.regions.find((r) => r.name === from) ?? plan.home;
-  const global = globalAnswer(plan, from, health);
+  const global = globalAnswer(plan, from, health, withdrawn);
   const a = (label: string, address: string): string => `${label.padEnd(16)} IN A ${address}`;
   const lines = [
     `$TTL ${DNS_TTL}`,

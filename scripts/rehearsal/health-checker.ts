@@ -31,6 +31,8 @@ export interface HealthReport {
   readonly regions: Readonly<Record<string, boolean>>;
   /** view → the region the global name answers there. */
   readonly globalAnswers: Readonly<Record<string, string>>;
+  /** Regions a drill has taken out of the global name; absent in older reports. */
+  readonly withdrawn?: readonly string[];
   readonly zoneReloads: number;
 }
 
@@ -55,11 +57,32 @@ function writeAtomically(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/**
+ * Regions a drill has taken out of the global name (`<dir>/withdrawn.json`, a JSON array of
+ * region names). Read every round, so a withdrawal shows within one check interval.
+ */
+export function withdrawnFile(dir: string): string {
+  return join(dir, 'withdrawn.json');
+}
+
+export function readWithdrawn(dir: string): Set<string> {
+  try {
+    const names: unknown = JSON.parse(readFileSync(withdrawnFile(dir), 'utf8'));
+    return new Set(Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : []);
+  } catch {
+    return new Set();
+  }
+}
+
+export function writeWithdrawn(dir: string, regions: ReadonlySet<string>): void {
+  writeAtomically(withdrawnFile(dir), JSON.stringify([...regions].sort()) + '\n');
+}
+
 /** Writes every view's zone file for `health`. */
-export function writeZones(plan: RehearsalPlan, dnsDir: string, health: NodeHealth, serial: number): void {
+export function writeZones(plan: RehearsalPlan, dnsDir: string, health: NodeHealth, serial: number, withdrawn: ReadonlySet<string> = new Set()): void {
   for (const region of [...plan.regions.map((r) => r.name), undefined]) {
     const view = region ?? 'outside';
-    writeAtomically(zoneFile(dnsDir, view), zoneText(plan, region, health, serial));
+    writeAtomically(zoneFile(dnsDir, view), zoneText(plan, region, health, serial, withdrawn));
   }
 }
 
@@ -104,10 +127,11 @@ export async function runHealthChecker(dir: string, dnsDir: string): Promise<voi
       }),
     );
     const health: NodeHealth = Object.fromEntries([...checks].map(([id, c]) => [id, c.up]));
-    const answers = Object.fromEntries(viewNames(plan).map((view) => [view, globalAnswer(plan, view === 'outside' ? undefined : view, health)]));
-    const fingerprint = JSON.stringify({ health, answers });
+    const withdrawn = readWithdrawn(dir);
+    const answers = Object.fromEntries(viewNames(plan).map((view) => [view, globalAnswer(plan, view === 'outside' ? undefined : view, health, withdrawn)]));
+    const fingerprint = JSON.stringify({ health, answers, withdrawn: [...withdrawn].sort() });
     if (fingerprint !== published) {
-      writeZones(plan, dnsDir, health, ++serial);
+      writeZones(plan, dnsDir, health, ++serial, withdrawn);
       const named = readState(dir)?.processes.find((p) => p.name === 'named');
       if (named !== undefined && isRunning(named)) {
         process.kill(named.pid, 'SIGHUP');
@@ -120,6 +144,7 @@ export async function runHealthChecker(dir: string, dnsDir: string): Promise<voi
       nodes: Object.fromEntries(checks),
       regions: Object.fromEntries(plan.regions.map((r) => [r.name, r.nodes.some((n) => checks.get(n.id)?.up === true)])),
       globalAnswers: Object.fromEntries(Object.entries(answers).map(([view, answer]) => [view, answer.region])),
+      withdrawn: [...withdrawn].sort(),
       zoneReloads: reloads,
     };
     writeAtomically(healthFile(dir), JSON.stringify(report, null, 2) + '\n');

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REGIONS } from '../../regions/index.js';
 import { namedConf } from './dns.js';
-import { planFile, writeZones } from './health-checker.js';
+import { planFile, withdrawnFile, writeZones } from './health-checker.js';
 import { inNamespace, logTail, namespaceExists, netnsAvailable, pingRtt, resolveFrom, run, startDaemon, waitForTcp } from './netns.js';
 import { credentialsOf } from '../local-credentials.js';
 import { nodeYaml, type Credentials } from './node-config.js';
@@ -149,6 +149,7 @@ async function upHoldingLock(options: RehearsalOptions, log: (line: string) => v
   const wanDelay = await step('wan-delay (gcc)', () => buildWanDelay(paths.bin));
   rmSync(paths.run, { recursive: true, force: true });
   rmSync(paths.logs, { recursive: true, force: true });
+  rmSync(withdrawnFile(options.dir), { force: true });
   mkdirSync(paths.run, { recursive: true });
   mkdirSync(paths.logs, { recursive: true });
   // Postgres runs as the postgres user: it must be able to pass through to its data directory.
@@ -374,8 +375,21 @@ async function waitForSql(target: PgTarget, query: string, timeoutMs: number, lo
   }
 }
 
+/**
+ * Replication identity of a region's server: `<region>` for its promotable server on :5432 and
+ * `<region>_reader` for the home region's extra read replica on :5433. The name is the
+ * standby's `application_name` (what `synchronous_standby_names` lists) and, prefixed, its slot.
+ */
+export function standbyName(region: Pick<RegionPlan, 'name'>, reader: boolean): string {
+  return `${region.name.replace(/-/g, '_')}${reader ? '_reader' : ''}`;
+}
+
+export function slotOf(standby: string): string {
+  return `rehearsal_${standby}`;
+}
+
 function slotName(region: RegionPlan): string {
-  return `rehearsal_${region.name.replace(/-/g, '_')}`;
+  return slotOf(standbyName(region, region.role === 'home'));
 }
 
 async function startPrimary(plan: RehearsalPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
@@ -421,7 +435,7 @@ async function startPrimary(plan: RehearsalPlan, paths: Paths, remember: (r: Pro
 async function startReplica(plan: RehearsalPlan, region: RegionPlan, paths: Paths, remember: (r: ProcessRecord) => ProcessRecord): Promise<void> {
   const bin = postgresBinDir() ?? '';
   const name: PgServerName = `${region.name}-replica`;
-  const source = `host=${plan.home.serviceIp} port=${POSTGRES_PORT} user=postgres application_name=${region.name}`;
+  const source = `host=${plan.home.serviceIp} port=${POSTGRES_PORT} user=postgres application_name=${standbyName(region, region.role === 'home')}`;
   // Taken from inside the region, so the copy crosses the delayed WAN like the stream after it.
   const [command = '', ...args] = asPostgres(join(bin, 'pg_basebackup'), ['-d', source, '-D', join(paths.pg, name), '-R', '-X', 'stream', '-c', 'fast', '-S', slotName(region), '--no-sync']);
   await inNamespace(region.ns, command, args, 120_000);
@@ -429,7 +443,7 @@ async function startReplica(plan: RehearsalPlan, region: RegionPlan, paths: Path
 }
 
 async function waitForReplication(plan: RehearsalPlan, timeoutMs: number): Promise<void> {
-  const replicas = plan.regions.map((r) => r.name);
+  const replicas = plan.regions.map((r) => standbyName(r, r.role === 'home'));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const rows = await sql(primaryTarget(plan), "select application_name from pg_stat_replication where state = 'streaming'").catch(() => []);
@@ -610,6 +624,7 @@ async function downHoldingLock(options: RehearsalOptions, log: (line: string) =>
   }
   rmSync(join(options.dir, 'run'), { recursive: true, force: true });
   rmSync(join(options.dir, 'health.json'), { force: true });
+  rmSync(withdrawnFile(options.dir), { force: true });
   removeState(options.dir);
   log(`stopped ${stopped} process(es), deleted ${state.namespaces.length} namespace(s); logs kept in ${join(options.dir, 'logs')}`);
   return true;
@@ -641,5 +656,172 @@ export async function startRegionNodes(options: RehearsalOptions, region: string
     writeState(options.dir, state);
     started++;
   }
+  return started;
+}
+
+// ---- servers one at a time (failover drills) -------------------------------------------------
+
+/** A Postgres server of the rehearsal, named by the role `up` gave it. */
+export interface PgServer {
+  /** `primary` or `<region>-replica`: its data directory, socket directory, log and process name. */
+  readonly key: PgServerName;
+  readonly region: RegionPlan;
+  readonly target: PgTarget;
+  /** Its `application_name` and slot suffix whenever it streams as a standby. */
+  readonly standby: string;
+  /** The region's server on :5432, which a failover may promote (every region has one). */
+  readonly promotable: boolean;
+}
+
+export function pgServers(plan: RehearsalPlan): PgServer[] {
+  return plan.regions.flatMap((region): PgServer[] => {
+    const main: PgServer = region.role === 'home'
+      ? { key: 'primary', region, target: primaryTarget(plan), standby: standbyName(region, false), promotable: true }
+      : { key: `${region.name}-replica`, region, target: replicaTarget(region), standby: standbyName(region, false), promotable: true };
+    if (region.role !== 'home') return [main];
+    return [main, { key: `${region.name}-replica`, region, target: replicaTarget(region), standby: standbyName(region, true), promotable: false }];
+  });
+}
+
+export function pgDataDir(plan: RehearsalPlan, server: PgServer): string {
+  return join(pathsOf(plan).pg, server.key);
+}
+
+function pgProcessName(server: PgServer): string {
+  return `postgres ${server.key}`;
+}
+
+/** The running process of a server, from the state file, or null. */
+export function pgProcess(options: RehearsalOptions, server: PgServer): ProcessRecord | null {
+  const record = readState(options.dir)?.processes.find((p) => p.name === pgProcessName(server));
+  return record !== undefined && isRunning(record) ? record : null;
+}
+
+/** Runs a Postgres program (pg_rewind, pg_basebackup, ...) as the postgres user inside `ns`. */
+export async function runPostgresTool(ns: string, tool: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  const [command = '', ...rest] = asPostgres(join(postgresBinDir() ?? '', tool), args);
+  const { stdout } = await inNamespace(ns, command, rest, timeoutMs);
+  return stdout;
+}
+
+/** Writes a file in a server's data directory, owned by postgres. */
+export function writePgFile(plan: RehearsalPlan, server: PgServer, name: string, text: string): void {
+  const file = join(pgDataDir(plan, server), name);
+  writeFileSync(file, text);
+  const { uid, gid } = postgresIds();
+  chownSync(file, uid, gid);
+}
+
+/** An empty data directory for a server (the old one removed), ready for pg_basebackup. */
+export function resetPgDataDir(plan: RehearsalPlan, server: PgServer): string {
+  const dir = pgDataDir(plan, server);
+  rmSync(dir, { recursive: true, force: true });
+  postgresOwnedDir(dir);
+  return dir;
+}
+
+/** Starts a server that is not running and records it in the state file (replacing its old record). */
+export async function startPgServer(options: RehearsalOptions, server: PgServer): Promise<void> {
+  if (pgProcess(options, server) !== null) return;
+  const plan = loadPlan(options);
+  const state = readState(options.dir);
+  if (state === null) throw new Error('the rehearsal is not up');
+  const name = pgProcessName(server);
+  await runPostgresDaemon(server.key, server.target, pathsOf(plan), (record) => {
+    state.processes = [...state.processes.filter((p) => p.name !== name), record];
+    writeState(options.dir, state);
+    return record;
+  });
+}
+
+/**
+ * Stops a server: `fast` is Postgres's clean fast shutdown (SIGINT), `crash` its immediate one
+ * (SIGQUIT: no checkpoint, as if the machine had died). Returns false when it was not running.
+ */
+export async function stopPgServer(options: RehearsalOptions, server: PgServer, how: 'fast' | 'crash'): Promise<boolean> {
+  const record = pgProcess(options, server);
+  if (record === null) return false;
+  if (how === 'fast') {
+    await stopProcess(record, 20_000);
+    return true;
+  }
+  process.kill(record.pid, 'SIGQUIT');
+  const deadline = Date.now() + 10_000;
+  while (isRunning(record) && Date.now() < deadline) await sleep(50);
+  if (isRunning(record)) await stopProcess({ ...record, stopSignal: 'SIGKILL' }, 2000);
+  return true;
+}
+
+/** The process records of one region's servers (Redis, S3, its replicator), by name. */
+function regionServiceNames(region: RegionPlan): string[] {
+  return [`redis ${region.name}`, `s3 ${region.name}`, `s3 replication ${region.name}`];
+}
+
+/** Stops the region's Redis; returns false when it was not running. */
+export async function stopRegionRedis(options: RehearsalOptions, region: string, how: 'fast' | 'crash'): Promise<boolean> {
+  const record = readState(options.dir)?.processes.find((p) => p.name === `redis ${region}` && isRunning(p));
+  if (record === undefined) return false;
+  await stopProcess(how === 'crash' ? { ...record, stopSignal: 'SIGKILL' } : record, 5000);
+  return true;
+}
+
+/** Starts the region's Redis again (empty: the rehearsal's Redis keeps nothing on disk). */
+export async function startRegionRedis(options: RehearsalOptions, region: string): Promise<boolean> {
+  const state = readState(options.dir);
+  if (state === null) throw new Error('the rehearsal is not up');
+  const name = `redis ${region}`;
+  if (state.processes.some((p) => p.name === name && isRunning(p))) return false;
+  const plan = loadPlan(options);
+  const target = plan.regions.find((r) => r.name === region);
+  if (target === undefined) throw new Error(`no region ${region}`);
+  await startRedis(target, pathsOf(plan), (record) => {
+    state.processes = [...state.processes.filter((p) => p.name !== name), record];
+    writeState(options.dir, state);
+    return record;
+  });
+  return true;
+}
+
+/**
+ * A region lost at once: every process in its namespace is killed (nodes, Postgres servers with
+ * an immediate shutdown, Redis, S3 and its replicator). Returns the names of what was stopped.
+ */
+export async function crashRegion(options: RehearsalOptions, region: string): Promise<string[]> {
+  const plan = loadPlan(options);
+  const target = plan.regions.find((r) => r.name === region);
+  if (target === undefined) throw new Error(`no region ${region}`);
+  const stopped: string[] = [];
+  const state = readState(options.dir);
+  const nodeNames = new Set(target.nodes.map((n) => `node ${n.id}`));
+  const services = new Set(regionServiceNames(target));
+  const doomed = state?.processes.filter((p) => (nodeNames.has(p.name) || services.has(p.name)) && isRunning(p)) ?? [];
+  await Promise.all(doomed.map((p) => stopProcess({ ...p, stopSignal: 'SIGKILL' }, 3000)));
+  stopped.push(...doomed.map((p) => p.name));
+  for (const server of pgServers(plan).filter((s) => s.region.name === region)) {
+    if (await stopPgServer(options, server, 'crash')) stopped.push(pgProcessName(server));
+  }
+  return stopped;
+}
+
+/** Starts again what `crashRegion` stopped, except Postgres (a drill decides how it rejoins). */
+export async function restartRegionServices(options: RehearsalOptions, region: string): Promise<string[]> {
+  const state = readState(options.dir);
+  if (state === null) throw new Error('the rehearsal is not up');
+  const plan = loadPlan(options);
+  const target = plan.regions.find((r) => r.name === region);
+  if (target === undefined) throw new Error(`no region ${region}`);
+  const paths = pathsOf(plan);
+  const started: string[] = [];
+  const remember = (record: ProcessRecord): ProcessRecord => {
+    const fresh = readState(options.dir) ?? state;
+    fresh.processes = [...fresh.processes.filter((p) => p.name !== record.name), record];
+    writeState(options.dir, fresh);
+    started.push(record.name);
+    return record;
+  };
+  const running = (name: string): boolean => (readState(options.dir)?.processes ?? []).some((p) => p.name === name && isRunning(p));
+  if (!running(`redis ${region}`)) await startRedis(target, paths, remember);
+  if (!running(`s3 ${region}`)) await startS3(target, paths, remember);
+  if (!running(`s3 replication ${region}`)) await startReplicator(plan, target, remember);
   return started;
 }

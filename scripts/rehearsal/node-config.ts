@@ -1,6 +1,6 @@
 /**
- * @module The CallFS-style YAML of each rehearsal node. Every node writes metadata to the home
- * region's primary (`metadata_store.dsn`) and reads from its own region's streaming replica
+ * @module The CallFS-style YAML of each rehearsal node. Every node writes metadata to the writable
+ * primary among the regions' servers (`metadata_store.dsn` lists them all, home first) and reads from its own region's streaming replica
  * (`metadata_store.read_dsn`, with read-your-writes tokens); the home region has a replica of its
  * own for this. It takes locks at the lock home (the home region's Redis), lists every other node
  * as a static peer with its region, and keeps two copies of each local-disk file. New files go to
@@ -38,7 +38,7 @@ export function nodeYaml(plan: RehearsalPlan, region: RegionPlan, node: NodePlan
     '  level: info',
     '  format: console',
     'metadata_store:',
-    `  dsn: ${quote(plan.primaryDsn)}`,
+    `  dsn: ${quote(plan.metadataDsn)}`,
     `  read_dsn: ${quote(region.replicaDsn)}`,
     'dlm:',
     `  redis_addr: ${quote(plan.lockRedisAddr)}`,

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readHealth, type HealthReport } from './health-checker.js';
-import { credentialsOf, loadPlan, measureRtt, primaryTarget, replicaTarget, sql } from './lifecycle.js';
+import { credentialsOf, loadPlan, measureRtt, primaryTarget, replicaTarget, sql, standbyName } from './lifecycle.js';
 import { namespaceExists, resolveFrom } from './netns.js';
 import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
 import type { ReplicationStats } from './s3-replicator.js';
@@ -103,7 +103,7 @@ async function replicaLags(plan: RehearsalPlan): Promise<ReplicaLag[]> {
   ).catch(() => [] as string[][]);
   return Promise.all(
     plan.regions.map(async (region): Promise<ReplicaLag> => {
-      const row = primaryRows.find((r) => r[0] === region.name);
+      const row = primaryRows.find((r) => r[0] === standbyName(region, region.role === 'home'));
       try {
         const [replica] = await sql(replicaTarget(region), 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
         return {

@@ -31,6 +31,7 @@ describe('rehearsal plan', () => {
       ['eu-2', 'http://10.250.1.12:8443'],
     ]);
     expect(plan.primaryDsn).toBe('postgres://postgres@10.250.1.2:5432/callfs');
+    expect(plan.metadataDsn).toBe('postgres://postgres@10.250.1.2:5432,10.250.2.2:5432,10.250.3.2:5432/callfs');
     expect(plan.regions.map((r) => r.replicaDsn)).toEqual([
       'postgres://postgres@10.250.1.2:5433/callfs',
       'postgres://postgres@10.250.2.2:5432/callfs',

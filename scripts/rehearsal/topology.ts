@@ -90,8 +90,14 @@ export interface RehearsalPlan {
   readonly wanNs: string;
   readonly regions: readonly RegionPlan[];
   readonly home: RegionPlan;
-  /** Every node writes metadata here (the home region's primary, on its `serviceIp`). */
+  /** The home region's primary as `up` creates it (on the home region's `serviceIp`). */
   readonly primaryDsn: string;
+  /**
+   * What the nodes write metadata to: every region's promotable server (`serviceIp:5432`), home
+   * first. The nodes use whichever one is the writable primary, so after a failover drill promotes
+   * another region's server they follow it without a restart.
+   */
+  readonly metadataDsn: string;
   /** The lock home: the home region's Redis, used by the nodes of every region. */
   readonly lockRedisAddr: string;
   readonly links: readonly WanLink[];
@@ -191,6 +197,7 @@ export function planRehearsal(regions: readonly Region[], options: RehearsalOpti
     regions: plans,
     home: homePlan,
     primaryDsn: `postgres://postgres@${homePlan.serviceIp}:${POSTGRES_PORT}/${DATABASE}`,
+    metadataDsn: `postgres://postgres@${plans.map((r) => `${r.serviceIp}:${POSTGRES_PORT}`).join(',')}/${DATABASE}`,
     lockRedisAddr: homePlan.redisAddr,
     links,
     globalHostname: `${options.globalLabel}.${options.domain}`,

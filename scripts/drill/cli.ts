@@ -1,0 +1,155 @@
+/**
+ * @module `npm run drill`: argument parsing and the wiring of provider, plan, runner and
+ * scorecard. `runDrillCommand` is what the script calls and what the tests call.
+ */
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js';
+import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
+import { createLocalProvider } from './local-provider.js';
+import type { DrillProvider } from './provider.js';
+import { lastUnfinishedRun, newRunId, readProgress, runDrill, saveProgress, type RunOutcome, type RunProgress } from './runner.js';
+
+export const USAGE = `usage:
+  npm run drill -- <drill> <target> [options]     plan a drill (dry run: prints the plan, changes nothing)
+  npm run drill -- <drill> <target> --yes         plan and run it without asking (--execute: ask first)
+  npm run drill -- resume [run-id] --yes          resume the last (or the named) unfinished run
+
+drills:
+  primary-failover <to-region>   the home region is lost: fence its database, promote <to-region>'s
+                                 replica, move the lock home, re-point replicas and nodes, update DNS
+  failback <region>              rebuild <region> as a replica of the current primary, catch up,
+                                 answer it in DNS again; --switch also moves the primary back
+  region-evacuate <region>       take <region> out of the global name and check no request lands there
+  region-restore <region>        answer <region> in the global name again
+  node-loss <instance-id>        kill one node, check the cluster serves without it, start it again
+  redis-loss <region>            kill a region's Redis; if it is the lock home, move the lock home
+
+options:
+  --provider local|aws     local drives the rehearsal (npm run rehearsal -- up); aws a CDK deployment
+  --fault partition|crash|none   how primary-failover loses the home region (default partition;
+                           none = a planned switchover with no write lost)
+  --allow-data-loss        promote even if another replica holds more WAL than the target
+  --switch                 failback: move the primary back after the rebuild
+  --no-load                do not run the load generators (no RTO/RPO scorecard)
+  --steady <seconds>       scorecard: a region has recovered after this long of unbroken success (default 60)
+  --dir <path>             where runs and the scorecard history are kept (default data/drills)
+`;
+
+export interface DrillCommandOptions {
+  readonly argv: readonly string[];
+  readonly log?: (line: string) => void;
+  /** Overrides the provider (tests); otherwise built from --provider. */
+  readonly provider?: DrillProvider;
+  /** Scorecard hooks; the default runs the load generators of the provider (local only). */
+  readonly scorecard?: ScorecardHooks | null;
+}
+
+/** What the load generators and the scorecard plug into around a run. */
+export interface ScorecardHooks {
+  start(progress: RunProgress, provider: DrillProvider): Promise<void>;
+  fault(at: number): void;
+  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome): Promise<void>;
+}
+
+function buildProvider(name: string): DrillProvider {
+  if (name === 'local') return createLocalProvider({ rehearsal: rehearsalOptions() });
+  if (name === 'aws') throw new Error('provider aws: not wired in this build');
+  throw new Error(`--provider must be local or aws, not "${name}"`);
+}
+
+function parseSteady(text: string | undefined): number {
+  if (text === undefined) return 60_000;
+  const value = Number(text.replace(/s$/, ''));
+  if (!Number.isFinite(value) || value < 1 || value > 3600) throw new Error(`--steady: "${text}" is not a number of seconds between 1 and 3600`);
+  return value * 1000;
+}
+
+/** Returns the process exit code. */
+export async function runDrillCommand(options: DrillCommandOptions): Promise<number> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const { values, positionals } = parseArgs({
+    args: [...options.argv],
+    allowPositionals: true,
+    options: {
+      provider: { type: 'string', default: 'local' },
+      yes: { type: 'boolean', default: false },
+      execute: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      fault: { type: 'string' },
+      'allow-data-loss': { type: 'boolean', default: false },
+      switch: { type: 'boolean', default: false },
+      'no-load': { type: 'boolean', default: false },
+      steady: { type: 'string' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, target] = positionals;
+  if (values.help || command === undefined) {
+    log(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const dir = resolve(values.dir ?? process.env['DRILL_DIR'] ?? join(REPO_ROOT, 'data/drills'));
+  const dryRun = values['dry-run'] || (!values.yes && !values.execute);
+  let progress: RunProgress;
+  let providerName = values.provider;
+  if (command === 'resume') {
+    const found = target === undefined ? lastUnfinishedRun(dir) : readProgress(dir, target);
+    if (found === null) {
+      log(`no unfinished drill run in ${join(dir, 'runs')}`);
+      return 1;
+    }
+    if (found.status === 'done') {
+      log(`run ${found.runId} finished already`);
+      return 0;
+    }
+    progress = found;
+    providerName = found.provider;
+    log(`resuming run ${found.runId} (${found.status}${found.error === null ? '' : `: ${found.error}`})`);
+  } else {
+    if (!(DRILLS as readonly string[]).includes(command)) throw new Error(`unknown drill "${command}"\n${USAGE}`);
+    if (target === undefined) throw new Error(`drill ${command} needs a target\n${USAGE}`);
+    const fault = values.fault ?? (providerName === 'aws' ? 'none' : DEFAULT_DRILL_OPTIONS.fault);
+    if (fault !== 'partition' && fault !== 'crash' && fault !== 'none') throw new Error(`--fault must be partition, crash or none, not "${fault}"`);
+    const drillOptions: DrillOptions = { ...DEFAULT_DRILL_OPTIONS, fault, allowDataLoss: values['allow-data-loss'], switchBack: values.switch };
+    const provider = options.provider ?? buildProvider(providerName);
+    const topology = await provider.topology();
+    progress = {
+      runId: newRunId(command),
+      drill: command,
+      target,
+      provider: provider.name,
+      options: { ...drillOptions, load: !values['no-load'], steadyMs: parseSteady(values.steady) },
+      topology,
+      createdAt: new Date().toISOString(),
+      status: 'running',
+      steps: [],
+      memo: {},
+      error: null,
+      owner: null,
+    };
+  }
+  const provider = options.provider ?? buildProvider(providerName);
+  const drillOptions: DrillOptions = {
+    fault: (progress.options['fault'] as DrillOptions['fault'] | undefined) ?? DEFAULT_DRILL_OPTIONS.fault,
+    allowDataLoss: progress.options['allowDataLoss'] === true,
+    switchBack: progress.options['switchBack'] === true,
+    convergeTimeoutMs: DEFAULT_DRILL_OPTIONS.convergeTimeoutMs,
+  };
+  const plan = planDrill(progress.drill as DrillName, progress.target ?? '', progress.topology, drillOptions);
+  const hooks = options.scorecard === undefined ? null : options.scorecard;
+  const useHooks = hooks !== null && progress.options['load'] !== false && !dryRun;
+  if (!dryRun && command !== 'resume') saveProgress(dir, progress);
+  const outcome = await runDrill(plan, provider, progress, {
+    dir,
+    log,
+    confirm: !values.yes,
+    dryRun,
+    onFault: (at) => (useHooks ? hooks.fault(at) : undefined),
+    beforeSteps: useHooks ? () => hooks.start(progress, provider) : undefined,
+  });
+  if (useHooks && (outcome.kind === 'done' || outcome.kind === 'failed')) await hooks.finish(progress, provider, outcome);
+  if (outcome.kind === 'done') log(`drill ${plan.drill} done in ${((Date.now() - Date.parse(progress.createdAt)) / 1000).toFixed(1)} s (run ${progress.runId})`);
+  return outcome.kind === 'failed' ? 1 : outcome.kind === 'declined' ? 3 : 0;
+}

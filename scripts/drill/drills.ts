@@ -1,0 +1,432 @@
+/**
+ * @module The drills, written once over `DrillProvider`: each builds the plan (the ordered steps)
+ * from the deployment's topology as it was when the drill started, so a resumed drill runs the
+ * very same steps. The order inside `primary-failover` is what keeps one writable primary at all
+ * times: the old primary is fenced (read-only, epoch row fenced) before anything is promoted, and
+ * the promotion target is checked to hold every write the old primary acknowledged.
+ */
+import { sleep } from '../rehearsal/state.js';
+import type { DatabaseStatus, DrillProvider, RegionLoss, Topology } from './provider.js';
+import type { DrillPlan, DrillStep, Memo, StepContext } from './runner.js';
+
+export const DRILLS = ['primary-failover', 'failback', 'region-evacuate', 'region-restore', 'node-loss', 'redis-loss'] as const;
+export type DrillName = (typeof DRILLS)[number];
+
+export interface DrillOptions {
+  /** How the fault is made: cut off, killed, or none (declared: a planned switchover). */
+  readonly fault: RegionLoss | 'none';
+  /** Promote even when another replica holds more WAL than the target (loses those writes). */
+  readonly allowDataLoss: boolean;
+  /** `failback`: after the rebuild, move the primary back (a planned switchover). */
+  readonly switchBack: boolean;
+  /** Longest wait of a step for the system to converge (nodes following, DNS, catch-up). */
+  readonly convergeTimeoutMs: number;
+}
+
+export const DEFAULT_DRILL_OPTIONS: DrillOptions = { fault: 'partition', allowDataLoss: false, switchBack: false, convergeTimeoutMs: 90_000 };
+
+function lsnValue(lsn: string | null): bigint | null {
+  if (lsn === null) return null;
+  const match = /^([0-9A-F]+)\/([0-9A-F]+)$/i.exec(lsn);
+  if (match === null) return null;
+  return (BigInt(`0x${match[1] ?? '0'}`) << 32n) + BigInt(`0x${match[2] ?? '0'}`);
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== null) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${Math.round(timeoutMs / 1000)} s${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+function step(id: string, title: string, run: (ctx: StepContext) => Promise<string>): DrillStep {
+  return { id, title, run };
+}
+
+function memoNumber(memo: Memo, key: string): number | null {
+  const value = memo[key];
+  return typeof value === 'number' ? value : null;
+}
+
+function describeDatabases(databases: readonly DatabaseStatus[]): string {
+  return databases.map((d) => `${d.region} ${d.role}${d.lagMs === null ? '' : ` lag ${d.lagMs} ms`}`).join(', ');
+}
+
+/** Every node outside `except` answers ready and reports `epoch`. */
+async function nodesOnEpoch(provider: DrillProvider, epoch: number, except: ReadonlySet<string>, timeoutMs: number): Promise<string> {
+  const nodes = await until(`every node outside ${[...except].join(', ') || 'none'} on epoch ${epoch} and ready`, timeoutMs, async () => {
+    const all = (await provider.nodeStatus()).filter((n) => !except.has(n.region));
+    return all.every((n) => n.ready && n.epoch === epoch) ? all : null;
+  }, 500);
+  return `${nodes.length} node(s) ready on epoch ${epoch}`;
+}
+
+async function probeAll(provider: DrillProvider, regions: readonly string[]): Promise<string> {
+  const lines = [];
+  for (const region of regions) lines.push(await provider.probeWrite(region));
+  return lines.join('; ');
+}
+
+// ---- primary-failover ------------------------------------------------------------------------
+
+interface SwitchSpec {
+  readonly from: string;
+  readonly to: string;
+  readonly fault: RegionLoss | 'none';
+  /** Take `from` out of DNS (a lost region); a planned switchover keeps it serving. */
+  readonly withdrawFrom: boolean;
+  /** Rebuild `from` as a replica of `to` right away (planned switchover: it is healthy). */
+  readonly rejoinFrom: boolean;
+}
+
+/** The steps that move the primary (and the lock home) from `from` to `to`. */
+function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions, prefix = ''): DrillStep[] {
+  const { from, to } = spec;
+  const others = topology.regions.filter((r) => r !== from && r !== to);
+  const serving = topology.regions.filter((r) => r !== from || !spec.withdrawFrom);
+  const id = (name: string): string => `${prefix}${name}`;
+  const steps: DrillStep[] = [
+    step(id('preflight'), `check that ${from} is the primary and ${to} a streaming replica; record replica lag`, async ({ provider, memo }) => {
+      const databases = await provider.databases();
+      const target = databases.find((d) => d.region === to);
+      const source = databases.find((d) => d.region === from);
+      if (target?.role !== 'replica') throw new Error(`${to} must be a streaming replica to be promoted (it is ${target?.role ?? 'unknown'}): ${describeDatabases(databases)}`);
+      if (source?.role !== 'primary') throw new Error(`${from} is not the primary (${source?.role ?? 'unknown'}): ${describeDatabases(databases)}`);
+      memo[`${prefix}lagBeforeFault`] = Object.fromEntries(databases.map((d) => [d.region, d.lagMs]));
+      return describeDatabases(databases);
+    }),
+    step(id('durability'), `make every commit on ${from} wait for ${to} (then ${others.join(', ') || 'nobody else'})`, async ({ provider }) =>
+      provider.setSynchronousRegions(from, [to, ...others])),
+  ];
+  if (spec.fault === 'none') {
+    steps.push(step(id('declare'), `declare the switchover (T0)`, async ({ memo }) => {
+      memo['faultAt'] ??= Date.now();
+      return `T0 = ${new Date(memoNumber(memo, 'faultAt') ?? Date.now()).toISOString()}`;
+    }));
+  } else {
+    const how = spec.fault;
+    steps.push(step(id('fault'), how === 'crash' ? `crash every process of ${from} (T0)` : `cut ${from} off from every other region (T0)`, async ({ provider, memo }) => {
+      if (provider.injectRegionLoss === undefined) throw new Error(`the ${provider.name} provider cannot inject a region loss: declare it with --fault none`);
+      memo['faultAt'] ??= Date.now();
+      return provider.injectRegionLoss(from, how);
+    }));
+  }
+  if (spec.withdrawFrom) steps.push(step(id('withdraw-dns'), `take ${from} out of the global name (sticky)`, ({ provider }) => provider.withdrawRegion(from)));
+  steps.push(
+    step(id('fence-db'), `fence the ${from} database: epoch row fenced, read-only, sessions ended`, async ({ provider }) => {
+      const outcome = await provider.fenceDatabase(from);
+      if (outcome === 'unreachable') throw new Error(`cannot reach the ${from} database to fence it; promoting now could leave two writable primaries. Make sure it is down or isolated, then resume`);
+      return `${from} fenced`;
+    }),
+    step(id('check-target'), `check ${to} holds every acknowledged write (its WAL is not behind another replica's)`, async ({ provider }) => {
+      const settle = async (): Promise<string | null> => {
+        const databases = await provider.databases();
+        const target = databases.find((d) => d.region === to);
+        if (target?.role === 'primary') return `${to} is already the primary`;
+        const mine = lsnValue(target?.lsn ?? null);
+        if (mine === null) return null;
+        // A lost old primary's WAL past what reached a standby was never acknowledged (commits
+        // wait for a synchronous standby since the durability step): only a planned switchover,
+        // where it still streams to the target, waits for it.
+        const comparable = databases.filter((d) => d.region !== to && d.role !== 'down' && (spec.fault === 'none' || d.region !== from));
+        const ahead = comparable.filter((d) => (lsnValue(d.lsn) ?? 0n) > mine);
+        return ahead.length === 0 ? `${to} at ${target?.lsn ?? '?'}: nothing is ahead of it` : null;
+      };
+      try {
+        return await until(`${to} catching up with the most advanced database`, 15_000, settle);
+      } catch (error) {
+        if (!options.allowDataLoss) throw new Error(`${error instanceof Error ? error.message : String(error)}; promoting ${to} would lose writes another database holds (pass --allow-data-loss to accept)`);
+        return `${to} is behind another database: promoting anyway (--allow-data-loss)`;
+      }
+    }),
+    step(id('arm-lock-home'), `arm ${to}'s Redis as the next lock home (new epoch, fence floor above every stored token)`, async ({ provider, memo }) => {
+      const current = await provider.readEpoch(to);
+      const epoch = memoNumber(memo, `${prefix}newEpoch`) ?? current.epoch + 1;
+      memo[`${prefix}newEpoch`] = epoch;
+      return provider.armLockHome(to, epoch, (current.maxFence ?? 0) + 1);
+    }),
+    step(id('promote'), `promote the ${to} replica`, async ({ provider, memo }) => {
+      const databases = await provider.databases();
+      const writable = databases.filter((d) => d.role === 'primary' && d.region !== to);
+      if (writable.length > 0) throw new Error(`refusing to promote ${to}: ${writable.map((d) => d.region).join(', ')} is still a writable primary`);
+      memo[`${prefix}promotionStartedAt`] = Date.now();
+      const line = await provider.promoteDatabase(to);
+      memo[`${prefix}promotionEndedAt`] = Date.now();
+      return line;
+    }),
+    step(id('epoch'), `write the new epoch on ${to}: unfenced, lock home = ${to}'s Redis`, async ({ provider, memo }) => {
+      const epoch = memoNumber(memo, `${prefix}newEpoch`);
+      if (epoch === null) throw new Error('no epoch chosen (arm-lock-home did not run)');
+      return provider.writeEpoch(to, { epoch, fenced: false, primaryRegion: to, lockHome: provider.redisAddress(to) });
+    }),
+  );
+  const followers = spec.rejoinFrom ? [...others, from] : others;
+  if (followers.length > 0) {
+    steps.push(step(id('repoint'), `make ${followers.join(', ')} stream from ${to} (re-point, or rewind/re-clone)`, async ({ provider }) => {
+      const lines = [];
+      for (const region of followers) lines.push(await provider.followPrimary(region, to));
+      return lines.join('; ');
+    }));
+  }
+  steps.push(step(id('durability-new'), `make commits on ${to} wait for ${followers.join(', ') || 'nobody'}`, ({ provider }) => provider.setSynchronousRegions(to, followers)));
+  steps.push(
+    step(id('nodes'), `wait for every node${spec.withdrawFrom ? ` outside ${from}` : ''} to follow: new epoch, ready`, async ({ provider, memo }) => {
+      const epoch = memoNumber(memo, `${prefix}newEpoch`);
+      if (epoch === null) throw new Error('no epoch chosen');
+      return nodesOnEpoch(provider, epoch, new Set(spec.withdrawFrom ? [from] : []), options.convergeTimeoutMs);
+    }),
+    step(id('objects'), `route object traffic to ${serving.join(', ')}`, ({ provider }) => provider.routeObjects(serving)),
+    step(id('verify'), `write and read back through ${serving.join(', ')}`, ({ provider }) => probeAll(provider, serving)),
+  );
+  return steps;
+}
+
+export function primaryFailover(topology: Topology, to: string, options: DrillOptions): DrillPlan {
+  const from = topology.primaryRegion;
+  if (!topology.regions.includes(to)) throw new Error(`no region "${to}" (regions: ${topology.regions.join(', ')})`);
+  if (to === from) throw new Error(`${to} already holds the primary; primary-failover moves it to another region`);
+  const planned = options.fault === 'none';
+  return {
+    drill: 'primary-failover',
+    target: to,
+    summary: [
+      planned ? `planned switchover: the primary moves from ${from} to ${to}; ${from} keeps serving through ${to}` : `the home region ${from} is lost (${options.fault}); the primary and the lock home move to ${to}`,
+      `${from}'s database is fenced before ${to} is promoted: at no point are two primaries writable`,
+      `regions: ${topology.regions.join(', ')}; lock home now ${topology.lockHomeRegion}`,
+    ],
+    steps: switchSteps(topology, { from, to, fault: options.fault, withdrawFrom: !planned, rejoinFrom: planned }, options),
+    faultStep: planned ? 'declare' : 'fault',
+    withdrawnRegion: planned ? null : from,
+  };
+}
+
+// ---- failback --------------------------------------------------------------------------------
+
+export function failback(topology: Topology, region: string, options: DrillOptions): DrillPlan {
+  const primary = topology.primaryRegion;
+  if (!topology.regions.includes(region)) throw new Error(`no region "${region}" (regions: ${topology.regions.join(', ')})`);
+  if (region === primary) throw new Error(`${region} holds the primary already: nothing to fail back`);
+  const nodes = topology.nodes[region] ?? [];
+  const steps: DrillStep[] = [
+    step('preflight', `check that ${primary} is the primary`, async ({ provider, memo }) => {
+      const databases = await provider.databases();
+      if (databases.find((d) => d.region === primary)?.role !== 'primary') throw new Error(`${primary} is not the primary: ${describeDatabases(databases)}`);
+      memo['lagBeforeFault'] = Object.fromEntries(databases.map((d) => [d.region, d.lagMs]));
+      memo['faultAt'] ??= Date.now();
+      return describeDatabases(databases);
+    }),
+    step('heal', `end the fault on ${region} (network back, Redis and S3 started)`, async ({ provider }) =>
+      provider.healRegionLoss === undefined ? `${provider.name}: nothing to heal (the region's recovery is declared)` : provider.healRegionLoss(region)),
+    step('rebuild-db', `rebuild ${region}'s databases as replicas of ${primary} (pg_rewind, or a fresh copy)`, ({ provider }) => provider.followPrimary(region, primary)),
+    step('catch-up', `wait for ${region} to catch up with ${primary}`, async ({ provider }) => {
+      const db = await until(`${region} streaming from ${primary} with under 1 s of lag`, options.convergeTimeoutMs, async () => {
+        const found = (await provider.databases()).find((d) => d.region === region);
+        return found?.role === 'replica' && found.upstream === primary && found.lagMs !== null && found.lagMs < 1000 ? found : null;
+      });
+      return `${region} at ${db.lsn ?? '?'}, lag ${db.lagMs ?? '?'} ms`;
+    }),
+    step('nodes-up', `start ${region}'s nodes (${nodes.join(', ')}) and wait for them to follow`, async ({ provider }) => {
+      for (const id of nodes) await provider.startNode(id);
+      const epoch = (await provider.readEpoch(primary)).epoch;
+      return nodesOnEpoch(provider, epoch, new Set(), options.convergeTimeoutMs);
+    }),
+    step('durability', `make commits on ${primary} wait for ${region} too`, ({ provider }) =>
+      provider.setSynchronousRegions(primary, [region, ...topology.regions.filter((r) => r !== region && r !== primary)])),
+    step('restore-dns', `answer ${region} in the global name again`, ({ provider }) => provider.restoreRegion(region)),
+    step('verify', `write and read back through every region`, ({ provider }) => probeAll(provider, topology.regions)),
+  ];
+  if (options.switchBack) {
+    const after: Topology = { ...topology };
+    steps.push(...switchSteps(after, { from: primary, to: region, fault: 'none', withdrawFrom: false, rejoinFrom: true }, options, 'back-'));
+  }
+  return {
+    drill: 'failback',
+    target: region,
+    summary: [
+      `${region} rejoins as a replica of ${primary} and is answered in DNS again`,
+      options.switchBack ? `then the primary and the lock home move back to ${region} (planned switchover, no write lost)` : `the primary stays in ${primary} (add --switch to move it back)`,
+    ],
+    steps,
+    faultStep: null,
+    withdrawnRegion: null,
+  };
+}
+
+// ---- region-evacuate / region-restore --------------------------------------------------------
+
+export function regionEvacuate(topology: Topology, region: string, options: DrillOptions): DrillPlan {
+  if (!topology.regions.includes(region)) throw new Error(`no region "${region}" (regions: ${topology.regions.join(', ')})`);
+  const rest = topology.regions.filter((r) => r !== region);
+  return {
+    drill: 'region-evacuate',
+    target: region,
+    summary: [`${region} is taken out of the global name; clients everywhere move to ${rest.join(', ')}`, `${region}'s nodes keep running (and its database, if it holds the primary)`],
+    steps: [
+      step('preflight', `check that another region has ready nodes`, async ({ provider, memo }) => {
+        const nodes = await provider.nodeStatus();
+        if (!nodes.some((n) => n.region !== region && n.ready)) throw new Error(`no ready node outside ${region}: evacuating it would leave no region to serve`);
+        memo['lagBeforeFault'] = Object.fromEntries((await provider.databases()).map((d) => [d.region, d.lagMs]));
+        return `${nodes.filter((n) => n.ready).length} node(s) ready`;
+      }),
+      step('withdraw-dns', `take ${region} out of the global name (T0)`, async ({ provider, memo }) => {
+        memo['faultAt'] ??= Date.now();
+        return provider.withdrawRegion(region);
+      }),
+      step('dns-converged', `wait until clients of every region are answered without ${region}`, async ({ provider }) => {
+        const answers = await until(`the global name answering without ${region} everywhere`, options.convergeTimeoutMs, async () => {
+          const seen = await Promise.all(topology.regions.map(async (from) => [from, await provider.answeringRegions(from)] as const));
+          return seen.every(([, regions]) => regions.length > 0 && !regions.includes(region)) ? seen : null;
+        });
+        return answers.map(([from, regions]) => `${from}→${regions.join('+')}`).join(', ');
+      }),
+      step('drain', `let requests in flight on ${region} finish (DNS TTL plus the longest request)`, async () => {
+        await sleep(3000);
+        return 'drained for 3 s';
+      }),
+      step('verify', `write and read back through the global name's regions`, ({ provider }) => probeAll(provider, rest)),
+    ],
+    faultStep: 'withdraw-dns',
+    withdrawnRegion: region,
+  };
+}
+
+export function regionRestore(topology: Topology, region: string, options: DrillOptions): DrillPlan {
+  if (!topology.regions.includes(region)) throw new Error(`no region "${region}" (regions: ${topology.regions.join(', ')})`);
+  return {
+    drill: 'region-restore',
+    target: region,
+    summary: [`${region} is answered by the global name again (when its health checks pass)`],
+    steps: [
+      step('restore-dns', `answer ${region} in the global name again`, async ({ provider, memo }) => {
+        memo['faultAt'] ??= Date.now();
+        return provider.restoreRegion(region);
+      }),
+      step('dns-converged', `wait until ${region}'s own clients are answered with ${region}`, async ({ provider }) => {
+        const answer = await until(`${region}'s clients answered with ${region}`, options.convergeTimeoutMs, async () => {
+          const regions = await provider.answeringRegions(region);
+          return regions.includes(region) ? regions : null;
+        });
+        return `${region}→${answer.join('+')}`;
+      }),
+      step('verify', `write and read back through ${region}`, ({ provider }) => provider.probeWrite(region)),
+    ],
+    faultStep: 'restore-dns',
+    withdrawnRegion: null,
+  };
+}
+
+// ---- node-loss -------------------------------------------------------------------------------
+
+export function nodeLoss(topology: Topology, id: string, options: DrillOptions): DrillPlan {
+  const region = Object.entries(topology.nodes).find(([, ids]) => ids.includes(id))?.[0];
+  if (region === undefined) throw new Error(`no node "${id}" (nodes: ${Object.values(topology.nodes).flat().join(', ')})`);
+  return {
+    drill: 'node-loss',
+    target: id,
+    summary: [`node ${id} of ${region} is killed; the cluster keeps serving; then it is started again and rejoins`],
+    steps: [
+      step('preflight', `check that ${id} is ready`, async ({ provider, memo }) => {
+        const node = (await provider.nodeStatus()).find((n) => n.id === id);
+        if (node?.ready !== true) throw new Error(`${id} is not ready before the drill`);
+        memo['lagBeforeFault'] = Object.fromEntries((await provider.databases()).map((d) => [d.region, d.lagMs]));
+        return `${id} ready on epoch ${node.epoch ?? '?'}`;
+      }),
+      step('fault', `kill ${id} (T0)`, async ({ provider, memo }) => {
+        memo['faultAt'] ??= Date.now();
+        return provider.stopNode(id);
+      }),
+      step('detect', `wait until ${id} is seen down`, async ({ provider }) => {
+        await until(`${id} seen down`, options.convergeTimeoutMs, async () => ((await provider.nodeStatus()).find((n) => n.id === id)?.ready === false ? true : null));
+        await sleep(2000); // two health-check rounds: the DNS stops answering it
+        return `${id} down`;
+      }),
+      step('verify-without', `write and read back through ${region} and every other region`, ({ provider }) => probeAll(provider, topology.regions)),
+      step('restart', `start ${id} again and wait for it to be ready`, async ({ provider }) => {
+        const line = await provider.startNode(id);
+        await until(`${id} ready`, options.convergeTimeoutMs, async () => ((await provider.nodeStatus()).find((n) => n.id === id)?.ready === true ? true : null));
+        return line;
+      }),
+      step('verify', `write and read back through ${region}`, ({ provider }) => provider.probeWrite(region)),
+    ],
+    faultStep: 'fault',
+    withdrawnRegion: null,
+  };
+}
+
+// ---- redis-loss ------------------------------------------------------------------------------
+
+export function redisLoss(topology: Topology, region: string, options: DrillOptions): DrillPlan {
+  if (!topology.regions.includes(region)) throw new Error(`no region "${region}" (regions: ${topology.regions.join(', ')})`);
+  const isLockHome = topology.lockHomeRegion === region;
+  const successor = topology.regions.find((r) => r !== region) ?? region;
+  const steps: DrillStep[] = [
+    step('preflight', `read the epoch on the primary (${topology.primaryRegion})`, async ({ provider, memo }) => {
+      const epoch = await provider.readEpoch(topology.primaryRegion);
+      memo['lagBeforeFault'] = Object.fromEntries((await provider.databases()).map((d) => [d.region, d.lagMs]));
+      return `epoch ${epoch.epoch}, lock home ${epoch.lockHome ?? 'as configured'}`;
+    }),
+    step('fault', `kill ${region}'s Redis (T0)`, async ({ provider, memo }) => {
+      memo['faultAt'] ??= Date.now();
+      return provider.stopRedis(region);
+    }),
+  ];
+  if (isLockHome) {
+    steps.push(
+      step('arm-lock-home', `arm ${successor}'s Redis as the lock home (new epoch)`, async ({ provider, memo }) => {
+        const current = await provider.readEpoch(topology.primaryRegion);
+        const epoch = memoNumber(memo, 'newEpoch') ?? current.epoch + 1;
+        memo['newEpoch'] = epoch;
+        return provider.armLockHome(successor, epoch, (current.maxFence ?? 0) + 1);
+      }),
+      step('epoch', `write the new epoch and lock home on the primary`, async ({ provider, memo }) => {
+        const epoch = memoNumber(memo, 'newEpoch');
+        if (epoch === null) throw new Error('no epoch chosen');
+        return provider.writeEpoch(topology.primaryRegion, { epoch, fenced: false, primaryRegion: topology.primaryRegion, lockHome: provider.redisAddress(successor) });
+      }),
+      step('nodes', `wait for every node to take its locks at ${successor}`, async ({ provider, memo }) => {
+        const epoch = memoNumber(memo, 'newEpoch');
+        if (epoch === null) throw new Error('no epoch chosen');
+        return nodesOnEpoch(provider, epoch, new Set(), options.convergeTimeoutMs);
+      }),
+    );
+  }
+  steps.push(
+    step('verify', `write and read back through every region`, ({ provider }) => probeAll(provider, topology.regions)),
+    step('restart', `start ${region}'s Redis again (empty)`, ({ provider }) => provider.startRedis(region)),
+  );
+  return {
+    drill: 'redis-loss',
+    target: region,
+    summary: [
+      isLockHome ? `${region}'s Redis is the lock home: the lock home moves to ${successor} under a new epoch; locks held at ${region} are void` : `${region}'s Redis is not the lock home (${topology.lockHomeRegion}): writes must not notice`,
+    ],
+    steps,
+    faultStep: 'fault',
+    withdrawnRegion: null,
+  };
+}
+
+export function planDrill(name: DrillName, target: string, topology: Topology, options: DrillOptions): DrillPlan {
+  switch (name) {
+    case 'primary-failover':
+      return primaryFailover(topology, target, options);
+    case 'failback':
+      return failback(topology, target, options);
+    case 'region-evacuate':
+      return regionEvacuate(topology, target, options);
+    case 'region-restore':
+      return regionRestore(topology, target, options);
+    case 'node-loss':
+      return nodeLoss(topology, target, options);
+    case 'redis-loss':
+      return redisLoss(topology, target, options);
+  }
+}

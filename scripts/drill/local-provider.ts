@@ -1,0 +1,494 @@
+/**
+ * @module The `local` drill provider: drives the rehearsal (scripts/rehearsal) the way the `aws`
+ * provider drives a deployment. Every operation runs from the host into the rehearsal's network
+ * namespaces (psql, redis-cli and curl inside the region, as an operator on a bastion there
+ * would), by the PIDs the rehearsal's state file records.
+ *
+ * - DNS: a region is withdrawn by listing it in `<dir>/withdrawn.json`, which the health checker
+ *   reads every round: the GeoDNS stand-in stops answering it even if its nodes are healthy.
+ * - Postgres: each region's promotable server is `serviceIp:5432` (the home region's is the
+ *   primary `up` created). Fencing marks the epoch row fenced and makes the server read-only
+ *   (and leaves `standby.signal`, so a restart brings it back as a standby, never a primary);
+ *   promotion is `pg_promote()`; a replica follows a new primary by `primary_conninfo` and a
+ *   reload, or is rebuilt with pg_rewind (falling back to a fresh pg_basebackup) when it cannot.
+ * - Redis: the lock home's epoch and fence floor are keys the nodes' lock grants read.
+ * - Faults: `partition` drops every packet between the region and the others (the WAN delayer's
+ *   matrix), `crash` kills every process of the region at once.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  crashRegion,
+  credentialsOf,
+  loadPlan,
+  nodeDir,
+  pgDataDir,
+  pgProcess,
+  pgServers,
+  resetPgDataDir,
+  restartRegionServices,
+  runPostgresTool,
+  setPartitions,
+  slotOf,
+  sql,
+  startNode as startRehearsalNode,
+  startPgServer,
+  startRegionRedis,
+  stopPgServer,
+  stopRegionRedis,
+  writePgFile,
+  type PgServer,
+} from '../rehearsal/lifecycle.js';
+import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-checker.js';
+import { httpFrom, inNamespace, resolveFrom } from '../rehearsal/netns.js';
+import { isRunning, readState, sleep, stopProcess, writeState } from '../rehearsal/state.js';
+import { DATABASE, pairKey, REDIS_PORT, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
+import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, RegionLoss, Topology } from './provider.js';
+
+/** Key prefix of the nodes' Redis locks (app/adapters/locks/redis.ts): `<prefix>epoch`, `<prefix>fence`. */
+export const LOCK_KEY_PREFIX = 'callfs:lock:';
+
+/** How long a re-pointed replica may take to start streaming before it is rebuilt instead. */
+const STREAM_WAIT_MS = 15_000;
+
+function literal(value: string | null): string {
+  return value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`;
+}
+
+export interface LocalProviderOptions {
+  readonly rehearsal: RehearsalOptions;
+  readonly log?: (line: string) => void;
+}
+
+export function createLocalProvider(options: LocalProviderOptions): DrillProvider & { readonly plan: RehearsalPlan } {
+  return new LocalProvider(options);
+}
+
+class LocalProvider implements DrillProvider {
+  readonly name = 'local' as const;
+  readonly plan: RehearsalPlan;
+  readonly #options: RehearsalOptions;
+  readonly #servers: readonly PgServer[];
+
+  constructor(options: LocalProviderOptions) {
+    this.#options = options.rehearsal;
+    this.plan = loadPlan(options.rehearsal);
+    this.#servers = pgServers(this.plan);
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  #region(name: string): RegionPlan {
+    const region = this.plan.regions.find((r) => r.name === name);
+    if (region === undefined) throw new Error(`no region "${name}" in the rehearsal (regions: ${this.plan.regions.map((r) => r.name).join(', ')})`);
+    return region;
+  }
+
+  #main(region: string): PgServer {
+    const server = this.#servers.find((s) => s.region.name === region && s.promotable);
+    if (server === undefined) throw new Error(`region ${region} has no promotable Postgres server`);
+    return server;
+  }
+
+  #regionOfIp(ip: string): string | null {
+    return this.plan.regions.find((r) => r.serviceIp === ip || r.nodes.some((n) => n.ip === ip))?.name ?? null;
+  }
+
+  #requireUp(): void {
+    if (readState(this.#options.dir) === null) throw new Error(`the rehearsal is not up (no state in ${this.#options.dir}); run: npm run rehearsal -- up`);
+  }
+
+  async #query(server: PgServer, query: string, database = DATABASE): Promise<string[][]> {
+    return sql(server.target, query, database);
+  }
+
+  async #redis(region: string, args: readonly string[]): Promise<string> {
+    const r = this.#region(region);
+    const { stdout } = await inNamespace(r.ns, 'redis-cli', ['-h', r.serviceIp, '-p', String(REDIS_PORT), '--no-raw', ...args], 10_000);
+    return stdout.trim();
+  }
+
+  // ---- topology ---------------------------------------------------------------------------
+
+  async topology(): Promise<Topology> {
+    this.#requireUp();
+    const databases = await this.databases();
+    const primary = databases.find((d) => d.role === 'primary')?.region;
+    let epoch: EpochRecord | null = null;
+    for (const db of databases.filter((d) => d.role !== 'down')) {
+      epoch = await this.readEpoch(db.region).catch(() => null);
+      if (epoch !== null && (primary === undefined || db.region === primary)) break;
+    }
+    const primaryRegion = primary ?? epoch?.primaryRegion ?? this.plan.home.name;
+    const lockHomeRegion = epoch?.lockHome === null || epoch === null ? this.plan.home.name : (this.#regionOfIp(epoch.lockHome.split(':')[0] ?? '') ?? this.plan.home.name);
+    const ordered = [this.#region(primaryRegion), ...this.plan.regions.filter((r) => r.name !== primaryRegion)];
+    return {
+      regions: ordered.map((r) => r.name),
+      primaryRegion,
+      lockHomeRegion,
+      nodes: Object.fromEntries(this.plan.regions.map((r) => [r.name, r.nodes.map((n) => n.id)])),
+    };
+  }
+
+  // ---- DNS --------------------------------------------------------------------------------
+
+  async withdrawRegion(region: string): Promise<string> {
+    this.#region(region);
+    const withdrawn = readWithdrawn(this.#options.dir);
+    withdrawn.add(region);
+    writeWithdrawn(this.#options.dir, withdrawn);
+    await this.#waitForHealthRound((report) => report.withdrawn?.includes(region) === true);
+    return `${region} withdrawn from ${this.plan.globalHostname} (sticky until restored)`;
+  }
+
+  async restoreRegion(region: string): Promise<string> {
+    this.#region(region);
+    const withdrawn = readWithdrawn(this.#options.dir);
+    withdrawn.delete(region);
+    writeWithdrawn(this.#options.dir, withdrawn);
+    await this.#waitForHealthRound((report) => report.withdrawn?.includes(region) !== true);
+    return `${region} answered again by ${this.plan.globalHostname} (when its health checks pass)`;
+  }
+
+  /** Waits until the health checker has published a round satisfying `done` (it rewrites the zones in the same round). */
+  async #waitForHealthRound(done: (report: NonNullable<ReturnType<typeof readHealth>>) => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const report = readHealth(this.#options.dir);
+      if (report !== null && done(report)) return;
+      if (Date.now() > deadline) throw new Error('the rehearsal health checker did not pick up the change within 10 s (is it running?)');
+      await sleep(100);
+    }
+  }
+
+  async answeringRegions(fromRegion: string): Promise<string[]> {
+    const region = this.#region(fromRegion);
+    const addresses = await resolveFrom(region.ns, region.routerIp, this.plan.globalHostname);
+    return [...new Set(addresses.map((ip) => this.#regionOfIp(ip)).filter((r): r is string => r !== null))].sort();
+  }
+
+  // ---- Postgres ---------------------------------------------------------------------------
+
+  async databases(): Promise<DatabaseStatus[]> {
+    const statuses = await Promise.all(this.plan.regions.map((r) => this.#status(this.#main(r.name))));
+    const primary = statuses.find((s) => s.role === 'primary');
+    if (primary === undefined) return statuses;
+    // Replay lag as the primary measures it, per standby.
+    const rows = await this.#query(this.#main(primary.region), 'select application_name, coalesce(extract(epoch from replay_lag) * 1000, 0)::int from pg_stat_replication').catch(() => [] as string[][]);
+    return statuses.map((s) => {
+      if (s.role !== 'replica') return s;
+      const row = rows.find((r) => r[0] === this.#main(s.region).standby);
+      return { ...s, lagMs: row === undefined ? null : Number(row[1]) };
+    });
+  }
+
+  async #status(server: PgServer): Promise<DatabaseStatus> {
+    const down: DatabaseStatus = { region: server.region.name, role: 'down', lsn: null, lagMs: null, upstream: null };
+    if (pgProcess(this.#options, server) === null) return down;
+    try {
+      const [row] = await this.#query(
+        server,
+        `select pg_is_in_recovery(), current_setting('transaction_read_only'),
+                case when pg_is_in_recovery() then coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) else pg_current_wal_lsn() end,
+                (select sender_host from pg_stat_wal_receiver limit 1)`,
+        'postgres',
+      );
+      const recovering = row?.[0] === 't';
+      const readOnly = row?.[1] === 'on';
+      return {
+        region: server.region.name,
+        role: recovering ? 'replica' : readOnly ? 'fenced' : 'primary',
+        lsn: row?.[2] ?? null,
+        lagMs: recovering ? null : 0,
+        upstream: recovering && row?.[3] !== undefined && row[3] !== '' ? this.#regionOfIp(row[3]) : null,
+      };
+    } catch {
+      return down;
+    }
+  }
+
+  async fenceDatabase(region: string): Promise<'fenced' | 'unreachable'> {
+    const server = this.#main(region);
+    const dataDir = pgDataDir(this.plan, server);
+    if (pgProcess(this.#options, server) === null) {
+      if (!existsSync(dataDir)) return 'unreachable';
+      // Down: it must never come back as a primary by itself.
+      writePgFile(this.plan, server, 'standby.signal', '');
+      return 'fenced';
+    }
+    const status = await this.#status(server);
+    if (status.role === 'down') return 'unreachable';
+    if (status.role === 'replica') return 'fenced';
+    // Local commit only: the standbys may be out of reach, and a synchronous commit would wait for them.
+    await this.#query(server, 'begin read write; set local synchronous_commit = local; update callfs_epoch set fenced = true, updated_at = now(); commit');
+    await this.#query(server, 'alter system set default_transaction_read_only = on', 'postgres');
+    await this.#query(server, 'select pg_reload_conf()', 'postgres');
+    // Sessions opened before the reload keep their read-write default: end them.
+    await this.#query(server, "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()", 'postgres');
+    writePgFile(this.plan, server, 'standby.signal', '');
+    return 'fenced';
+  }
+
+  async promoteDatabase(region: string): Promise<string> {
+    const server = this.#main(region);
+    const before = await this.#status(server);
+    if (before.role === 'down') throw new Error(`the ${region} Postgres server is down: nothing to promote`);
+    const started = performance.now();
+    if (before.role === 'replica') await this.#query(server, 'select pg_promote(true, 60)', 'postgres');
+    await this.#query(server, 'alter system reset default_transaction_read_only', 'postgres');
+    await this.#query(server, 'select pg_reload_conf()', 'postgres');
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const now = await this.#status(server);
+      if (now.role === 'primary') break;
+      if (Date.now() > deadline) throw new Error(`${region} still ${now.role} 60 s after pg_promote`);
+      await sleep(100);
+    }
+    for (const other of this.#servers.filter((s) => s !== server)) {
+      const slot = slotOf(other.standby);
+      await this.#query(server, `select pg_create_physical_replication_slot('${slot}', true) where not exists (select 1 from pg_replication_slots where slot_name = '${slot}')`, 'postgres');
+    }
+    const [row] = await this.#query(server, 'select pg_current_wal_lsn()', 'postgres');
+    return `${region} is the primary (at LSN ${row?.[0] ?? '?'}) after ${Math.round(performance.now() - started)} ms`;
+  }
+
+  async followPrimary(region: string, primaryRegion: string): Promise<string> {
+    const source = this.#main(primaryRegion);
+    const lines: string[] = [];
+    for (const server of this.#servers.filter((s) => s.region.name === region && s !== source)) lines.push(await this.#follow(server, source));
+    return lines.join('; ');
+  }
+
+  #conninfo(server: PgServer, source: PgServer): string {
+    return `host=${source.target.ip} port=${source.target.port} user=postgres application_name=${server.standby} connect_timeout=3`;
+  }
+
+  async #follow(server: PgServer, source: PgServer): Promise<string> {
+    const name = `${server.region.name} (${server.key})`;
+    const status = await this.#status(server);
+    const sourceRegion = source.region.name;
+    const sourceIp = source.target.ip;
+    if (status.role === 'replica' && status.upstream === sourceRegion && (await this.#streamingFrom(server, sourceIp))) return `${name} already streams from ${sourceRegion}`;
+    if (status.role === 'replica') {
+      await this.#query(server, `alter system set primary_conninfo = ${literal(this.#conninfo(server, source))}`, 'postgres');
+      await this.#query(server, `alter system set primary_slot_name = '${slotOf(server.standby)}'`, 'postgres');
+      await this.#query(server, 'select pg_reload_conf()', 'postgres');
+      if (await this.#waitStreaming(server, sourceIp, STREAM_WAIT_MS)) return `${name} re-pointed to ${sourceRegion}`;
+    }
+    return `${name} rebuilt from ${sourceRegion} (${await this.#rebuild(server, source)})`;
+  }
+
+  async #streamingFrom(server: PgServer, ip: string): Promise<boolean> {
+    const rows = await this.#query(server, "select sender_host from pg_stat_wal_receiver where status = 'streaming'", 'postgres').catch(() => [] as string[][]);
+    return rows.some((r) => r[0] === ip);
+  }
+
+  async #waitStreaming(server: PgServer, ip: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.#streamingFrom(server, ip)) return true;
+      await sleep(200);
+    }
+    return false;
+  }
+
+  /** Stops the server, rewinds it onto the source's timeline (or copies it afresh), and starts it as a standby. */
+  async #rebuild(server: PgServer, source: PgServer): Promise<string> {
+    await stopPgServer(this.#options, server, 'fast');
+    const dataDir = pgDataDir(this.plan, server);
+    const sourceConn = `host=${source.target.ip} port=${source.target.port} user=postgres dbname=postgres connect_timeout=5`;
+    let how = 'pg_rewind';
+    try {
+      if (!existsSync(join(dataDir, 'PG_VERSION'))) throw new Error('no data directory');
+      await runPostgresTool(server.region.ns, 'pg_rewind', ['--target-pgdata', dataDir, '--source-server', sourceConn, '--no-sync'], 300_000);
+    } catch {
+      how = 'pg_basebackup (pg_rewind could not rewind it)';
+      resetPgDataDir(this.plan, server);
+      await runPostgresTool(server.region.ns, 'pg_basebackup', ['-d', `${sourceConn} application_name=${server.standby}`, '-D', dataDir, '-X', 'stream', '-c', 'fast', '--no-sync'], 300_000);
+    }
+    // Whatever the copy brought from the source's postgresql.auto.conf (read-only, synchronous
+    // standbys) is a primary's business; a standby gets only where to stream from.
+    writePgFile(
+      this.plan,
+      server,
+      'postgresql.auto.conf',
+      `# written by the failover drill\nprimary_conninfo = ${literal(this.#conninfo(server, source))}\nprimary_slot_name = '${slotOf(server.standby)}'\n`,
+    );
+    writePgFile(this.plan, server, 'standby.signal', '');
+    await startPgServer(this.#options, server);
+    if (!(await this.#waitStreaming(server, source.target.ip, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name} after ${how}`);
+    return how;
+  }
+
+  async setSynchronousRegions(primaryRegion: string, regions: readonly string[]): Promise<string> {
+    const server = this.#main(primaryRegion);
+    const names = regions.filter((r) => r !== primaryRegion).map((r) => this.#main(r).standby);
+    if (names.length === 0) {
+      await this.#query(server, 'alter system reset synchronous_standby_names', 'postgres');
+      await this.#query(server, 'alter system reset synchronous_commit', 'postgres');
+    } else {
+      await this.#query(server, `alter system set synchronous_standby_names = 'FIRST 1 (${names.join(', ')})'`, 'postgres');
+      await this.#query(server, "alter system set synchronous_commit = 'on'", 'postgres');
+    }
+    await this.#query(server, 'select pg_reload_conf()', 'postgres');
+    if (names.length > 0) {
+      // Armed once a listed standby is synchronous and has flushed everything committed before:
+      // from then on no commit is acknowledged that only this server holds.
+      const [position] = await this.#query(server, 'select pg_current_wal_lsn()', 'postgres');
+      const list = names.map((n) => `'${n}'`).join(', ');
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const rows = await this.#query(
+          server,
+          `select application_name from pg_stat_replication where application_name in (${list}) and sync_state in ('sync', 'quorum') and flush_lsn >= '${position?.[0] ?? '0/0'}'::pg_lsn`,
+          'postgres',
+        );
+        if (rows.length > 0) return `${primaryRegion}: every commit waits for the first reachable of ${names.join(', ')} (now ${rows.map((r) => r[0]).join(', ')})`;
+        if (Date.now() > deadline) throw new Error(`${primaryRegion}: none of ${names.join(', ')} became a synchronous standby within 15 s`);
+        await sleep(100);
+      }
+    }
+    return names.length === 0 ? `${primaryRegion}: commits wait for no standby` : `${primaryRegion}: every commit waits for the first reachable of ${names.join(', ')}`;
+  }
+
+  async readEpoch(region: string): Promise<EpochRecord> {
+    const [row] = await this.#query(this.#main(region), 'select epoch, fenced, coalesce(primary_region, \'\'), coalesce(lock_home, \'\'), (select coalesce(max(fence), 0) from inodes) from callfs_epoch where id = 1');
+    if (row === undefined) throw new Error(`${region}: callfs_epoch has no row (the nodes' migrations have not run there)`);
+    return { epoch: Number(row[0]), fenced: row[1] === 't', primaryRegion: row[2] === '' ? null : (row[2] ?? null), lockHome: row[3] === '' ? null : (row[3] ?? null), maxFence: Number(row[4]) };
+  }
+
+  async writeEpoch(region: string, record: EpochRecord): Promise<string> {
+    await this.#query(
+      this.#main(region),
+      `begin read write; update callfs_epoch set epoch = ${Math.trunc(record.epoch)}, fenced = ${record.fenced ? 'true' : 'false'}, primary_region = ${literal(record.primaryRegion)}, lock_home = ${literal(record.lockHome)}, updated_at = now() where id = 1; commit`,
+    );
+    return `epoch ${record.epoch} on ${region} (lock home ${record.lockHome ?? 'as configured'})`;
+  }
+
+  // ---- Redis ------------------------------------------------------------------------------
+
+  redisAddress(region: string): string {
+    return this.#region(region).redisAddr;
+  }
+
+  async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
+    await this.#redis(region, ['SET', `${LOCK_KEY_PREFIX}epoch`, String(Math.trunc(epoch))]);
+    const script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end return tostring(v)";
+    const fence = await this.#redis(region, ['EVAL', script, '1', `${LOCK_KEY_PREFIX}fence`, String(Math.trunc(fenceFloor))]);
+    return `${region} Redis armed: epoch ${epoch}, fence counter ${fence.replace(/"/g, '')}`;
+  }
+
+  async stopRedis(region: string): Promise<string> {
+    return (await stopRegionRedis(this.#options, region, 'crash')) ? `${region} Redis killed` : `${region} Redis was not running`;
+  }
+
+  async startRedis(region: string): Promise<string> {
+    return (await startRegionRedis(this.#options, region)) ? `${region} Redis started (empty)` : `${region} Redis was running`;
+  }
+
+  // ---- nodes ------------------------------------------------------------------------------
+
+  async nodeStatus(): Promise<NodeStatus[]> {
+    return Promise.all(
+      this.plan.regions.flatMap((region) =>
+        region.nodes.map(async (node): Promise<NodeStatus> => {
+          const [health, ready] = await Promise.all([
+            httpFrom(region.ns, { url: `${node.url}/health`, timeoutMs: 3000 }).catch(() => null),
+            httpFrom(region.ns, { url: `${node.url}/ready`, timeoutMs: 3000 }).catch(() => null),
+          ]);
+          let epoch: number | null = null;
+          try {
+            const body = health === null ? null : (JSON.parse(health.body.toString()) as { epoch?: unknown });
+            epoch = typeof body?.epoch === 'number' ? body.epoch : null;
+          } catch {
+            epoch = null;
+          }
+          return { id: node.id, region: region.name, ready: ready?.status === 200, epoch };
+        }),
+      ),
+    );
+  }
+
+  #node(id: string): { region: RegionPlan; node: RegionPlan['nodes'][number] } {
+    for (const region of this.plan.regions) {
+      const node = region.nodes.find((n) => n.id === id);
+      if (node !== undefined) return { region, node };
+    }
+    throw new Error(`no node "${id}" in the rehearsal`);
+  }
+
+  async stopNode(id: string): Promise<string> {
+    this.#node(id);
+    const record = readState(this.#options.dir)?.processes.find((p) => p.name === `node ${id}` && isRunning(p));
+    if (record === undefined) return `${id} was not running`;
+    await stopProcess({ ...record, stopSignal: 'SIGKILL' }, 3000);
+    return `${id} killed (pid ${record.pid})`;
+  }
+
+  async startNode(id: string): Promise<string> {
+    const { node } = this.#node(id);
+    const state = readState(this.#options.dir);
+    if (state === null) throw new Error('the rehearsal is not up');
+    if (state.processes.some((p) => p.name === `node ${id}` && isRunning(p))) return `${id} was running`;
+    const record = await startRehearsalNode(this.plan, node, credentialsOf(this.#options.dir));
+    const fresh = readState(this.#options.dir) ?? state;
+    fresh.processes = [...fresh.processes.filter((p) => p.name !== record.name), record];
+    writeState(this.#options.dir, fresh);
+    return `${id} started (pid ${record.pid}, data ${nodeDir(this.plan, node)})`;
+  }
+
+  // ---- S3 ---------------------------------------------------------------------------------
+
+  async routeObjects(activeRegions: readonly string[]): Promise<string> {
+    for (const r of activeRegions) this.#region(r);
+    // The rehearsal has no Multi-Region Access Point: nodes write to their own region's bucket and
+    // each region's replicator pushes to every other one, retrying a region it cannot reach.
+    return `objects: nodes use their own region's bucket; replication runs between ${activeRegions.join(', ')} (no access point to re-route)`;
+  }
+
+  // ---- verification -----------------------------------------------------------------------
+
+  async probeWrite(region: string): Promise<string> {
+    const r = this.#region(region);
+    const key = credentialsOf(this.#options.dir).api_key;
+    const path = `/v1/files/drill-probes/${region}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const url = `http://${r.hostname}:${this.plan.options.nodePort}${path}`;
+    const body = `probe from ${region} at ${new Date().toISOString()}\n`;
+    const auth = { authorization: `Bearer ${key}` };
+    const created = await httpFrom(r.ns, { method: 'POST', url, headers: { ...auth, 'content-type': 'application/octet-stream' }, body, timeoutMs: 15_000 });
+    if (created.status !== 201 && created.status !== 200) throw new Error(`write through ${r.hostname} answered ${created.status}: ${created.body.toString().slice(0, 200)}`);
+    const read = await httpFrom(r.ns, { url, headers: auth, timeoutMs: 15_000 });
+    if (read.status !== 200 || read.body.toString() !== body) throw new Error(`read-back through ${r.hostname} answered ${read.status} with ${read.body.length} bytes`);
+    await httpFrom(r.ns, { method: 'DELETE', url, headers: auth, timeoutMs: 15_000 }).catch(() => null);
+    return `${region}: write + read-back ok via ${created.headers['x-callfs-served-by'] ?? '?'} in ${Math.round(created.ms + read.ms)} ms`;
+  }
+
+  // ---- faults -----------------------------------------------------------------------------
+
+  async injectRegionLoss(region: string, how: RegionLoss): Promise<string> {
+    this.#region(region);
+    if (how === 'crash') {
+      const stopped = await crashRegion(this.#options, region);
+      return `${region} crashed: killed ${stopped.length} process(es)`;
+    }
+    const current = readState(this.#options.dir)?.partitions ?? [];
+    const pairs = new Set(current);
+    for (const other of this.plan.regions.filter((r) => r.name !== region)) pairs.add(pairKey(region, other.name));
+    const keys = await setPartitions(this.#options, [...pairs].map((key) => this.#pairOf(key)));
+    return `${region} cut off from every other region (partitions: ${keys.join(', ')})`;
+  }
+
+  #pairOf(key: string): readonly [string, string] {
+    const names = this.plan.regions.map((r) => r.name);
+    for (const a of names) for (const b of names) if (a !== b && pairKey(a, b) === key) return [a, b];
+    throw new Error(`unknown region pair ${key}`);
+  }
+
+  async healRegionLoss(region: string): Promise<string> {
+    const current = readState(this.#options.dir)?.partitions ?? [];
+    const keep = current.filter((key) => !this.#pairOf(key).includes(region));
+    if (keep.length !== current.length) await setPartitions(this.#options, keep.map((key) => this.#pairOf(key)));
+    const started = await restartRegionServices(this.#options, region);
+    return `${region} reachable again${started.length > 0 ? `; started ${started.join(', ')}` : ''}`;
+  }
+}
