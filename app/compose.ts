@@ -21,6 +21,7 @@ import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
 import { FileService } from './services/files.js';
 import { HealthService } from './services/health.js';
+import type { EpochWatch } from './services/epoch-watch.js';
 import { LinkService } from './services/links.js';
 import { MoveService } from './services/moves.js';
 import { PeerAuthenticator } from './services/peer-auth.js';
@@ -41,6 +42,8 @@ export interface ServiceParts {
   readonly regionalReads?: { readonly store: MetadataStore; readonly consistency: ReadConsistency };
   /** Other regions' S3 buckets by region name, for read-through. */
   readonly regionBuckets?: ReadonlyMap<string, BlobStore>;
+  /** The node's view of the fencing epoch (absent: not watched, e.g. in-process tests). */
+  readonly fencing?: EpochWatch;
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
@@ -61,6 +64,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     instanceId: config.instanceDiscovery.instanceId,
     defaultBackend: config.backend.defaultBackend,
     lockWaitMs: config.server.lockWaitMs,
+    onFenced: parts.fencing === undefined ? undefined : () => parts.fencing?.fenced(),
     s3Origins:
       parts.regionBuckets !== undefined && parts.regionBuckets.size > 0
         ? { ownRegion: config.instanceDiscovery.region, regionOf: (id) => membership.regionOf(id), storeFor: (region) => parts.regionBuckets?.get(region) ?? null }
@@ -90,6 +94,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
   const dependencies = [
     { name: 'metadata', check: () => metadata.ping() },
     { name: 'locks', check: () => locks.ping() },
+    ...(parts.fencing ? [{ name: 'fencing', check: () => parts.fencing?.assertWritable() ?? Promise.resolve() }] : []),
     ...(blobs.localfs ? [{ name: 'localfs', check: () => blobs.localfs?.ping() ?? Promise.resolve() }] : []),
     ...(blobs.s3 ? [{ name: 's3', check: () => blobs.s3?.ping() ?? Promise.resolve() }] : []),
   ];
@@ -100,6 +105,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     consistency: reads?.consistency ?? null,
     links: new LinkService(files.context, metadata, metrics, config.auth.singleUseLinkSecret, linkBaseUrl(config.server.externalUrl)),
     health: new HealthService(dependencies),
+    fencing: parts.fencing ?? null,
     authenticator: new Authenticator({
       users: config.auth.users,
       internalProxySecret: config.auth.internalProxySecret,

@@ -18,6 +18,10 @@ import { LocalFsBlobStore } from './adapters/blob/local-fs.js';
 import { S3BlobStore } from './adapters/blob/s3.js';
 import { createRedisLockManager } from './adapters/locks/redis.js';
 import { MemoryLockManager } from './adapters/locks/memory.js';
+import { RelocatableLockManager } from './adapters/locks/relocatable.js';
+import { usesSentinel } from './adapters/locks/redis-connection.js';
+import type { LockHomeControl } from './ports/fencing.js';
+import { EpochWatch } from './services/epoch-watch.js';
 import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
@@ -53,9 +57,18 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   try {
     const metadata = await openMetadata(config, logger, cleanups);
     const blobs = await openBlobStores(config, cleanups);
-    const locks = await openLocks(config, cleanups);
+    const { locks, lockHome } = await openLocks(config, cleanups);
     const metrics = new NodeMetrics(() => locks.activeCount());
     const discovery = config.instanceDiscovery;
+    const fencing = new EpochWatch(
+      metadata,
+      { intervalMs: discovery.heartbeatMs, lockHome, lockHomeIgnoredBecause: config.dlm.type === 'local' ? 'locks are in-process (dlm.type local)' : 'locks use Redis Sentinel' },
+      logger,
+    );
+    await fencing.settle();
+    fencing.start();
+    cleanups.push(() => fencing.stop());
+    metrics.trackFencingEpoch(() => fencing.view().epoch);
     const membership = new Membership(
       metadata,
       {
@@ -78,7 +91,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     cleanups.push(() => peers.close());
     const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
     const regionBuckets = openRegionBuckets(config, cleanups);
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, ...(regionalReads ? { regionalReads } : {}) });
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,
@@ -223,15 +236,31 @@ function openRegionBuckets(config: Config, cleanups: Array<() => Promise<void>>)
   return stores;
 }
 
-async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): Promise<LockManager> {
+/**
+ * The lock manager, and its lock home control when it can follow the epoch row's `lock_home`: a
+ * single Redis address can; in-process locks and Sentinel (which finds its own master) cannot.
+ */
+async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ locks: LockManager; lockHome: LockHomeControl | null }> {
   const dlm = config.dlm;
-  const locks: LockManager =
-    dlm.type === 'local'
-      ? new MemoryLockManager()
-      : await createRedisLockManager({ addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls });
+  let locks: LockManager;
+  let lockHome: LockHomeControl | null = null;
+  if (dlm.type === 'local') {
+    locks = new MemoryLockManager();
+  } else {
+    const address = { addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls };
+    const redis = await createRedisLockManager(address);
+    if (usesSentinel(address)) {
+      locks = redis;
+    } else {
+      // Password and TLS stay as configured; only the address follows the lock home.
+      const relocatable = new RelocatableLockManager(redis, { configuredAddress: dlm.redisAddr, open: (addr) => createRedisLockManager({ ...address, addr }) });
+      locks = relocatable;
+      lockHome = relocatable;
+    }
+  }
   await locks.ping();
   cleanups.push(() => locks.close());
-  return locks;
+  return { locks, lockHome };
 }
 
 type FetchHandler = (request: Request, env: Record<string, unknown>) => Response | Promise<Response>;

@@ -3,6 +3,7 @@ import type { Authenticator } from '../services/authenticator.js';
 import type { DirectoryService } from '../services/directories.js';
 import type { FileService } from '../services/files.js';
 import type { HealthService } from '../services/health.js';
+import type { EpochView } from '../services/epoch-watch.js';
 import type { LinkService } from '../services/links.js';
 import type { MoveService } from '../services/moves.js';
 import type { NodeMetrics } from '../observability/metrics.js';
@@ -20,6 +21,8 @@ export interface AppServices {
   readonly directories: DirectoryService;
   readonly links: LinkService;
   readonly health: HealthService;
+  /** The node's view of the fencing epoch and lock home; null when not watched. */
+  readonly fencing: { view(): EpochView } | null;
   readonly authenticator: Authenticator;
   readonly metrics: NodeMetrics;
   readonly logger: Logger;

@@ -41,6 +41,11 @@ export class NodeMetrics implements Telemetry {
     this.registry.register(new Gauge('process_start_time_seconds', 'Start time of the process since the epoch in seconds.', () => started));
   }
 
+  /** `callfs_fencing_epoch`: the fencing epoch the node last read from its metadata primary (0 = not read yet). */
+  trackFencingEpoch(read: () => number | null): void {
+    this.registry.register(new Gauge('callfs_fencing_epoch', 'Fencing epoch last read from the metadata primary (0 = unknown).', () => read() ?? 0));
+  }
+
   httpRequest(method: string, route: string, status: number, seconds: number): void {
     this.#httpRequests.inc({ method, path: route, status_code: String(status) });
     this.#httpDuration.observe({ method, path: route }, seconds);

@@ -48,6 +48,12 @@ export interface MetadataStore {
   /** The entry at a canonical path, or null. */
   getEntry(path: string): Promise<Entry | null>;
   /**
+   * The entry at a canonical path read from the primary for a write under a lock, or null; throws
+   * FENCED first when `fence` may not write here (so no bytes are touched for a refused write;
+   * the write statements check again, atomically).
+   */
+  entryForWrite(path: string, fence: Fence): Promise<Entry | null>;
+  /**
    * Immediate children of a directory: files first, then directories, each ordered by name in
    * byte (C collation) order. Empty for a missing directory.
    */

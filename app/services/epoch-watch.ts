@@ -55,6 +55,12 @@ export class EpochWatch {
     await this.#moving;
   }
 
+  /** At start: the first read, and the move to the row's lock home if it names another one. */
+  async settle(): Promise<void> {
+    await this.refresh();
+    await this.#moving;
+  }
+
   view(): EpochView {
     return { epoch: this.#state?.epoch ?? null, lockHome: this.#options.lockHome?.current() ?? null };
   }

@@ -112,7 +112,7 @@ export class FileService {
     if (path === '/') throw new AppError('PERMISSION_DENIED', 'the root directory cannot be deleted');
     this.#ctx.requireLocal(existing);
     await this.#ctx.withLock('delete', [path], signal, async (lock) => {
-      const entry = await this.#ctx.deps.metadata.getEntry(path);
+      const entry = await this.#ctx.deps.metadata.entryForWrite(path, fenceOf(lock));
       if (entry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
       if (entry.type === 'directory' && (await this.#ctx.deps.metadata.hasChildren(path))) {
         throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
@@ -137,7 +137,7 @@ export class FileService {
 
   async #createDirectory(userId: string, path: string, signal: AbortSignal | undefined): Promise<CreateOutcome> {
     return this.#ctx.withLock('mkdir', [path], signal, async (lock) => {
-      const now = await this.#ctx.deps.metadata.getEntry(path);
+      const now = await this.#ctx.deps.metadata.entryForWrite(path, fenceOf(lock));
       if (now !== null) return this.#existingOnCreate(now, true);
       await this.#ensureParents(userId, path, lock);
       const backend = this.#ctx.deps.defaultBackend;
@@ -182,7 +182,7 @@ export class FileService {
     precondition: WritePrecondition | null,
   ): Promise<{ created: boolean; entry: Entry }> {
     const result = await this.#ctx.withLock(mode === 'create' ? 'create' : 'write', [path], body.signal, async (lock) => {
-      const current = await this.#ctx.deps.metadata.getEntry(path);
+      const current = await this.#ctx.deps.metadata.entryForWrite(path, fenceOf(lock));
       if (current !== null && mode === 'create') throw this.#conflictOnCreate(current);
       if (current !== null) requireAllowed(userId, 'write', current, null, path);
       if (current?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${path} is a directory`);

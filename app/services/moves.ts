@@ -59,7 +59,7 @@ export class MoveService {
     this.ctx.requireLocal(sourceEntry);
     return this.ctx.withLock('rename', [source, destination], signal, async (lock) => {
       const { metadata } = this.ctx.deps;
-      const entry = await metadata.getEntry(source);
+      const entry = await metadata.entryForWrite(source, fenceOf(lock));
       if (entry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${source}`);
       await this.#prepareDestinationParent(entry, destination, request.createParents, fenceOf(lock));
       const existing = await metadata.getEntry(destination);

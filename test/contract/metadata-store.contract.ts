@@ -75,6 +75,10 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
       await store.ensureDirectories([dir('/ep')], f(1));
       await store.createEntry(file('/ep/a.txt', 3), f(1));
       const stale = f(50, 2);
+      expect(await store.entryForWrite('/ep/a.txt', f(50))).toMatchObject({ path: '/ep/a.txt', size: 3 });
+      expect(await store.entryForWrite('/ep/none.txt', f(50))).toBeNull();
+      await expect(store.entryForWrite('/ep/a.txt', stale)).rejects.toMatchObject({ code: 'FENCED' });
+      await expect(store.entryForWrite('/ep/none.txt', stale)).rejects.toMatchObject({ code: 'FENCED' });
       await expect(store.createEntry(file('/ep/b.txt'), stale)).rejects.toMatchObject({ code: 'FENCED', status: 503 });
       await expect(store.ensureDirectories([dir('/ep/new')], stale)).rejects.toMatchObject({ code: 'FENCED' });
       await expect(store.updateContent('/ep/a.txt', 9, stale)).rejects.toMatchObject({ code: 'FENCED' });

@@ -154,6 +154,15 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return row === undefined ? null : toEntry(row);
   }
 
+  async entryForWrite(path: string, fence: Fence): Promise<Entry | null> {
+    const result = await this.#query<EntryRow>(
+      `SELECT ${COLUMNS} FROM (SELECT ${EPOCH_GUARD}($2::bigint)) AS guard(ok) LEFT JOIN inodes ON inodes.path = $1 WHERE guard.ok`,
+      [path, fence.epoch],
+    );
+    const row = result.rows[0];
+    return row === undefined || row.path === null ? null : toEntry(row);
+  }
+
   async listChildren(path: string): Promise<Entry[]> {
     const result = await this.#query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE parent_path = $1 ORDER BY type DESC, name COLLATE "C"`, [path]);
     return result.rows.map(toEntry);

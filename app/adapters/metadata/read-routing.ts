@@ -22,6 +22,9 @@ export class ReplicaRoutedStore implements MetadataStore {
   getEntry(path: string): Promise<Entry | null> {
     return this.#reader().getEntry(path);
   }
+  entryForWrite(path: string, fence: Fence): Promise<Entry | null> {
+    return this.primary.entryForWrite(path, fence);
+  }
   listChildren(path: string): Promise<Entry[]> {
     return this.#reader().listChildren(path);
   }
