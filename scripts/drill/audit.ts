@@ -1,0 +1,248 @@
+/**
+ * @module The rehearsal's data audit, run after a drill: every metadata entry has its bytes and
+ * every blob has its entry, in every region.
+ *
+ * - Metadata: the file rows of `inodes` (and the `replicas` rows of local-disk copies) on the
+ *   current primary, read with psql from inside its namespace (`sql()` of the rehearsal).
+ * - S3 bytes: each region's bucket as s3rver keeps it on disk,
+ *   `<dir>/run/s3/<region>/<bucket>/<key>._S3rver_object` (+ `._S3rver_metadata.json` holding
+ *   `x-amz-meta-callfs-version`). The node stores a file at its path without the leading slash.
+ *   An S3 entry must be in every region's bucket, at its version or newer, once replication has
+ *   caught up: a missing or older copy of an entry changed within `replicationGraceMs` that some
+ *   bucket already holds is reported as "not yet replicated", anything else as dangling.
+ * - Local-disk bytes: `<dir>/run/nodes/<id>/files/<key>` on the holder (`callfs_instance_id`) and
+ *   on every node with a `replicas` row at the entry's version, with the entry's size.
+ * - Orphans: objects and node files no entry points at (skipping S3 directory markers, the
+ *   nodes' `.callfs-*` files, and anything newer than the metadata read, which may belong to a
+ *   write still in progress).
+ *
+ * Rows are read before blobs are listed: bytes are stored before their row commits, so a row
+ * seen always had its bytes stored already.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { primaryTarget, replicaTarget, sql, type PgTarget } from '../rehearsal/lifecycle.js';
+import { DATABASE, type RehearsalPlan } from '../rehearsal/topology.js';
+import type { AuditReport, DanglingEntry, OrphanBlob, RegionAudit } from './scorecard.js';
+
+export interface RehearsalAuditOptions {
+  /** Region whose database is the writable primary now; default: found by asking every database. */
+  readonly primaryRegion?: string;
+  /** A missing S3 copy of an entry changed this recently counts as replication under way (default 30 s). */
+  readonly replicationGraceMs?: number;
+  /** Orphans newer than the metadata read minus this are skipped (default 5 s). */
+  readonly orphanSlackMs?: number;
+}
+
+/** A file row of `inodes`. */
+export interface EntryRow {
+  readonly path: string;
+  readonly backend: string;
+  readonly instance: string | null;
+  readonly size: number;
+  readonly version: number;
+  readonly updatedMs: number;
+}
+
+export interface ReplicaRow {
+  readonly path: string;
+  readonly instance: string;
+  readonly version: number;
+}
+
+/** A stored blob: an S3 object or a node's file. */
+export interface StoredBlob {
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** `x-amz-meta-callfs-version` of an object; null for node files or objects without it. */
+  readonly version: number | null;
+}
+
+/** What the audit compares: everything read, nothing judged yet (the pure part below judges). */
+export interface AuditSnapshot {
+  readonly readAt: number;
+  readonly entries: readonly EntryRow[];
+  readonly replicas: readonly ReplicaRow[];
+  /** region → bucket name and its objects by key. */
+  readonly buckets: Readonly<Record<string, { readonly bucket: string; readonly objects: ReadonlyMap<string, StoredBlob> }>>;
+  /** node id → its region and files by key. */
+  readonly nodes: Readonly<Record<string, { readonly region: string; readonly files: ReadonlyMap<string, StoredBlob> }>>;
+}
+
+const OBJECT_SUFFIX = '._S3rver_object';
+const METADATA_SUFFIX = '._S3rver_metadata.json';
+
+const hexToText = (hex: string): string => Buffer.from(hex, 'hex').toString('utf8');
+
+function walkFiles(root: string, visit: (file: string, relPath: string) => void, skipName: (name: string) => boolean = () => false): void {
+  if (!existsSync(root)) return;
+  const stack = [root];
+  for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+    let names;
+    try {
+      names = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of names) {
+      if (skipName(entry.name)) continue;
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) stack.push(full);
+      else if (entry.isFile()) visit(full, relative(root, full).split(sep).join('/'));
+    }
+  }
+}
+
+/** The objects of one s3rver bucket directory, by key (directory markers left out). */
+export function readBucketDir(bucketDir: string): Map<string, StoredBlob> {
+  const objects = new Map<string, StoredBlob>();
+  walkFiles(bucketDir, (file, relPath) => {
+    if (!relPath.endsWith(OBJECT_SUFFIX)) return;
+    const key = relPath.slice(0, -OBJECT_SUFFIX.length);
+    if (key === '' || key.endsWith('/')) return; // `<dir>/` markers of directories
+    let version: number | null = null;
+    try {
+      const metadata = JSON.parse(readFileSync(file.slice(0, -OBJECT_SUFFIX.length) + METADATA_SUFFIX, 'utf8')) as Record<string, unknown>;
+      const raw = Number(metadata['x-amz-meta-callfs-version']);
+      version = Number.isSafeInteger(raw) ? raw : null;
+    } catch {
+      // no metadata file: an object without a version
+    }
+    try {
+      const info = statSync(file);
+      objects.set(key, { size: info.size, mtimeMs: info.mtimeMs, version });
+    } catch {
+      // deleted while listing
+    }
+  });
+  return objects;
+}
+
+/** A node's local-disk files by key (its own `.callfs-*` files and temporaries left out). */
+export function readNodeFiles(root: string): Map<string, StoredBlob> {
+  const files = new Map<string, StoredBlob>();
+  walkFiles(
+    root,
+    (file, relPath) => {
+      try {
+        const info = statSync(file);
+        files.set(relPath, { size: info.size, mtimeMs: info.mtimeMs, version: null });
+      } catch {
+        // deleted while listing
+      }
+    },
+    (name) => name.startsWith('.callfs-'),
+  );
+  return files;
+}
+
+/** Judges a snapshot: per region, the entries checked, dangling ones, pending replication, orphans. */
+export function judgeAudit(snapshot: AuditSnapshot, options: Pick<RehearsalAuditOptions, 'replicationGraceMs' | 'orphanSlackMs'> = {}): Record<string, RegionAudit> {
+  const grace = options.replicationGraceMs ?? 30_000;
+  const slack = options.orphanSlackMs ?? 5000;
+  const regions = new Set([...Object.keys(snapshot.buckets), ...Object.values(snapshot.nodes).map((n) => n.region)]);
+  const out = new Map<string, { checked: number; dangling: DanglingEntry[]; notYetReplicated: DanglingEntry[]; orphans: OrphanBlob[] }>();
+  for (const region of regions) out.set(region, { checked: 0, dangling: [], notYetReplicated: [], orphans: [] });
+  const regionOut = (region: string): { checked: number; dangling: DanglingEntry[]; notYetReplicated: DanglingEntry[]; orphans: OrphanBlob[] } => {
+    let r = out.get(region);
+    if (r === undefined) out.set(region, (r = { checked: 0, dangling: [], notYetReplicated: [], orphans: [] }));
+    return r;
+  };
+  const entriesByPath = new Map(snapshot.entries.map((e) => [e.path, e]));
+  const replicasAt = new Set<string>();
+  for (const entry of snapshot.entries) {
+    const key = entry.path.slice(1);
+    if (entry.backend === 's3') {
+      const holders = Object.values(snapshot.buckets).filter((b) => (b.objects.get(key)?.version ?? entry.version) >= entry.version && b.objects.has(key));
+      const recent = entry.updatedMs > snapshot.readAt - grace;
+      for (const [region, bucket] of Object.entries(snapshot.buckets)) {
+        const r = regionOut(region);
+        r.checked++;
+        const object = bucket.objects.get(key);
+        const reason = object === undefined ? 'missing' : object.version !== null && object.version < entry.version ? `older version ${object.version} < ${entry.version}` : null;
+        if (reason === null) continue;
+        const finding: DanglingEntry = { path: entry.path, backend: 's3', where: `bucket ${bucket.bucket}`, reason };
+        if (recent && holders.length > 0) r.notYetReplicated.push(finding);
+        else r.dangling.push({ ...finding, reason: holders.length === 0 ? `${reason} (in no bucket)` : reason });
+      }
+    } else if (entry.backend === 'localfs') {
+      const copies = [entry.instance ?? '', ...snapshot.replicas.filter((c) => c.path === entry.path && c.version === entry.version && c.instance !== entry.instance).map((c) => c.instance)];
+      for (const [i, instance] of copies.entries()) {
+        const node = snapshot.nodes[instance];
+        const what = i === 0 ? 'holder' : 'replica';
+        if (node === undefined) {
+          regionOut('(unknown)').dangling.push({ path: entry.path, backend: 'localfs', where: `node ${instance || '(none)'}`, reason: `${what} is not a node of the rehearsal` });
+          continue;
+        }
+        const r = regionOut(node.region);
+        r.checked++;
+        const file = node.files.get(key);
+        const reason = file === undefined ? `missing on the ${what}` : file.size !== entry.size ? `size ${file.size} != ${entry.size} on the ${what}` : null;
+        if (reason !== null) r.dangling.push({ path: entry.path, backend: 'localfs', where: `node ${instance}`, reason });
+      }
+    }
+  }
+  for (const copy of snapshot.replicas) replicasAt.add(`${copy.instance}\n${copy.path}`);
+  const settled = (blob: StoredBlob): boolean => blob.mtimeMs < snapshot.readAt - slack;
+  for (const [region, bucket] of Object.entries(snapshot.buckets)) {
+    for (const [key, blob] of bucket.objects) {
+      if (entriesByPath.get(`/${key}`)?.backend !== 's3' && settled(blob)) regionOut(region).orphans.push({ key, where: `bucket ${bucket.bucket}` });
+    }
+  }
+  for (const [id, node] of Object.entries(snapshot.nodes)) {
+    for (const [key, blob] of node.files) {
+      const entry = entriesByPath.get(`/${key}`);
+      const owned = entry?.backend === 'localfs' && (entry.instance === id || replicasAt.has(`${id}\n/${key}`));
+      if (!owned && settled(blob)) regionOut(node.region).orphans.push({ key, where: `node ${id}` });
+    }
+  }
+  return Object.fromEntries(out);
+}
+
+async function isWritablePrimary(target: PgTarget): Promise<boolean> {
+  try {
+    const rows = await sql(target, "select pg_is_in_recovery(), current_setting('default_transaction_read_only')");
+    return rows[0]?.[0] === 'f' && rows[0]?.[1] === 'off';
+  } catch {
+    return false;
+  }
+}
+
+/** The database that is the writable primary now (not in recovery, not read-only). */
+export async function findPrimary(plan: RehearsalPlan, region?: string): Promise<{ region: string; target: PgTarget }> {
+  const candidates = [{ region: plan.home.name, target: primaryTarget(plan) }, ...plan.regions.map((r) => ({ region: r.name, target: replicaTarget(r) }))].filter(
+    (c) => region === undefined || c.region === region,
+  );
+  const writable = (await Promise.all(candidates.map(async (c) => ((await isWritablePrimary(c.target)) ? c : null)))).filter((c) => c !== null);
+  const [first, ...others] = writable;
+  if (first === undefined) throw new Error(`no writable primary found${region === undefined ? '' : ` in ${region}`}`);
+  if (others.length > 0 && region === undefined) throw new Error(`more than one writable database: ${writable.map((c) => `${c.region} ${c.target.ip}:${c.target.port}`).join(', ')}`);
+  return first;
+}
+
+/** Reads the rows, then the buckets and node files, of a running rehearsal. */
+export async function snapshotRehearsal(plan: RehearsalPlan, primary: PgTarget): Promise<AuditSnapshot> {
+  const readAt = Date.now();
+  const rows = await sql(primary, "select encode(convert_to(path, 'UTF8'), 'hex'), backend_type, coalesce(callfs_instance_id, ''), size, version, (extract(epoch from updated_at) * 1000)::bigint from inodes where type = 'file'", DATABASE);
+  const entries: EntryRow[] = rows.map(([hex = '', backend = '', instance = '', size = '0', version = '1', updated = '0']) => ({
+    path: hexToText(hex),
+    backend,
+    instance: instance === '' ? null : instance,
+    size: Number(size),
+    version: Number(version),
+    updatedMs: Number(updated),
+  }));
+  const replicaRows = await sql(primary, "select encode(convert_to(path, 'UTF8'), 'hex'), instance_id, version from replicas", DATABASE);
+  const replicas: ReplicaRow[] = replicaRows.map(([hex = '', instance = '', version = '0']) => ({ path: hexToText(hex), instance, version: Number(version) }));
+  const run = join(plan.options.dir, 'run');
+  const buckets = Object.fromEntries(plan.regions.map((r) => [r.name, { bucket: r.bucket, objects: readBucketDir(join(run, 's3', r.name, r.bucket)) }]));
+  const nodes = Object.fromEntries(plan.regions.flatMap((r) => r.nodes.map((n) => [n.id, { region: r.name, files: readNodeFiles(join(run, 'nodes', n.id, 'files')) }])));
+  return { readAt, entries, replicas, buckets, nodes };
+}
+
+/** The audit of a running rehearsal, as an `AuditReport` for the scorecard. */
+export async function auditRehearsal(plan: RehearsalPlan, options: RehearsalAuditOptions = {}): Promise<AuditReport> {
+  const primary = await findPrimary(plan, options.primaryRegion);
+  const snapshot = await snapshotRehearsal(plan, primary.target);
+  return { source: `rehearsal ${plan.options.dir} (metadata from the primary in ${primary.region}, ${snapshot.entries.length} file entries)`, at: snapshot.readAt, regions: judgeAudit(snapshot, options) };
+}
