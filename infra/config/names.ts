@@ -49,7 +49,16 @@ export const SECRET_NAMES = {
 } as const;
 
 /** The values each region publishes in SSM Parameter Store of its own AWS region. */
-export type PublishedValue = 'vpc-id' | 'route-table-ids' | 'metadata-endpoint' | 'lock-cache-endpoint' | 'bucket-name' | 'load-balancer-dns';
+export type PublishedValue =
+  | 'vpc-id'
+  | 'route-table-ids'
+  | 'metadata-endpoint'
+  | 'lock-cache-endpoint'
+  | 'bucket-name'
+  | 'load-balancer-dns'
+  /** ECS cluster and service of the region's nodes (generated names), read by the AWS drill provider. */
+  | 'node-cluster-name'
+  | 'node-service-name';
 
 /** `/geo-callfs/eu/metadata-endpoint`: readable by the other regions' stacks at deploy time. */
 export function parameterName(region: Pick<Region, 'name'>, value: PublishedValue): string {

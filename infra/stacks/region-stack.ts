@@ -222,6 +222,8 @@ export class RegionStack extends Stack {
     this.publish('lock-cache-endpoint', this.lockCache.primaryEndpointAddress);
     this.publish('bucket-name', this.bucket.bucket.bucketName);
     this.publish('load-balancer-dns', this.nodes.loadBalancer.loadBalancerDnsName);
+    this.publish('node-cluster-name', this.nodes.cluster.clusterName);
+    this.publish('node-service-name', this.nodes.service.serviceName);
 
     const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: settings.dns.hostedZoneId, zoneName: settings.dns.zoneName });
     new RegionHostname(this, 'Hostname', { zone, hostname: regionHostname(region, globalHostname), loadBalancer: this.nodes.loadBalancer });
