@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js';
 import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
+import { createAwsProvider } from './aws/provider.js';
 import { createLocalProvider } from './local-provider.js';
 import type { DrillProvider } from './provider.js';
 import { lastUnfinishedRun, newRunId, readProgress, runDrill, saveProgress, type RunOutcome, type RunProgress } from './runner.js';
@@ -34,6 +35,14 @@ options:
   --no-load                do not run the load generators (no RTO/RPO scorecard)
   --steady <seconds>       scorecard: a region has recovered after this long of unbroken success (default 60)
   --dir <path>             where runs and the scorecard history are kept (default data/drills)
+
+aws provider (credentials from the usual AWS environment; SQL and Redis steps need network
+access to the regions' VPCs, e.g. from a bastion):
+  --hosted-zone-id <id>    the hosted zone the CDK app was deployed with
+  --global-hostname <name> the global hostname (files.<zone> by default in the CDK app)
+  --withdraw-by resource-path|invert   how a region is taken out of DNS (default resource-path:
+                           its health check probes a path that always fails, whatever its state)
+  --mrap-arn <arn>         an S3 Multi-Region Access Point to re-route (the CDK app makes none)
 `;
 
 export interface DrillCommandOptions {
@@ -47,15 +56,32 @@ export interface DrillCommandOptions {
 
 /** What the load generators and the scorecard plug into around a run. */
 export interface ScorecardHooks {
-  start(progress: RunProgress, provider: DrillProvider): Promise<void>;
+  /** Before the first step runs; `drillDir` holds runs, load logs and history. */
+  start(progress: RunProgress, provider: DrillProvider, drillDir: string): Promise<void>;
   fault(at: number): void;
-  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome): Promise<void>;
+  /** After the run ended (done or failed); `withdrawn` are the regions the drill took out of traffic. */
+  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<void>;
 }
 
-function buildProvider(name: string): DrillProvider {
+interface AwsFlags {
+  readonly hostedZoneId: string | undefined;
+  readonly globalHostname: string | undefined;
+  readonly mrapArn: string | undefined;
+  readonly withdrawBy: string | undefined;
+}
+
+function buildProvider(name: string, aws: AwsFlags, log: (line: string) => void): DrillProvider {
   if (name === 'local') return createLocalProvider({ rehearsal: rehearsalOptions() });
-  if (name === 'aws') throw new Error('provider aws: not wired in this build');
-  throw new Error(`--provider must be local or aws, not "${name}"`);
+  if (name !== 'aws') throw new Error(`--provider must be local or aws, not "${name}"`);
+  if (aws.hostedZoneId === undefined || aws.globalHostname === undefined) throw new Error('--provider aws needs --hosted-zone-id and --global-hostname (the values the CDK app was deployed with)');
+  const withdrawBy = aws.withdrawBy ?? 'resource-path';
+  if (withdrawBy !== 'resource-path' && withdrawBy !== 'invert') throw new Error(`--withdraw-by must be resource-path or invert, not "${withdrawBy}"`);
+  return createAwsProvider({
+    dns: { hostedZoneId: aws.hostedZoneId, globalHostname: aws.globalHostname },
+    withdrawBy,
+    ...(aws.mrapArn === undefined ? {} : { mrapArn: aws.mrapArn }),
+    log,
+  });
 }
 
 function parseSteady(text: string | undefined): number {
@@ -82,6 +108,10 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
       'no-load': { type: 'boolean', default: false },
       steady: { type: 'string' },
       dir: { type: 'string' },
+      'hosted-zone-id': { type: 'string' },
+      'global-hostname': { type: 'string' },
+      'mrap-arn': { type: 'string' },
+      'withdraw-by': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,6 +120,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     log(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
+  let awsFlags: AwsFlags = { hostedZoneId: values['hosted-zone-id'], globalHostname: values['global-hostname'], mrapArn: values['mrap-arn'], withdrawBy: values['withdraw-by'] };
   const dir = resolve(values.dir ?? process.env['DRILL_DIR'] ?? join(REPO_ROOT, 'data/drills'));
   const dryRun = values['dry-run'] || (!values.yes && !values.execute);
   let progress: RunProgress;
@@ -106,6 +137,13 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     }
     progress = found;
     providerName = found.provider;
+    const saved = (found.options['aws'] ?? {}) as Partial<AwsFlags>;
+    awsFlags = {
+      hostedZoneId: awsFlags.hostedZoneId ?? saved.hostedZoneId,
+      globalHostname: awsFlags.globalHostname ?? saved.globalHostname,
+      mrapArn: awsFlags.mrapArn ?? saved.mrapArn,
+      withdrawBy: awsFlags.withdrawBy ?? saved.withdrawBy,
+    };
     log(`resuming run ${found.runId} (${found.status}${found.error === null ? '' : `: ${found.error}`})`);
   } else {
     if (!(DRILLS as readonly string[]).includes(command)) throw new Error(`unknown drill "${command}"\n${USAGE}`);
@@ -113,14 +151,14 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     const fault = values.fault ?? (providerName === 'aws' ? 'none' : DEFAULT_DRILL_OPTIONS.fault);
     if (fault !== 'partition' && fault !== 'crash' && fault !== 'none') throw new Error(`--fault must be partition, crash or none, not "${fault}"`);
     const drillOptions: DrillOptions = { ...DEFAULT_DRILL_OPTIONS, fault, allowDataLoss: values['allow-data-loss'], switchBack: values.switch };
-    const provider = options.provider ?? buildProvider(providerName);
+    const provider = options.provider ?? buildProvider(providerName, awsFlags, log);
     const topology = await provider.topology();
     progress = {
       runId: newRunId(command),
       drill: command,
       target,
       provider: provider.name,
-      options: { ...drillOptions, load: !values['no-load'], steadyMs: parseSteady(values.steady) },
+      options: { ...drillOptions, load: !values['no-load'], steadyMs: parseSteady(values.steady), ...(provider.name === 'aws' ? { aws: awsFlags } : {}) },
       topology,
       createdAt: new Date().toISOString(),
       status: 'running',
@@ -130,7 +168,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
       owner: null,
     };
   }
-  const provider = options.provider ?? buildProvider(providerName);
+  const provider = options.provider ?? buildProvider(providerName, awsFlags, log);
   const drillOptions: DrillOptions = {
     fault: (progress.options['fault'] as DrillOptions['fault'] | undefined) ?? DEFAULT_DRILL_OPTIONS.fault,
     allowDataLoss: progress.options['allowDataLoss'] === true,
@@ -147,9 +185,9 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     confirm: !values.yes,
     dryRun,
     onFault: (at) => (useHooks ? hooks.fault(at) : undefined),
-    beforeSteps: useHooks ? () => hooks.start(progress, provider) : undefined,
+    beforeSteps: useHooks ? () => hooks.start(progress, provider, dir) : undefined,
   });
-  if (useHooks && (outcome.kind === 'done' || outcome.kind === 'failed')) await hooks.finish(progress, provider, outcome);
+  if (useHooks && (outcome.kind === 'done' || outcome.kind === 'failed')) await hooks.finish(progress, provider, outcome, dir, plan.withdrawnRegion === null ? [] : [plan.withdrawnRegion]);
   if (outcome.kind === 'done') log(`drill ${plan.drill} done in ${((Date.now() - Date.parse(progress.createdAt)) / 1000).toFixed(1)} s (run ${progress.runId})`);
   return outcome.kind === 'failed' ? 1 : outcome.kind === 'declined' ? 3 : 0;
 }

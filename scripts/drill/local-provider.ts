@@ -219,14 +219,21 @@ class LocalProvider implements DrillProvider {
     const status = await this.#status(server);
     if (status.role === 'down') return 'unreachable';
     if (status.role === 'replica') return 'fenced';
-    // Local commit only: the standbys may be out of reach, and a synchronous commit would wait for them.
-    await this.#query(server, 'begin read write; set local synchronous_commit = local; update callfs_epoch set fenced = true, updated_at = now(); commit');
+    // Read-only first, for every new session; then the sessions opened before (some may be
+    // committed and waiting for an unreachable synchronous standby, holding their row locks) are
+    // ended; then the epoch row is marked, committed locally only, for the same reason.
     await this.#query(server, 'alter system set default_transaction_read_only = on', 'postgres');
     await this.#query(server, 'select pg_reload_conf()', 'postgres');
-    // Sessions opened before the reload keep their read-write default: end them.
-    await this.#query(server, "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()", 'postgres');
     writePgFile(this.plan, server, 'standby.signal', '');
-    return 'fenced';
+    for (let attempt = 1; ; attempt++) {
+      await this.#query(server, "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()", 'postgres');
+      try {
+        await this.#query(server, "begin read write; set local synchronous_commit = local; set local lock_timeout = '2s'; update callfs_epoch set fenced = true, updated_at = now(); commit");
+        return 'fenced';
+      } catch (error) {
+        if (attempt >= 5) throw error;
+      }
+    }
   }
 
   async promoteDatabase(region: string): Promise<string> {
@@ -256,7 +263,7 @@ class LocalProvider implements DrillProvider {
     const source = this.#main(primaryRegion);
     const lines: string[] = [];
     for (const server of this.#servers.filter((s) => s.region.name === region && s !== source)) lines.push(await this.#follow(server, source));
-    return lines.join('; ');
+    return lines.length === 0 ? `${region}: no other server to re-point` : lines.join('; ');
   }
 
   #conninfo(server: PgServer, source: PgServer): string {
@@ -297,15 +304,24 @@ class LocalProvider implements DrillProvider {
     await stopPgServer(this.#options, server, 'fast');
     const dataDir = pgDataDir(this.plan, server);
     const sourceConn = `host=${source.target.ip} port=${source.target.port} user=postgres dbname=postgres connect_timeout=5`;
-    let how = 'pg_rewind';
-    try {
-      if (!existsSync(join(dataDir, 'PG_VERSION'))) throw new Error('no data directory');
-      await runPostgresTool(server.region.ns, 'pg_rewind', ['--target-pgdata', dataDir, '--source-server', sourceConn, '--no-sync'], 300_000);
-    } catch {
-      how = 'pg_basebackup (pg_rewind could not rewind it)';
-      resetPgDataDir(this.plan, server);
-      await runPostgresTool(server.region.ns, 'pg_basebackup', ['-d', `${sourceConn} application_name=${server.standby}`, '-D', dataDir, '-X', 'stream', '-c', 'fast', '--no-sync'], 300_000);
+    if (existsSync(join(dataDir, 'PG_VERSION'))) {
+      try {
+        await runPostgresTool(server.region.ns, 'pg_rewind', ['--target-pgdata', dataDir, '--source-server', sourceConn, '--no-sync'], 300_000);
+        await this.#startStandby(server, source);
+        return 'pg_rewind';
+      } catch {
+        // Not rewindable, or it rewound but cannot follow: copy it afresh.
+        await stopPgServer(this.#options, server, 'fast');
+      }
     }
+    resetPgDataDir(this.plan, server);
+    await runPostgresTool(server.region.ns, 'pg_basebackup', ['-d', `${sourceConn} application_name=${server.standby}`, '-D', dataDir, '-X', 'stream', '-c', 'fast', '--no-sync'], 300_000);
+    await this.#startStandby(server, source);
+    return 'pg_basebackup';
+  }
+
+  /** Starts a copied or rewound data directory as a standby of `source` and waits for it to stream. */
+  async #startStandby(server: PgServer, source: PgServer): Promise<void> {
     // Whatever the copy brought from the source's postgresql.auto.conf (read-only, synchronous
     // standbys) is a primary's business; a standby gets only where to stream from.
     writePgFile(
@@ -316,8 +332,7 @@ class LocalProvider implements DrillProvider {
     );
     writePgFile(this.plan, server, 'standby.signal', '');
     await startPgServer(this.#options, server);
-    if (!(await this.#waitStreaming(server, source.target.ip, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name} after ${how}`);
-    return how;
+    if (!(await this.#waitStreaming(server, source.target.ip, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name}`);
   }
 
   async setSynchronousRegions(primaryRegion: string, regions: readonly string[]): Promise<string> {
@@ -373,7 +388,7 @@ class LocalProvider implements DrillProvider {
 
   async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
     await this.#redis(region, ['SET', `${LOCK_KEY_PREFIX}epoch`, String(Math.trunc(epoch))]);
-    const script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end return tostring(v)";
+    const script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return redis.call('GET', KEYS[1])";
     const fence = await this.#redis(region, ['EVAL', script, '1', `${LOCK_KEY_PREFIX}fence`, String(Math.trunc(fenceFloor))]);
     return `${region} Redis armed: epoch ${epoch}, fence counter ${fence.replace(/"/g, '')}`;
   }
@@ -393,7 +408,7 @@ class LocalProvider implements DrillProvider {
       this.plan.regions.flatMap((region) =>
         region.nodes.map(async (node): Promise<NodeStatus> => {
           const [health, ready] = await Promise.all([
-            httpFrom(region.ns, { url: `${node.url}/health`, timeoutMs: 3000 }).catch(() => null),
+            httpFrom(region.ns, { url: `${node.url}/health?details`, timeoutMs: 3000 }).catch(() => null),
             httpFrom(region.ns, { url: `${node.url}/ready`, timeoutMs: 3000 }).catch(() => null),
           ]);
           let epoch: number | null = null;
@@ -457,7 +472,9 @@ class LocalProvider implements DrillProvider {
     const auth = { authorization: `Bearer ${key}` };
     const created = await httpFrom(r.ns, { method: 'POST', url, headers: { ...auth, 'content-type': 'application/octet-stream' }, body, timeoutMs: 15_000 });
     if (created.status !== 201 && created.status !== 200) throw new Error(`write through ${r.hostname} answered ${created.status}: ${created.body.toString().slice(0, 200)}`);
-    const read = await httpFrom(r.ns, { url, headers: auth, timeoutMs: 15_000 });
+    // Read-your-writes: the write's consistency token makes a replica-backed read wait for it.
+    const token = created.headers['x-callfs-consistency-token'];
+    const read = await httpFrom(r.ns, { url, headers: token === undefined ? auth : { ...auth, 'X-CallFS-Consistency-Token': token }, timeoutMs: 15_000 });
     if (read.status !== 200 || read.body.toString() !== body) throw new Error(`read-back through ${r.hostname} answered ${read.status} with ${read.body.length} bytes`);
     await httpFrom(r.ns, { method: 'DELETE', url, headers: auth, timeoutMs: 15_000 }).catch(() => null);
     return `${region}: write + read-back ok via ${created.headers['x-callfs-served-by'] ?? '?'} in ${Math.round(created.ms + read.ms)} ms`;

@@ -41,7 +41,7 @@ export interface NodeStatus {
   readonly region: string;
   /** Answers `/ready` with 200. */
   readonly ready: boolean;
-  /** The fencing epoch the node reports (`GET /health` → `epoch`), null when unreachable. */
+  /** The fencing epoch the node reports (`GET /health?details` → `epoch`), null when unreachable. */
   readonly epoch: number | null;
 }
 

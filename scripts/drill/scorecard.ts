@@ -214,6 +214,11 @@ export interface ScorecardInput {
   /** The database promotion; default: the span of the steps whose name mentions "promot". */
   readonly dbPromotion?: TimeWindow | null;
   readonly withdrawnRegions: readonly string[];
+  /**
+   * Client regions the fault itself cut off (a partitioned region's own clients): their recovery
+   * is reported but not judged, since no failover can reach them until the partition heals.
+   */
+  readonly isolatedRegions?: readonly string[];
   /** Address → region of every node (rehearsal: `plan.regions[].nodes[].ip`). */
   readonly ipRegions: Readonly<Record<string, string>>;
   readonly ops: OpsByRegion;
@@ -363,7 +368,8 @@ export function computeScorecard(input: ScorecardInput): Scorecard {
     errors[region] = errorsByPhase(ops, T0, recoveredAt);
     load[region] = loadSummary(ops);
   }
-  const rtos = Object.values(rto).map((r) => r.rtoMs);
+  const isolated = new Set(input.isolatedRegions ?? []);
+  const rtos = Object.entries(rto).filter(([name]) => !isolated.has(name)).map(([, r]) => r.rtoMs);
   const rtoMaxMs = rtos.length === 0 || rtos.some((r) => r === null) ? null : Math.max(...(rtos as number[]));
   const dbPromotion = promotionWindow(input.steps, input.dbPromotion);
   const rpo = rpoOf(input.verification, T0);
@@ -376,11 +382,12 @@ export function computeScorecard(input: ScorecardInput): Scorecard {
     ok: regions.length > 0 && idle.length === 0,
     detail: regions.length === 0 ? 'no client region' : idle.length === 0 ? `${regions.length} region(s), ${allOps.length} operations` : `no operations on one side of T0 in: ${idle.join(', ')}`,
   });
-  const notRecovered = Object.entries(rto).filter(([, r]) => r.rtoMs === null).map(([name]) => name);
+  const notRecovered = Object.entries(rto).filter(([name, r]) => r.rtoMs === null && !isolated.has(name)).map(([name]) => name);
+  const isolatedNote = isolated.size > 0 ? ` (not judged: ${[...isolated].join(', ')}, cut off by the fault)` : '';
   verdicts.push({
     check: `RTO ≤ ${seconds(budgets.rtoBudgetMs)} in every client region (steady ${seconds(budgets.steadyMs)})`,
-    ok: regions.length > 0 && rtoMaxMs !== null && rtoMaxMs <= budgets.rtoBudgetMs,
-    detail: notRecovered.length > 0 ? `not recovered: ${notRecovered.join(', ')}` : rtoMaxMs === null ? 'no region' : `max ${seconds(rtoMaxMs)}`,
+    ok: regions.length > isolated.size && rtoMaxMs !== null && rtoMaxMs <= budgets.rtoBudgetMs,
+    detail: (notRecovered.length > 0 ? `not recovered: ${notRecovered.join(', ')}` : rtoMaxMs === null ? 'no region' : `max ${seconds(rtoMaxMs)}`) + isolatedNote,
   });
   verdicts.push({
     check: `RPO ≤ ${budgets.rpoBudget} lost acknowledged write(s)`,

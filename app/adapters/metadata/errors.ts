@@ -9,14 +9,16 @@ export function translatePgError(error: unknown): unknown {
   const message = error instanceof Error ? error.message : '';
   if (code === '23505') return new AppError('FILE_ALREADY_EXISTS', 'the path already exists', { cause: error });
   // Raised by callfs_assert_epoch(): CF001 fenced database, CF002 the writer's lock is of another epoch.
-  if (code === 'CF001' || code === 'CF002') return fencedError(error);
+  // A read-only server refusing a write is a fenced former primary (the drill makes it read-only)
+  // or a standby the pool has not moved off yet: either way no write happened, and a retry
+  // reaches the new primary once the node has followed it.
+  if (code === 'CF001' || code === 'CF002' || code === '25006') return fencedError(error);
   if (
     UNAVAILABLE_ERRNO.has(code) ||
     code.startsWith('08') || // connection exceptions
     code.startsWith('57P') || // admin shutdown, crash shutdown, cannot connect now
     code === '57014' || // statement timeout / cancel
     code === '53300' || // too many connections
-    code === '25006' || // read-only transaction (a standby): writes must wait for a primary
     /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connect ECONNREFUSED/i.test(message)
   ) {
     return new AppError('METADATA_UNAVAILABLE', 'the metadata database is unavailable', { cause: error, retryAfterSec: 1 });

@@ -1,7 +1,8 @@
 /**
  * @module The drill's load agent: one per client region, run inside that region's network
  * namespace so the global hostname resolves as it does for a user there. It writes small files
- * (`POST /v1/files/drill/<runId>/<region>/<seq>`, each path used once, never retried) and reads
+ * (`POST /v1/files/drill/<runId>/<region>/<seq>` asking for synchronous replication of local-disk
+ * files with `X-CallFS-Replication: sync`, each path used once, never retried) and reads
  * back random earlier acknowledged ones, checking their sha256, and appends one JSON line per
  * operation to its output file (a killed agent leaves only whole lines, at most a torn last one).
  *
@@ -212,7 +213,7 @@ export async function runAgent(options: AgentOptions, hooks: AgentHooks = {}): P
     const body = Buffer.from(`drill ${options.runId} ${options.region} seq=${n}\n${randomBytes(options.randomBytes).toString('hex')}\n`);
     const sha = sha256(body);
     const t = Date.now();
-    const result = await httpCall({ method: 'POST', url: `${options.baseUrl}/v1/files${path}`, headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body, timeoutMs: options.requestTimeoutMs });
+    const result = await httpCall({ method: 'POST', url: `${options.baseUrl}/v1/files${path}`, headers: { ...auth, 'Content-Type': 'application/octet-stream', 'X-CallFS-Replication': 'sync' }, body, timeoutMs: options.requestTimeoutMs });
     const outcome = writeOutcome(result);
     counts.writes++;
     if (outcome === 'ok') {

@@ -1,0 +1,209 @@
+/**
+ * The failover drills end to end on a rehearsal of their own (own namespaces, addresses and
+ * directory): primary-failover under load through the global name with the scorecard's RPO and
+ * RTO, the fencing of a node that still reaches the old primary, a failback that is interrupted
+ * (its process killed) midway and resumed, region-evacuate and restore, node-loss and redis-loss.
+ * The drills run in this order on the same rehearsal, each starting from where the last one left
+ * it, as an operator would run them. Needs root and `ip netns`; skipped, saying why, otherwise.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDrillCommand } from '../../scripts/drill/cli.js';
+import { createLocalProvider } from '../../scripts/drill/local-provider.js';
+import type { DrillProvider } from '../../scripts/drill/provider.js';
+import { readProgress, runsDir, type RunProgress } from '../../scripts/drill/runner.js';
+import { scorecardHooks } from '../../scripts/drill/scorecard-hooks.js';
+import { credentialsOf, down, REPO_ROOT, rehearsalOptions, sql, up, pgServers } from '../../scripts/rehearsal/lifecycle.js';
+import { httpFrom, netnsAvailable } from '../../scripts/rehearsal/netns.js';
+import { isRunning, processStartTime, sleep } from '../../scripts/rehearsal/state.js';
+import type { RehearsalPlan } from '../../scripts/rehearsal/topology.js';
+
+const unavailable = await netnsAvailable();
+if (unavailable !== null) console.warn(`drill tests skipped: ${unavailable}`);
+
+const DIR_PREFIX = 'drill-test-';
+
+async function downAbandonedRuns(): Promise<void> {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX))) {
+    const dir = join(tmpdir(), name);
+    let owner: { pid: number; startTime: string } | null = null;
+    try {
+      owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as { pid: number; startTime: string };
+    } catch {
+      continue;
+    }
+    if (isRunning(owner)) continue;
+    await down(rehearsalOptions({ dir }, {}), () => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface ScorecardFile {
+  readonly drill: string;
+  readonly pass: boolean;
+  readonly rpo: { readonly count: number; readonly checked: number; readonly unverified: readonly unknown[]; readonly lost: readonly unknown[] };
+  readonly rto: Readonly<Record<string, { readonly rtoMs: number | null; readonly dnsMs: number | null }>>;
+}
+
+describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => {
+  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  chmodSync(dir, 0o711); // Postgres runs as its own user and must pass through to its data
+  writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }));
+  const drillDir = join(dir, 'drills');
+  const options = rehearsalOptions({ dir: join(dir, 'rehearsal'), prefix: `gdt${process.pid % 100_000}`, octet: 248, backend: 'localfs' }, {});
+  let plan: RehearsalPlan;
+  let provider: DrillProvider;
+  let apiKey = '';
+  const output: string[] = [];
+
+  const drill = async (...argv: string[]): Promise<{ code: number; lines: string[] }> => {
+    const lines: string[] = [];
+    const code = await runDrillCommand({
+      argv: [...argv, '--dir', drillDir, '--steady', '8'],
+      provider,
+      log: (line) => {
+        lines.push(line);
+        output.push(line);
+      },
+      scorecard: scorecardHooks({ rehearsal: options, historyDir: join(drillDir, 'history'), log: (line) => (lines.push(line), output.push(line)) }),
+    });
+    return { code, lines };
+  };
+  const latestScorecard = (): ScorecardFile => JSON.parse(readFileSync(join(drillDir, 'history', 'latest.json'), 'utf8')) as ScorecardFile;
+  const regionNs = (name: string): string => plan.regions.find((r) => r.name === name)?.ns ?? '';
+  const nodeUrl = (id: string): string => plan.regions.flatMap((r) => r.nodes).find((n) => n.id === id)?.url ?? '';
+  const auth = (): Record<string, string> => ({ Authorization: `Bearer ${apiKey}` });
+  const primaryRegions = async (): Promise<string[]> => (await provider.databases()).filter((d) => d.role === 'primary').map((d) => d.region);
+
+  beforeAll(async () => {
+    await downAbandonedRuns();
+    const result = await up(options, () => undefined);
+    plan = result.plan;
+    provider = createLocalProvider({ rehearsal: options });
+    apiKey = credentialsOf(options.dir).api_key;
+  }, 180_000);
+
+  afterAll(async () => {
+    if (output.length > 0) console.log(output.join('\n'));
+    if (process.env['DRILL_TEST_KEEP'] !== undefined) cpSync(drillDir, process.env['DRILL_TEST_KEEP'], { recursive: true });
+    await down(options, () => undefined).catch((error: unknown) => console.error('rehearsal down failed:', error));
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('plans without acting by default (dry run)', async () => {
+    const { code, lines } = await drill('primary-failover', 'us');
+    expect(code).toBe(0);
+    expect(lines.join('\n')).toMatch(/dry run: nothing was changed/);
+    expect(lines.join('\n')).toMatch(/fence-db .*\n.*check-target[\s\S]*promote/);
+    expect(await primaryRegions()).toEqual(['eu']);
+  });
+
+  it('primary-failover eu → us under load: no acknowledged write lost, RTO measured, one writable primary', async () => {
+    const { code, lines } = await drill('primary-failover', 'us', '--yes');
+    expect(code, lines.join('\n')).toBe(0);
+    expect(await primaryRegions()).toEqual(['us']);
+    const card = latestScorecard();
+    expect(card.drill).toBe('primary-failover');
+    expect(card.rpo.checked).toBeGreaterThan(20);
+    expect(card.rpo.lost).toEqual([]);
+    expect(card.rpo.count).toBe(0);
+    expect(card.rpo.unverified).toEqual([]);
+    expect(card.pass, JSON.stringify(card, null, 1).slice(0, 4000)).toBe(true);
+    for (const region of ['us', 'ap']) expect(card.rto[region]?.rtoMs, `RTO of ${region}'s clients`).not.toBeNull();
+    expect(lines.join('\n')).toMatch(/RTO/);
+    // The new epoch and lock home are on the new primary.
+    const epoch = await provider.readEpoch('us');
+    expect(epoch).toMatchObject({ epoch: 2, fenced: false, primaryRegion: 'us', lockHome: provider.redisAddress('us') });
+  }, 300_000);
+
+  it('fencing: a node still connected to the old primary is refused, and writes nothing there', async () => {
+    // eu is cut off: its nodes reach only eu's own (fenced) database.
+    const before = await sql(pgServers(plan)[0]!.target, 'select count(*) from inodes', 'callfs');
+    const answer = await httpFrom(regionNs('eu'), { method: 'POST', url: `${nodeUrl('eu-1')}/v1/files/fenced/${Date.now()}.txt`, headers: auth(), body: 'must not land', timeoutMs: 20_000 });
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body.toString()) as { code?: string }).toMatchObject({ code: 'FENCED' });
+    expect(answer.headers['retry-after']).toBeDefined();
+    const ready = await httpFrom(regionNs('eu'), { url: `${nodeUrl('eu-1')}/ready`, timeoutMs: 10_000 });
+    expect(ready.status).toBe(503);
+    const after = await sql(pgServers(plan)[0]!.target, 'select count(*) from inodes', 'callfs');
+    expect(after).toEqual(before);
+    expect(await provider.answeringRegions('eu')).not.toContain('eu');
+  }, 60_000);
+
+  it('failback eu --switch, interrupted midway (its process killed) and resumed: eu is the primary again', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/drill.ts'), 'failback', 'eu', '--switch', '--yes', '--no-load', '--dir', drillDir], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, REHEARSAL_DIR: options.dir, REHEARSAL_PREFIX: options.prefix, REHEARSAL_OCTET: String(options.octet) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let childOutput = '';
+    child.stdout.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Killed as soon as the rebuild of eu's databases is recorded: mid-drill.
+    let run: RunProgress | null = null;
+    const deadline = Date.now() + 180_000;
+    while (Date.now() < deadline) {
+      const names = (() => {
+        try {
+          return readdirSync(runsDir(drillDir)).filter((n) => n.endsWith('-failback.json'));
+        } catch {
+          return [];
+        }
+      })();
+      const name = names[0];
+      run = name === undefined ? null : readProgress(drillDir, name.slice(0, -5));
+      if (run?.steps.some((s) => s.id === 'rebuild-db' && s.ok) === true) break;
+      if (child.exitCode !== null) break;
+      await sleep(100);
+    }
+    expect(child.exitCode, childOutput).toBeNull();
+    child.kill('SIGKILL');
+    await exited;
+    expect(run?.status).toBe('running');
+    const { code, lines } = await drill('resume', '--yes');
+    expect(code, lines.join('\n')).toBe(0);
+    expect(lines.join('\n')).toContain('resuming run');
+    expect(lines.join("\n")).not.toMatch(/^\[ ?\d+\/\d+\] rebuild-db /m); // done before the kill: not run again
+    expect(await primaryRegions()).toEqual(['eu']);
+    const epoch = await provider.readEpoch('eu');
+    expect(epoch).toMatchObject({ epoch: 3, fenced: false, primaryRegion: 'eu' });
+    const databases = await provider.databases();
+    expect(databases.filter((d) => d.role === 'replica').map((d) => [d.region, d.upstream]).sort()).toEqual([
+      ['ap', 'eu'],
+      ['us', 'eu'],
+    ]);
+    expect((await provider.nodeStatus()).every((n) => n.ready && n.epoch === 3)).toBe(true);
+    expect(await provider.answeringRegions('eu')).toEqual(['eu']);
+  }, 300_000);
+
+  it('region-evacuate ap: no client is answered with ap; region-restore brings it back', async () => {
+    const { code, lines } = await drill('region-evacuate', 'ap', '--yes');
+    expect(code, lines.join('\n')).toBe(0);
+    for (const from of ['eu', 'us', 'ap']) expect(await provider.answeringRegions(from)).not.toContain('ap');
+    const served = await httpFrom(regionNs('ap'), { method: 'POST', url: `http://${plan.globalHostname}:${plan.options.nodePort}/v1/files/evacuated/${Date.now()}.txt`, headers: auth(), body: 'x', timeoutMs: 20_000 });
+    expect(served.status).toBe(201);
+    expect(served.headers['x-callfs-served-by']).not.toMatch(/region=ap/);
+    const card = latestScorecard();
+    expect(card.rpo.lost).toEqual([]);
+    expect(card.pass, JSON.stringify(card, null, 1).slice(0, 4000)).toBe(true);
+    const restored = await drill('region-restore', 'ap', '--yes', '--no-load');
+    expect(restored.code, restored.lines.join('\n')).toBe(0);
+    expect(await provider.answeringRegions('ap')).toEqual(['ap']);
+  }, 300_000);
+
+  it('node-loss and redis-loss of the lock home: writes keep working, the lock home moves under a new epoch', async () => {
+    const lost = await drill('node-loss', 'us-1', '--yes', '--no-load');
+    expect(lost.code, lost.lines.join('\n')).toBe(0);
+    expect((await provider.nodeStatus()).find((n) => n.id === 'us-1')?.ready).toBe(true);
+    const redis = await drill('redis-loss', 'eu', '--yes', '--no-load');
+    expect(redis.code, redis.lines.join('\n')).toBe(0);
+    const epoch = await provider.readEpoch('eu');
+    expect(epoch.epoch).toBe(4);
+    expect(epoch.lockHome).not.toBe(provider.redisAddress('eu'));
+    expect((await provider.nodeStatus()).every((n) => n.ready && n.epoch === 4)).toBe(true);
+  }, 300_000);
+});
