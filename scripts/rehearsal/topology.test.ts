@@ -84,12 +84,13 @@ describe('GeoDNS answers', () => {
 });
 
 describe('node configuration', () => {
-  it('writes to the primary, reads from its region replica, locks at the home Redis, peers with every other node', () => {
+  it('writes to whichever region server is the primary, reads from its region replica, locks at the home Redis, peers with every other node', () => {
     const ap = plan.regions[1];
     const node = ap?.nodes[0];
     if (ap === undefined || node === undefined) throw new Error('plan has no ap-1');
     const yaml = nodeYaml(plan, ap, node, { api_key: 'k'.repeat(24), internal_proxy_secret: 's'.repeat(32), single_use_link_secret: 't'.repeat(32) }, '/tmp/n');
-    expect(yaml).toContain('  dsn: "postgres://postgres@10.250.1.2:5432/callfs"');
+    // Every region's promotable server, home first: the node writes to whichever is the primary.
+    expect(yaml).toContain('  dsn: "postgres://postgres@10.250.1.2:5432,10.250.2.2:5432,10.250.3.2:5432/callfs"');
     expect(yaml).toContain('  read_dsn: "postgres://postgres@10.250.2.2:5432/callfs"');
     expect(yaml).toContain('  redis_addr: "10.250.1.2:6379"');
     expect(yaml).toContain('    us-2: "http://10.250.3.12:8443"');
