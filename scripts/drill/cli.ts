@@ -58,7 +58,6 @@ export interface DrillCommandOptions {
 export interface ScorecardHooks {
   /** Before the first step runs; `drillDir` holds runs, load logs and history. */
   start(progress: RunProgress, provider: DrillProvider, drillDir: string): Promise<void>;
-  fault(at: number): void;
   /** After the run ended (done or failed); `withdrawn` are the regions the drill took out of traffic. */
   finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<void>;
 }
@@ -184,7 +183,6 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     log,
     confirm: !values.yes,
     dryRun,
-    onFault: (at) => (useHooks ? hooks.fault(at) : undefined),
     beforeSteps: useHooks ? () => hooks.start(progress, provider, dir) : undefined,
   });
   if (useHooks && (outcome.kind === 'done' || outcome.kind === 'failed')) await hooks.finish(progress, provider, outcome, dir, plan.withdrawnRegion === null ? [] : [plan.withdrawnRegion]);

@@ -205,7 +205,6 @@ export function primaryFailover(topology: Topology, to: string, options: DrillOp
       `regions: ${topology.regions.join(', ')}; lock home now ${topology.lockHomeRegion}`,
     ],
     steps: switchSteps(topology, { from, to, fault: options.fault, withdrawFrom: !planned, rejoinFrom: planned }, options),
-    faultStep: planned ? 'declare' : 'fault',
     withdrawnRegion: planned ? null : from,
   };
 }
@@ -257,7 +256,6 @@ export function failback(topology: Topology, region: string, options: DrillOptio
       options.switchBack ? `then the primary and the lock home move back to ${region} (planned switchover, no write lost)` : `the primary stays in ${primary} (add --switch to move it back)`,
     ],
     steps,
-    faultStep: null,
     withdrawnRegion: null,
   };
 }
@@ -295,7 +293,6 @@ export function regionEvacuate(topology: Topology, region: string, options: Dril
       }),
       step('verify', `write and read back through the global name's regions`, ({ provider }) => probeAll(provider, rest)),
     ],
-    faultStep: 'withdraw-dns',
     withdrawnRegion: region,
   };
 }
@@ -320,7 +317,6 @@ export function regionRestore(topology: Topology, region: string, options: Drill
       }),
       step('verify', `write and read back through ${region}`, ({ provider }) => provider.probeWrite(region)),
     ],
-    faultStep: 'restore-dns',
     withdrawnRegion: null,
   };
 }
@@ -358,7 +354,6 @@ export function nodeLoss(topology: Topology, id: string, options: DrillOptions):
       }),
       step('verify', `write and read back through ${region}`, ({ provider }) => provider.probeWrite(region)),
     ],
-    faultStep: 'fault',
     withdrawnRegion: null,
   };
 }
@@ -411,7 +406,6 @@ export function redisLoss(topology: Topology, region: string, options: DrillOpti
       isLockHome ? `${region}'s Redis is the lock home: the lock home moves to ${successor} under a new epoch; locks held at ${region} are void` : `${region}'s Redis is not the lock home (${topology.lockHomeRegion}): writes must not notice`,
     ],
     steps,
-    faultStep: 'fault',
     withdrawnRegion: null,
   };
 }

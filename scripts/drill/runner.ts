@@ -36,8 +36,6 @@ export interface DrillPlan {
   /** Lines printed above the steps: what the drill will do to which regions. */
   readonly summary: readonly string[];
   readonly steps: readonly DrillStep[];
-  /** Step after which the fault counts as having happened (T0 of the scorecard). */
-  readonly faultStep: string | null;
   /** Region withdrawn from traffic by the drill (its traffic share should go to 0). */
   readonly withdrawnRegion: string | null;
 }
@@ -76,8 +74,6 @@ export interface RunnerOptions {
   readonly confirm: boolean;
   /** Print the plan only. */
   readonly dryRun: boolean;
-  /** Called when the fault step has completed (load generators measure from here). */
-  readonly onFault?: (at: number) => void;
   /** Called before the first step runs (start load) and after the last one (stop it, score). */
   readonly beforeSteps?: () => Promise<void>;
 }
@@ -207,7 +203,6 @@ export async function runDrill(plan: DrillPlan, provider: DrillProvider, progres
         progress.steps = [...progress.steps.filter((s) => s.id !== step.id), { id: step.id, startedAt, endedAt, ok: true, result }];
         saveProgress(options.dir, progress);
         log(`${label} ${seconds(endedAt - startedAt).padStart(9)}  ${result}`);
-        if (step.id === plan.faultStep) options.onFault?.(typeof progress.memo['faultAt'] === 'number' ? progress.memo['faultAt'] : endedAt);
       } catch (error) {
         const endedAt = Date.now();
         const message = error instanceof Error ? error.message : String(error);

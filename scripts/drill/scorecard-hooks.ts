@@ -60,9 +60,6 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
       log(`load: one client per region writing and reading through ${plan.globalHostname} (runs until the scorecard, at most 15 min)`);
       await sleep(options.baselineMs ?? 3000);
     },
-    fault(): void {
-      // T0 is read from the run's memo when scoring; nothing to do while the drill runs.
-    },
     async finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<void> {
       const running = fleet;
       if (running === null) return;

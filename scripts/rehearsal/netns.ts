@@ -147,6 +147,8 @@ export async function httpFrom(ns: string, request: HttpRequest): Promise<HttpAn
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
       child.once('error', reject);
+      // curl may exit (refused, timed out) before reading the body: its exit code tells why.
+      child.stdin.on('error', () => undefined);
       child.once('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`curl ${request.url} from ${ns}: ${err.trim() || `exit ${String(code)}`}`))));
       child.stdin.end(request.body ?? '');
     });

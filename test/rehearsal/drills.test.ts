@@ -7,8 +7,7 @@
  * it, as an operator would run them. Needs root and `ip netns`; skipped, saying why, otherwise.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDrillCommand } from '../../scripts/drill/cli.js';
@@ -16,30 +15,17 @@ import { createLocalProvider } from '../../scripts/drill/local-provider.js';
 import type { DrillProvider } from '../../scripts/drill/provider.js';
 import { readProgress, runsDir, type RunProgress } from '../../scripts/drill/runner.js';
 import { scorecardHooks } from '../../scripts/drill/scorecard-hooks.js';
-import { credentialsOf, down, REPO_ROOT, rehearsalOptions, sql, up, pgServers } from '../../scripts/rehearsal/lifecycle.js';
+import { credentialsOf, down, pgServers, REPO_ROOT, rehearsalOptions, sql, up } from '../../scripts/rehearsal/lifecycle.js';
 import { httpFrom, netnsAvailable } from '../../scripts/rehearsal/netns.js';
-import { isRunning, processStartTime, sleep } from '../../scripts/rehearsal/state.js';
+import { sleep } from '../../scripts/rehearsal/state.js';
 import type { RehearsalPlan } from '../../scripts/rehearsal/topology.js';
+import { downAbandonedRuns, ownedTestDir } from '../support/rehearsal-dirs.js';
 
 const unavailable = await netnsAvailable();
 if (unavailable !== null) console.warn(`drill tests skipped: ${unavailable}`);
 
 const DIR_PREFIX = 'drill-test-';
 
-async function downAbandonedRuns(): Promise<void> {
-  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX))) {
-    const dir = join(tmpdir(), name);
-    let owner: { pid: number; startTime: string } | null = null;
-    try {
-      owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as { pid: number; startTime: string };
-    } catch {
-      continue;
-    }
-    if (isRunning(owner)) continue;
-    await down(rehearsalOptions({ dir }, {}), () => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 interface ScorecardFile {
   readonly drill: string;
@@ -49,9 +35,7 @@ interface ScorecardFile {
 }
 
 describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => {
-  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
-  chmodSync(dir, 0o711); // Postgres runs as its own user and must pass through to its data
-  writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }));
+  const dir = ownedTestDir(DIR_PREFIX);
   const drillDir = join(dir, 'drills');
   const options = rehearsalOptions({ dir: join(dir, 'rehearsal'), prefix: `gdt${process.pid % 100_000}`, octet: 248, backend: 'localfs' }, {});
   let plan: RehearsalPlan;
@@ -79,7 +63,7 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
   const primaryRegions = async (): Promise<string[]> => (await provider.databases()).filter((d) => d.role === 'primary').map((d) => d.region);
 
   beforeAll(async () => {
-    await downAbandonedRuns();
+    await downAbandonedRuns(DIR_PREFIX, 'rehearsal');
     const result = await up(options, () => undefined);
     plan = result.plan;
     provider = createLocalProvider({ rehearsal: options });

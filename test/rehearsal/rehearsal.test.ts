@@ -6,15 +6,14 @@
  * all down. Needs root and `ip netns`; skipped, saying why, otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialsOf, down, isFullyUp, measureRtt, rehearsalOptions, setPartitions, stopRegionNodes, up } from '../../scripts/rehearsal/lifecycle.js';
 import { httpFrom, namespaceExists, netnsAvailable, pingRtt, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
-import { isRunning, processStartTime, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
+import { isRunning, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
 import { regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
+import { downAbandonedRuns, ownedTestDir } from '../support/rehearsal-dirs.js';
 
 const unavailable = await netnsAvailable();
 if (unavailable !== null) console.warn(`rehearsal tests skipped: ${unavailable}`);
@@ -26,28 +25,9 @@ function rttTolerance(configuredMs: number): number {
 
 const DIR_PREFIX = 'rehearsal-test-';
 
-/**
- * Takes down what an earlier run of this file left up when it was killed before its afterAll
- * (its directory names the process that made it, and that process is gone).
- */
-async function downAbandonedRuns(): Promise<void> {
-  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX))) {
-    const dir = join(tmpdir(), name);
-    let owner: { pid: number; startTime: string } | null = null;
-    try {
-      owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as { pid: number; startTime: string };
-    } catch {
-      continue;
-    }
-    if (isRunning(owner)) continue;
-    await down(rehearsalOptions({ dir }, {}), () => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
-  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
-  writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }));
+  const dir = ownedTestDir(DIR_PREFIX);
   // Files go to each region's S3 bucket, and replication waits a little before each copy, so a
   // read right after a write in another region always finds its own bucket without the copy.
   const replicationLagMs = 1500;
@@ -74,7 +54,7 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
   const servedByRegion = (header: string | undefined): string | undefined => /region=([a-z0-9-]+)/.exec(header ?? '')?.[1];
 
   beforeAll(async () => {
-    await downAbandonedRuns();
+    await downAbandonedRuns(DIR_PREFIX);
     const result = await up(options, (line) => lines.push(line));
     plan = result.plan;
     state = result.state;
