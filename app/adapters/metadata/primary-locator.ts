@@ -1,6 +1,6 @@
 /**
- * @module Finds the primary among the hosts of a DSN: connects to each host in order, with the
- * connect timeout, and picks the first writable one: not in recovery, its sessions not read-only
+ * @module Finds the primary among the hosts of a DSN: connects to every host at once, with the
+ * connect timeout, and picks the first writable one in the DSN's order that answers in time: not in recovery, its sessions not read-only
  * (a former primary fenced by a failover drill is made read-only), and its epoch row not marked
  * fenced. Every probe is bounded (connect timeout, then a query timeout) and its connection is
  * always closed.
@@ -14,7 +14,7 @@ export interface ProbeTimeouts {
 }
 
 export interface PrimaryLocation {
-  /** The first host that accepted a connection and is writable and not fenced, or null. */
+  /** The host that accepted a connection and is writable and not fenced, or null. */
   readonly primary: PostgresHost | null;
   /** What each probed host answered, e.g. `h1:5432 unreachable (ECONNREFUSED), h2:5433 read-only, h3:5432 standby`. */
   readonly summary: string;
@@ -64,12 +64,36 @@ async function isFenced(client: pg.Client): Promise<boolean> {
   }
 }
 
+/**
+ * How long, once a host has answered primary, the hosts listed before it may still take to
+ * answer: among primaries that answer, the DSN's order wins (as with libpq), but a host that
+ * does not answer at all (a lost region, packets dropped) holds nobody up for its connect timeout.
+ */
+const ORDER_GRACE_MS = 250;
+
+/** Probes every host at once; the first primary in DSN order that answered in time wins. */
 export async function locatePrimary(hosts: readonly PostgresHost[], timeouts: ProbeTimeouts): Promise<PrimaryLocation> {
-  const answers: string[] = [];
-  for (const host of hosts) {
-    const answer = await probe(host, timeouts);
-    answers.push(`${host.label} ${answer}`);
-    if (answer === 'primary') return { primary: host, summary: answers.join(', ') };
-  }
-  return { primary: null, summary: answers.join(', ') };
+  const answers: Array<string | null> = hosts.map(() => null);
+  const summary = (): string => hosts.map((host, i) => `${host.label} ${answers[i] ?? 'no answer yet'}`).join(', ');
+  const probes = hosts.map((host, i) =>
+    probe(host, timeouts).then((answer) => {
+      answers[i] = answer;
+      return answer;
+    }),
+  );
+  const firstPrimary = await new Promise<number | null>((resolve) => {
+    let pending = probes.length;
+    if (pending === 0) resolve(null);
+    probes.forEach((answered, i) => {
+      void answered.then((answer) => {
+        pending--;
+        if (answer === 'primary') resolve(i);
+        else if (pending === 0) resolve(null);
+      });
+    });
+  });
+  if (firstPrimary === null) return { primary: null, summary: summary() };
+  await Promise.race([Promise.all(probes), new Promise((resolve) => setTimeout(resolve, ORDER_GRACE_MS).unref())]);
+  const chosen = answers.findIndex((answer) => answer === 'primary');
+  return { primary: hosts[chosen === -1 ? firstPrimary : chosen] ?? null, summary: summary() };
 }
