@@ -58,8 +58,11 @@ export interface DrillCommandOptions {
 export interface ScorecardHooks {
   /** Before the first step runs; `drillDir` holds runs, load logs and history. */
   start(progress: RunProgress, provider: DrillProvider, drillDir: string): Promise<void>;
-  /** After the run ended (done or failed); `withdrawn` are the regions the drill took out of traffic. */
-  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<void>;
+  /**
+   * After the run ended (done or failed); `withdrawn` are the regions the drill took out of
+   * traffic. Resolves whether the scorecard passed (null: there was none).
+   */
+  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<boolean | null>;
 }
 
 interface AwsFlags {
@@ -185,7 +188,11 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     dryRun,
     beforeSteps: useHooks ? () => hooks.start(progress, provider, dir) : undefined,
   });
-  if (useHooks && (outcome.kind === 'done' || outcome.kind === 'failed')) await hooks.finish(progress, provider, outcome, dir, plan.withdrawnRegion === null ? [] : [plan.withdrawnRegion]);
+  const passed = useHooks && (outcome.kind === 'done' || outcome.kind === 'failed') ? await hooks.finish(progress, provider, outcome, dir, plan.withdrawnRegion === null ? [] : [plan.withdrawnRegion]) : null;
   if (outcome.kind === 'done') log(`drill ${plan.drill} done in ${((Date.now() - Date.parse(progress.createdAt)) / 1000).toFixed(1)} s (run ${progress.runId})`);
+  if (outcome.kind === 'done' && passed === false) {
+    log('every step succeeded, but the scorecard failed a budget (see above): exit code 4');
+    return 4;
+  }
   return outcome.kind === 'failed' ? 1 : outcome.kind === 'declined' ? 3 : 0;
 }

@@ -60,9 +60,9 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
       log(`load: one client per region writing and reading through ${plan.globalHostname} (runs until the scorecard, at most 15 min)`);
       await sleep(options.baselineMs ?? 3000);
     },
-    async finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<void> {
+    async finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<boolean | null> {
       const running = fleet;
-      if (running === null) return;
+      if (running === null) return null;
       fleet = null;
       const steadyMs = typeof progress.options['steadyMs'] === 'number' ? progress.options['steadyMs'] : 60_000;
       if (outcome.kind === 'done') {
@@ -104,6 +104,7 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
       printScorecard(card, log);
       const written = writeScorecard(options.historyDir ?? join(drillDir, 'history'), card);
       log(`scorecard: ${written.markdown} (history: ${written.history})`);
+      return card.pass;
     },
   };
 }

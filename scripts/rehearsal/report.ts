@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readHealth, type HealthReport } from './health-checker.js';
-import { credentialsOf, loadPlan, measureRtt, primaryTarget, replicaTarget, sql, standbyName } from './lifecycle.js';
+import { credentialsOf, loadPlan, measureRtt, pgServers, sql, type PgServer } from './lifecycle.js';
 import { namespaceExists, resolveFrom } from './netns.js';
 import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
 import type { ReplicationStats } from './s3-replicator.js';
@@ -63,6 +63,8 @@ function rttLine(r: RttMeasurement): string {
 
 export interface ReplicaLag {
   readonly region: string;
+  /** The server's name in the rehearsal (`primary` is the one `up` made primary, `<region>-replica` the others). */
+  readonly server: string;
   /** State in the primary's pg_stat_replication, or null when the replica is not connected. */
   readonly state: string | null;
   /** WAL bytes the primary has written and the replica has not replayed yet. */
@@ -80,6 +82,8 @@ export interface RehearsalStatus {
   readonly processes: ReadonlyArray<{ name: string; pid: number; ns: string; running: boolean }>;
   readonly namespaces: ReadonlyArray<{ name: string; exists: boolean }>;
   readonly health: HealthReport | null;
+  /** Region of the writable primary now, or null when none is. */
+  readonly primaryRegion: string | null;
   readonly replicas: readonly ReplicaLag[];
   readonly rttNow: readonly RttMeasurement[];
   /** region → addresses the global name resolves to from inside it. */
@@ -96,26 +100,42 @@ function readReplicationStats(plan: RehearsalPlan, region: string): ReplicationS
   }
 }
 
-async function replicaLags(plan: RehearsalPlan): Promise<ReplicaLag[]> {
-  const primaryRows = await sql(
-    primaryTarget(plan),
-    "select application_name, state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), coalesce(extract(epoch from replay_lag) * 1000, 0) from pg_stat_replication",
-  ).catch(() => [] as string[][]);
+/** The server that is writable now (after a failover drill it is not the home region's), or null. */
+async function currentPrimary(plan: RehearsalPlan): Promise<PgServer | null> {
+  for (const server of pgServers(plan).filter((s) => s.promotable)) {
+    const [row] = await sql(server.target, "select pg_is_in_recovery(), current_setting('transaction_read_only')").catch(() => [] as string[][]);
+    if (row?.[0] === 'f' && row[1] === 'off') return server;
+  }
+  return null;
+}
+
+/** Every standby (the servers that are not the current primary) as the primary sees it. */
+async function replicaLags(plan: RehearsalPlan, primary: PgServer | null): Promise<ReplicaLag[]> {
+  const primaryRows =
+    primary === null
+      ? []
+      : await sql(
+          primary.target,
+          "select application_name, state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), coalesce(extract(epoch from replay_lag) * 1000, 0) from pg_stat_replication",
+        ).catch(() => [] as string[][]);
+  const standbys = pgServers(plan).filter((s) => s.key !== primary?.key);
   return Promise.all(
-    plan.regions.map(async (region): Promise<ReplicaLag> => {
-      const row = primaryRows.find((r) => r[0] === standbyName(region, region.role === 'home'));
+    standbys.map(async (server): Promise<ReplicaLag> => {
+      const region = server.region.name;
+      const row = primaryRows.find((r) => r[0] === server.standby);
       try {
-        const [replica] = await sql(replicaTarget(region), 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
+        const [replica] = await sql(server.target, 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
         return {
-          region: region.name,
+          region,
+          server: server.key,
           state: row?.[1] ?? null,
           lagBytes: row?.[2] === undefined || row[2] === '' ? null : Number(row[2]),
           replayLagMs: row?.[3] === undefined || row[3] === '' ? null : Number(row[3]),
           sinceLastReplayMs: replica?.[1] === undefined || replica[1] === '' ? null : Number(replica[1]),
-          error: replica?.[0] === 't' ? null : 'not in recovery (promoted?)',
+          error: replica?.[0] === 't' ? null : 'not in recovery (a fenced former primary?)',
         };
       } catch (error) {
-        return { region: region.name, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: error instanceof Error ? error.message : String(error) };
+        return { region, server: server.key, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: error instanceof Error ? error.message : String(error) };
       }
     }),
   );
@@ -127,8 +147,9 @@ export async function collectStatus(options: RehearsalOptions): Promise<Rehearsa
   const plan = loadPlan(options);
   const namespaces = state.namespaces.map((name) => ({ name, exists: namespaceExists(name) }));
   const networkUp = namespaces.every((n) => n.exists) && namespaces.length > 0;
+  const primary = networkUp ? await currentPrimary(plan) : null;
   const [replicas, rttNow, dnsAnswers] = await Promise.all([
-    networkUp ? replicaLags(plan) : Promise.resolve([]),
+    networkUp ? replicaLags(plan, primary) : Promise.resolve([]),
     networkUp ? measureRtt(plan, 3) : Promise.resolve([]),
     networkUp
       ? Promise.all(plan.regions.map(async (r) => [r.name, await resolveFrom(r.ns, r.routerIp, plan.globalHostname).catch((e: unknown) => (e instanceof Error ? e.message : String(e)))] as const))
@@ -140,6 +161,7 @@ export async function collectStatus(options: RehearsalOptions): Promise<Rehearsa
     processes: state.processes.map((p) => ({ name: p.name, pid: p.pid, ns: p.ns, running: isRunning(p) })),
     namespaces,
     health: readHealth(options.dir),
+    primaryRegion: primary?.region.name ?? null,
     replicas,
     rttNow,
     dns: Object.fromEntries(dnsAnswers),
@@ -172,12 +194,12 @@ export function statusText(status: RehearsalStatus): string {
       lines.push(`    ${p.name.padEnd(26)} ${p.running ? `pid ${p.pid}` : 'STOPPED'}`);
     }
   }
-  lines.push('', `postgres replication (primary ${plan.home.name}):`);
+  lines.push('', `postgres replication (primary: ${status.primaryRegion ?? 'NONE writable'}):`);
   for (const r of status.replicas) {
     lines.push(
       r.error !== null && r.state === null
-        ? `  ${r.region}: ${r.error}`
-        : `  ${r.region}: ${r.state ?? 'not connected'}, ${r.lagBytes ?? '—'} bytes behind, replay_lag ${ms(r.replayLagMs)}, last replayed commit ${r.sinceLastReplayMs === null ? '—' : `${(r.sinceLastReplayMs / 1000).toFixed(1)} s ago`}${r.error === null ? '' : ` (${r.error})`}`,
+        ? `  ${r.region} (${r.server}): ${r.error}`
+        : `  ${r.region} (${r.server}): ${r.state ?? 'not connected'}, ${r.lagBytes ?? '—'} bytes behind, replay_lag ${ms(r.replayLagMs)}, last replayed commit ${r.sinceLastReplayMs === null ? '—' : `${(r.sinceLastReplayMs / 1000).toFixed(1)} s ago`}${r.error === null ? '' : ` (${r.error})`}`,
     );
   }
   lines.push('', 'S3 replication (each region pushes its new objects to the other buckets):');

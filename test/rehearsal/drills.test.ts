@@ -17,6 +17,7 @@ import { readProgress, runsDir, type RunProgress } from '../../scripts/drill/run
 import { scorecardHooks } from '../../scripts/drill/scorecard-hooks.js';
 import { credentialsOf, down, pgServers, REPO_ROOT, rehearsalOptions, sql, up } from '../../scripts/rehearsal/lifecycle.js';
 import { httpFrom, netnsAvailable } from '../../scripts/rehearsal/netns.js';
+import { collectStatus } from '../../scripts/rehearsal/report.js';
 import { sleep } from '../../scripts/rehearsal/state.js';
 import type { RehearsalPlan } from '../../scripts/rehearsal/topology.js';
 import { downAbandonedRuns, ownedTestDir } from '../support/rehearsal-dirs.js';
@@ -89,6 +90,7 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     const { code, lines } = await drill('primary-failover', 'us', '--yes');
     expect(code, lines.join('\n')).toBe(0);
     expect(await primaryRegions()).toEqual(['us']);
+    expect((await collectStatus(options))?.primaryRegion).toBe('us');
     const card = latestScorecard();
     expect(card.drill).toBe('primary-failover');
     expect(card.rpo.checked).toBeGreaterThan(20);
