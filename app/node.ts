@@ -60,9 +60,15 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     const { locks, lockHome } = await openLocks(config, cleanups);
     const metrics = new NodeMetrics(() => locks.activeCount());
     const discovery = config.instanceDiscovery;
+    const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
     const fencing = new EpochWatch(
       metadata,
-      { intervalMs: discovery.heartbeatMs, lockHome, lockHomeIgnoredBecause: config.dlm.type === 'local' ? 'locks are in-process (dlm.type local)' : 'locks use Redis Sentinel' },
+      {
+        intervalMs: discovery.heartbeatMs,
+        lockHome,
+        lockHomeIgnoredBecause: config.dlm.type === 'local' ? 'locks are in-process (dlm.type local)' : 'locks use Redis Sentinel',
+        fallback: regionalReads === null ? null : { source: regionalReads.replica, candidates: metadata },
+      },
       logger,
     );
     await fencing.settle();
@@ -89,7 +95,6 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       peerIds: () => membership.peerIds(),
     });
     cleanups.push(() => peers.close());
-    const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
     const regionBuckets = openRegionBuckets(config, cleanups);
     const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
@@ -171,7 +176,7 @@ async function openRegionalReads(
   logger: Logger,
   primary: PostgresMetadataStore,
   cleanups: Array<() => Promise<void>>,
-): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency } | null> {
+): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore } | null> {
   const settings = config.metadataStore;
   if (settings.type !== 'postgres' || settings.readDsn === null) return null;
   const replica = await createPostgresMetadataStore({ dsn: settings.readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true });
@@ -180,7 +185,7 @@ async function openRegionalReads(
   // Serve only once the replica has the schema this node just migrated on the primary.
   const migrated = await consistency.decide(await primary.currentLsn(), STARTUP_REPLICA_WAIT_MS);
   if (migrated.source !== 'replica') logger.warn('the read replica is behind the primary at start; reads with a token will use the primary until it catches up');
-  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency };
+  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency, replica };
 }
 
 async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {

@@ -18,6 +18,14 @@ export interface EpochState {
   readonly primaryRegion: string | null;
   /** `host:port` of the lock home Redis; null = the node's configured `dlm.redis_addr`. */
   readonly lockHome: string | null;
+  /** `host:port` of the writable primary of this epoch, as the failover recorded it; null when not recorded. */
+  readonly primaryHost: string | null;
+}
+
+/** Implemented by the metadata store: more hosts to search for the primary than its DSN names. */
+export interface PrimaryCandidates {
+  /** Adds `host:port` (same user, database and options as the DSN); false when known already or not usable. */
+  addPrimaryCandidate(hostPort: string): boolean;
 }
 
 /** Implemented by the metadata store: reads the epoch row from the current primary. */

@@ -2,12 +2,14 @@
  * @module EpochWatch: the node's view of the fencing epoch (ports/fencing.ts). It re-reads the
  * epoch row from the metadata primary every heartbeat, right after a write was refused as FENCED,
  * and on every readiness check; when the row names another lock home than the one the lock
- * manager uses, it moves the lock manager there (no restart). Readiness fails while the primary
+ * manager uses, it moves the lock manager there (no restart). When the primary cannot take
+ * writes, it reads the row from the region's replica and adds the primary named there to the
+ * hosts the node searches (a node whose DSN predates the failover). Readiness fails while the primary
  * is fenced or read-only, or no writable primary answers, so health checks withdraw the node.
  */
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
-import type { EpochSource, EpochState, LockHomeControl } from '../ports/fencing.js';
+import type { EpochSource, EpochState, LockHomeControl, PrimaryCandidates } from '../ports/fencing.js';
 
 export interface EpochView {
   /** Last epoch read from the primary; null before the first successful read. */
@@ -22,6 +24,13 @@ export interface EpochWatchOptions {
   readonly lockHome: LockHomeControl | null;
   /** Why `lock_home` is ignored without a LockHomeControl, for the one log line. */
   readonly lockHomeIgnoredBecause?: string;
+  /**
+   * Where to read the epoch row when the primary cannot be used (unreachable, fenced): the
+   * region's read replica, which a failover re-points at the new primary. With `candidates`, the
+   * primary that row names is added to the hosts the node searches, so a node whose DSN does not
+   * list the new primary still finds it.
+   */
+  readonly fallback?: { readonly source: EpochSource; readonly candidates: PrimaryCandidates } | null;
 }
 
 export class EpochWatch {
@@ -94,8 +103,10 @@ export class EpochWatch {
       state = await this.#source.readEpoch();
     } catch (error) {
       this.#unreachable = error instanceof AppError ? error : new AppError('METADATA_UNAVAILABLE', 'the epoch row could not be read', { cause: error });
+      await this.#lookForNewPrimary();
       return;
     }
+    if (state.fenced || state.readOnly) await this.#lookForNewPrimary();
     const before = this.#state;
     this.#state = state;
     this.#unreachable = null;
@@ -103,6 +114,21 @@ export class EpochWatch {
       this.#logger.warn('fencing epoch changed', { epoch: state.epoch, fenced: state.fenced, previousEpoch: before.epoch, primaryRegion: state.primaryRegion });
     }
     this.#followLockHome(state.lockHome);
+  }
+
+  /** The primary can't take writes: ask the fallback which host the current epoch's primary is. */
+  async #lookForNewPrimary(): Promise<void> {
+    const fallback = this.#options.fallback;
+    if (fallback === undefined || fallback === null) return;
+    let named: string | null;
+    try {
+      named = (await fallback.source.readEpoch()).primaryHost;
+    } catch {
+      return; // the replica is unreachable too: nothing to learn now
+    }
+    if (named !== null && fallback.candidates.addPrimaryCandidate(named)) {
+      this.#logger.warn('searching the primary named by the epoch row, which metadata_store.dsn does not list', { primaryHost: named });
+    }
   }
 
   /** Moves the locks in the background: a slow or dead new Redis must not hold up readiness. */

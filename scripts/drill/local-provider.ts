@@ -367,17 +367,23 @@ class LocalProvider implements DrillProvider {
   }
 
   async readEpoch(region: string): Promise<EpochRecord> {
-    const [row] = await this.#query(this.#main(region), 'select epoch, fenced, coalesce(primary_region, \'\'), coalesce(lock_home, \'\'), (select coalesce(max(fence), 0) from inodes) from callfs_epoch where id = 1');
+    const [row] = await this.#query(
+      this.#main(region),
+      "select epoch, fenced, coalesce(primary_region, ''), coalesce(lock_home, ''), (select coalesce(max(fence), 0) from inodes), coalesce(primary_host, '') from callfs_epoch where id = 1",
+    );
     if (row === undefined) throw new Error(`${region}: callfs_epoch has no row (the nodes' migrations have not run there)`);
-    return { epoch: Number(row[0]), fenced: row[1] === 't', primaryRegion: row[2] === '' ? null : (row[2] ?? null), lockHome: row[3] === '' ? null : (row[3] ?? null), maxFence: Number(row[4]) };
+    const text = (value: string | undefined): string | null => (value === undefined || value === '' ? null : value);
+    return { epoch: Number(row[0]), fenced: row[1] === 't', primaryRegion: text(row[2]), lockHome: text(row[3]), maxFence: Number(row[4]), primaryHost: text(row[5]) };
   }
 
   async writeEpoch(region: string, record: EpochRecord): Promise<string> {
+    const server = this.#main(region);
+    const host = `${server.target.ip}:${server.target.port}`;
     await this.#query(
-      this.#main(region),
-      `begin read write; update callfs_epoch set epoch = ${Math.trunc(record.epoch)}, fenced = ${record.fenced ? 'true' : 'false'}, primary_region = ${literal(record.primaryRegion)}, lock_home = ${literal(record.lockHome)}, updated_at = now() where id = 1; commit`,
+      server,
+      `begin read write; update callfs_epoch set epoch = ${Math.trunc(record.epoch)}, fenced = ${record.fenced ? 'true' : 'false'}, primary_region = ${literal(record.primaryRegion)}, lock_home = ${literal(record.lockHome)}, primary_host = ${literal(host)}, updated_at = now() where id = 1; commit`,
     );
-    return `epoch ${record.epoch} on ${region} (lock home ${record.lockHome ?? 'as configured'})`;
+    return `epoch ${record.epoch} on ${region} at ${host} (lock home ${record.lockHome ?? 'as configured'})`;
   }
 
   // ---- Redis ------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ export interface EpochRecord {
    * a new lock home must hand out tokens above it.
    */
   readonly maxFence?: number;
+  /**
+   * `host:port` of the primary of this epoch. `writeEpoch` records the address of the database it
+   * writes to, so nodes whose DSN does not list it can find it (they read it from their replica).
+   */
+  readonly primaryHost?: string | null;
 }
 
 export interface NodeStatus {

@@ -147,4 +147,12 @@ BEGIN
 END $$ LANGUAGE plpgsql VOLATILE;
 `,
   },
+  {
+    version: 6,
+    name: 'the primary of the epoch, by address',
+    sql: `
+ALTER TABLE callfs_epoch ADD COLUMN primary_host text;
+COMMENT ON COLUMN callfs_epoch.primary_host IS '''host:port'' of the writable primary of this epoch, written by a failover: nodes whose DSN does not list it add it';
+`,
+  },
 ];

@@ -78,3 +78,19 @@ export function parseMultiHostDsn(dsn: string): PostgresHost[] {
     return { label: address, dsn: `${scheme}${userinfo}${address}${tail}` };
   });
 }
+
+/** `host:port`, as the epoch row records a primary. */
+const HOST_PORT = /^[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
+
+/**
+ * The DSN with its host list replaced by `address` (`host:port`), everything else kept (minus
+ * `target_session_attrs`); null for an address that is not `host:port` or a DSN that is not a URL.
+ */
+export function dsnWithHost(dsn: string, address: string): string | null {
+  if (!HOST_PORT.test(address)) return null;
+  const match = DSN_SHAPE.exec(dsn);
+  if (match === null) return null;
+  const authority = match[2] ?? '';
+  const userinfo = authority.slice(0, authority.lastIndexOf('@') + 1);
+  return `${match[1] ?? ''}${userinfo}${address}${withoutSessionAttrs(match[3] ?? '')}`;
+}

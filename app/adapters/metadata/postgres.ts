@@ -12,7 +12,7 @@ import type { Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
-import type { EpochSource, EpochState } from '../../ports/fencing.js';
+import type { EpochSource, EpochState, PrimaryCandidates } from '../../ports/fencing.js';
 import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
@@ -94,7 +94,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
   return store;
 }
 
-export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource {
+export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource, PrimaryCandidates {
   readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
@@ -395,15 +395,27 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   async readEpoch(): Promise<EpochState> {
-    const result = await this.#query<{ epoch: string; fenced: boolean; primary_region: string | null; lock_home: string | null; read_only: boolean }>(
-      `SELECT epoch, fenced, primary_region, lock_home, current_setting('transaction_read_only') = 'on' AS read_only
+    const result = await this.#query<{ epoch: string; fenced: boolean; primary_region: string | null; lock_home: string | null; primary_host: string | null; read_only: boolean }>(
+      `SELECT epoch, fenced, primary_region, lock_home, primary_host, current_setting('transaction_read_only') = 'on' AS read_only
          FROM callfs_epoch WHERE id = 1`,
     );
     const row = result.rows[0];
     // No row (deleted by hand): the defaults of the migration, epoch 1 and not fenced.
-    if (row === undefined) return { epoch: 1, fenced: false, readOnly: false, primaryRegion: null, lockHome: null };
+    if (row === undefined) return { epoch: 1, fenced: false, readOnly: false, primaryRegion: null, lockHome: null, primaryHost: null };
     const lockHome = row.lock_home?.trim() ?? '';
-    return { epoch: Number(row.epoch), fenced: row.fenced, readOnly: row.read_only, primaryRegion: row.primary_region, lockHome: lockHome === '' ? null : lockHome };
+    const primaryHost = row.primary_host?.trim() ?? '';
+    return {
+      epoch: Number(row.epoch),
+      fenced: row.fenced,
+      readOnly: row.read_only,
+      primaryRegion: row.primary_region,
+      lockHome: lockHome === '' ? null : lockHome,
+      primaryHost: primaryHost === '' ? null : primaryHost,
+    };
+  }
+
+  addPrimaryCandidate(hostPort: string): boolean {
+    return this.#pool.addHost(hostPort);
   }
 
   /** The insert position: past every committed record, even with `synchronous_commit = off`. */

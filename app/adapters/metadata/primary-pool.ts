@@ -9,7 +9,7 @@
  */
 import pg from 'pg';
 import { AppError } from '../../errors/app-error.js';
-import { parseMultiHostDsn, type PostgresHost } from './multi-host-dsn.js';
+import { dsnWithHost, parseMultiHostDsn, type PostgresHost } from './multi-host-dsn.js';
 import { locatePrimary, type PrimaryLocation } from './primary-locator.js';
 
 export interface PrimaryPoolOptions {
@@ -48,7 +48,7 @@ interface ActivePool {
 
 export class PrimaryPool {
   readonly #options: PrimaryPoolOptions;
-  readonly #hosts: readonly PostgresHost[];
+  readonly #hosts: PostgresHost[];
   #active: ActivePool | null = null;
   #locating: Promise<PrimaryLocation> | null = null;
   #watching = false;
@@ -86,6 +86,20 @@ export class PrimaryPool {
   dedicatedClient(): pg.Client {
     const host = this.#active?.host ?? this.#hosts[0];
     return new pg.Client({ connectionString: host?.dsn ?? this.#options.dsn, connectionTimeoutMillis: this.#options.connectTimeoutMs });
+  }
+
+  /**
+   * Adds a host to search (`host:port`, e.g. the new primary a failover recorded) and searches
+   * again. False when it is known already or is not `host:port`.
+   */
+  addHost(address: string): boolean {
+    if (this.#closed || this.#hosts.some((h) => h.label === address)) return false;
+    const first = this.#hosts[0];
+    const dsn = first === undefined ? null : dsnWithHost(first.dsn, address);
+    if (dsn === null) return false;
+    this.#hosts.push({ label: address, dsn });
+    this.suspect();
+    return true;
   }
 
   /** Looks for the primary again if `error` suggests it may have moved. */

@@ -49,6 +49,8 @@ interface EpochRow {
   fenced: boolean;
   primary_region: string | null;
   lock_home: string | null;
+  primary_host: string | null;
+  max_fence: string;
 }
 
 export function createPgEpochSql(options: PgEpochSqlOptions = {}): EpochSql {
@@ -82,19 +84,22 @@ export function createPgEpochSql(options: PgEpochSqlOptions = {}): EpochSql {
   return {
     readEpoch: (target) =>
       run(target, async (client) => {
-        const { rows } = await client.query<EpochRow>('SELECT epoch::text AS epoch, fenced, primary_region, lock_home FROM callfs_epoch WHERE id = 1');
+        const { rows } = await client.query<EpochRow>(
+          'SELECT epoch::text AS epoch, fenced, primary_region, lock_home, primary_host, (SELECT coalesce(max(fence), 0) FROM inodes)::text AS max_fence FROM callfs_epoch WHERE id = 1',
+        );
         const row = rows[0];
         if (row === undefined) return { epoch: 0, fenced: false, primaryRegion: null, lockHome: null };
-        return { epoch: Number(row.epoch), fenced: row.fenced, primaryRegion: row.primary_region, lockHome: row.lock_home };
+        return { epoch: Number(row.epoch), fenced: row.fenced, primaryRegion: row.primary_region, lockHome: row.lock_home, primaryHost: row.primary_host, maxFence: Number(row.max_fence) };
       }),
     writeEpoch: (target, record) =>
       run(target, async (client) => {
         await client.query('BEGIN TRANSACTION READ WRITE');
         try {
           await client.query(
-            `INSERT INTO callfs_epoch (id, epoch, fenced, primary_region, lock_home, updated_at) VALUES (1, $1, $2, $3, $4, now())
-             ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch, fenced = EXCLUDED.fenced, primary_region = EXCLUDED.primary_region, lock_home = EXCLUDED.lock_home, updated_at = now()`,
-            [String(record.epoch), record.fenced, record.primaryRegion, record.lockHome],
+            `INSERT INTO callfs_epoch (id, epoch, fenced, primary_region, lock_home, primary_host, updated_at) VALUES (1, $1, $2, $3, $4, $5, now())
+             ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch, fenced = EXCLUDED.fenced, primary_region = EXCLUDED.primary_region,
+               lock_home = EXCLUDED.lock_home, primary_host = EXCLUDED.primary_host, updated_at = now()`,
+            [String(record.epoch), record.fenced, record.primaryRegion, record.lockHome, `${target.host}:${target.port}`],
           );
           await client.query('COMMIT');
         } catch (error) {
