@@ -168,17 +168,16 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
       return provider.writeEpoch(to, { epoch, fenced: false, primaryRegion: to, lockHome: provider.redisAddress(to) });
     }),
   );
-  // The new primary's own region may hold more servers (the home region's read replica).
-  const followers = [to, ...others, ...(spec.rejoinFrom ? [from] : [])];
-  {
-    steps.push(step(id('repoint'), `make ${followers.join(', ')} stream from ${to} (re-point, or rewind/re-clone)`, async ({ provider }) => {
+  const standbys = [...others, ...(spec.rejoinFrom ? [from] : [])];
+  steps.push(
+    step(id('repoint'), `make ${[...standbys, `${to}'s other servers`].join(', ')} stream from ${to} (re-point, or rewind/re-clone)`, async ({ provider }) => {
+      // The new primary's own region may hold more servers (the home region's read replica).
       const lines = [];
-      for (const region of followers) lines.push(await provider.followPrimary(region, to));
+      for (const region of [to, ...standbys]) lines.push(await provider.followPrimary(region, to));
       return lines.join('; ');
-    }));
-  }
-  const standbys = followers.filter((r) => r !== to);
-  steps.push(step(id('durability-new'), `make commits on ${to} wait for ${standbys.join(', ') || 'nobody'}`, ({ provider }) => provider.setSynchronousRegions(to, standbys)));
+    }),
+    step(id('durability-new'), `make commits on ${to} wait for ${standbys.join(', ') || 'nobody'}`, ({ provider }) => provider.setSynchronousRegions(to, standbys)),
+  );
   steps.push(
     step(id('nodes'), `wait for every node${spec.withdrawFrom ? ` outside ${from}` : ''} to follow: new epoch, ready`, async ({ provider, memo }) => {
       const epoch = memoNumber(memo, `${prefix}newEpoch`);
