@@ -56,6 +56,25 @@ function memoNumber(memo: Memo, key: string): number | null {
   return typeof value === 'number' ? value : null;
 }
 
+/**
+ * Chooses the next epoch (once per run: the memo keeps it, so a resumed drill reuses it), read
+ * from `epochRegion`'s database, and arms `lockHomeRegion`'s Redis with it and a fence floor
+ * above every token stored in the metadata.
+ */
+async function armNextLockHome(provider: DrillProvider, memo: Memo, key: string, lockHomeRegion: string, epochRegion: string): Promise<string> {
+  const current = await provider.readEpoch(epochRegion);
+  const epoch = memoNumber(memo, key) ?? current.epoch + 1;
+  memo[key] = epoch;
+  return provider.armLockHome(lockHomeRegion, epoch, (current.maxFence ?? 0) + 1);
+}
+
+/** The epoch `armNextLockHome` chose. */
+function chosenEpoch(memo: Memo, key: string): number {
+  const epoch = memoNumber(memo, key);
+  if (epoch === null) throw new Error('no epoch chosen: the arm-lock-home step has not run');
+  return epoch;
+}
+
 function describeDatabases(databases: readonly DatabaseStatus[]): string {
   return databases.map((d) => `${d.region} ${d.role}${d.lagMs === null ? '' : ` lag ${d.lagMs} ms`}`).join(', ');
 }
@@ -93,6 +112,7 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
   const others = topology.regions.filter((r) => r !== from && r !== to);
   const serving = topology.regions.filter((r) => r !== from || !spec.withdrawFrom);
   const id = (name: string): string => `${prefix}${name}`;
+  const epochKey = `${prefix}newEpoch`;
   const steps: DrillStep[] = [
     step(id('preflight'), `check that ${from} is the primary and ${to} a streaming replica; record replica lag`, async ({ provider, memo }) => {
       const databases = await provider.databases();
@@ -147,12 +167,8 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
         return `${to} is behind another database: promoting anyway (--allow-data-loss)`;
       }
     }),
-    step(id('arm-lock-home'), `arm ${to}'s Redis as the next lock home (new epoch, fence floor above every stored token)`, async ({ provider, memo }) => {
-      const current = await provider.readEpoch(to);
-      const epoch = memoNumber(memo, `${prefix}newEpoch`) ?? current.epoch + 1;
-      memo[`${prefix}newEpoch`] = epoch;
-      return provider.armLockHome(to, epoch, (current.maxFence ?? 0) + 1);
-    }),
+    step(id('arm-lock-home'), `arm ${to}'s Redis as the next lock home (new epoch, fence floor above every stored token)`, ({ provider, memo }) =>
+      armNextLockHome(provider, memo, epochKey, to, to)),
     step(id('promote'), `promote the ${to} replica`, async ({ provider, memo }) => {
       const databases = await provider.databases();
       const writable = databases.filter((d) => d.role === 'primary' && d.region !== to);
@@ -162,11 +178,8 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
       memo[`${prefix}promotionEndedAt`] = Date.now();
       return line;
     }),
-    step(id('epoch'), `write the new epoch on ${to}: unfenced, lock home = ${to}'s Redis`, async ({ provider, memo }) => {
-      const epoch = memoNumber(memo, `${prefix}newEpoch`);
-      if (epoch === null) throw new Error('no epoch chosen (arm-lock-home did not run)');
-      return provider.writeEpoch(to, { epoch, fenced: false, primaryRegion: to, lockHome: provider.redisAddress(to) });
-    }),
+    step(id('epoch'), `write the new epoch on ${to}: unfenced, lock home = ${to}'s Redis`, ({ provider, memo }) =>
+      provider.writeEpoch(to, { epoch: chosenEpoch(memo, epochKey), fenced: false, primaryRegion: to, lockHome: provider.redisAddress(to) })),
   );
   const standbys = [...others, ...(spec.rejoinFrom ? [from] : [])];
   steps.push(
@@ -179,11 +192,8 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
     step(id('durability-new'), `make commits on ${to} wait for ${standbys.join(', ') || 'nobody'}`, ({ provider }) => provider.setSynchronousRegions(to, standbys)),
   );
   steps.push(
-    step(id('nodes'), `wait for every node${spec.withdrawFrom ? ` outside ${from}` : ''} to follow: new epoch, ready`, async ({ provider, memo }) => {
-      const epoch = memoNumber(memo, `${prefix}newEpoch`);
-      if (epoch === null) throw new Error('no epoch chosen');
-      return nodesOnEpoch(provider, epoch, new Set(spec.withdrawFrom ? [from] : []), options.convergeTimeoutMs);
-    }),
+    step(id('nodes'), `wait for every node${spec.withdrawFrom ? ` outside ${from}` : ''} to follow: new epoch, ready`, ({ provider, memo }) =>
+      nodesOnEpoch(provider, chosenEpoch(memo, epochKey), new Set(spec.withdrawFrom ? [from] : []), options.convergeTimeoutMs)),
     step(id('objects'), `route object traffic to ${serving.join(', ')}`, ({ provider }) => provider.routeObjects(serving)),
     step(id('verify'), `write and read back through ${serving.join(', ')}`, ({ provider }) => probeAll(provider, serving)),
   );
@@ -376,22 +386,12 @@ export function redisLoss(topology: Topology, region: string, options: DrillOpti
   ];
   if (isLockHome) {
     steps.push(
-      step('arm-lock-home', `arm ${successor}'s Redis as the lock home (new epoch)`, async ({ provider, memo }) => {
-        const current = await provider.readEpoch(topology.primaryRegion);
-        const epoch = memoNumber(memo, 'newEpoch') ?? current.epoch + 1;
-        memo['newEpoch'] = epoch;
-        return provider.armLockHome(successor, epoch, (current.maxFence ?? 0) + 1);
-      }),
-      step('epoch', `write the new epoch and lock home on the primary`, async ({ provider, memo }) => {
-        const epoch = memoNumber(memo, 'newEpoch');
-        if (epoch === null) throw new Error('no epoch chosen');
-        return provider.writeEpoch(topology.primaryRegion, { epoch, fenced: false, primaryRegion: topology.primaryRegion, lockHome: provider.redisAddress(successor) });
-      }),
-      step('nodes', `wait for every node to take its locks at ${successor}`, async ({ provider, memo }) => {
-        const epoch = memoNumber(memo, 'newEpoch');
-        if (epoch === null) throw new Error('no epoch chosen');
-        return nodesOnEpoch(provider, epoch, new Set(), options.convergeTimeoutMs);
-      }),
+      step('arm-lock-home', `arm ${successor}'s Redis as the lock home (new epoch)`, ({ provider, memo }) =>
+        armNextLockHome(provider, memo, 'newEpoch', successor, topology.primaryRegion)),
+      step('epoch', `write the new epoch and lock home on the primary`, ({ provider, memo }) =>
+        provider.writeEpoch(topology.primaryRegion, { epoch: chosenEpoch(memo, 'newEpoch'), fenced: false, primaryRegion: topology.primaryRegion, lockHome: provider.redisAddress(successor) })),
+      step('nodes', `wait for every node to take its locks at ${successor}`, ({ provider, memo }) =>
+        nodesOnEpoch(provider, chosenEpoch(memo, 'newEpoch'), new Set(), options.convergeTimeoutMs)),
     );
   }
   steps.push(

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import {
   crashRegion,
   credentialsOf,
+  ensureNodeRunning,
   loadPlan,
   nodeDir,
   pgDataDir,
@@ -31,7 +32,6 @@ import {
   setPartitions,
   slotOf,
   sql,
-  startNode as startRehearsalNode,
   startPgServer,
   startRegionRedis,
   stopPgServer,
@@ -41,8 +41,8 @@ import {
 } from '../rehearsal/lifecycle.js';
 import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-checker.js';
 import { httpFrom, inNamespace, resolveFrom } from '../rehearsal/netns.js';
-import { isRunning, readState, sleep, stopProcess, writeState } from '../rehearsal/state.js';
-import { DATABASE, pairKey, REDIS_PORT, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
+import { readState, runningProcess, sleep, stopProcess } from '../rehearsal/state.js';
+import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
 import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, RegionLoss, Topology } from './provider.js';
 
 /** Key prefix of the nodes' Redis locks (app/adapters/locks/redis.ts): `<prefix>epoch`, `<prefix>fence`. */
@@ -79,9 +79,7 @@ class LocalProvider implements DrillProvider {
   // ---- helpers ----------------------------------------------------------------------------
 
   #region(name: string): RegionPlan {
-    const region = this.plan.regions.find((r) => r.name === name);
-    if (region === undefined) throw new Error(`no region "${name}" in the rehearsal (regions: ${this.plan.regions.map((r) => r.name).join(', ')})`);
-    return region;
+    return regionNamed(this.plan, name);
   }
 
   #main(region: string): PgServer {
@@ -440,22 +438,16 @@ class LocalProvider implements DrillProvider {
 
   async stopNode(id: string): Promise<string> {
     this.#node(id);
-    const record = readState(this.#options.dir)?.processes.find((p) => p.name === `node ${id}` && isRunning(p));
-    if (record === undefined) return `${id} was not running`;
+    const record = runningProcess(this.#options.dir, `node ${id}`);
+    if (record === null) return `${id} was not running`;
     await stopProcess({ ...record, stopSignal: 'SIGKILL' }, 3000);
     return `${id} killed (pid ${record.pid})`;
   }
 
   async startNode(id: string): Promise<string> {
     const { node } = this.#node(id);
-    const state = readState(this.#options.dir);
-    if (state === null) throw new Error('the rehearsal is not up');
-    if (state.processes.some((p) => p.name === `node ${id}` && isRunning(p))) return `${id} was running`;
-    const record = await startRehearsalNode(this.plan, node, credentialsOf(this.#options.dir));
-    const fresh = readState(this.#options.dir) ?? state;
-    fresh.processes = [...fresh.processes.filter((p) => p.name !== record.name), record];
-    writeState(this.#options.dir, fresh);
-    return `${id} started (pid ${record.pid}, data ${nodeDir(this.plan, node)})`;
+    const record = await ensureNodeRunning(this.#options, node);
+    return record === null ? `${id} was running` : `${id} started (pid ${record.pid}, data ${nodeDir(this.plan, node)})`;
   }
 
   // ---- S3 ---------------------------------------------------------------------------------

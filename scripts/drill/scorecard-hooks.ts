@@ -39,18 +39,24 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
   const log = options.log ?? ((line: string) => console.log(line));
   let fleet: LoadFleet | null = null;
   let startedAt = 0;
+  // What start() found, kept for finish(): the load ran against it.
+  let plan = loadPlan(rehearsal);
+  let baseUrl = '';
+  let apiKey = '';
   return {
     async start(progress: RunProgress, provider: DrillProvider, drillDir: string): Promise<void> {
       if (provider.name !== 'local') {
         log(`scorecard: the ${provider.name} provider has no clients inside the regions; the drill runs without load generators or RTO/RPO figures`);
         return;
       }
-      const plan = loadPlan(rehearsal);
+      plan = loadPlan(rehearsal);
+      baseUrl = `http://${plan.globalHostname}:${plan.options.nodePort}`;
+      apiKey = credentialsOf(rehearsal.dir).api_key;
       startedAt = Date.now();
       fleet = await startLoad({
         clients: plan.regions.map((r) => ({ region: r.name, ns: r.ns })),
-        baseUrl: `http://${plan.globalHostname}:${plan.options.nodePort}`,
-        apiKey: credentialsOf(rehearsal.dir).api_key,
+        baseUrl,
+        apiKey,
         runId: progress.runId,
         dir: join(drillDir, 'load', progress.runId),
         writeIntervalMs: 100,
@@ -70,7 +76,6 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
         await sleep(steadyMs + 1000);
       }
       const ops = await running.stop();
-      const plan = loadPlan(rehearsal);
       const topology = await provider.topology().catch(() => progress.topology);
       const reader = plan.regions.find((r) => r.name === topology.primaryRegion) ?? plan.home;
       const memo = progress.memo;
@@ -97,7 +102,7 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
           budgets: { steadyMs },
         },
         {
-          fetchFile: namespaceFetchFile(reader.ns, `http://${plan.globalHostname}:${plan.options.nodePort}`, credentialsOf(rehearsal.dir).api_key),
+          fetchFile: namespaceFetchFile(reader.ns, baseUrl, apiKey),
           audit: () => auditRehearsal(plan, { primaryRegion: topology.primaryRegion }),
         },
       );

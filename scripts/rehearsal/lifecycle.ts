@@ -16,7 +16,7 @@ import { planFile, withdrawnFile, writeZones } from './health-checker.js';
 import { inNamespace, logTail, namespaceExists, netnsAvailable, pingRtt, resolveFrom, run, startDaemon, waitForTcp } from './netns.js';
 import { credentialsOf } from '../local-credentials.js';
 import { nodeYaml, type Credentials } from './node-config.js';
-import { emptyState, isRunning, processStartTime, readState, removeState, sleep, stopProcess, writeState, type ProcessRecord, type RehearsalState, type RttMeasurement } from './state.js';
+import { emptyState, isRunning, processStartTime, readState, recordProcess, removeState, runningProcess, sleep, stopProcess, writeState, type ProcessRecord, type RehearsalState, type RttMeasurement } from './state.js';
 import { buildWanDelay, ensureSystemPackages, postgresBinDir } from './system.js';
 import {
   allNodes,
@@ -24,6 +24,7 @@ import {
   delayMatrix,
   namespacesOf,
   pairKey,
+  regionNamed,
   parseRttTable,
   planRehearsal,
   POSTGRES_PORT,
@@ -642,21 +643,18 @@ export async function stopRegionNodes(options: RehearsalOptions, region: string)
 
 /** Starts again the nodes of `region` that are not running, and records them. */
 export async function startRegionNodes(options: RehearsalOptions, region: string): Promise<number> {
-  const state = readState(options.dir);
-  if (state === null) throw new Error('the rehearsal is not up');
   const plan = loadPlan(options);
-  const creds = credentialsOf(options.dir);
   const nodes = plan.regions.find((r) => r.name === region)?.nodes ?? [];
   let started = 0;
-  for (const node of nodes) {
-    const name = `node ${node.id}`;
-    if (state.processes.some((p) => p.name === name && isRunning(p))) continue;
-    const record = await startNode(plan, node, creds);
-    state.processes = [...state.processes.filter((p) => p.name !== name), record];
-    writeState(options.dir, state);
-    started++;
-  }
+  for (const node of nodes) if ((await ensureNodeRunning(options, node)) !== null) started++;
   return started;
+}
+
+/** Starts `node` unless it is running, and records it; null when it was running. */
+export async function ensureNodeRunning(options: RehearsalOptions, node: NodePlan): Promise<ProcessRecord | null> {
+  if (readState(options.dir) === null) throw new Error('the rehearsal is not up');
+  if (runningProcess(options.dir, `node ${node.id}`) !== null) return null;
+  return recordProcess(options.dir, await startNode(loadPlan(options), node, credentialsOf(options.dir)));
 }
 
 // ---- servers one at a time (failover drills) -------------------------------------------------
@@ -693,8 +691,7 @@ function pgProcessName(server: PgServer): string {
 
 /** The running process of a server, from the state file, or null. */
 export function pgProcess(options: RehearsalOptions, server: PgServer): ProcessRecord | null {
-  const record = readState(options.dir)?.processes.find((p) => p.name === pgProcessName(server));
-  return record !== undefined && isRunning(record) ? record : null;
+  return runningProcess(options.dir, pgProcessName(server));
 }
 
 /** Runs a Postgres program (pg_rewind, pg_basebackup, ...) as the postgres user inside `ns`. */
@@ -722,16 +719,9 @@ export function resetPgDataDir(plan: RehearsalPlan, server: PgServer): string {
 
 /** Starts a server that is not running and records it in the state file (replacing its old record). */
 export async function startPgServer(options: RehearsalOptions, server: PgServer): Promise<void> {
+  if (readState(options.dir) === null) throw new Error('the rehearsal is not up');
   if (pgProcess(options, server) !== null) return;
-  const plan = loadPlan(options);
-  const state = readState(options.dir);
-  if (state === null) throw new Error('the rehearsal is not up');
-  const name = pgProcessName(server);
-  await runPostgresDaemon(server.key, server.target, pathsOf(plan), (record) => {
-    state.processes = [...state.processes.filter((p) => p.name !== name), record];
-    writeState(options.dir, state);
-    return record;
-  });
+  await runPostgresDaemon(server.key, server.target, pathsOf(loadPlan(options)), (record) => recordProcess(options.dir, record));
 }
 
 /**
@@ -759,26 +749,18 @@ function regionServiceNames(region: RegionPlan): string[] {
 
 /** Stops the region's Redis; returns false when it was not running. */
 export async function stopRegionRedis(options: RehearsalOptions, region: string, how: 'fast' | 'crash'): Promise<boolean> {
-  const record = readState(options.dir)?.processes.find((p) => p.name === `redis ${region}` && isRunning(p));
-  if (record === undefined) return false;
+  const record = runningProcess(options.dir, `redis ${region}`);
+  if (record === null) return false;
   await stopProcess(how === 'crash' ? { ...record, stopSignal: 'SIGKILL' } : record, 5000);
   return true;
 }
 
 /** Starts the region's Redis again (empty: the rehearsal's Redis keeps nothing on disk). */
 export async function startRegionRedis(options: RehearsalOptions, region: string): Promise<boolean> {
-  const state = readState(options.dir);
-  if (state === null) throw new Error('the rehearsal is not up');
-  const name = `redis ${region}`;
-  if (state.processes.some((p) => p.name === name && isRunning(p))) return false;
+  if (readState(options.dir) === null) throw new Error('the rehearsal is not up');
+  if (runningProcess(options.dir, `redis ${region}`) !== null) return false;
   const plan = loadPlan(options);
-  const target = plan.regions.find((r) => r.name === region);
-  if (target === undefined) throw new Error(`no region ${region}`);
-  await startRedis(target, pathsOf(plan), (record) => {
-    state.processes = [...state.processes.filter((p) => p.name !== name), record];
-    writeState(options.dir, state);
-    return record;
-  });
+  await startRedis(regionNamed(plan, region), pathsOf(plan), (record) => recordProcess(options.dir, record));
   return true;
 }
 
@@ -788,8 +770,7 @@ export async function startRegionRedis(options: RehearsalOptions, region: string
  */
 export async function crashRegion(options: RehearsalOptions, region: string): Promise<string[]> {
   const plan = loadPlan(options);
-  const target = plan.regions.find((r) => r.name === region);
-  if (target === undefined) throw new Error(`no region ${region}`);
+  const target = regionNamed(plan, region);
   const stopped: string[] = [];
   const state = readState(options.dir);
   const nodeNames = new Set(target.nodes.map((n) => `node ${n.id}`));
@@ -805,23 +786,18 @@ export async function crashRegion(options: RehearsalOptions, region: string): Pr
 
 /** Starts again what `crashRegion` stopped, except Postgres (a drill decides how it rejoins). */
 export async function restartRegionServices(options: RehearsalOptions, region: string): Promise<string[]> {
-  const state = readState(options.dir);
-  if (state === null) throw new Error('the rehearsal is not up');
+  if (readState(options.dir) === null) throw new Error('the rehearsal is not up');
   const plan = loadPlan(options);
-  const target = plan.regions.find((r) => r.name === region);
-  if (target === undefined) throw new Error(`no region ${region}`);
+  const target = regionNamed(plan, region);
   const paths = pathsOf(plan);
   const started: string[] = [];
   const remember = (record: ProcessRecord): ProcessRecord => {
-    const fresh = readState(options.dir) ?? state;
-    fresh.processes = [...fresh.processes.filter((p) => p.name !== record.name), record];
-    writeState(options.dir, fresh);
     started.push(record.name);
-    return record;
+    return recordProcess(options.dir, record);
   };
-  const running = (name: string): boolean => (readState(options.dir)?.processes ?? []).some((p) => p.name === name && isRunning(p));
-  if (!running(`redis ${region}`)) await startRedis(target, paths, remember);
-  if (!running(`s3 ${region}`)) await startS3(target, paths, remember);
-  if (!running(`s3 replication ${region}`)) await startReplicator(plan, target, remember);
+  const stopped = (name: string): boolean => runningProcess(options.dir, name) === null;
+  if (stopped(`redis ${region}`)) await startRedis(target, paths, remember);
+  if (stopped(`s3 ${region}`)) await startS3(target, paths, remember);
+  if (stopped(`s3 replication ${region}`)) await startReplicator(plan, target, remember);
   return started;
 }

@@ -94,6 +94,23 @@ export function isRunning(record: Pick<ProcessRecord, 'pid' | 'startTime'>): boo
   }
 }
 
+/** The running process the state file records under `name`, or null. */
+export function runningProcess(dir: string, name: string): ProcessRecord | null {
+  return readState(dir)?.processes.find((p) => p.name === name && isRunning(p)) ?? null;
+}
+
+/**
+ * Records a process started after `up` (a restart by a drill) in the state file, read afresh,
+ * in place of any earlier record of the same name.
+ */
+export function recordProcess(dir: string, record: ProcessRecord): ProcessRecord {
+  const state = readState(dir);
+  if (state === null) throw new Error(`the rehearsal is not up (no state in ${dir})`);
+  state.processes = [...state.processes.filter((p) => p.name !== record.name), record];
+  writeState(dir, state);
+  return record;
+}
+
 /**
  * Sends `record.stopSignal` to exactly that process and waits for it to end; after `graceMs`
  * it gets SIGKILL. Does nothing when the process is gone or the PID now belongs to another one.

@@ -209,6 +209,13 @@ export function namespacesOf(plan: RehearsalPlan): string[] {
   return [plan.wanNs, ...plan.regions.map((r) => r.ns)];
 }
 
+/** The region called `name`; throws naming the regions there are. */
+export function regionNamed(plan: Pick<RehearsalPlan, 'regions'>, name: string): RegionPlan {
+  const region = plan.regions.find((r) => r.name === name);
+  if (region === undefined) throw new Error(`no region "${name}" in the rehearsal (regions: ${plan.regions.map((r) => r.name).join(', ')})`);
+  return region;
+}
+
 export function allNodes(plan: RehearsalPlan): NodePlan[] {
   return plan.regions.flatMap((r) => [...r.nodes]);
 }

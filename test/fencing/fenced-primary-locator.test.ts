@@ -5,24 +5,13 @@
  * read-only and a running node moves its writes to the new one without a restart. Both Postgres
  * servers are private to this file.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresMetadataStore } from '../../app/adapters/metadata/postgres.js';
 import { parseMultiHostDsn } from '../../app/adapters/metadata/multi-host-dsn.js';
 import { locatePrimary } from '../../app/adapters/metadata/primary-locator.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce, startPostgres, type PostgresServer } from '../support/postgres-server.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
-
-async function sql<R extends pg.QueryResultRow>(dsn: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('a fenced, read-only former primary in a multi-host DSN', () => {
   let oldPrimary: PostgresServer;
@@ -36,7 +25,7 @@ describe('a fenced, read-only former primary in a multi-host DSN', () => {
     [oldPrimary, newPrimary] = await Promise.all([startPostgres(), startPostgres()]);
     oldDsn = await createTestDatabase(oldPrimary.adminUrl);
     const database = oldDsn.slice(oldDsn.lastIndexOf('/') + 1);
-    await sql(newPrimary.adminUrl, `CREATE DATABASE ${database}`);
+    await queryOnce(newPrimary.adminUrl, `CREATE DATABASE ${database}`);
     newDsn = newPrimary.adminUrl.replace(/\/postgres$/, `/${database}`);
     // The promoted replica has the schema (it streamed it); here it is migrated directly.
     await (await createPostgresMetadataStore({ dsn: newDsn })).close();
@@ -53,13 +42,13 @@ describe('a fenced, read-only former primary in a multi-host DSN', () => {
     if (node === undefined) throw new Error('setup failed');
     const files = api(node.url);
     expect((await files('/v1/files/before.txt', { method: 'PUT', body: 'old primary' })).status).toBe(201);
-    expect(await sql(oldDsn, "SELECT path FROM inodes WHERE path = '/before.txt'")).toHaveLength(1);
+    expect(await queryOnce(oldDsn, "SELECT path FROM inodes WHERE path = '/before.txt'")).toHaveLength(1);
 
     // The drill's fence: the epoch row, then read-only for every session.
-    await sql(oldDsn, 'UPDATE callfs_epoch SET fenced = true');
-    await sql(oldPrimary.adminUrl, 'ALTER SYSTEM SET default_transaction_read_only = on');
-    await sql(oldPrimary.adminUrl, 'SELECT pg_reload_conf()');
-    await sql(newDsn, "UPDATE callfs_epoch SET epoch = 1, primary_region = 'new'");
+    await queryOnce(oldDsn, 'UPDATE callfs_epoch SET fenced = true');
+    await queryOnce(oldPrimary.adminUrl, 'ALTER SYSTEM SET default_transaction_read_only = on');
+    await queryOnce(oldPrimary.adminUrl, 'SELECT pg_reload_conf()');
+    await queryOnce(newDsn, "UPDATE callfs_epoch SET epoch = 1, primary_region = 'new'");
 
     const location = await locatePrimary(parseMultiHostDsn(multiHostDsn), { connectTimeoutMs: 2000, queryTimeoutMs: 2000 });
     expect(location.primary?.label).toBe(`127.0.0.1:${newPrimary.port}`);
@@ -73,14 +62,14 @@ describe('a fenced, read-only former primary in a multi-host DSN', () => {
       200,
     );
     expect(accepted.status).toBe(201);
-    expect(await sql(newDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(1);
-    expect(await sql(oldDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(0);
+    expect(await queryOnce(newDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(1);
+    expect(await queryOnce(oldDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(0);
     const ready = await eventually(() => call(`${node?.url ?? ''}/ready`), (res) => res.status === 200, 5000);
     expect(ready.status).toBe(200);
   });
 
   it('reports a writable host whose epoch row is fenced as fenced, not primary', async () => {
-    await sql(newDsn, 'UPDATE callfs_epoch SET fenced = true');
+    await queryOnce(newDsn, 'UPDATE callfs_epoch SET fenced = true');
     try {
       const location = await locatePrimary(parseMultiHostDsn(multiHostDsn), { connectTimeoutMs: 2000, queryTimeoutMs: 2000 });
       expect(location.primary).toBeNull();
@@ -89,7 +78,7 @@ describe('a fenced, read-only former primary in a multi-host DSN', () => {
       const ready = await call(`${node.url}/ready`);
       expect(ready.status).toBe(503);
     } finally {
-      await sql(newDsn, 'UPDATE callfs_epoch SET fenced = false');
+      await queryOnce(newDsn, 'UPDATE callfs_epoch SET fenced = false');
     }
   });
 });

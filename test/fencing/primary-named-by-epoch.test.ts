@@ -5,21 +5,10 @@
  * the address to the hosts it searches. The replica is real: a streaming standby of the test's
  * own primary, promoted here as a failover drill would.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
-
-async function sql<R extends pg.QueryResultRow>(dsn: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('a node whose DSN does not list the new primary', () => {
   let primary: PostgresServer;
@@ -34,7 +23,7 @@ describe('a node whose DSN does not list the new primary', () => {
     standby = await startStandby(primary);
     newDsn = oldDsn.replace(`:${primary.port}/`, `:${standby.port}/`);
     const database = oldDsn.slice(oldDsn.lastIndexOf('/') + 1);
-    await eventually(() => sql(standby.adminUrl, `SELECT 1 FROM pg_database WHERE datname = '${database}'`), (rows) => rows.length === 1, 10_000, 50);
+    await eventually(() => queryOnce(standby.adminUrl, `SELECT 1 FROM pg_database WHERE datname = '${database}'`), (rows) => rows.length === 1, 10_000, 50);
     node = await startTestNode({ dsn: oldDsn, readDsn: newDsn });
   }, 120_000);
 
@@ -48,15 +37,15 @@ describe('a node whose DSN does not list the new primary', () => {
     const files = api(node.url);
     expect((await files('/v1/files/before.txt', { method: 'PUT', body: 'old' })).status).toBe(201);
     // No address is recorded until a failover writes one.
-    expect(await sql(oldDsn, 'SELECT primary_host FROM callfs_epoch')).toEqual([{ primary_host: null }]);
+    expect(await queryOnce(oldDsn, 'SELECT primary_host FROM callfs_epoch')).toEqual([{ primary_host: null }]);
 
     // The drill: fence the old primary, promote the replica, record the new epoch and address.
-    await sql(oldDsn, 'UPDATE callfs_epoch SET fenced = true');
-    await sql(primary.adminUrl, 'ALTER SYSTEM SET default_transaction_read_only = on');
-    await sql(primary.adminUrl, 'SELECT pg_reload_conf()');
-    await sql(primary.adminUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    await queryOnce(oldDsn, 'UPDATE callfs_epoch SET fenced = true');
+    await queryOnce(primary.adminUrl, 'ALTER SYSTEM SET default_transaction_read_only = on');
+    await queryOnce(primary.adminUrl, 'SELECT pg_reload_conf()');
+    await queryOnce(primary.adminUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
     await standby.promote();
-    await sql(newDsn, `UPDATE callfs_epoch SET epoch = 1, fenced = false, primary_host = '127.0.0.1:${standby.port}'`);
+    await queryOnce(newDsn, `UPDATE callfs_epoch SET epoch = 1, fenced = false, primary_host = '127.0.0.1:${standby.port}'`);
 
     const refused = await files('/v1/files/during.txt', { method: 'PUT', body: 'x' });
     expect(refused.status).toBe(503);
@@ -68,9 +57,9 @@ describe('a node whose DSN does not list the new primary', () => {
       250,
     );
     expect(accepted.status).toBe(201);
-    expect(await sql(newDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(1);
-    expect(await sql(oldDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(0);
-    expect(await sql(oldDsn, "SELECT path FROM inodes WHERE path = '/during.txt'")).toHaveLength(0);
+    expect(await queryOnce(newDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(1);
+    expect(await queryOnce(oldDsn, "SELECT path FROM inodes WHERE path = '/after.txt'")).toHaveLength(0);
+    expect(await queryOnce(oldDsn, "SELECT path FROM inodes WHERE path = '/during.txt'")).toHaveLength(0);
     const ready = await eventually(() => call(`${node?.url ?? ''}/ready`), (res) => res.status === 200, 5000);
     expect(ready.status).toBe(200);
   }, 60_000);

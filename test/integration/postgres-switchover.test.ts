@@ -7,9 +7,8 @@
  * The primary/standby pair is private to this file.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 
 const WRITERS = 4;
@@ -40,17 +39,6 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(50);
-  }
-}
-
-async function queryOnce<R extends pg.QueryResultRow>(dsn: string, sql: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 3000, query_timeout: 5000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<R>(sql, values)).rows;
-  } finally {
-    await client.end().catch(() => undefined);
   }
 }
 

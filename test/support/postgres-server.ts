@@ -180,3 +180,15 @@ export async function createTestDatabase(adminUrl: string): Promise<string> {
   }
   return adminUrl.replace(/\/postgres$/, `/${name}`);
 }
+
+/** One statement on its own connection (bounded connect and query), closed afterwards; the rows. */
+export async function queryOnce<R extends pg.QueryResultRow>(dsn: string, sql: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 3000, query_timeout: 5000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, values)).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
