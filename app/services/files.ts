@@ -1,8 +1,9 @@
 /**
  * @module FileService: the file and directory use cases behind `/v1/files` (CallFS reference
  * §2.3). Ordering rules that keep bytes and metadata consistent:
- * - create / replace: write the bytes (atomically) first, then the metadata row; if the row
- *   cannot be written, the new bytes are removed again.
+ * - create / replace: write the bytes (atomically) first, then the metadata row; if the store
+ *   refuses the row, the new bytes are removed again (if its outcome is unknown, they are left
+ *   for the orphan sweeper).
  * - delete: remove the row first, then the bytes; leftovers of a crash in between are collected
  *   by the orphan sweeper (services/orphan-sweeper.ts).
  * Every write runs under a cluster lock that waits up to a deadline, and the lock's fencing token
@@ -11,7 +12,7 @@
 import type { Readable } from 'node:stream';
 import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
-import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, hasCode, HeldElsewhere, isAppError } from '../errors/app-error.js';
 import type { ByteRange } from '../ports/blob-store.js';
 import type { LockHandle } from '../ports/lock-manager.js';
 import { fenceOf, FileContext, linkedSignal, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
@@ -29,6 +30,11 @@ export interface FileRead {
 
 /** Checks an entry's validators before a write proceeds (If-Match and friends); throws to refuse. */
 export type WritePrecondition = (current: Entry | null) => void;
+
+/** The metadata store refused the write itself (conflict, fence, epoch), rather than losing track of it. */
+function rowCertainlyNotWritten(error: unknown): boolean {
+  return isAppError(error) && error.code !== 'METADATA_UNAVAILABLE';
+}
 
 export class FileService {
   readonly #ctx: FileContext;
@@ -210,8 +216,11 @@ export class FileService {
         return { created: current === null, entry };
       } catch (error) {
         // New file without a row would be an orphan: take the bytes back (replacements cannot be undone;
-        // the old row still describes a file that exists, and the sweeper reconciles sizes).
-        if (current === null) await store.delete(key).catch(() => undefined);
+        // the old row still describes a file that exists, and the sweeper reconciles sizes). Only
+        // when the row was certainly not written: a lost connection or a timeout may come after the
+        // commit (e.g. one waiting for a synchronous standby), and deleting then would leave a row
+        // without bytes. Bytes without a row are the orphan sweeper's, once its grace has passed.
+        if (current === null && rowCertainlyNotWritten(error)) await store.delete(key).catch(() => undefined);
         throw error;
       } finally {
         this.#ctx.changed(path);
