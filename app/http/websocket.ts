@@ -6,10 +6,11 @@
  * big, 1011 failure, 1000 done.
  * - download: binary frames of up to 64 KiB, then close 1000.
  * - upload: binary AND text frames are data (CallFS keeps only binary), each ≤ 1 MiB, total
- *   ≤ 100 MiB. The upload ends with an empty binary frame (then the node stores it, answers a
- *   text frame `ok:<size>` and closes 1000) or with the client's close 1000/1001 (stored the
- *   same way, but a closed socket cannot carry the `ok` frame). Storing is atomic: create with
- *   parents, or replace; an upload cut short leaves nothing behind.
+ *   ≤ 100 MiB. Only the end-of-upload frame (an empty binary frame) commits: the node then
+ *   stores the bytes, answers a text frame `ok:<size>` and closes 1000. A socket that closes
+ *   before it, with any code (1000 and 1001 included: a browser navigating away closes with
+ *   1001 mid-upload), is an upload cut short: the previous content stays and no partial file is
+ *   left. Storing is atomic: create with parents, or replace.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
@@ -124,9 +125,8 @@ async function upload(ws: WebSocket, services: AppServices, userId: string, targ
     }
   });
   ws.on('close', (code) => {
-    if (body.writableEnded) return;
-    if (code === 1000 || code === 1001) body.end();
-    else body.destroy(new AppError('CLIENT_CLOSED_REQUEST', `upload ended with close code ${code}`));
+    // A close is never the end of the data: without the end-of-upload frame nothing is stored.
+    if (!body.writableEnded) body.destroy(new AppError('CLIENT_CLOSED_REQUEST', `upload closed (code ${code}) before its end-of-upload frame`));
   });
   ws.on('error', (error) => body.destroy(error));
   try {
