@@ -35,7 +35,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/v1/cluster', 'GET, HEAD'],
   ['/v1/internal/replicas/*', 'PUT'],
   ['/v1/internal/moves', 'POST'],
-  ['/v1/internal/shards/:prefix/:index', 'GET, HEAD, PUT, DELETE'],
+  ['/v1/internal/shards/*', 'GET, HEAD, PUT, DELETE'],
   ['/download/:token', 'GET, HEAD'],
   ['/health', 'GET, HEAD'],
   ['/ready', 'GET, HEAD'],
