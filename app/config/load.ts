@@ -139,7 +139,7 @@ function embeddedDefault(input: LoadInput): Config {
 export function withGeneratedCredentials(config: Config, creds: GeneratedCredentials): Config {
   return deepFreeze({
     ...config,
-    auth: { ...config.auth, users: [{ id: 'api-user-0', key: creds.api_key }], internalProxySecret: creds.internal_proxy_secret, singleUseLinkSecret: creds.single_use_link_secret },
+    auth: { ...config.auth, users: [{ id: 'api-user-0', key: creds.api_key }], adminUserIds: ['api-user-0'], internalProxySecret: creds.internal_proxy_secret, singleUseLinkSecret: creds.single_use_link_secret },
   });
 }
 
@@ -165,6 +165,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
   const internalProxySecret = auth.internal_proxy_secret ?? '';
   const singleUseLinkSecret = auth.single_use_link_secret ?? '';
   if (!skipAuth) validateAuth(users, auth.api_keys ?? [], internalProxySecret, singleUseLinkSecret, problems);
+  const adminUserIds = adminUsers(users, auth.admin_api_keys ?? [], problems);
 
   const s3 = s3Config(backend);
   const localfsRootPath = backend.localfs_root_path === '' ? null : resolve(cwd, backend.localfs_root_path ?? '/var/lib/callfs');
@@ -202,7 +203,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
       maxFileBytes: server.max_file_size ?? 10 * 1024 ** 3,
       shutdownGraceMs: server.shutdown_grace_period ?? 15_000,
     },
-    auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false },
+    auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false, adminUserIds },
     log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console' },
     metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
     backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3) },
@@ -260,6 +261,17 @@ function validateAuth(users: ApiUser[], positional: readonly string[], internal:
   if (internal === '' || internal === 'change-me-internal-secret') problems.add('auth.internal_proxy_secret', 'must be set to a secret shared by every node');
   else if (seen.has(internal)) problems.add('auth.internal_proxy_secret', 'must differ from every API key');
   if (link === '' || link === 'change-me-link-secret') problems.add('auth.single_use_link_secret', 'must be set to a secret shared by every node');
+}
+
+/** The users named by `auth.admin_api_keys`; every listed key must be one of the configured API keys. */
+function adminUsers(users: readonly ApiUser[], adminKeys: readonly string[], problems: Problems): string[] {
+  const ids: string[] = [];
+  adminKeys.forEach((key, i) => {
+    const user = users.find((u) => u.key === key);
+    if (user === undefined) problems.add(`auth.admin_api_keys[${i}]`, 'must be one of the keys in auth.api_keys or auth.api_key_users');
+    else if (!ids.includes(user.id)) ids.push(user.id);
+  });
+  return ids;
 }
 
 function s3Config(backend: NonNullable<FileConfig['backend']>): S3Config | null {

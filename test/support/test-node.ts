@@ -34,6 +34,8 @@ export interface TestNodeOptions {
   readonly realRateLimits?: boolean;
   readonly lockWaitMs?: number;
   readonly maxFileBytes?: number;
+  /** Users allowed to administer the cluster (default: the owner key's user). */
+  readonly adminUserIds?: readonly string[];
 }
 
 export interface TestNode {
@@ -68,6 +70,7 @@ export function testConfig(options: TestNodeOptions): Config {
       internalProxySecret: SECRETS.internal,
       singleUseLinkSecret: SECRETS.link,
       acceptInternalSecretAsBearer: false,
+      adminUserIds: options.adminUserIds ?? ['api-user-0'],
     },
     log: { level: 'error', format: 'json' },
     metrics: null,
