@@ -24,7 +24,8 @@ import { HealthService } from './services/health.js';
 import type { EpochWatch } from './services/epoch-watch.js';
 import { LinkService } from './services/links.js';
 import { MoveService } from './services/moves.js';
-import { PeerAuthenticator } from './services/peer-auth.js';
+import { SignedPeerClient } from './services/signed-peer-client.js';
+import type { PeerNonceStore } from './ports/peer-nonces.js';
 
 export interface ServiceParts {
   readonly config: Config;
@@ -44,6 +45,8 @@ export interface ServiceParts {
   readonly regionBuckets?: ReadonlyMap<string, BlobStore>;
   /** The node's view of the fencing epoch (absent: not watched, e.g. in-process tests). */
   readonly fencing?: EpochWatch;
+  /** Cluster-wide nonces of signed peer calls (absent: this process remembers them alone). */
+  readonly peerNonces?: PeerNonceStore;
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
@@ -53,6 +56,13 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
   const cache = new EntryCache(reads?.store ?? metadata, metrics, { maxEntries: reads === undefined ? config.cache.maxEntries : 0, ttlMs: config.cache.ttlMs });
   cache.start();
   const { membership, peers } = parts;
+  const signedPeers = new SignedPeerClient({
+    secret: config.auth.internalProxySecret,
+    self: config.instanceDiscovery.instanceId,
+    peers,
+    nonces: parts.peerNonces ?? null,
+    logger,
+  });
   const isUp = (id: string): boolean => membership.endpointOf(id) !== undefined && peers.health(id).state === 'closed';
   const replicating = config.replication.factor > 1;
   const files = new FileService({
@@ -69,7 +79,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
       parts.regionBuckets !== undefined && parts.regionBuckets.size > 0
         ? { ownRegion: config.instanceDiscovery.region, regionOf: (id) => membership.regionOf(id), storeFor: (region) => parts.regionBuckets?.get(region) ?? null }
         : undefined,
-    remoteBytes: new PeerBytes(peers, config.auth.internalProxySecret, config.instanceDiscovery.instanceId, isUp),
+    remoteBytes: new PeerBytes(signedPeers, isUp),
     replicaReads: replicating
       ? {
           currentReplicas: (path, version) => metadata.currentReplicas(path, version),
@@ -83,9 +93,8 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     {
       context: files.context,
       replicas: metadata,
-      peers,
+      peers: signedPeers,
       view: { peerIds: () => membership.peerIds(), regionOf: (id) => membership.regionOf(id), isUp, downSince: (id) => peers.health(id).downSince },
-      secret: config.auth.internalProxySecret,
       logger,
     },
     config.replication,
@@ -108,8 +117,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     fencing: parts.fencing ?? null,
     authenticator: new Authenticator({
       users: config.auth.users,
-      internalProxySecret: config.auth.internalProxySecret,
-      acceptInternalSecretAsBearer: config.auth.acceptInternalSecretAsBearer,
+      internalSecretAsBearer: config.auth.acceptInternalSecretAsBearer ? (header) => signedPeers.isInternalSecret(header) : null,
       adminUserIds: config.auth.adminUserIds,
     }),
     metrics,
@@ -121,9 +129,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     cluster: { report: () => parts.membership.report((id) => parts.peers.health(id)) },
     instanceId: config.instanceDiscovery.instanceId,
     region: config.instanceDiscovery.region,
-    peers: parts.peers,
-    peerAuth: new PeerAuthenticator({ secret: config.auth.internalProxySecret }),
-    peerSecret: config.auth.internalProxySecret,
+    peers: signedPeers,
   };
   return { app, cache };
 }

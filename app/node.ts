@@ -96,7 +96,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     });
     cleanups.push(() => peers.close());
     const regionBuckets = openRegionBuckets(config, cleanups);
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, ...(regionalReads ? { regionalReads } : {}) });
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, peerNonces: metadata, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,

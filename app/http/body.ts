@@ -9,16 +9,31 @@ import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { Context } from 'hono';
 import type { HonoEnv } from './env.js';
 
-/** The request body as a Node stream (empty stream when there is none). */
+/**
+ * The request body as a Node stream (empty stream when there is none). The body of a signed
+ * peer call comes without its trailing MAC and fails instead of ending when the MAC is wrong.
+ */
 export function requestBody(c: Context<HonoEnv>): Readable {
+  const opened = c.get('openedBody');
+  if (opened !== undefined) return opened;
+  const raw = rawBody(c);
+  const peer = c.get('peer');
+  const body = peer === undefined ? raw : c.get('services').peers.verifiedBody(raw, peer);
+  c.set('openedBody', body);
+  return body;
+}
+
+function rawBody(c: Context<HonoEnv>): Readable {
   const incoming = c.env.incoming;
   if (incoming !== undefined) return incoming;
   const body = c.req.raw.body;
   return body === null ? Readable.from([]) : Readable.fromWeb(body as NodeWebStream);
 }
 
-/** Declared Content-Length, or undefined when absent or chunked. */
+/** Declared Content-Length (a peer call's signed body length), or undefined when absent or chunked. */
 export function declaredLength(c: Context<HonoEnv>): number | undefined {
+  const peer = c.get('peer');
+  if (peer !== undefined) return peer.bodyLength;
   const raw = c.req.header('content-length');
   if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
   return Number(raw);

@@ -3,6 +3,8 @@
  * bodies on Node streams) and per-request variables set by middleware.
  */
 import type { HttpBindings } from '@hono/node-server';
+import type { Readable } from 'node:stream';
+import type { PeerIdentity } from '../services/signed-peer-client.js';
 import type { AppServices } from './services.js';
 
 export interface HonoEnv {
@@ -20,6 +22,10 @@ export interface HonoEnv {
     peerHop: number;
     /** Instance id of the signing peer, when the request came from one. */
     peerFrom: string;
+    /** The verified peer call this request is (signature, body MAC key, body length). */
+    peer: PeerIdentity;
+    /** The request body once opened (the MAC-checked body of a peer call). */
+    openedBody: Readable;
     /** Authenticated as an internal call (`/v1/internal/*`): peer signature or internal secret. */
     internalAuth: boolean;
   };

@@ -1,16 +1,15 @@
 /**
  * @module Forwarding a request to the node that holds a file. The untouched request (method,
- * path and query, body stream, range and conditional headers) goes to the holder, signed with
- * the internal secret and carrying the caller's identity, so the holder applies the caller's
- * own permissions. The holder's answer streams back unchanged apart from hop-by-hop headers.
- * A hop counter refuses loops.
+ * path and query, body stream, range and conditional headers) goes to the holder through the
+ * signed peer client (services/signed-peer-client.ts), carrying the caller's identity, so the
+ * holder applies the caller's own permissions. The holder's answer streams back unchanged apart
+ * from hop-by-hop headers. A hop counter refuses loops.
  */
 import type { Readable } from 'node:stream';
 import type { Context } from 'hono';
-import { signedPeerHeaders } from '../domain/peer-signature.js';
 import { AppError, HeldElsewhere } from '../errors/app-error.js';
 import type { PeerResponse } from '../ports/peer-client.js';
-import { clientSignal, requestBody, sendStream } from './body.js';
+import { clientSignal, declaredLength, requestBody, sendStream } from './body.js';
 import type { HonoEnv } from './env.js';
 import type { AppServices } from './services.js';
 import { rawPathname } from './request-path.js';
@@ -20,7 +19,7 @@ import { H } from './headers.js';
 /** A request is forwarded at most this many times. */
 export const MAX_PEER_HOPS = 2;
 
-const FORWARDED_REQUEST_HEADERS = ['x-callfs-replication', 'content-type', 'content-length', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept'];
+const FORWARDED_REQUEST_HEADERS = ['x-callfs-replication', 'content-type', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept'];
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'x-request-id', 'date']);
 
 export interface HolderCall {
@@ -37,14 +36,10 @@ export interface HolderCall {
  * already forwarded. Throws PEER_UNAVAILABLE / PEER_LOOP.
  */
 export async function callHolder(services: AppServices, previousHops: number, instanceId: string, call: HolderCall): Promise<PeerResponse> {
-  if (services.peers === null) throw new HeldElsewhere(instanceId, call.target);
+  if (!services.peers.canCall) throw new HeldElsewhere(instanceId, call.target);
   const hop = previousHops + 1;
   if (hop > MAX_PEER_HOPS) throw new AppError('PEER_LOOP', `request forwarded ${hop - 1} times; nodes disagree about who holds it`);
-  const headers: Record<string, string> = {
-    ...call.headers,
-    ...signedPeerHeaders(services.peerSecret, { method: call.method, target: call.target, caller: call.caller, hop, from: services.instanceId }),
-  };
-  return services.peers.request(instanceId, { method: call.method, target: call.target, headers, body: call.body ?? null, signal: call.signal });
+  return services.peers.call(instanceId, { ...call, hop });
 }
 
 /** `/v1/files` URL target of a canonical path (each segment encoded once). */
@@ -69,6 +64,8 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
   // The holder reads its own replica: it must honour the caller's consistency token too.
   const token = consistencyToken(c);
   if (token !== undefined) headers['x-callfs-consistency-token'] = token;
+  const length = declaredLength(c);
+  if (length !== undefined) headers['content-length'] = String(length);
   const url = c.req.url;
   const query = url.indexOf('?');
   const method = c.req.method;
@@ -105,7 +102,7 @@ export async function orForward(c: Context<HonoEnv>, handler: () => Promise<Resp
   try {
     return await handler();
   } catch (error) {
-    if (error instanceof HeldElsewhere && c.get('services').peers !== null) return forwardToHolder(c, error.instanceId);
+    if (error instanceof HeldElsewhere && c.get('services').peers.canCall) return forwardToHolder(c, error.instanceId);
     throw error;
   }
 }

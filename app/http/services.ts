@@ -8,8 +8,7 @@ import type { LinkService } from '../services/links.js';
 import type { MoveService } from '../services/moves.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import type { PeerClient } from '../ports/peer-client.js';
-import type { PeerAuthenticator } from '../services/peer-auth.js';
+import type { SignedPeerClient } from '../services/signed-peer-client.js';
 import type { ClusterReport } from '../services/membership.js';
 import type { ReplicationService } from '../services/replication.js';
 import type { ShardService } from '../services/shards.js';
@@ -41,12 +40,8 @@ export interface AppServices {
   readonly replication: ReplicationService;
   /** Members of the cluster and their health (`GET /v1/cluster`). */
   readonly cluster: { report(): Promise<ClusterReport> };
-  /** Client for forwarding to peers; null on a node without peers. */
-  readonly peers: PeerClient | null;
-  /** Verifies signed requests from peers. */
-  readonly peerAuth: PeerAuthenticator;
-  /** Secret that signs requests to peers. */
-  readonly peerSecret: string;
+  /** Signs every call to another node and verifies every call from one (the only holder of the internal secret). */
+  readonly peers: SignedPeerClient;
 }
 
 export interface AppOptions {

@@ -13,9 +13,12 @@ interface KeySlot {
 
 export interface AuthenticatorOptions {
   readonly users: ReadonlyArray<{ readonly id: string; readonly key: string }>;
-  readonly internalProxySecret: string;
-  /** CallFS compatibility: the internal secret also works as a super-user bearer. */
-  readonly acceptInternalSecretAsBearer: boolean;
+  /**
+   * CallFS compatibility (`auth.accept_internal_secret_as_bearer`): recognises the internal
+   * secret in an Authorization header, which then authenticates the super-user; null: off. The
+   * secret itself stays with the signed peer client.
+   */
+  readonly internalSecretAsBearer: ((header: string) => boolean) | null;
   /** Users allowed to administer the cluster (`auth.admin_api_keys`). */
   readonly adminUserIds?: readonly string[];
 }
@@ -26,24 +29,13 @@ function digest(value: string): Buffer {
 
 export class Authenticator {
   readonly #slots: KeySlot[];
-  readonly #internal: Buffer;
+  readonly #internalSecret: ((header: string) => boolean) | null;
   readonly #admins: ReadonlySet<string>;
 
   constructor(options: AuthenticatorOptions) {
     this.#slots = options.users.map((u) => ({ digest: digest(u.key), userId: u.id }));
-    this.#internal = digest(options.internalProxySecret);
+    this.#internalSecret = options.internalSecretAsBearer;
     this.#admins = new Set(options.adminUserIds ?? []);
-    if (options.acceptInternalSecretAsBearer) this.#slots.push({ digest: this.#internal, userId: INTERNAL_PROXY_USER });
-  }
-
-  /**
-   * True when the header carries the internal secret itself: accepted only on the internal
-   * endpoints (`/v1/internal/*`), as CallFS's shard endpoint does, never as a public-API key.
-   */
-  isInternalSecret(header: string | undefined): boolean {
-    if (header === undefined) return false;
-    const token = (header.startsWith('Bearer ') ? header.slice(7) : header).trim();
-    return token !== '' && timingSafeEqual(this.#internal, digest(token));
   }
 
   /** True when `userId` may administer the cluster (see internal URLs, admin endpoints). */
@@ -61,6 +53,7 @@ export class Authenticator {
     for (const slot of this.#slots) {
       if (timingSafeEqual(slot.digest, given)) found ??= slot.userId;
     }
+    if (found === null && this.#internalSecret?.(header) === true) found = INTERNAL_PROXY_USER;
     return found;
   }
 }

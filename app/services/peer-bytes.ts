@@ -3,9 +3,8 @@
  * moves whose subtree has files held by several nodes. The request is signed like every
  * node-to-node call and names the caller (already authorized by the node doing the move).
  */
-import { signedPeerHeaders } from '../domain/peer-signature.js';
 import { AppError } from '../errors/app-error.js';
-import type { PeerClient } from '../ports/peer-client.js';
+import type { SignedPeerClient } from './signed-peer-client.js';
 
 /** Internal endpoint that moves a subtree of a node's local-disk bytes. */
 export const MOVE_TARGET = '/v1/internal/moves';
@@ -19,18 +18,17 @@ export interface RemoteBytes {
 
 export class PeerBytes implements RemoteBytes {
   constructor(
-    private readonly peers: PeerClient,
-    private readonly secret: string,
-    private readonly self: string,
+    private readonly peers: SignedPeerClient,
     readonly isUp: (instanceId: string) => boolean,
   ) {}
 
   async move(instanceId: string, from: string, to: string, caller: string): Promise<void> {
     const target = `${MOVE_TARGET}?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
-    const response = await this.peers.request(instanceId, {
+    const response = await this.peers.call(instanceId, {
       method: 'POST',
       target,
-      headers: signedPeerHeaders(this.secret, { method: 'POST', target, caller, hop: 1, from: this.self }),
+      caller,
+      hop: 1,
       body: null,
       signal: AbortSignal.timeout(30_000),
     });

@@ -12,11 +12,10 @@
  * - Reads may be served from any current replica (services/file-context.ts picks one).
  */
 import type { Readable } from 'node:stream';
-import { signedPeerHeaders } from '../domain/peer-signature.js';
 import type { Entry } from '../domain/entry.js';
 import { toBlobKey } from '../domain/path.js';
 import { AppError } from '../errors/app-error.js';
-import type { PeerClient } from '../ports/peer-client.js';
+import type { SignedPeerClient } from './signed-peer-client.js';
 import type { ReplicaStore } from '../ports/replica-store.js';
 import type { Logger } from '../observability/logger.js';
 import { linkedSignal, type FileContext } from './file-context.js';
@@ -45,9 +44,8 @@ export interface PeerView {
 export interface ReplicationDeps {
   readonly context: FileContext;
   readonly replicas: ReplicaStore;
-  readonly peers: PeerClient;
+  readonly peers: SignedPeerClient;
   readonly view: PeerView;
-  readonly secret: string;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -212,14 +210,12 @@ export class ReplicationService {
     const { stream, size } = await store.read(toBlobKey(entry.path));
     const requestTarget = `${REPLICA_TARGET_PREFIX}${entry.path.split('/').map(encodeURIComponent).join('/')}?version=${entry.version}`;
     try {
-      const response = await this.deps.peers.request(target, {
+      const response = await this.deps.peers.call(target, {
         method: 'PUT',
         target: requestTarget,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': String(size),
-          ...signedPeerHeaders(this.deps.secret, { method: 'PUT', target: requestTarget, caller: REPLICATOR_IDENTITY, hop: 1, from: this.#self }),
-        },
+        caller: REPLICATOR_IDENTITY,
+        hop: 1,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
         body: stream,
       });
       const text = await readSmall(response.body);

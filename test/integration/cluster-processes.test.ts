@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
-import { PEER_HEADERS, signedPeerHeaders, signPeerRequest } from '../../app/domain/peer-signature.js';
+import { PEER_HEADERS } from '../../app/domain/peer-signature.js';
+import { signCall } from '../support/peer-calls.js';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { freePort } from '../support/processes.js';
@@ -169,24 +170,15 @@ describe('a large file through a peer', () => {
 
 describe('internal signatures', () => {
   const target = '/v1/files/sig/secret.txt';
-  const sign = (overrides: Partial<{ caller: string; timeMs: number; method: string }> = {}): Record<string, string> => {
-    const fields = { method: overrides.method ?? 'GET', target, timeMs: overrides.timeMs ?? Date.now(), nonce: `n-${Math.random()}`, caller: overrides.caller ?? 'api-user-0', hop: 1, from: 'proc-y' };
-    return {
-      [PEER_HEADERS.caller]: fields.caller,
-      [PEER_HEADERS.time]: String(fields.timeMs),
-      [PEER_HEADERS.nonce]: fields.nonce,
-      [PEER_HEADERS.hop]: '1',
-      [PEER_HEADERS.from]: fields.from,
-      [PEER_HEADERS.signature]: signPeerRequest(SECRETS.internal, fields),
-    };
-  };
+  const sign = (overrides: Partial<{ caller: string; timeMs: number; method: string; secret: string }> = {}): Record<string, string> =>
+    signCall({ method: 'GET', target, to: 'proc-x', from: 'proc-y', ...overrides }).headers;
 
   beforeAll(async () => {
     await api(x.url)('/v1/files/sig/secret.txt', { method: 'PUT', body: 'only for signed peers and keys' });
   });
 
   it('accepts a fresh signature once and refuses its replay', async () => {
-    const headers = signedPeerHeaders(SECRETS.internal, { method: 'GET', target, caller: 'api-user-0', hop: 1, from: 'proc-y' });
+    const headers = sign();
     const first = await call(`${x.url}${target}`, { headers });
     expect(first.status).toBe(200);
     expect(await first.text()).toBe('only for signed peers and keys');
@@ -199,8 +191,7 @@ describe('internal signatures', () => {
     expect((await call(`${x.url}${target}`, { headers: tampered })).status).toBe(401);
     const otherMethod = sign({ method: 'DELETE' });
     expect((await call(`${x.url}${target}`, { headers: otherMethod })).status).toBe(401);
-    const wrongSecret = { ...sign(), [PEER_HEADERS.signature]: signPeerRequest('not-the-secret', { method: 'GET', target, timeMs: Date.now(), nonce: 'n', caller: 'api-user-0', hop: 1, from: 'proc-y' }) };
-    expect((await call(`${x.url}${target}`, { headers: wrongSecret })).status).toBe(401);
+    expect((await call(`${x.url}${target}`, { headers: sign({ secret: 'not-the-secret' }) })).status).toBe(401);
     const stale = sign({ timeMs: Date.now() - 10 * 60_000 });
     const res = await call(`${x.url}${target}`, { headers: stale });
     expect(res.status).toBe(401);

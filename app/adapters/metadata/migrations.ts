@@ -155,4 +155,16 @@ ALTER TABLE callfs_epoch ADD COLUMN primary_host text;
 COMMENT ON COLUMN callfs_epoch.primary_host IS '''host:port'' of the writable primary of this epoch, written by a failover: nodes whose DSN does not list it add it';
 `,
   },
+  {
+    version: 7,
+    name: 'nonces of signed peer calls',
+    sql: `
+CREATE TABLE IF NOT EXISTS callfs_peer_nonces (
+  nonce text PRIMARY KEY,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callfs_peer_nonces_expiry_idx ON callfs_peer_nonces (expires_at);
+COMMENT ON TABLE callfs_peer_nonces IS 'nonces of signed node-to-node calls, kept for the signature time window: a captured call is refused by every node, also after a restart';
+`,
+  },
 ];

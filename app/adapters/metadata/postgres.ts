@@ -16,6 +16,7 @@ import type { EpochSource, EpochState, PrimaryCandidates } from '../../ports/fen
 import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
+import type { PeerNonceStore } from '../../ports/peer-nonces.js';
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { PrimaryPool } from './primary-pool.js';
@@ -94,7 +95,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
   return store;
 }
 
-export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource, PrimaryCandidates {
+export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource, PrimaryCandidates, PeerNonceStore {
   readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
@@ -104,6 +105,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   #syncQueued: Promise<boolean> | null = null;
   #listenTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  #noncesPurgedAt = 0;
 
   constructor(options: PostgresMetadataStoreOptions) {
     this.#pool = new PrimaryPool({
@@ -388,6 +390,20 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return () => {
       this.#listeners.delete(listener);
     };
+  }
+
+  async claimPeerNonce(nonce: string, ttlMs: number): Promise<boolean> {
+    // A row whose time to live has passed may be claimed again (it is about to be purged anyway).
+    const result = await this.#query(
+      `INSERT INTO callfs_peer_nonces (nonce, expires_at) VALUES ($1, now() + make_interval(secs => $2))
+       ON CONFLICT (nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE callfs_peer_nonces.expires_at < now()`,
+      [nonce, ttlMs / 1000],
+    );
+    if (Date.now() - this.#noncesPurgedAt > 60_000) {
+      this.#noncesPurgedAt = Date.now();
+      void this.#query('DELETE FROM callfs_peer_nonces WHERE expires_at < now()').catch(() => undefined);
+    }
+    return result.rowCount === 1;
   }
 
   async ping(): Promise<void> {

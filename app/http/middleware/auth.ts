@@ -1,8 +1,8 @@
 /**
  * @module Authentication for `/v1/*` and `/metrics`. Clients use API keys (CallFS reference
  * §5.2: `Bearer <key>` or the raw key); 401 `AUTHENTICATION_FAILED` comes before anything
- * else, even for routes that do not exist. Peers instead sign each forwarded request
- * (domain/peer-signature.ts) and name the original caller, whose permissions then apply.
+ * else, even for routes that do not exist. Peers instead sign each call (services/signed-peer-client.ts)
+ * and name the original caller, whose permissions then apply.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { PEER_HEADERS } from '../../domain/peer-signature.js';
@@ -16,10 +16,9 @@ import { rawPathname } from '../request-path.js';
  * An ordinary API key is refused here (401), so the internal surface is closed to clients.
  */
 export const requireInternal: MiddlewareHandler<HonoEnv> = async (c, next) => {
-  const signature = c.req.header(PEER_HEADERS.signature);
-  if (signature !== undefined) {
-    acceptPeer(c, signature);
-  } else if (c.get('services').authenticator.isInternalSecret(c.req.header('authorization'))) {
+  if (c.req.header(PEER_HEADERS.signature) !== undefined) {
+    await acceptPeer(c);
+  } else if (c.get('services').peers.isInternalSecret(c.req.header('authorization'))) {
     c.set('userId', INTERNAL_PROXY_USER);
   } else {
     throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
@@ -28,31 +27,28 @@ export const requireInternal: MiddlewareHandler<HonoEnv> = async (c, next) => {
   await next();
 };
 
-/** Verifies a signed peer request and takes on its caller's identity (401 when it does not verify). */
-function acceptPeer(c: Context<HonoEnv>, signature: string): void {
-  const caller = c.req.header(PEER_HEADERS.caller) ?? '';
-  const timeMs = Number(c.req.header(PEER_HEADERS.time));
-  const hop = Number(c.req.header(PEER_HEADERS.hop));
-  const nonce = c.req.header(PEER_HEADERS.nonce) ?? '';
-  const from = c.req.header(PEER_HEADERS.from) ?? '';
-  if (caller === '' || nonce === '' || !Number.isSafeInteger(timeMs) || !Number.isSafeInteger(hop)) {
-    throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
-  }
+/** Verifies a signed peer call and takes on its caller's identity (401 when it does not verify). */
+async function acceptPeer(c: Context<HonoEnv>): Promise<void> {
   const url = c.req.url;
   const query = url.indexOf('?');
   const target = rawPathname(c) + (query >= 0 ? url.slice(query) : '');
-  const verdict = c.get('services').peerAuth.verify({ method: c.req.method, target, timeMs, nonce, caller, hop, from }, signature);
-  if (!verdict.ok) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
-  c.set('userId', caller);
-  c.set('peerHop', hop);
-  c.set('peerFrom', from);
+  const headers = c.req.header();
+  const services = c.get('services');
+  const verdict = await services.peers.verify({ method: c.req.method, target, headerNames: Object.keys(headers), header: (name) => headers[name] });
+  if (!verdict.ok) {
+    services.logger.debug('peer call refused', { reason: verdict.reason, from: headers[PEER_HEADERS.from] ?? '' });
+    throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+  }
+  c.set('userId', verdict.peer.caller);
+  c.set('peerHop', verdict.peer.hop);
+  c.set('peerFrom', verdict.peer.from);
+  c.set('peer', verdict.peer);
 }
 
 export const requireApiKey: MiddlewareHandler<HonoEnv> = async (c, next) => {
   if (c.get('internalAuth') === true) return next();
-  const signature = c.req.header(PEER_HEADERS.signature);
-  if (signature !== undefined) {
-    acceptPeer(c, signature);
+  if (c.req.header(PEER_HEADERS.signature) !== undefined) {
+    await acceptPeer(c);
   } else {
     const userId = c.get('services').authenticator.authenticate(c.req.header('authorization'));
     if (userId === null) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');

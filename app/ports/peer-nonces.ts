@@ -1,0 +1,12 @@
+/**
+ * @module PeerNonceStore: the nonces of signed node-to-node calls, remembered by the whole
+ * cluster for the length of the signature time window, so a captured call is refused by every
+ * node, before and after a restart. Adapter: Postgres (`callfs_peer_nonces`, on the primary).
+ */
+export interface PeerNonceStore {
+  /**
+   * Records `nonce` for `ttlMs`. True when it was not seen before (or only longer ago than its
+   * time to live); false when it was: the call is a replay.
+   */
+  claimPeerNonce(nonce: string, ttlMs: number): Promise<boolean>;
+}

@@ -1,0 +1,286 @@
+/**
+ * @module SignedPeerClient: the one object that holds the internal secret. Every call this node
+ * makes to another node (forwarded requests of every method, WebSocket transfers relayed to a
+ * holder, link redemptions, replica copies, byte moves) goes through `call()`, which builds the
+ * peer headers in one place and signs them (domain/peer-signature.ts); every call another node
+ * makes to this one is checked by `verify()` and its body by `verifiedBody()`. CallFS's form,
+ * the secret itself as a bearer, is checked here too (`isInternalSecret`).
+ *
+ * Replays: a call carries a one-time nonce and its time. The receiver refuses a time more than
+ * `maxSkewMs` away from its clock, a nonce it has seen itself (memory) and a nonce the cluster
+ * has seen (PeerNonceStore, shared and kept across restarts for the whole window). A call is
+ * addressed to one instance, so it is refused by any other. When the shared store cannot answer
+ * (its primary is fenced or unreachable during a failover), calls are still checked against
+ * this process's memory and only calls signed after this process started are accepted: a call
+ * captured before a restart cannot come back after it, and reads keep being forwarded while the
+ * home region is out.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { BODY_MAC_BYTES, bodyMac, newNonce, PEER_HEADERS, peerSignatureMatches, signHeaders, type SignedRequest } from '../domain/peer-signature.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../observability/logger.js';
+import type { PeerClient, PeerResponse } from '../ports/peer-client.js';
+import type { PeerNonceStore } from '../ports/peer-nonces.js';
+
+export interface PeerCall {
+  readonly method: string;
+  /** Path and query, already encoded. */
+  readonly target: string;
+  /** Identity whose permissions the receiver applies. */
+  readonly caller: string;
+  /** How often this request has been forwarded, this call included (1 for a first forward). */
+  readonly hop: number;
+  /** Further headers (lower or mixed case); `content-length` becomes the signed body length. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Readable | null;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** What a verified call says about itself. */
+export interface PeerIdentity {
+  readonly caller: string;
+  readonly hop: number;
+  readonly from: string;
+  /** The signature, which keys the body MAC. */
+  readonly signature: string;
+  readonly hasBody: boolean;
+  /** The body's length without its MAC, when the sender knew it. */
+  readonly bodyLength: number | undefined;
+}
+
+export type PeerVerdict =
+  | { readonly ok: true; readonly peer: PeerIdentity }
+  | { readonly ok: false; readonly reason: 'malformed' | 'signature' | 'destination' | 'hop' | 'stale' | 'replay' };
+
+export interface SignedPeerClientOptions {
+  readonly secret: string;
+  /** This node's instance id: the sender of its calls and the only destination it accepts. */
+  readonly self: string;
+  /** Transport to the other nodes; null on a node with no peers. */
+  readonly peers: PeerClient | null;
+  /** Cluster-wide nonces; null: this process's memory only. */
+  readonly nonces: PeerNonceStore | null;
+  /** Largest accepted difference between a call's time and this node's clock. */
+  readonly maxSkewMs?: number;
+  /** Longest wait for the shared nonce store before the local rules decide alone. */
+  readonly nonceTimeoutMs?: number;
+  readonly maxLocalNonces?: number;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+}
+
+export class SignedPeerClient {
+  readonly #secret: string;
+  readonly #secretDigest: Buffer;
+  readonly #self: string;
+  readonly #peers: PeerClient | null;
+  readonly #nonces: PeerNonceStore | null;
+  readonly #maxSkewMs: number;
+  readonly #nonceTimeoutMs: number;
+  readonly #maxLocalNonces: number;
+  readonly #now: () => number;
+  readonly #startedAt: number;
+  readonly #logger: Logger | undefined;
+  /** Nonces this process accepted, with the time each may be forgotten. */
+  readonly #seen = new Map<string, number>();
+  #warnedAt = 0;
+
+  constructor(options: SignedPeerClientOptions) {
+    this.#secret = options.secret;
+    this.#secretDigest = digest(options.secret);
+    this.#self = options.self;
+    this.#peers = options.peers;
+    this.#nonces = options.nonces;
+    this.#maxSkewMs = options.maxSkewMs ?? 30_000;
+    this.#nonceTimeoutMs = options.nonceTimeoutMs ?? 1000;
+    this.#maxLocalNonces = options.maxLocalNonces ?? 200_000;
+    this.#now = options.now ?? Date.now;
+    this.#startedAt = this.#now();
+    this.#logger = options.logger;
+  }
+
+  /** False on a node without peers: a file held elsewhere cannot be reached from here. */
+  get canCall(): boolean {
+    return this.#peers !== null;
+  }
+
+  endpointOf(instanceId: string): string | undefined {
+    return this.#peers?.endpointOf(instanceId);
+  }
+
+  /** Sends a signed call to `instanceId`; the answer's body must be consumed or destroyed. */
+  async call(instanceId: string, call: PeerCall): Promise<PeerResponse> {
+    if (this.#peers === null) throw new AppError('PEER_UNAVAILABLE', `instance ${instanceId} is not a known peer of this node`, { details: { instance_id: instanceId }, retryAfterSec: 5 });
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(call.headers ?? {})) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') headers[PEER_HEADERS.length] = value;
+      else if (!lower.startsWith('x-callfs-peer-')) headers[lower] = value;
+    }
+    const body = call.body ?? null;
+    headers[PEER_HEADERS.caller] = call.caller;
+    headers[PEER_HEADERS.hop] = String(call.hop);
+    headers[PEER_HEADERS.from] = this.#self;
+    headers[PEER_HEADERS.to] = instanceId;
+    headers[PEER_HEADERS.time] = String(this.#now());
+    headers[PEER_HEADERS.nonce] = newNonce();
+    headers[PEER_HEADERS.body] = body === null ? 'none' : 'mac';
+    const signature = signHeaders(this.#secret, call.method, call.target, headers);
+    headers[PEER_HEADERS.signature] = signature;
+    return this.#peers.request(instanceId, {
+      method: call.method,
+      target: call.target,
+      headers,
+      body: body === null ? null : withMac(body, bodyMac(this.#secret, signature)),
+      signal: call.signal,
+    });
+  }
+
+  /**
+   * Checks a call from another node: signature over method, target and signed headers, this
+   * node as destination, a hop count of at least 1, time within the window, nonce never seen.
+   */
+  async verify(request: SignedRequest): Promise<PeerVerdict> {
+    const signature = request.header(PEER_HEADERS.signature);
+    const caller = request.header(PEER_HEADERS.caller) ?? '';
+    const nonce = request.header(PEER_HEADERS.nonce) ?? '';
+    const timeMs = Number(request.header(PEER_HEADERS.time));
+    const hop = Number(request.header(PEER_HEADERS.hop));
+    const bodyMode = request.header(PEER_HEADERS.body);
+    const lengthHeader = request.header(PEER_HEADERS.length);
+    if (signature === undefined || caller === '' || nonce === '' || nonce.length > 128 || !Number.isSafeInteger(timeMs) || !Number.isSafeInteger(hop)) return { ok: false, reason: 'malformed' };
+    if ((bodyMode !== 'none' && bodyMode !== 'mac') || (lengthHeader !== undefined && !/^\d{1,15}$/.test(lengthHeader))) return { ok: false, reason: 'malformed' };
+    if (!peerSignatureMatches(this.#secret, request, signature)) return { ok: false, reason: 'signature' };
+    if (request.header(PEER_HEADERS.to) !== this.#self) return { ok: false, reason: 'destination' };
+    if (hop < 1) return { ok: false, reason: 'hop' };
+    const now = this.#now();
+    if (Math.abs(now - timeMs) > this.#maxSkewMs) return { ok: false, reason: 'stale' };
+    if (!(await this.#claim(nonce, timeMs, now))) return { ok: false, reason: 'replay' };
+    return {
+      ok: true,
+      peer: {
+        caller,
+        hop,
+        from: request.header(PEER_HEADERS.from) ?? '',
+        signature,
+        hasBody: bodyMode === 'mac',
+        bodyLength: lengthHeader === undefined ? undefined : Number(lengthHeader),
+      },
+    };
+  }
+
+  /**
+   * The body of a verified call without its MAC. The stream fails with AUTHENTICATION_FAILED
+   * instead of ending when the MAC does not match, so a write reading it never commits. A call
+   * signed as bodiless gets an empty body whatever was sent.
+   */
+  verifiedBody(raw: Readable, peer: PeerIdentity): Readable {
+    if (!peer.hasBody) return Readable.from([]);
+    // Lazy: nothing is read until the consumer reads, and the failure reaches the consumer.
+    return Readable.from(checkedBody(raw, bodyMac(this.#secret, peer.signature), peer.bodyLength), { objectMode: false });
+  }
+
+  /** True when an Authorization header carries the internal secret itself (CallFS's internal form). */
+  isInternalSecret(header: string | undefined): boolean {
+    if (header === undefined) return false;
+    const token = (header.startsWith('Bearer ') ? header.slice(7) : header).trim();
+    return token !== '' && timingSafeEqual(this.#secretDigest, digest(token));
+  }
+
+  async close(): Promise<void> {
+    await this.#peers?.close();
+  }
+
+  /** Records a nonce in memory and in the cluster; false when either has seen it. */
+  async #claim(nonce: string, timeMs: number, now: number): Promise<boolean> {
+    this.#forgetOld(now);
+    if (this.#seen.has(nonce)) return false;
+    this.#seen.set(nonce, now + 2 * this.#maxSkewMs);
+    if (this.#nonces === null) return timeMs >= this.#startedAt;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.#nonces.claimPeerNonce(nonce, 2 * this.#maxSkewMs),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('the shared nonce store did not answer in time')), this.#nonceTimeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      if (now - this.#warnedAt > 60_000) {
+        this.#warnedAt = now;
+        this.#logger?.warn('peer nonces are checked by this node alone (shared store unavailable)', { error: error instanceof Error ? error.message : String(error) });
+      }
+      return timeMs >= this.#startedAt;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #forgetOld(now: number): void {
+    for (const [nonce, expiresAt] of this.#seen) {
+      if (expiresAt > now && this.#seen.size < this.#maxLocalNonces) break;
+      this.#seen.delete(nonce);
+    }
+  }
+}
+
+/** The body followed by its MAC; a failing body (the client went away) fails the result too. */
+function withMac(body: Readable, mac: ReturnType<typeof bodyMac>): Readable {
+  const appender = new MacAppender(mac);
+  body.on('error', (error) => appender.destroy(error));
+  return body.pipe(appender);
+}
+
+/** Passes a body through and appends its MAC. */
+class MacAppender extends Transform {
+  constructor(private readonly mac: ReturnType<typeof bodyMac>) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.mac.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.mac.digest());
+  }
+}
+
+/**
+ * A body minus its last BODY_MAC_BYTES, which must be the MAC of what came before; else it fails
+ * instead of ending. Bytes beyond the signed length fail it at once (a body made longer).
+ */
+async function* checkedBody(raw: Readable, mac: ReturnType<typeof bodyMac>, signedLength: number | undefined): AsyncGenerator<Buffer> {
+  let tail = Buffer.alloc(0);
+  let passed = 0;
+  const pass = (data: Buffer): Buffer => {
+    passed += data.length;
+    if (signedLength !== undefined && passed > signedLength) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+    mac.update(data);
+    return data;
+  };
+  for await (const piece of raw) {
+    const chunk = piece as Buffer;
+    let data: Buffer;
+    if (chunk.length < BODY_MAC_BYTES) {
+      // Small chunks (rare): join them with the held bytes and pass on what cannot be the MAC.
+      const joined = Buffer.concat([tail, chunk]);
+      const cut = Math.max(0, joined.length - BODY_MAC_BYTES);
+      tail = Buffer.from(joined.subarray(cut));
+      data = joined.subarray(0, cut);
+    } else {
+      // The held bytes were not the end after all; this chunk's last bytes are held instead.
+      if (tail.length > 0) yield pass(tail);
+      tail = Buffer.from(chunk.subarray(chunk.length - BODY_MAC_BYTES));
+      data = chunk.subarray(0, chunk.length - BODY_MAC_BYTES);
+    }
+    if (data.length > 0) yield pass(data);
+  }
+  if (tail.length !== BODY_MAC_BYTES || !timingSafeEqual(mac.digest(), tail)) throw new AppError('AUTHENTICATION_FAILED', 'authentication failed');
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
