@@ -13,8 +13,8 @@
  *   left. Storing is atomic: create with parents, or replace.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
-import { PassThrough } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import { parseUrlPath, type ParsedPath } from '../domain/path.js';
@@ -104,7 +104,12 @@ async function download(ws: WebSocket, services: AppServices, userId: string, pa
 }
 
 async function upload(ws: WebSocket, services: AppServices, userId: string, target: ParsedPath, maxFileBytes: number): Promise<void> {
+  // Frames go into `body`; the store reads `stream`, which pulls from `body` only when read, so a
+  // close before the store started reading still reaches it as a failure (never as an end, and
+  // never as an 'error' event nobody listens to).
   const body = new PassThrough();
+  body.on('error', () => undefined);
+  const stream = Readable.from(body, { objectMode: false });
   let total = 0;
   const limit = Math.min(MAX_UPLOAD_BYTES, maxFileBytes);
   ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -131,11 +136,11 @@ async function upload(ws: WebSocket, services: AppServices, userId: string, targ
   ws.on('error', (error) => body.destroy(error));
   try {
     try {
-      await services.files.put(userId, target, { stream: body, length: undefined }, () => undefined);
+      await services.files.put(userId, target, { stream, length: undefined }, () => undefined);
     } catch (error) {
       if (!(error instanceof HeldElsewhere)) throw error;
       // Another node holds the file: stream the upload to it as a PUT with the caller's identity.
-      const response = await callHolder(services, 0, error.instanceId, { method: 'PUT', target: filesTarget(target.path), caller: userId, body });
+      const response = await callHolder(services, 0, error.instanceId, { method: 'PUT', target: filesTarget(target.path), caller: userId, body: stream });
       response.body.resume();
       if (response.status !== 200 && response.status !== 201) throw new AppError('PEER_UNAVAILABLE', `holder answered ${response.status}`);
     }
