@@ -87,7 +87,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       },
       logger,
     );
-    const peers = new GuardedPeerClient(new UndiciPeerClient({ endpointOf: (id) => membership.endpointOf(id) }), {
+    const peerCa = discovery.peerCaFile === null ? undefined : readFileSync(discovery.peerCaFile);
+    const peers = new GuardedPeerClient(new UndiciPeerClient({ endpointOf: (id) => membership.endpointOf(id), ...(peerCa ? { ca: peerCa } : {}) }), {
       failureThreshold: discovery.peerFailureThreshold,
       openMs: discovery.peerOpenMs,
       probeIntervalMs: discovery.probeIntervalMs,

@@ -107,6 +107,8 @@ export interface Config {
     readonly regionRttMs: Readonly<Record<string, number>>;
     /** URL other nodes use to reach this one (announced in the registry); null = derived from the listener. */
     readonly internalUrl: string | null;
+    /** PEM file of the CA(s) that sign peers' https certificates; null = the system's CAs. */
+    readonly peerCaFile: string | null;
     /** Interval of this node's registry heartbeat. */
     readonly heartbeatMs: number;
     /** Interval of active peer health probes (0 = passive checks only). */

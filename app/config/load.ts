@@ -216,6 +216,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
       peerRegions: discovery.peer_regions ?? {},
       regionRttMs: discovery.region_rtt_ms ?? {},
       internalUrl,
+      peerCaFile: discovery.peer_ca_file === undefined || discovery.peer_ca_file === '' ? null : resolve(cwd, discovery.peer_ca_file),
       heartbeatMs,
       probeIntervalMs: discovery.probe_interval ?? 2000,
       peerFailureThreshold: discovery.peer_failure_threshold ?? 3,

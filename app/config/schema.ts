@@ -102,6 +102,7 @@ export const FileConfigSchema = z.looseObject({
       peer_regions: map.optional(),
       region_rtt_ms: z.record(z.string(), z.coerce.number().nonnegative()).optional(),
       internal_url: text.optional(),
+      peer_ca_file: text.optional(),
       heartbeat_interval: duration.optional(),
       probe_interval: duration.optional(),
       peer_failure_threshold: positive.optional(),

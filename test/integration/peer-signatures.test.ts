@@ -4,16 +4,18 @@
  * captured calls are then delivered with a swapped body, to another node, or again after A
  * restarts. Each is refused with 401 and changes nothing, while the untouched calls work.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { signCall } from '../support/peer-calls.js';
 import { freePort } from '../support/processes.js';
-import { api, call, startTestNode, type TestNode, type TestResponse } from '../support/test-node.js';
+import { api, call, KEYS, startTestNode, type TestNode, type TestResponse } from '../support/test-node.js';
 
 interface Captured {
   readonly method: string;
@@ -179,5 +181,45 @@ describe('hand-signed peer calls', () => {
     const res = await call(a.url + target, { headers: intact.headers });
     expect(res.status).toBe(206);
     expect(await res.text()).toBe('h');
+  });
+});
+
+describe('nodes that speak https to each other', () => {
+  let dir: string;
+  let h1: TestNode;
+  let h2: TestNode;
+  let ca: Buffer;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'callfs-tls-'));
+    const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    ca = readFileSync(certFile);
+    const [p1, p2] = [await freePort(), await freePort()];
+    const tls = { certFile, keyFile };
+    h1 = await startTestNode({ dsn, redisUrl, instanceId: 'tls-1', port: p1, tls, peerCaFile: certFile, peers: { 'tls-2': `https://127.0.0.1:${p2}` } });
+    h2 = await startTestNode({ dsn, redisUrl, instanceId: 'tls-2', port: p2, tls, peerCaFile: certFile, peers: { 'tls-1': `https://127.0.0.1:${p1}` } });
+  });
+
+  afterAll(async () => {
+    await Promise.all([h1.close(), h2.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('forward reads and writes over https, verifying the peer with peer_ca_file', async () => {
+    const client = new Agent({ connect: { ca } });
+    try {
+      const send = async (base: string, method: 'GET' | 'PUT', body?: string) => {
+        const res = await request(`${base}/v1/files/tls/held.txt`, { method, dispatcher: client, headers: { authorization: `Bearer ${KEYS.owner}` }, ...(body === undefined ? {} : { body }) });
+        return { status: res.statusCode, text: await res.body.text(), servedBy: res.headers['x-callfs-served-by'] };
+      };
+      expect(h1.url.startsWith('https://')).toBe(true);
+      expect((await send(h1.url, 'PUT', 'over tls')).status).toBe(201);
+      expect(await send(h2.url, 'GET')).toEqual({ status: 200, text: 'over tls', servedBy: 'tls-1; region=test' });
+      expect((await send(h2.url, 'PUT', 'replaced over tls')).status).toBe(200);
+      expect((await send(h1.url, 'GET')).text).toBe('replaced over tls');
+    } finally {
+      await client.close();
+    }
   });
 });

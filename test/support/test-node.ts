@@ -34,6 +34,10 @@ export interface TestNodeOptions {
   readonly realRateLimits?: boolean;
   readonly lockWaitMs?: number;
   readonly maxFileBytes?: number;
+  /** PEM of the CA that signs the peers' https certificates. */
+  readonly peerCaFile?: string;
+  /** Serve https with this certificate and key (PEM files). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Users allowed to administer the cluster (default: the owner key's user). */
   readonly adminUserIds?: readonly string[];
 }
@@ -52,9 +56,9 @@ export function testConfig(options: TestNodeOptions): Config {
     server: {
       listenHost: '127.0.0.1',
       listenPort: options.port ?? 0,
-      protocol: 'http',
-      certFile: null,
-      keyFile: null,
+      protocol: options.tls === undefined ? 'http' : 'https',
+      certFile: options.tls?.certFile ?? null,
+      keyFile: options.tls?.keyFile ?? null,
       externalUrl: 'http://files.test.example',
       metadataOpTimeoutMs: 3000,
       fileOpTimeoutMs: 30_000,
@@ -101,6 +105,7 @@ export function testConfig(options: TestNodeOptions): Config {
       peerRegions: options.peerRegions ?? {},
       regionRttMs: {},
       internalUrl: null,
+      peerCaFile: options.peerCaFile ?? null,
       heartbeatMs: 1000,
       probeIntervalMs: 500,
       peerFailureThreshold: 3,

@@ -16,6 +16,8 @@ export interface UndiciPeerClientOptions {
   readonly bodyIdleTimeoutMs?: number;
   readonly connectionsPerPeer?: number;
   readonly rejectUnauthorized?: boolean;
+  /** CA certificates (PEM) trusted for https peers, instead of the system's. */
+  readonly ca?: string | Buffer;
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -83,7 +85,11 @@ export class UndiciPeerClient implements PeerClient {
     const url = new URL(endpoint);
     const pool = new Pool(url.origin, {
       connections: this.#options.connectionsPerPeer ?? 64,
-      connect: { timeout: this.#options.connectTimeoutMs ?? 3000, rejectUnauthorized: this.#options.rejectUnauthorized ?? true },
+      connect: {
+        timeout: this.#options.connectTimeoutMs ?? 3000,
+        rejectUnauthorized: this.#options.rejectUnauthorized ?? true,
+        ...(this.#options.ca !== undefined ? { ca: this.#options.ca } : {}),
+      },
       keepAliveTimeout: 30_000,
     });
     const entry = { pool, endpoint, prefix: url.pathname === '/' ? '' : url.pathname };
