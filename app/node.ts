@@ -288,9 +288,14 @@ function listen(config: Config, fetch: FetchHandler, hostname: string, port: num
     // A client that goes away makes its request emit 'error'; whoever reads the body handles it,
     // and a body nobody reads must not turn that into an uncaught exception.
     server.on('request', (request: IncomingMessage) => request.on('error', ignore));
-    server.keepAliveTimeout = 120_000;
-    server.headersTimeout = 60_000;
-    server.requestTimeout = 0; // streaming bodies are bounded by idle timeouts, not a whole-transfer cap
+    // Stalled clients: headers must arrive within headers_timeout; after that a connection on which
+    // nothing moves for body_idle_timeout is cut (an upload that stops sending fails, releasing
+    // its path lock and temp file). No whole-transfer cap: large files work. WebSockets have
+    // their own idle timeout (http/websocket.ts).
+    server.headersTimeout = config.server.headersTimeoutMs;
+    server.requestTimeout = 0;
+    server.timeout = config.server.bodyIdleTimeoutMs;
+    server.keepAliveTimeout = Math.min(120_000, config.server.bodyIdleTimeoutMs);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

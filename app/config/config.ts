@@ -70,6 +70,12 @@ export interface Config {
     readonly maxFileBytes: number;
     /** Time given to in-flight requests on SIGTERM. */
     readonly shutdownGraceMs: number;
+    /** Longest time a client may take to send a request's headers. */
+    readonly headersTimeoutMs: number;
+    /** Longest silence on a request's connection (no byte in or out) before it is cut. */
+    readonly bodyIdleTimeoutMs: number;
+    /** Longest silence on a WebSocket transfer (no frame received, none sent) before it is cut. */
+    readonly websocketIdleTimeoutMs: number;
   };
   readonly auth: {
     readonly users: readonly ApiUser[];

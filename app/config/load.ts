@@ -185,6 +185,11 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
   const heartbeatMs = discovery.heartbeat_interval ?? 5000;
   if (heartbeatMs < 100) problems.add('instance_discovery.heartbeat_interval', 'must be at least 100ms');
 
+  for (const key of ['headers_timeout', 'body_idle_timeout', 'websocket_idle_timeout'] as const) {
+    const value = server[key];
+    if (value !== undefined && value < 100) problems.add(`server.${key}`, 'must be at least 100ms');
+  }
+
   const metrics = file.metrics?.listen_addr ? parseListenAddr(file.metrics.listen_addr) : null;
   if (file.metrics?.listen_addr && metrics === null) problems.add('metrics.listen_addr', `"${file.metrics.listen_addr}" is not host:port`);
 
@@ -202,6 +207,9 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
       lockWaitMs: server.lock_wait_timeout ?? 10_000,
       maxFileBytes: server.max_file_size ?? 10 * 1024 ** 3,
       shutdownGraceMs: server.shutdown_grace_period ?? 15_000,
+      headersTimeoutMs: server.headers_timeout ?? 30_000,
+      bodyIdleTimeoutMs: server.body_idle_timeout ?? 60_000,
+      websocketIdleTimeoutMs: server.websocket_idle_timeout ?? 60_000,
     },
     auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false, adminUserIds },
     log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console' },

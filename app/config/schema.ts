@@ -44,6 +44,9 @@ export const FileConfigSchema = z.looseObject({
       lock_wait_timeout: duration.optional(),
       max_file_size: size.optional(),
       shutdown_grace_period: duration.optional(),
+      headers_timeout: duration.optional(),
+      body_idle_timeout: duration.optional(),
+      websocket_idle_timeout: duration.optional(),
     })
     .optional(),
   auth: z

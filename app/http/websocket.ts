@@ -3,7 +3,8 @@
  * reference §2.7). Handled on the server's `upgrade` event, so plain GETs of a directory named
  * `ws` still reach the file routes (fixing CallFS's route capture). Errors before the upgrade
  * are ordinary HTTP answers; afterwards they are close codes: 1008 policy (auth), 1009 too
- * big, 1011 failure, 1000 done.
+ * big, 1011 failure, 1000 done. A transfer on which nothing moves for
+ * `server.websocket_idle_timeout` is cut (an upload then stores nothing).
  * - download: binary frames of up to 64 KiB, then close 1000.
  * - upload: binary AND text frames are data (CallFS keeps only binary), each ≤ 1 MiB, total
  *   ≤ 100 MiB. Only the end-of-upload frame (an empty binary frame) commits: the node then
@@ -13,6 +14,7 @@
  *   left. Storing is atomic: create with parents, or replace.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PassThrough, Readable } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -55,11 +57,32 @@ export function attachWebSocket(server: Server, services: AppServices, config: C
     if (target.directoryIntent) return reject(socket, 400, 'IS_A_DIRECTORY', 'WebSocket transfers need a file path');
     const mode = (new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '').get('mode') ?? 'download').toLowerCase();
     if (mode !== 'download' && mode !== 'upload') return reject(socket, 400, 'BAD_REQUEST', 'mode must be download or upload');
+    // The HTTP idle timeout stops here; the WebSocket's own (server.websocket_idle_timeout) takes over.
+    if (socket instanceof Socket) socket.setTimeout(0);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const run = mode === 'download' ? download(ws, services, userId, target.path) : upload(ws, services, userId, target, config.server.maxFileBytes);
+      const sent = cutWhenIdle(ws, config.server.websocketIdleTimeoutMs);
+      const run = mode === 'download' ? download(ws, services, userId, target.path, sent) : upload(ws, services, userId, target, config.server.maxFileBytes);
       run.catch((error: unknown) => closeWithError(ws, error));
     });
   });
+}
+
+/**
+ * Ends a transfer on which no frame was received and none sent for `idleMs` (a client that
+ * stopped sending mid-upload, or stopped reading a download): the socket is cut, which fails the
+ * upload (nothing stored, the path lock released) or stops the download.
+ */
+function cutWhenIdle(ws: WebSocket, idleMs: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ws.terminate(), idleMs);
+    timer.unref();
+  };
+  arm();
+  ws.on('message', arm);
+  ws.on('close', () => clearTimeout(timer));
+  return arm;
 }
 
 function safeHost(origin: string): string | null {
@@ -89,7 +112,7 @@ async function openForDownload(services: AppServices, userId: string, path: stri
   return response.body;
 }
 
-async function download(ws: WebSocket, services: AppServices, userId: string, path: string): Promise<void> {
+async function download(ws: WebSocket, services: AppServices, userId: string, path: string, sent: () => void): Promise<void> {
   const stream = await openForDownload(services, userId, path);
   ws.on('close', () => stream.destroy());
   for await (const chunk of stream) {
@@ -98,6 +121,7 @@ async function download(ws: WebSocket, services: AppServices, userId: string, pa
       await new Promise<void>((resolve, rejectSend) =>
         ws.send(buffer.subarray(offset, offset + DOWNLOAD_CHUNK_BYTES), { binary: true }, (err) => (err ? rejectSend(err) : resolve())),
       );
+      sent();
     }
   }
   ws.close(1000, 'done');

@@ -34,6 +34,9 @@ export interface TestNodeOptions {
   readonly realRateLimits?: boolean;
   readonly lockWaitMs?: number;
   readonly maxFileBytes?: number;
+  readonly headersTimeoutMs?: number;
+  readonly bodyIdleTimeoutMs?: number;
+  readonly websocketIdleTimeoutMs?: number;
   /** PEM of the CA that signs the peers' https certificates. */
   readonly peerCaFile?: string;
   /** Serve https with this certificate and key (PEM files). */
@@ -65,6 +68,9 @@ export function testConfig(options: TestNodeOptions): Config {
       lockWaitMs: options.lockWaitMs ?? 5000,
       maxFileBytes: options.maxFileBytes ?? 1024 ** 3,
       shutdownGraceMs: 2000,
+      headersTimeoutMs: options.headersTimeoutMs ?? 30_000,
+      bodyIdleTimeoutMs: options.bodyIdleTimeoutMs ?? 60_000,
+      websocketIdleTimeoutMs: options.websocketIdleTimeoutMs ?? 60_000,
     },
     auth: {
       users: [

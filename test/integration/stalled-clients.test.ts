@@ -1,0 +1,56 @@
+/**
+ * Clients that start a transfer and go quiet: the node cuts the connection after its idle
+ * timeout (set small here), so the path lock, the temp file and the socket are released and the
+ * next writer succeeds instead of waiting out its lock timeout.
+ */
+import { readdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import WebSocket from 'ws';
+import { createTestDatabase } from '../support/postgres-server.js';
+import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+
+let node: TestNode;
+
+beforeAll(async () => {
+  // The lock wait is far longer than the idle timeouts: a second writer succeeds only if the
+  // stalled one was cut.
+  node = await startTestNode({ dsn: await createTestDatabase(inject('pgAdminUrl')), lockWaitMs: 20_000, bodyIdleTimeoutMs: 1000, websocketIdleTimeoutMs: 1000 });
+});
+afterAll(() => node.close());
+
+function closed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+describe('a client that goes quiet', () => {
+  it('sending one byte of a PUT body loses its connection, and the next writer to the path succeeds', async () => {
+    expect((await api(node.url)('/v1/files/stall/file.txt', { method: 'PUT', body: 'before' })).status).toBe(201);
+    const socket = connect(node.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`PUT /v1/files/stall/file.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${KEYS.owner}\r\nContent-Length: 10\r\n\r\nx`);
+    const cut = closed(socket);
+    // Let the stalled write take the path lock first.
+    await new Promise((r) => setTimeout(r, 300));
+    const next = await api(node.url)('/v1/files/stall/file.txt', { method: 'PUT', body: 'next writer' });
+    expect(next.status).toBe(200);
+    await cut;
+    expect(await (await api(node.url)('/v1/files/stall/file.txt')).text()).toBe('next writer');
+    expect(readdirSync(join(node.rootPath ?? '', 'stall'))).toEqual(['file.txt']);
+  });
+
+  it('in a WebSocket upload is cut, stores nothing, and the next writer to the path succeeds', async () => {
+    expect((await api(node.url)('/v1/files/stall/ws.bin', { method: 'PUT', body: 'kept' })).status).toBe(201);
+    const ws = new WebSocket(`${node.url.replace('http://', 'ws://')}/v1/files/ws/stall/ws.bin?mode=upload`, { headers: { Authorization: `Bearer ${KEYS.owner}` } });
+    const code = new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
+    ws.on('error', () => undefined);
+    await new Promise<void>((resolve) => ws.on('open', () => ws.send(Buffer.from('x'), () => resolve())));
+    await new Promise((r) => setTimeout(r, 300));
+    const next = await api(node.url)('/v1/files/stall/ws.bin', { method: 'PUT', body: 'next writer' });
+    expect(next.status).toBe(200);
+    expect(await code).toBe(1006);
+    expect(await (await api(node.url)('/v1/files/stall/ws.bin')).text()).toBe('next writer');
+  });
+});
