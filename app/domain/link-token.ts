@@ -14,6 +14,14 @@ function paddedBase64Url(bytes: Buffer): string {
   return bytes.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
 
+/**
+ * What the database stores instead of a token: its SHA-256 (hex). A dump of the links table then
+ * holds no redeemable link; the token itself exists only in the URL handed to the user.
+ */
+export function linkTokenDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
 export class LinkSigner {
   readonly #key: Buffer;
 

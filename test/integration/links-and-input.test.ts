@@ -3,6 +3,7 @@
  * redemption, CallFS's rate limits, Prometheus output, and paths/bodies that must be refused
  * without touching anything outside the storage root.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -76,7 +77,7 @@ describe('single-use links', () => {
     expect((await bad.json()).code).toBe('LINK_NOT_FOUND');
     // A stored token whose signature does not match its path (another secret, or an edited row).
     const { token: other } = (await (await generate('/links/short.txt', 60)).json()) as { token: string };
-    await db.query("UPDATE single_use_links SET file_path = '/links/other.txt' WHERE token = $1", [other]);
+    await db.query("UPDATE single_use_links SET file_path = '/links/other.txt' WHERE token = $1", [sha256(other)]);
     const forged = await call(`${node.url}/download/${other}`);
     expect(forged.status).toBe(410);
     expect((await forged.json()).code).toBe('LINK_INVALID');
@@ -87,6 +88,44 @@ describe('single-use links', () => {
     const unknown = await call(`${node.url}/download/AAAAAAAAAAAAAAAAAAAAAA==.bogus`);
     expect(unknown.status).toBe(404);
     expect((await generate('/links/none.txt')).status).toBe(404);
+  });
+
+  it('answers HEAD with the headers of the download without spending the link', async () => {
+    await owner('/v1/files/links/head.txt', { method: 'PUT', body: 'head bytes' });
+    const { token } = (await (await generate('/links/head.txt')).json()) as { token: string };
+    for (let i = 0; i < 3; i++) {
+      const head = await call(`${node.url}/download/${token}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe('10');
+      expect(head.headers.get('content-disposition')).toBe("attachment; filename*=UTF-8''head.txt");
+    }
+    const get = await call(`${node.url}/download/${token}`);
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe('head bytes');
+    expect((await call(`${node.url}/download/${token}`, { method: 'HEAD' })).status).toBe(410);
+  });
+
+  it('refuses a link to a directory when it is asked for, storing nothing', async () => {
+    await owner('/v1/files/links/folder/inside.txt', { method: 'PUT', body: 'x' });
+    const res = await generate('/links/folder');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('IS_A_DIRECTORY');
+    const rows = await db.query("SELECT 1 FROM single_use_links WHERE file_path = '/links/folder'");
+    expect(rows.rowCount).toBe(0);
+  });
+
+  it('stores only the SHA-256 of a token, so the table hands out no live link', async () => {
+    await owner('/v1/files/links/hashed.txt', { method: 'PUT', body: 'hashed' });
+    const { token } = (await (await generate('/links/hashed.txt')).json()) as { token: string };
+    const rows = await db.query<{ token: string; hmac_signature: string }>("SELECT token, hmac_signature FROM single_use_links WHERE file_path = '/links/hashed.txt'");
+    expect(rows.rows.map((r) => r.token)).toEqual([sha256(token)]);
+    const tokenId = token.slice(0, token.indexOf('.'));
+    expect(JSON.stringify(rows.rows)).not.toContain(tokenId);
+    // What a dump shows is not a link.
+    const fromDump = rows.rows[0]?.token ?? '';
+    expect((await call(`${node.url}/download/${fromDump}`)).status).toBe(404);
+    expect((await call(`${node.url}/download/${fromDump}.${rows.rows[0]?.hmac_signature ?? ''}`)).status).toBe(404);
+    expect(await (await call(`${node.url}/download/${token}`)).text()).toBe('hashed');
   });
 
   it('validates the request body (expiry range, size limit, JSON)', async () => {
@@ -106,7 +145,7 @@ describe('single-use links', () => {
     const statuses = await Promise.all(Array.from({ length: 20 }, () => call(`${node.url}/download/${token}`).then(async (r) => (await r.arrayBuffer(), r.status))));
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 410)).toHaveLength(19);
-    const row = await db.query('SELECT status, used_by_ip FROM single_use_links WHERE token = $1', [token]);
+    const row = await db.query('SELECT status, used_by_ip FROM single_use_links WHERE token = $1', [sha256(token)]);
     expect(row.rows[0]).toEqual({ status: 'used', used_by_ip: '127.0.0.1' });
   });
 
@@ -208,3 +247,7 @@ describe('bad input never escapes the root and never 500s', () => {
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
   });
 });
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

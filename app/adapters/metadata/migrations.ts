@@ -167,4 +167,14 @@ CREATE INDEX IF NOT EXISTS callfs_peer_nonces_expiry_idx ON callfs_peer_nonces (
 COMMENT ON TABLE callfs_peer_nonces IS 'nonces of signed node-to-node calls, kept for the signature time window: a captured call is refused by every node, also after a restart';
 `,
   },
+  {
+    version: 8,
+    name: 'single-use link tokens stored as their SHA-256',
+    sql: `
+-- Tokens issued before this version are stored as they were handed out (they contain a '.');
+-- from now on the column holds the hex SHA-256 of the token, so a dump holds no live link.
+UPDATE single_use_links SET token = encode(sha256(convert_to(token, 'UTF8')), 'hex') WHERE position('.' in token) > 0;
+COMMENT ON COLUMN single_use_links.token IS 'hex SHA-256 of the token in the link URL (never the token itself)';
+`,
+  },
 ];

@@ -1,6 +1,6 @@
 /**
  * @module GET /download/{token}: redeem a single-use link, no API key (CallFS reference
- * §2.6). The link is spent before the bytes are read, as in CallFS; unlike CallFS, it is given
+ * §2.6). HEAD answers the same headers without spending the link. The link is spent before the bytes are read, as in CallFS; unlike CallFS, it is given
  * back when the bytes could not be opened at all for a passing reason (holder down, storage
  * unavailable), so the user can retry.
  */
@@ -21,6 +21,7 @@ export function registerLinksDownload(app: Hono<HonoEnv>, limiter: MiddlewareHan
     c.set('routeTemplate', ROUTE);
     const services = c.get('services');
     const token = c.req.param('token');
+    if (c.req.method === 'HEAD') return describeLinkedFile(c, await services.links.inspect(token));
     const entry = await services.links.redeem(token, clientIp(c));
     try {
       return await sendLinkedFile(c, entry);
@@ -31,13 +32,25 @@ export function registerLinksDownload(app: Hono<HonoEnv>, limiter: MiddlewareHan
   });
 }
 
-/** The bytes of a redeemed link's file, from this node or from the node that holds them. */
-async function sendLinkedFile(c: Context<HonoEnv>, entry: Entry): Promise<Response> {
-  const services = c.get('services');
-  const headers = {
+/**
+ * HEAD: the headers a GET would send, without spending the link (link scanners and previews send
+ * HEAD before a user clicks). The size comes from the metadata.
+ */
+function describeLinkedFile(c: Context<HonoEnv>, entry: Entry): Response {
+  return sendStream(c, 200, { ...linkHeaders(entry), 'Content-Length': String(entry.size) }, null);
+}
+
+function linkHeaders(entry: Entry): Record<string, string> {
+  return {
     'Content-Type': 'application/octet-stream',
     'Content-Disposition': `attachment; filename*=UTF-8''${encodeRFC5987(baseName(entry.path))}`,
   };
+}
+
+/** The bytes of a redeemed link's file, from this node or from the node that holds them. */
+async function sendLinkedFile(c: Context<HonoEnv>, entry: Entry): Promise<Response> {
+  const services = c.get('services');
+  const headers = linkHeaders(entry);
   const location = await services.files.context.locateForRead(entry);
   if (location.kind === 'remote') {
     // The holder is asked for the bytes on the link's authority.
