@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase } from '../support/postgres-server.js';
-import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+import { Agent, request } from 'undici';
+import { KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 let node: TestNode;
 
@@ -20,13 +21,27 @@ beforeAll(async () => {
 });
 afterAll(() => node.close());
 
+/**
+ * One request on a connection of its own: the node's idle timeout is 1 s here, so a kept-alive
+ * connection could be closed by the node just as a request is sent on it.
+ */
+async function send(path: string, method: 'GET' | 'PUT' = 'GET', body?: string): Promise<{ status: number; text: string }> {
+  const agent = new Agent();
+  try {
+    const res = await request(node.url + path, { method, dispatcher: agent, headers: { authorization: `Bearer ${KEYS.owner}` }, ...(body === undefined ? {} : { body }) });
+    return { status: res.statusCode, text: await res.body.text() };
+  } finally {
+    await agent.close();
+  }
+}
+
 function closed(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
 describe('a client that goes quiet', () => {
   it('sending one byte of a PUT body loses its connection, and the next writer to the path succeeds', async () => {
-    expect((await api(node.url)('/v1/files/stall/file.txt', { method: 'PUT', body: 'before' })).status).toBe(201);
+    expect((await send('/v1/files/stall/file.txt', 'PUT', 'before')).status).toBe(201);
     const socket = connect(node.port, '127.0.0.1');
     socket.on('error', () => undefined);
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -34,23 +49,23 @@ describe('a client that goes quiet', () => {
     const cut = closed(socket);
     // Let the stalled write take the path lock first.
     await new Promise((r) => setTimeout(r, 300));
-    const next = await api(node.url)('/v1/files/stall/file.txt', { method: 'PUT', body: 'next writer' });
+    const next = await send('/v1/files/stall/file.txt', 'PUT', 'next writer');
     expect(next.status).toBe(200);
     await cut;
-    expect(await (await api(node.url)('/v1/files/stall/file.txt')).text()).toBe('next writer');
+    expect((await send('/v1/files/stall/file.txt')).text).toBe('next writer');
     expect(readdirSync(join(node.rootPath ?? '', 'stall'))).toEqual(['file.txt']);
   });
 
   it('in a WebSocket upload is cut, stores nothing, and the next writer to the path succeeds', async () => {
-    expect((await api(node.url)('/v1/files/stall/ws.bin', { method: 'PUT', body: 'kept' })).status).toBe(201);
+    expect((await send('/v1/files/stall/ws.bin', 'PUT', 'kept')).status).toBe(201);
     const ws = new WebSocket(`${node.url.replace('http://', 'ws://')}/v1/files/ws/stall/ws.bin?mode=upload`, { headers: { Authorization: `Bearer ${KEYS.owner}` } });
     const code = new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
     ws.on('error', () => undefined);
     await new Promise<void>((resolve) => ws.on('open', () => ws.send(Buffer.from('x'), () => resolve())));
     await new Promise((r) => setTimeout(r, 300));
-    const next = await api(node.url)('/v1/files/stall/ws.bin', { method: 'PUT', body: 'next writer' });
+    const next = await send('/v1/files/stall/ws.bin', 'PUT', 'next writer');
     expect(next.status).toBe(200);
     expect(await code).toBe(1006);
-    expect(await (await api(node.url)('/v1/files/stall/ws.bin')).text()).toBe('next writer');
+    expect((await send('/v1/files/stall/ws.bin')).text).toBe('next writer');
   });
 });
