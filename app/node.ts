@@ -35,6 +35,8 @@ import { Membership } from './services/membership.js';
 import { GuardedPeerClient } from './services/peer-health.js';
 import { ReadConsistency } from './services/read-consistency.js';
 import { ReplicaRoutedStore } from './adapters/metadata/read-routing.js';
+import { parseMultiHostDsn } from './adapters/metadata/multi-host-dsn.js';
+import { naming } from './startup-failure.js';
 
 export interface RunningNode {
   readonly url: string;
@@ -120,7 +122,9 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     sweepTimer.unref();
     cleanups.push(async () => clearInterval(sweepTimer));
 
-    const server = await listen(config, app.fetch, config.server.listenHost, config.server.listenPort);
+    const server = await naming('the listener', `${config.server.listenHost}:${config.server.listenPort}`, 'server.listen_addr', () =>
+      listen(config, app.fetch, config.server.listenHost, config.server.listenPort),
+    );
     attachWebSocket(server, services.app, config);
     const port = (server.address() as AddressInfo).port;
     // Shutdown runs these in reverse: stop accepting and drain, then leave the registry.
@@ -165,7 +169,8 @@ async function openMetadata(config: Config, logger: Logger, cleanups: Array<() =
   } else {
     dsn = config.metadataStore.dsn;
   }
-  const store = await createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs });
+  const key = config.metadataStore.type === 'embedded' ? 'metadata_store.port' : 'metadata_store.dsn';
+  const store = await naming('postgres', postgresAddress(dsn), key, () => createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs }));
   cleanups.push(() => store.close());
   return store;
 }
@@ -179,7 +184,10 @@ async function openRegionalReads(
 ): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore } | null> {
   const settings = config.metadataStore;
   if (settings.type !== 'postgres' || settings.readDsn === null) return null;
-  const replica = await createPostgresMetadataStore({ dsn: settings.readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true });
+  const readDsn = settings.readDsn;
+  const replica = await naming('postgres read replica', postgresAddress(readDsn), 'metadata_store.read_dsn', () =>
+    createPostgresMetadataStore({ dsn: readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true }),
+  );
   cleanups.push(() => replica.close());
   const consistency = new ReadConsistency(primary, replica, { maxWaitMs: settings.readYourWritesWaitMs });
   // Serve only once the replica has the schema this node just migrated on the primary.
@@ -209,7 +217,8 @@ async function openBlobStores(config: Config, cleanups: Array<() => Promise<void
       kmsKeyId: s3Config.kmsKeyId,
       acl: s3Config.acl,
     });
-    await store.ping();
+    const where = s3Config.endpoint === null ? `${s3Config.region} (AWS)` : endpointAddress(s3Config.endpoint);
+    await naming(`s3 bucket ${s3Config.bucket}`, where, s3Config.endpoint === null ? 'backend.s3_bucket_name' : 'backend.s3_endpoint', () => store.ping());
     cleanups.push(() => store.close());
     s3 = store;
   }
@@ -249,11 +258,14 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): 
   const dlm = config.dlm;
   let locks: LockManager;
   let lockHome: LockHomeControl | null = null;
+  const sentinel = dlm.type === 'redis' && dlm.sentinels.length > 0;
+  const redisWhere = dlm.type === 'local' ? 'in-process' : sentinel ? `sentinels ${dlm.sentinels.join(',')}` : dlm.redisAddr;
+  const redisKey = sentinel ? 'dlm.redis_sentinels' : 'dlm.redis_addr';
   if (dlm.type === 'local') {
     locks = new MemoryLockManager();
   } else {
     const address = { addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls };
-    const redis = await createRedisLockManager(address);
+    const redis = await naming('redis', redisWhere, redisKey, () => createRedisLockManager(address));
     if (usesSentinel(address)) {
       locks = redis;
     } else {
@@ -263,7 +275,11 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): 
       lockHome = relocatable;
     }
   }
-  await locks.ping();
+  const opened = locks;
+  await naming('redis', redisWhere, redisKey, () => opened.ping()).catch(async (error: unknown) => {
+    await opened.close().catch(() => undefined);
+    throw error;
+  });
   cleanups.push(() => locks.close());
   return { locks, lockHome };
 }
@@ -321,6 +337,27 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 function ignore(): void {}
+
+/** host:port of every host of a DSN, without user or password. */
+function postgresAddress(dsn: string): string {
+  try {
+    return parseMultiHostDsn(dsn)
+      .map((host) => (/^(\[.*\]|[^:]*)$/.test(host.label) ? `${host.label}:5432` : host.label))
+      .join(',');
+  } catch {
+    return 'an unparsable DSN';
+  }
+}
+
+/** host:port of an endpoint URL. */
+function endpointAddress(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    return `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}`;
+  } catch {
+    return endpoint;
+  }
+}
 
 /** The host peers should use when nothing is configured: a wildcard listener offers the first external IPv4. */
 function advertisedHost(listenHost: string): string {
