@@ -12,7 +12,6 @@ import type { Config } from './config/config.js';
 import { readCommandLine } from './cli/command-line.js';
 import { ConfigError, loadConfigWithWarnings, withGeneratedCredentials } from './config/load.js';
 import { describeStartupFailure } from './startup-failure.js';
-import { startNode } from './node.js';
 import { readFileOrNull } from './read-config-file.js';
 
 /** First start of the embedded default: create an API key and the two secrets, readable by the owner only. */
@@ -34,7 +33,7 @@ function ensureCredentials(config: Config): Config {
   return withGeneratedCredentials(config, credentials);
 }
 
-export const USAGE = `usage: npm start [-- options]
+const USAGE = `usage: npm start [-- options]
 
 Runs one geo-callfs node. Without a configuration file and without CALLFS_METADATA_STORE__*
 variables it runs the embedded default (Postgres started by the node, files under ./data);
@@ -74,6 +73,8 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   if (config.isEmbeddedDefault) config = ensureCredentials(config);
+  // Loaded after the configuration is checked: a mistake is reported before the adapters load.
+  const { startNode } = await import('./node.js');
   const node = await startNode(config);
   if (config.isEmbeddedDefault) {
     process.stdout.write(

@@ -37,6 +37,7 @@ import { ReadConsistency } from './services/read-consistency.js';
 import { ReplicaRoutedStore } from './adapters/metadata/read-routing.js';
 import { parseMultiHostDsn } from './adapters/metadata/multi-host-dsn.js';
 import { naming } from './startup-failure.js';
+import { packageVersion } from './cli/command-line.js';
 
 export interface RunningNode {
   readonly url: string;
@@ -367,15 +368,6 @@ function advertisedHost(listenHost: string): string {
     if (external !== undefined) return external.address;
   }
   return '127.0.0.1';
-}
-
-function packageVersion(): string {
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 function hostForUrl(host: string): string {
