@@ -37,8 +37,10 @@ export function parseCommandLine<O extends ParseArgsOptionsConfig>(spec: Command
   try {
     parsed = parseArgs({ args: [...argv], options: { ...spec.options, ...COMMON }, allowPositionals: spec.allowPositionals ?? false, strict: true });
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { kind: 'exit', code: 2, stdout: '', stderr: `${reason}\nSee: ${spec.command} --help\n` };
+    const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    const reason = unknown === null ? message : `unknown option ${unknown[1] ?? ''}`;
+    return { kind: 'exit', code: 2, stdout: '', stderr: `${spec.command.replace(/ --$/, '')}: ${reason}\nSee: ${spec.command} --help\n` };
   }
   const values = parsed.values as Record<string, unknown>;
   if (values['help'] === true) return { kind: 'exit', code: 0, stdout: spec.usage.trimEnd() + '\n', stderr: '' };
