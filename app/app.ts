@@ -44,7 +44,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
 
 export function createApp(services: AppServices, options: AppOptions): Hono<HonoEnv> {
   const app = new Hono<HonoEnv>();
-  app.use('*', frame(services, options.tls));
+  app.use('*', frame(services, { tls: options.tls, accessLog: options.accessLog }));
   app.use('/v1/internal/*', requireInternal);
   app.use('/v1/*', requireApiKey);
   app.use('/v1', requireApiKey);

@@ -26,7 +26,8 @@ import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
 import { NodeMetrics } from './observability/metrics.js';
-import { createLogger, type Logger } from './observability/logger.js';
+import { registerRuntimeMetrics } from './observability/runtime-metrics.js';
+import { createLogger, withFields, type Logger } from './observability/logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
 import { buildServices } from './compose.js';
 import { OrphanSweeper } from './services/orphan-sweeper.js';
@@ -52,7 +53,11 @@ const SWEEP_INTERVAL_MS = 5 * 60_000;
 const STARTUP_REPLICA_WAIT_MS = 30_000;
 
 export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
-  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  // Every line names the node and its region, whoever supplied the logger.
+  const logger = withFields(options.logger ?? createLogger({ level: config.log.level, format: config.log.format }), {
+    instance: config.instanceDiscovery.instanceId,
+    region: config.instanceDiscovery.region,
+  });
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn('shutdown step failed', { error: String(error) }));
@@ -78,6 +83,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     fencing.start();
     cleanups.push(() => fencing.stop());
     metrics.trackFencingEpoch(() => fencing.view().epoch);
+    const stopRuntimeMetrics = registerRuntimeMetrics(metrics.registry, { version: packageVersion(), instance: discovery.instanceId, region: discovery.region });
+    cleanups.push(async () => stopRuntimeMetrics());
     const membership = new Membership(
       metadata,
       {
@@ -107,6 +114,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       tls: config.server.protocol === 'https',
       maxFileBytes: config.server.maxFileBytes,
       rateLimits: config.rateLimits,
+      accessLog: config.log.accessLog,
     });
 
     const sweeper = new OrphanSweeper(metadata, [blobs.localfs, blobs.s3].filter((s): s is BlobStore => s !== null), locks, {
@@ -146,7 +154,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       metricsUrl = `http://${hostForUrl(config.metrics.listenHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`;
       cleanups.push(() => closeServer(metricsServer, 1000));
     }
-    logger.info('node started', { url, instanceId: config.instanceDiscovery.instanceId, region: config.instanceDiscovery.region });
+    logger.info('node started', { url, version: packageVersion(), node: process.version });
     let closing: Promise<void> | null = null;
     return { url, port, metricsUrl, logger, close: () => (closing ??= closeAll()) };
   } catch (error) {

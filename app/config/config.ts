@@ -78,7 +78,12 @@ export interface Config {
     /** CallFS compatibility: accept the internal secret as a super-user bearer. Off by default. */
     readonly acceptInternalSecretAsBearer: boolean;
   };
-  readonly log: { readonly level: LogLevel; readonly format: 'json' | 'console' };
+  readonly log: {
+    readonly level: LogLevel;
+    readonly format: 'json' | 'console';
+    /** One access line per request at info (`log.access_log`). */
+    readonly accessLog: boolean;
+  };
   /** Separate unauthenticated metrics listener, or null when disabled. */
   readonly metrics: { readonly listenHost: string; readonly listenPort: number } | null;
   readonly backend: {

@@ -257,7 +257,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
       shutdownGraceMs: server.shutdown_grace_period ?? 15_000,
     },
     auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false },
-    log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console' },
+    log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console', accessLog: file.log?.access_log ?? true },
     metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
     backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3) },
     metadataStore: metadataConfig(file, cwd, problems),

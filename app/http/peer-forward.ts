@@ -69,6 +69,10 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
   // The holder reads its own replica: it must honour the caller's consistency token too.
   const token = consistencyToken(c);
   if (token !== undefined) headers['x-callfs-consistency-token'] = token;
+  // One request id and trace across the hop: the holder logs and answers with the same ones.
+  headers['x-request-id'] = c.get('requestId');
+  const traceparent = c.get('traceparent');
+  if (traceparent !== undefined) headers['traceparent'] = traceparent;
   const url = c.req.url;
   const query = url.indexOf('?');
   const method = c.req.method;

@@ -55,6 +55,8 @@ export interface AppOptions {
   /** True when the listener is TLS (adds Strict-Transport-Security). */
   readonly tls: boolean;
   readonly maxFileBytes: number;
+  /** One info line per request (method, route, status, bytes, duration, caller, request id). */
+  readonly accessLog: boolean;
   readonly rateLimits: {
     readonly linkGeneratePerSec: number;
     readonly linkGenerateBurst: number;

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config, LockConfig } from '../../app/config/config.js';
-import { createLogger, SILENT_LOGGER } from '../../app/observability/logger.js';
+import { createLogger, SILENT_LOGGER, type Logger } from '../../app/observability/logger.js';
 import { startNode } from '../../app/node.js';
 
 export const KEYS = { owner: 'owner-key-0123456789abcdef', alice: 'alice-key-0123456789abcdef' } as const;
@@ -34,6 +34,8 @@ export interface TestNodeOptions {
   readonly realRateLimits?: boolean;
   readonly lockWaitMs?: number;
   readonly maxFileBytes?: number;
+  /** Receives the node's log lines (silent by default; TEST_NODE_LOGS=1 prints them). */
+  readonly logger?: Logger;
 }
 
 export interface TestNode {
@@ -69,7 +71,7 @@ export function testConfig(options: TestNodeOptions): Config {
       singleUseLinkSecret: SECRETS.link,
       acceptInternalSecretAsBearer: false,
     },
-    log: { level: 'error', format: 'json' },
+    log: { level: 'error', format: 'json', accessLog: true },
     metrics: null,
     backend: {
       defaultBackend: options.s3 !== undefined ? 's3' : 'localfs',
@@ -122,7 +124,7 @@ function testLockConfig(options: TestNodeOptions): LockConfig {
 
 export async function startTestNode(options: TestNodeOptions): Promise<TestNode> {
   const config = testConfig(options);
-  const node = await startNode(config, { logger: process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER });
+  const node = await startNode(config, { logger: options.logger ?? (process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER) });
   return {
     url: node.url,
     port: node.port,
