@@ -110,6 +110,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
       users: config.auth.users,
       internalProxySecret: config.auth.internalProxySecret,
       acceptInternalSecretAsBearer: config.auth.acceptInternalSecretAsBearer,
+      adminUserIds: config.auth.adminUserIds,
     }),
     metrics,
     logger,

@@ -58,6 +58,7 @@ function nodeYaml(node: (typeof NODES)[number], port: number, dsn: string, redis
     `  external_url: "http://127.0.0.1:${port}"`,
     'auth:',
     `  api_keys: ["${creds.api_key}"]`,
+    `  admin_api_keys: ["${creds.api_key}"]`,
     `  internal_proxy_secret: "${creds.internal_proxy_secret}"`,
     `  single_use_link_secret: "${creds.single_use_link_secret}"`,
     'log:',

@@ -77,6 +77,8 @@ export interface Config {
     readonly singleUseLinkSecret: string;
     /** CallFS compatibility: accept the internal secret as a super-user bearer. Off by default. */
     readonly acceptInternalSecretAsBearer: boolean;
+    /** Users whose keys are listed in `auth.admin_api_keys`: they may administer the cluster. */
+    readonly adminUserIds: readonly string[];
   };
   readonly log: {
     readonly level: LogLevel;

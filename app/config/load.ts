@@ -191,6 +191,8 @@ export function withGeneratedCredentials(config: Config, creds: GeneratedCredent
     auth: {
       ...config.auth,
       users: config.auth.users.length > 0 ? config.auth.users : [{ id: 'api-user-0', key: creds.api_key }],
+      // The one running the embedded default administers it: its generated key, or the first configured one.
+      adminUserIds: config.auth.adminUserIds.length > 0 ? config.auth.adminUserIds : [config.auth.users[0]?.id ?? 'api-user-0'],
       internalProxySecret: config.auth.internalProxySecret === '' ? creds.internal_proxy_secret : config.auth.internalProxySecret,
       singleUseLinkSecret: config.auth.singleUseLinkSecret === '' ? creds.single_use_link_secret : config.auth.singleUseLinkSecret,
     },
@@ -219,6 +221,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
   const internalProxySecret = auth.internal_proxy_secret ?? '';
   const singleUseLinkSecret = auth.single_use_link_secret ?? '';
   validateAuth(users, auth.api_keys ?? [], internalProxySecret, singleUseLinkSecret, problems, mode);
+  const adminUserIds = adminUsers(users, auth.admin_api_keys ?? [], problems);
 
   const s3 = s3Config(backend);
   const localfsRootPath = backend.localfs_root_path === '' ? null : resolve(cwd, backend.localfs_root_path ?? '/var/lib/callfs');
@@ -256,7 +259,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
       maxFileBytes: server.max_file_size ?? 10 * 1024 ** 3,
       shutdownGraceMs: server.shutdown_grace_period ?? 15_000,
     },
-    auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false },
+    auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false, adminUserIds },
     log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console', accessLog: file.log?.access_log ?? true },
     metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
     backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3) },
@@ -316,6 +319,17 @@ function validateAuth(users: ApiUser[], positional: readonly string[], internal:
   if ((internal === '' && !generated) || internal === 'change-me-internal-secret') problems.add('auth.internal_proxy_secret', 'must be set to a secret shared by every node');
   else if (internal !== '' && seen.has(internal)) problems.add('auth.internal_proxy_secret', 'must differ from every API key');
   if ((link === '' && !generated) || link === 'change-me-link-secret') problems.add('auth.single_use_link_secret', 'must be set to a secret shared by every node');
+}
+
+/** The users named by `auth.admin_api_keys`; every listed key must be one of the configured API keys. */
+function adminUsers(users: readonly ApiUser[], adminKeys: readonly string[], problems: Problems): string[] {
+  const ids: string[] = [];
+  adminKeys.forEach((key, i) => {
+    const user = users.find((u) => u.key === key);
+    if (user === undefined) problems.add(`auth.admin_api_keys[${i}]`, 'must be one of the keys in auth.api_keys or auth.api_key_users');
+    else if (!ids.includes(user.id)) ids.push(user.id);
+  });
+  return ids;
 }
 
 function s3Config(backend: NonNullable<FileConfig['backend']>): S3Config | null {

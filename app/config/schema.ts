@@ -50,6 +50,7 @@ export const FileConfigSchema = z.looseObject({
     .looseObject({
       api_keys: list.optional(),
       api_key_users: map.optional(),
+      admin_api_keys: list.optional(),
       internal_proxy_secret: text.optional(),
       single_use_link_secret: text.optional(),
       accept_internal_secret_as_bearer: flag.optional(),

@@ -16,6 +16,8 @@ export interface AuthenticatorOptions {
   readonly internalProxySecret: string;
   /** CallFS compatibility: the internal secret also works as a super-user bearer. */
   readonly acceptInternalSecretAsBearer: boolean;
+  /** Users allowed to administer the cluster (`auth.admin_api_keys`). */
+  readonly adminUserIds?: readonly string[];
 }
 
 function digest(value: string): Buffer {
@@ -25,10 +27,12 @@ function digest(value: string): Buffer {
 export class Authenticator {
   readonly #slots: KeySlot[];
   readonly #internal: Buffer;
+  readonly #admins: ReadonlySet<string>;
 
   constructor(options: AuthenticatorOptions) {
     this.#slots = options.users.map((u) => ({ digest: digest(u.key), userId: u.id }));
     this.#internal = digest(options.internalProxySecret);
+    this.#admins = new Set(options.adminUserIds ?? []);
     if (options.acceptInternalSecretAsBearer) this.#slots.push({ digest: this.#internal, userId: INTERNAL_PROXY_USER });
   }
 
@@ -40,6 +44,11 @@ export class Authenticator {
     if (header === undefined) return false;
     const token = (header.startsWith('Bearer ') ? header.slice(7) : header).trim();
     return token !== '' && timingSafeEqual(this.#internal, digest(token));
+  }
+
+  /** True when `userId` may administer the cluster (see internal URLs, admin endpoints). */
+  isAdmin(userId: string): boolean {
+    return this.#admins.has(userId);
   }
 
   /** The user id for an Authorization header value, or null. */

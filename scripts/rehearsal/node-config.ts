@@ -32,6 +32,7 @@ export function nodeYaml(plan: RehearsalPlan, region: RegionPlan, node: NodePlan
     '  shutdown_grace_period: 5s',
     'auth:',
     `  api_keys: [${quote(creds.api_key)}]`,
+    `  admin_api_keys: [${quote(creds.api_key)}]`,
     `  internal_proxy_secret: ${quote(creds.internal_proxy_secret)}`,
     `  single_use_link_secret: ${quote(creds.single_use_link_secret)}`,
     'log:',

@@ -58,6 +58,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     'auth:',
     `  api_keys: ["${KEYS.owner}"]`,
     `  api_key_users: { alice: "${KEYS.alice}" }`,
+    `  admin_api_keys: ["${KEYS.owner}"]`,
     `  internal_proxy_secret: "${SECRETS.internal}"`,
     `  single_use_link_secret: "${SECRETS.link}"`,
     'log:',

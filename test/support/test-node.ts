@@ -36,6 +36,8 @@ export interface TestNodeOptions {
   readonly maxFileBytes?: number;
   /** Receives the node's log lines (silent by default; TEST_NODE_LOGS=1 prints them). */
   readonly logger?: Logger;
+  /** Users allowed to administer the cluster (default: the owner key's user). */
+  readonly adminUserIds?: readonly string[];
 }
 
 export interface TestNode {
@@ -70,6 +72,7 @@ export function testConfig(options: TestNodeOptions): Config {
       internalProxySecret: SECRETS.internal,
       singleUseLinkSecret: SECRETS.link,
       acceptInternalSecretAsBearer: false,
+      adminUserIds: options.adminUserIds ?? ['api-user-0'],
     },
     log: { level: 'error', format: 'json', accessLog: true },
     metrics: null,
