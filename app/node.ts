@@ -37,6 +37,7 @@ import { GuardedPeerClient } from './services/peer-health.js';
 import { ReadConsistency } from './services/read-consistency.js';
 import { ReplicaRoutedStore } from './adapters/metadata/read-routing.js';
 import { parseMultiHostDsn } from './adapters/metadata/multi-host-dsn.js';
+import { PostgresClusterStatus } from './adapters/metadata/cluster-status.js';
 import { naming } from './startup-failure.js';
 import { packageVersion } from './cli/command-line.js';
 
@@ -63,7 +64,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn('shutdown step failed', { error: String(error) }));
   };
   try {
-    const metadata = await openMetadata(config, logger, cleanups);
+    const { store: metadata, dsn: metadataDsn } = await openMetadata(config, logger, cleanups);
     const blobs = await openBlobStores(config, cleanups);
     const { locks, lockHome } = await openLocks(config, cleanups);
     const metrics = new NodeMetrics(() => locks.activeCount());
@@ -106,7 +107,9 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     });
     cleanups.push(() => peers.close());
     const regionBuckets = openRegionBuckets(config, cleanups);
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, ...(regionalReads ? { regionalReads } : {}) });
+    const readDsns = config.metadataStore.type === 'postgres' && config.metadataStore.readDsn !== null ? [config.metadataStore.readDsn] : [];
+    const clusterStatus = new PostgresClusterStatus(metadataDsn, { readDsns, source: `node ${discovery.instanceId}` });
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, clusterStatus, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,
@@ -163,7 +166,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   }
 }
 
-async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<PostgresMetadataStore> {
+async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<{ store: PostgresMetadataStore; dsn: string }> {
   let dsn: string;
   if (config.metadataStore.type === 'embedded') {
     // Loaded only when used: the package installs process-wide hooks on import.
@@ -181,7 +184,7 @@ async function openMetadata(config: Config, logger: Logger, cleanups: Array<() =
   const key = config.metadataStore.type === 'embedded' ? 'metadata_store.port' : 'metadata_store.dsn';
   const store = await naming('postgres', postgresAddress(dsn), key, () => createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs }));
   cleanups.push(() => store.close());
-  return store;
+  return { store, dsn };
 }
 
 /** With `metadata_store.read_dsn`: the region's replica for reads, and read-your-writes over it. */

@@ -1,4 +1,5 @@
 /** @module The services the HTTP layer calls, assembled by main.ts (or by tests). */
+import type { ClusterStatus } from '../ports/cluster-status.js';
 import type { Authenticator } from '../services/authenticator.js';
 import type { DirectoryService } from '../services/directories.js';
 import type { FileService } from '../services/files.js';
@@ -41,6 +42,8 @@ export interface AppServices {
   readonly replication: ReplicationService;
   /** Members of the cluster and their health (`GET /v1/cluster`). */
   readonly cluster: { report(): Promise<ClusterReport> };
+  /** The whole cluster's status from its database (`GET /v1/admin/status`); null when not wired. */
+  readonly clusterStatus: { read(): Promise<ClusterStatus> } | null;
   /** Client for forwarding to peers; null on a node without peers. */
   readonly peers: PeerClient | null;
   /** Verifies signed requests from peers. */

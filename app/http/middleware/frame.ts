@@ -44,7 +44,7 @@ export function routeTemplateOf(path: string): string {
   if (KNOWN_PATHS.has(path)) return path;
   return 'unmatched';
 }
-const KNOWN_PATHS = new Set(['/v1/links/generate', '/v1/cluster', '/v1/internal/moves', '/health', '/ready', '/ready/read', '/ready/write', '/metrics']);
+const KNOWN_PATHS = new Set(['/v1/links/generate', '/v1/cluster', '/v1/admin/status', '/v1/internal/moves', '/health', '/ready', '/ready/read', '/ready/write', '/metrics']);
 
 export interface FrameOptions {
   readonly tls: boolean;
