@@ -72,7 +72,7 @@ export function failureCause(error: unknown): string {
   if (codes.some((c) => /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_VERIFY|EPROTO)/.test(c)) || /\b(SSL|TLS)\b|certificate/i.test(text)) {
     return `TLS: ${scrub(text.split(' | ').find((m) => /SSL|TLS|certificate/i.test(m)) ?? text)}`;
   }
-  if (has('ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'TimeoutError') || names.includes('TimeoutError') || /timed? ?out|timeout/i.test(text)) return 'timed out (a firewall, a wrong address, or the service is overloaded)';
+  if (has('ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'TimeoutError') || names.includes('TimeoutError') || /timed? ?out|timeout|did not answer within/i.test(text)) return 'timed out (a firewall, a wrong address, or the service is overloaded)';
   if (has('ECONNRESET', 'EPIPE')) return 'the connection was reset (wrong port or protocol, e.g. TLS expected)';
   const first = scrub(messages[0] ?? String(error));
   return first === '' ? 'unknown error' : first;
