@@ -41,7 +41,8 @@ export interface EpochStatus {
   readonly fenced: boolean;
   readonly primary_region: string | null;
   readonly lock_home: string | null;
-  readonly updated_at: string | null;
+  /** host:port of the primary recorded by the last failover (null: the DSN's). */
+  readonly primary_host: string | null;
 }
 
 export interface ClusterStatus {

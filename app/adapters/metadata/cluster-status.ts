@@ -6,6 +6,8 @@
  */
 import pg from 'pg';
 import type { ClusterStatus, ClusterStatusSource, DatabaseServerStatus, EpochStatus, MemberStatus, StreamingReplicaStatus } from '../../ports/cluster-status.js';
+import { epochStateFromRow, READ_EPOCH_STATE, type EpochStateRow } from '../../fencing/index.js';
+import type { EpochState } from '../../ports/fencing.js';
 import { parseMultiHostDsn, type PostgresHost } from './multi-host-dsn.js';
 
 const TIMEOUT_MS = 5000;
@@ -68,7 +70,7 @@ export class PostgresClusterStatus implements ClusterStatusSource {
                 extract(epoch FROM now() - started_at)::float8 AS uptime, extract(epoch FROM now() - last_seen)::float8 AS age
            FROM cluster_members ORDER BY region, instance_id`,
       );
-      const epochRows = await client.query<{ row: Record<string, unknown> }>(`SELECT to_jsonb(e) AS row FROM callfs_epoch e LIMIT 1`).catch(() => ({ rows: [] }));
+      const epochRows = await client.query<EpochStateRow>(READ_EPOCH_STATE).catch(() => ({ rows: [] as EpochStateRow[] }));
       const streaming =
         reader.server.role === 'primary'
           ? await client.query<{ name: string; client_addr: string | null; state: string | null; sync_state: string | null; lag_bytes: string | null; replay_lag_ms: number | null }>(
@@ -84,7 +86,8 @@ export class PostgresClusterStatus implements ClusterStatusSource {
            FROM inodes i WHERE i.type = 'file' AND i.backend_type = 'localfs'`,
         [options.replicationFactor],
       );
-      return { members: members.rows, epoch: epochRows.rows[0]?.row ?? null, streaming: streaming.rows, backlog: backlog.rows[0] };
+      const epochRow = epochRows.rows[0];
+      return { members: members.rows, epoch: epochRow === undefined ? null : epochStateFromRow(epochRow), streaming: streaming.rows, backlog: backlog.rows[0] };
     });
     const members: MemberStatus[] = fromDb.members.map((m) => ({
       instance_id: m.instance_id,
@@ -114,8 +117,7 @@ export class PostgresClusterStatus implements ClusterStatusSource {
   }
 }
 
-function epochOf(row: Record<string, unknown> | null): EpochStatus | null {
-  if (row === null) return null;
-  const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-  return { epoch: Number(row['epoch'] ?? 0), fenced: row['fenced'] === true, primary_region: text(row['primary_region']), lock_home: text(row['lock_home']), updated_at: text(row['updated_at']) };
+function epochOf(state: EpochState | null): EpochStatus | null {
+  if (state === null) return null;
+  return { epoch: state.epoch, fenced: state.fenced, primary_region: state.primaryRegion, lock_home: state.lockHome, primary_host: state.primaryHost };
 }
