@@ -10,6 +10,7 @@ import { requireApiKey, requireInternal } from './http/middleware/auth.js';
 import { readYourWrites } from './http/middleware/consistency.js';
 import { frame } from './http/middleware/frame.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
+import { registerAdmin } from './http/routes/admin.js';
 import { registerCluster } from './http/routes/cluster.js';
 import { registerReplicas } from './http/routes/replicas.js';
 import { registerInternalMoves } from './http/routes/internal-moves.js';
@@ -33,6 +34,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/v1/directories/*', 'GET, HEAD'],
   ['/v1/links/generate', 'POST'],
   ['/v1/cluster', 'GET, HEAD'],
+  ['/v1/admin/status', 'GET, HEAD'],
   ['/v1/internal/replicas/*', 'PUT'],
   ['/v1/internal/moves', 'POST'],
   ['/v1/internal/shards/*', 'GET, HEAD, PUT, DELETE'],
@@ -44,7 +46,7 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
 
 export function createApp(services: AppServices, options: AppOptions): Hono<HonoEnv> {
   const app = new Hono<HonoEnv>();
-  app.use('*', frame(services, options.tls));
+  app.use('*', frame(services, { tls: options.tls, accessLog: options.accessLog }));
   app.use('/v1/internal/*', requireInternal);
   app.use('/v1/*', requireApiKey);
   app.use('/v1', requireApiKey);
@@ -59,6 +61,7 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   registerFilesDelete(app);
   registerDirectoriesList(app);
   registerCluster(app);
+  registerAdmin(app);
   registerReplicas(app);
   registerInternalMoves(app);
   registerInternalShards(app);

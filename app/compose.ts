@@ -2,6 +2,7 @@
  * @module Wires services from adapters and config (no I/O): used by node.ts for real nodes and
  * by tests that drive the app in-process with `app.request()`.
  */
+import type { ClusterStatusSource } from './ports/cluster-status.js';
 import type { Config } from './config/config.js';
 import type { AppServices } from './http/services.js';
 import type { Logger } from './observability/logger.js';
@@ -47,6 +48,8 @@ export interface ServiceParts {
   readonly fencing?: EpochWatch;
   /** Cluster-wide nonces of signed peer calls (absent: this process remembers them alone). */
   readonly peerNonces?: PeerNonceStore;
+  /** Reads the cluster's status for `GET /v1/admin/status` (admin keys only). */
+  readonly clusterStatus?: ClusterStatusSource;
 }
 
 export function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
@@ -127,6 +130,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     replication,
     shards: new ShardService(blobs.localfs ?? blobs.s3),
     cluster: { report: () => parts.membership.report((id) => parts.peers.health(id)) },
+    clusterStatus: parts.clusterStatus === undefined ? null : { read: () => parts.clusterStatus?.read({ replicationFactor: config.replication.factor }) ?? Promise.reject(new Error('no status source')) },
     instanceId: config.instanceDiscovery.instanceId,
     region: config.instanceDiscovery.region,
     peers: signedPeers,

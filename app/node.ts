@@ -26,7 +26,8 @@ import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
 import { NodeMetrics } from './observability/metrics.js';
-import { createLogger, type Logger } from './observability/logger.js';
+import { registerRuntimeMetrics } from './observability/runtime-metrics.js';
+import { createLogger, withFields, type Logger } from './observability/logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
 import { buildServices } from './compose.js';
 import { OrphanSweeper } from './services/orphan-sweeper.js';
@@ -35,6 +36,10 @@ import { Membership } from './services/membership.js';
 import { GuardedPeerClient } from './services/peer-health.js';
 import { ReadConsistency } from './services/read-consistency.js';
 import { ReplicaRoutedStore } from './adapters/metadata/read-routing.js';
+import { parseMultiHostDsn } from './adapters/metadata/multi-host-dsn.js';
+import { PostgresClusterStatus } from './adapters/metadata/cluster-status.js';
+import { naming } from './startup-failure.js';
+import { packageVersion } from './cli/command-line.js';
 
 export interface RunningNode {
   readonly url: string;
@@ -49,13 +54,17 @@ const SWEEP_INTERVAL_MS = 5 * 60_000;
 const STARTUP_REPLICA_WAIT_MS = 30_000;
 
 export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
-  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  // Every line names the node and its region, whoever supplied the logger.
+  const logger = withFields(options.logger ?? createLogger({ level: config.log.level, format: config.log.format }), {
+    instance: config.instanceDiscovery.instanceId,
+    region: config.instanceDiscovery.region,
+  });
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn('shutdown step failed', { error: String(error) }));
   };
   try {
-    const metadata = await openMetadata(config, logger, cleanups);
+    const { store: metadata, dsn: metadataDsn } = await openMetadata(config, logger, cleanups);
     const blobs = await openBlobStores(config, cleanups);
     const { locks, lockHome } = await openLocks(config, cleanups);
     const metrics = new NodeMetrics(() => locks.activeCount());
@@ -75,6 +84,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     fencing.start();
     cleanups.push(() => fencing.stop());
     metrics.trackFencingEpoch(() => fencing.view().epoch);
+    const stopRuntimeMetrics = registerRuntimeMetrics(metrics.registry, { version: packageVersion(), instance: discovery.instanceId, region: discovery.region });
+    cleanups.push(async () => stopRuntimeMetrics());
     const membership = new Membership(
       metadata,
       {
@@ -97,7 +108,9 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     });
     cleanups.push(() => peers.close());
     const regionBuckets = openRegionBuckets(config, cleanups);
-    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, peerNonces: metadata, ...(regionalReads ? { regionalReads } : {}) });
+    const readDsns = config.metadataStore.type === 'postgres' && config.metadataStore.readDsn !== null ? [config.metadataStore.readDsn] : [];
+    const clusterStatus = new PostgresClusterStatus(metadataDsn, { readDsns, source: `node ${discovery.instanceId}` });
+    const services = buildServices({ config, metadata, blobs, locks, metrics, logger, peers, membership, regionBuckets, fencing, clusterStatus, peerNonces: metadata, ...(regionalReads ? { regionalReads } : {}) });
     cleanups.push(async () => services.cache.stop());
     const app = createApp(services.app, {
       instanceId: config.instanceDiscovery.instanceId,
@@ -105,6 +118,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       tls: config.server.protocol === 'https',
       maxFileBytes: config.server.maxFileBytes,
       rateLimits: config.rateLimits,
+      accessLog: config.log.accessLog,
     });
 
     const sweeper = new OrphanSweeper(metadata, [blobs.localfs, blobs.s3].filter((s): s is BlobStore => s !== null), locks, {
@@ -121,7 +135,9 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     sweepTimer.unref();
     cleanups.push(async () => clearInterval(sweepTimer));
 
-    const server = await listen(config, app.fetch, config.server.listenHost, config.server.listenPort);
+    const server = await naming('the listener', `${config.server.listenHost}:${config.server.listenPort}`, 'server.listen_addr', () =>
+      listen(config, app.fetch, config.server.listenHost, config.server.listenPort),
+    );
     attachWebSocket(server, services.app, config);
     const port = (server.address() as AddressInfo).port;
     // Shutdown runs these in reverse: stop accepting and drain, then leave the registry.
@@ -142,7 +158,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       metricsUrl = `http://${hostForUrl(config.metrics.listenHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`;
       cleanups.push(() => closeServer(metricsServer, 1000));
     }
-    logger.info('node started', { url, instanceId: config.instanceDiscovery.instanceId, region: config.instanceDiscovery.region });
+    logger.info('node started', { url, version: packageVersion(), node: process.version });
     let closing: Promise<void> | null = null;
     return { url, port, metricsUrl, logger, close: () => (closing ??= closeAll()) };
   } catch (error) {
@@ -151,7 +167,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   }
 }
 
-async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<PostgresMetadataStore> {
+async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<{ store: PostgresMetadataStore; dsn: string }> {
   let dsn: string;
   if (config.metadataStore.type === 'embedded') {
     // Loaded only when used: the package installs process-wide hooks on import.
@@ -166,9 +182,10 @@ async function openMetadata(config: Config, logger: Logger, cleanups: Array<() =
   } else {
     dsn = config.metadataStore.dsn;
   }
-  const store = await createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs });
+  const key = config.metadataStore.type === 'embedded' ? 'metadata_store.port' : 'metadata_store.dsn';
+  const store = await naming('postgres', postgresAddress(dsn), key, () => createPostgresMetadataStore({ dsn, statementTimeoutMs: config.server.metadataOpTimeoutMs }));
   cleanups.push(() => store.close());
-  return store;
+  return { store, dsn };
 }
 
 /** With `metadata_store.read_dsn`: the region's replica for reads, and read-your-writes over it. */
@@ -180,7 +197,10 @@ async function openRegionalReads(
 ): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore } | null> {
   const settings = config.metadataStore;
   if (settings.type !== 'postgres' || settings.readDsn === null) return null;
-  const replica = await createPostgresMetadataStore({ dsn: settings.readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true });
+  const readDsn = settings.readDsn;
+  const replica = await naming('postgres read replica', postgresAddress(readDsn), 'metadata_store.read_dsn', () =>
+    createPostgresMetadataStore({ dsn: readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true }),
+  );
   cleanups.push(() => replica.close());
   const consistency = new ReadConsistency(primary, replica, { maxWaitMs: settings.readYourWritesWaitMs });
   // Serve only once the replica has the schema this node just migrated on the primary.
@@ -210,7 +230,8 @@ async function openBlobStores(config: Config, cleanups: Array<() => Promise<void
       kmsKeyId: s3Config.kmsKeyId,
       acl: s3Config.acl,
     });
-    await store.ping();
+    const where = s3Config.endpoint === null ? `${s3Config.region} (AWS)` : endpointAddress(s3Config.endpoint);
+    await naming(`s3 bucket ${s3Config.bucket}`, where, s3Config.endpoint === null ? 'backend.s3_bucket_name' : 'backend.s3_endpoint', () => store.ping());
     cleanups.push(() => store.close());
     s3 = store;
   }
@@ -250,11 +271,14 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): 
   const dlm = config.dlm;
   let locks: LockManager;
   let lockHome: LockHomeControl | null = null;
+  const sentinel = dlm.type === 'redis' && dlm.sentinels.length > 0;
+  const redisWhere = dlm.type === 'local' ? 'in-process' : sentinel ? `sentinels ${dlm.sentinels.join(',')}` : dlm.redisAddr;
+  const redisKey = sentinel ? 'dlm.redis_sentinels' : 'dlm.redis_addr';
   if (dlm.type === 'local') {
     locks = new MemoryLockManager();
   } else {
     const address = { addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls };
-    const redis = await createRedisLockManager(address);
+    const redis = await naming('redis', redisWhere, redisKey, () => createRedisLockManager(address));
     if (usesSentinel(address)) {
       locks = redis;
     } else {
@@ -264,7 +288,11 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): 
       lockHome = relocatable;
     }
   }
-  await locks.ping();
+  const opened = locks;
+  await naming('redis', redisWhere, redisKey, () => opened.ping()).catch(async (error: unknown) => {
+    await opened.close().catch(() => undefined);
+    throw error;
+  });
   cleanups.push(() => locks.close());
   return { locks, lockHome };
 }
@@ -328,6 +356,27 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 
 function ignore(): void {}
 
+/** host:port of every host of a DSN, without user or password. */
+function postgresAddress(dsn: string): string {
+  try {
+    return parseMultiHostDsn(dsn)
+      .map((host) => (/^(\[.*\]|[^:]*)$/.test(host.label) ? `${host.label}:5432` : host.label))
+      .join(',');
+  } catch {
+    return 'an unparsable DSN';
+  }
+}
+
+/** host:port of an endpoint URL. */
+function endpointAddress(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    return `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}`;
+  } catch {
+    return endpoint;
+  }
+}
+
 /** The host peers should use when nothing is configured: a wildcard listener offers the first external IPv4. */
 function advertisedHost(listenHost: string): string {
   if (listenHost !== '' && listenHost !== '0.0.0.0' && listenHost !== '::') return hostForUrl(listenHost);
@@ -336,15 +385,6 @@ function advertisedHost(listenHost: string): string {
     if (external !== undefined) return external.address;
   }
   return '127.0.0.1';
-}
-
-function packageVersion(): string {
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 function hostForUrl(host: string): string {

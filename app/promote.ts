@@ -7,14 +7,24 @@
  */
 import process from 'node:process';
 import { createPostgresMetadataStore } from './adapters/metadata/postgres.js';
+import { readCommandLine, usageError } from './cli/command-line.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { readFileOrNull } from './read-config-file.js';
 import { promoteHolder } from './services/replication.js';
 
-function option(argv: readonly string[], name: string): string | undefined {
-  const index = argv.indexOf(name);
-  return index >= 0 ? argv[index + 1] : undefined;
-}
+const USAGE = `usage: npm run promote -- --config FILE --from NODE [--to NODE]
+
+Hands the files of a node that is gone for good to the nodes holding current copies of them
+(all of them, or only --to). Prints a JSON report.
+
+options:
+  -c, --config FILE   the configuration of any node of the cluster (its metadata_store.dsn is used)
+  --from NODE         instance id of the node that is gone
+  --to NODE           only this node takes files over
+  -h, --help          this text
+  --version           the geo-callfs and Node versions
+
+exit codes: 0 done, 1 the database could not be reached, 2 bad arguments or configuration`;
 
 function fail(code: number, message: string): never {
   process.stderr.write(`promote: ${message}\n`);
@@ -22,11 +32,13 @@ function fail(code: number, message: string): never {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const from = option(argv, '--from');
-  const to = option(argv, '--to');
-  const configFile = option(argv, '--config');
-  if (from === undefined || from === '' || configFile === undefined) fail(2, 'usage: npm run promote -- --config FILE --from NODE [--to NODE]');
+  const { values } = readCommandLine({
+    command: 'npm run promote --',
+    usage: USAGE,
+    options: { config: { type: 'string', short: 'c' }, from: { type: 'string' }, to: { type: 'string' } },
+  });
+  const { from, to, config: configFile } = values;
+  if (from === undefined || from === '' || configFile === undefined) usageError('npm run promote --', 'promote: --config FILE and --from NODE are required');
   let dsn: string;
   try {
     const config = loadConfig({ argv: ['--config', configFile], env: process.env, cwd: process.cwd(), readFile: readFileOrNull });

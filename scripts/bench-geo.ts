@@ -12,12 +12,26 @@
  * Env: SAMPLES (200), ROUNDS (15), RTT ("eu-us=40,ap-eu=80,ap-us=140").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readCommandLine } from '../app/cli/command-line.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentialsOf, down, REPO_ROOT, rehearsalOptions, up } from './rehearsal/lifecycle.js';
 import { inNamespace, netnsAvailable } from './rehearsal/netns.js';
 import { parseRttTable, type RegionPlan, type RehearsalPlan } from './rehearsal/topology.js';
 
+const USAGE = `usage: npm run bench:geo [-- --json]
+
+The geo rows of the benchmark on a rehearsal this command starts and stops itself (root:
+network namespaces): 4 KiB GETs in-region against across the WAN, read-your-writes waits,
+replication lag, and PUTs in the home region against another.
+
+options:
+  --json        machine-readable results on stdout (the progress stays on stderr)
+  -h, --help    this text
+  --version     the geo-callfs and Node versions
+environment: SAMPLES (200), ROUNDS (15), RTT ("eu-us=40,ap-eu=80,ap-us=140")`;
+
+const { values: flags } = readCommandLine({ command: 'npm run bench:geo --', usage: USAGE, options: { json: { type: 'boolean' } } });
 const samples = Number(process.env['SAMPLES'] ?? 200);
 const rounds = Number(process.env['ROUNDS'] ?? 15);
 const probe = join(REPO_ROOT, 'scripts/rehearsal/geo-probe.mjs');
@@ -89,15 +103,31 @@ async function main(): Promise<void> {
 
     // Writes: the lock home and the primary are in eu; a us node reaches both across the WAN.
     const putRows: string[] = [];
+    const puts: Array<{ region: string; p50_ms: number; p99_ms: number; mean_lock_wait_ms: number }> = [];
     for (const [name, region] of [['eu (home)', eu], ['us', us]] as const) {
       const node = region.nodes[0]?.url ?? '';
       const before = await probeIn<{ sum: number; count: number }>(region, ['lockwait', node, key]);
-      const puts = await probeIn<{ ms: number[]; status: number }>(region, ['puts', `${node}/v1/files/bench/put-${region.name}.bin`, key, String(Math.min(samples, 50))]);
+      const timed = await probeIn<{ ms: number[]; status: number }>(region, ['puts', `${node}/v1/files/bench/put-${region.name}.bin`, key, String(Math.min(samples, 50))]);
       const after = await probeIn<{ sum: number; count: number }>(region, ['lockwait', node, key]);
       const lockMs = after.count > before.count ? ((after.sum - before.sum) / (after.count - before.count)) * 1000 : 0;
-      putRows.push(`| ${name} | ${quantile(puts.ms, 0.5).toFixed(1)} | ${quantile(puts.ms, 0.99).toFixed(1)} | ${lockMs.toFixed(1)} |`);
+      putRows.push(`| ${name} | ${quantile(timed.ms, 0.5).toFixed(1)} | ${quantile(timed.ms, 0.99).toFixed(1)} | ${lockMs.toFixed(1)} |`);
+      puts.push({ region: region.name, p50_ms: quantile(timed.ms, 0.5), p99_ms: quantile(timed.ms, 0.99), mean_lock_wait_ms: lockMs });
     }
 
+    if (flags.json === true) {
+      const get = (r: GetResult): Record<string, unknown> => ({ p50_ms: quantile(r.ms, 0.5), p99_ms: quantile(r.ms, 0.99), served_by: r.headers['x-callfs-served-by'] ?? null, region_hops: Number(r.headers['x-callfs-region-hops'] ?? 0) });
+      const result = {
+        rtt: process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140',
+        samples,
+        rounds,
+        get_4k_from_us: { in_region: get(local), remote: get(remote) },
+        read_your_writes: { wait_ms: { p50: quantile(waits, 0.5), max: Math.max(...waits) }, metadata_sources: sources },
+        replication_lag_ms: { p50: quantile(lags, 0.5), max: Math.max(...lags) },
+        put_4k: puts,
+      };
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
     const row = (name: string, r: GetResult): string => `| ${name} | ${quantile(r.ms, 0.5).toFixed(1)} | ${quantile(r.ms, 0.99).toFixed(1)} | ${r.headers['x-callfs-served-by'] ?? '?'} | ${r.headers['x-callfs-region-hops'] ?? '?'} |`;
     console.log(`\nGeo rows: rehearsal with RTT ${process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140'} ms, client in us, ${samples} sequential 4 KiB GETs each\n`);
     console.log(['| 4 KiB GET from us | p50 ms | p99 ms | served by | region hops |', '|---|---|---|---|---|', row('in-region (us node)', local), row('remote (eu node)', remote)].join('\n'));

@@ -20,9 +20,29 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readCommandLine } from '../app/cli/command-line.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../test/support/postgres-server.js';
 import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
 
+const USAGE = `usage: npm run bench [-- --json]
+
+Our node against bare node:http on this machine (servers pinned to core 0, load on core 1), the
+peer hop against a bare undici proxy, with medians, ratios and the RSS check. Needs wrk, gcc and
+taskset (it names the apt-get line when one is missing) and the baseline rig (BENCH_DIR).
+
+options:
+  --json        machine-readable results on stdout
+  -h, --help    this text
+  --version     the geo-callfs and Node versions
+environment: RUNS (3) DURATION (5) WARMUP (1) WORKLOADS ("get4k put4k get64m put64m") PROXY (1)
+BENCH_DIR (../shared/bench) OUT (a temp dir) GEO=1 (then npm run bench:geo)`;
+
+const { values: flags } = readCommandLine({ command: 'npm run bench --', usage: USAGE, options: { json: { type: 'boolean' } } });
+const log = (line: string): void => {
+  // With --json, stdout carries only the results.
+  if (flags.json === true) process.stderr.write(line + '\n');
+  else console.log(line);
+};
 const repo = resolve(new URL('..', import.meta.url).pathname);
 const benchDir = resolve(process.env['BENCH_DIR'] ?? join(repo, '../shared/bench'));
 const runs = Number(process.env['RUNS'] ?? '3');
@@ -46,13 +66,19 @@ interface Server {
   readonly pids: readonly number[];
 }
 
-function need(tool: string, pkg: string): void {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-  } catch {
-    if (process.getuid?.() === 0) execFileSync('sh', ['-c', `DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${pkg}`], { stdio: 'inherit' });
-    else throw new Error(`missing ${tool}: sudo apt-get install -y ${pkg}`);
-  }
+/** The tools the load drivers use; a missing one is named with the line that installs it. */
+function need(tools: ReadonlyArray<readonly [string, string]>): void {
+  const missing = tools.filter(([tool]) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
+  throw new Error(`missing ${missing.map(([tool]) => tool).join(', ')}; install with: sudo apt-get install -y ${packages}`);
 }
 
 function rssMiB(pid: number): number {
@@ -64,7 +90,7 @@ function rssMiB(pid: number): number {
 function start(label: string, command: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
   const child = spawn('taskset', ['-c', '0', ...command], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   return waitForPort(port, 30_000).then(() => {
-    console.log(`started ${label} (pid ${child.pid ?? '?'}) on :${port}`);
+    log(`started ${label} (pid ${child.pid ?? '?'}) on :${port}`);
     return child;
   });
 }
@@ -174,9 +200,11 @@ function rssRow(what: string, peak: number, idle: number): string {
 }
 
 async function main(): Promise<void> {
-  need('wrk', 'wrk');
-  need('cc', 'gcc');
-  need('taskset', 'util-linux');
+  need([
+    ['wrk', 'wrk'],
+    ['cc', 'gcc'],
+    ['taskset', 'util-linux'],
+  ]);
   if (!existsSync(join(benchDir, 'bench-target.sh'))) throw new Error(`bench rig not found at ${benchDir} (set BENCH_DIR)`);
   mkdirSync(join(out, 'results'), { recursive: true });
   let postgres: PostgresServer | null = null;
@@ -258,9 +286,26 @@ async function main(): Promise<void> {
       ...rows,
       ...(big ? [rssRow('RSS during 64 MiB transfers', bigPeak('callfs-ts'), idle.get('callfs-ts') ?? 0)] : []),
     ].join('\n');
+    const failed = failures(servers.map((s) => s.label));
+    if (flags.json === true) {
+      const byWorkload = (label: string): Record<string, number> => Object.fromEntries(workloads.map((w) => [w, value(label, w)]));
+      const result = {
+        runs,
+        duration_s: Number(duration),
+        units: Object.fromEntries(workloads.map((w) => [w, unitOf(w)])),
+        medians: Object.fromEntries(servers.map((s) => [s.label, byWorkload(s.label)])),
+        ratio_to_node_http: Object.fromEntries(workloads.map((w) => [w, ratioOf(value('callfs-ts', w), value('node-http', w))])),
+        targets: TARGETS,
+        ...(withProxy ? { peer_ratio: Object.fromEntries(workloads.map((w) => [w, ratioOf(value('callfs-peer', w), value('callfs-ts', w))])), peer_targets: PEER_TARGETS } : {}),
+        rss_mib: Object.fromEntries(servers.map((s) => [s.label, { idle: idle.get(s.label) ?? 0, peak_64m: bigPeak(s.label) }])),
+        failed_requests: failed,
+        raw_runs: join(out, 'results'),
+      };
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
     console.log(`\nRUNS=${runs} DURATION=${duration}s WARMUP=${warmup}s (before every run), servers pinned to core 0, load on core 1; raw runs in ${join(out, 'results')}\n`);
     console.log(table);
-    const failed = failures(servers.map((s) => s.label));
     const warnFailed = (): void => {
       if (failed.length > 0) console.log(`\nWARNING, requests failed (see the raw runs): ${failed.join('; ')}`);
     };

@@ -9,13 +9,27 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readCommandLine, usageError } from '../app/cli/command-line.js';
 import { startEmbeddedPostgres } from '../app/adapters/metadata/embedded-postgres.js';
 import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
 import { credentialsOf, type Credentials } from './local-credentials.js';
 
+const USAGE = `usage: npm run cluster [-- options]
+
+Three nodes (regions eu, us, ap) on this machine, sharing one embedded Postgres and one Redis;
+Ctrl-C stops everything it started.
+
+options:
+  --base-port PORT   first node's port; the others follow (default 9101, or CLUSTER_BASE_PORT)
+  --dir DIR          where data and credentials live (default data/cluster, or CLUSTER_DIR)
+  -h, --help         this text
+  --version          the geo-callfs and Node versions`;
+
+const { values } = readCommandLine({ command: 'npm run cluster --', usage: USAGE, options: { 'base-port': { type: 'string' }, dir: { type: 'string' } } });
 const repo = resolve(new URL('..', import.meta.url).pathname);
-const dir = resolve(process.env['CLUSTER_DIR'] ?? join(repo, 'data/cluster'));
-const basePort = Number(process.env['CLUSTER_BASE_PORT'] ?? 9101);
+const dir = resolve(values.dir ?? process.env['CLUSTER_DIR'] ?? join(repo, 'data/cluster'));
+const basePort = Number(values['base-port'] ?? process.env['CLUSTER_BASE_PORT'] ?? 9101);
+if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65533) usageError('npm run cluster --', `cluster: --base-port must be a port number, not "${values['base-port'] ?? ''}"`);
 const NODES = [
   { id: 'node-eu', region: 'eu' },
   { id: 'node-us', region: 'us' },

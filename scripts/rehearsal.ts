@@ -12,11 +12,25 @@
  * or localfs: each node's disk, with the nodes' own replicas), REHEARSAL_S3_LAG_MS (0: extra wait
  * before each S3 replication copy).
  */
+import { readCommandLine, usageError } from '../app/cli/command-line.js';
 import { down, rehearsalOptions, setPartitions, up } from './rehearsal/lifecycle.js';
 import { readState } from './rehearsal/state.js';
 import { collectStatus, endpointsText, statusText } from './rehearsal/report.js';
 
-const USAGE = 'usage: npm run rehearsal -- up | status | down | partition <region> <region> | heal';
+const USAGE = `usage: npm run rehearsal -- <command>
+
+The multi-region topology of regions/ on this machine (root: network namespaces).
+
+commands:
+  up                          start every region (idempotent)
+  status                      what runs, replica lag, DNS answers (exit 1 if a process is down)
+  down                        stop everything it started and remove the namespaces
+  partition <region> <region> drop every packet between two regions
+  heal                        restore every configured delay
+
+options: -h, --help; --version
+environment: REHEARSAL_DIR, REHEARSAL_PREFIX, REHEARSAL_OCTET, REHEARSAL_RTT, REHEARSAL_BACKEND,
+REHEARSAL_S3_LAG_MS (see the top of scripts/rehearsal.ts)`;
 
 // Output piped into `head` may be closed early: that must not kill an `up` half-way.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -58,11 +72,11 @@ async function main(command: string | undefined, args: readonly string[]): Promi
     default:
       break;
   }
-  console.error(USAGE);
-  return 2;
+  usageError('npm run rehearsal --', command === undefined ? 'rehearsal: name a command' : `rehearsal: unknown command or missing arguments: ${[command, ...args].join(' ')}`);
 }
 
-main(process.argv[2], process.argv.slice(3)).then(
+const { positionals } = readCommandLine({ command: 'npm run rehearsal --', usage: USAGE, options: {}, allowPositionals: true });
+main(positionals[0], positionals.slice(1)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(`rehearsal: ${error instanceof Error ? error.message : String(error)}`);

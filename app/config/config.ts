@@ -86,7 +86,12 @@ export interface Config {
     /** Users whose keys are listed in `auth.admin_api_keys`: they may administer the cluster. */
     readonly adminUserIds: readonly string[];
   };
-  readonly log: { readonly level: LogLevel; readonly format: 'json' | 'console' };
+  readonly log: {
+    readonly level: LogLevel;
+    readonly format: 'json' | 'console';
+    /** One access line per request at info (`log.access_log`). */
+    readonly accessLog: boolean;
+  };
   /** Separate unauthenticated metrics listener, or null when disabled. */
   readonly metrics: { readonly listenHost: string; readonly listenPort: number } | null;
   readonly backend: {

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ApiUser, Config, LockConfig, MetadataStoreConfig, S3Config } from './config.js';
 import { envOverrides, isTree, mergeTrees, type Tree } from './env.js';
+import { checkKeys, type KeyFinding } from './keys.js';
 import { FileConfigSchema, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -75,75 +76,130 @@ class Problems {
   readonly list: string[] = [];
   constructor(private readonly sources: Map<string, string>) {}
   add(key: string, message: string): void {
-    const env = this.sources.get(key);
+    const env = this.sources.get(key) ?? this.sources.get(key.replace(/\[\d+\]$/, ''));
     this.list.push(`config: ${key}${env ? ` (from ${env})` : ''}: ${message}`);
+  }
+  unknownKey(finding: KeyFinding): void {
+    const env = this.sources.get(finding.key);
+    if (env !== undefined) {
+      const hint = finding.suggestion === null ? '' : `; did you mean ${envName(finding.suggestion)}?`;
+      this.list.push(`config: ${env}: unknown setting ${finding.key}${hint}`);
+    } else {
+      const hint = finding.suggestion === null ? '' : `; did you mean ${finding.suggestion}?`;
+      this.list.push(`config: ${finding.key}: unknown key${hint}`);
+    }
   }
 }
 
+/** A loaded configuration and what the operator should hear about it (one warning line each). */
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly warnings: readonly string[];
+}
+
 export function loadConfig(input: LoadInput): Config {
+  return loadConfigWithWarnings(input).config;
+}
+
+/**
+ * The configuration, validated once. Every problem found (unknown keys, malformed values, missing
+ * settings) is collected and thrown together, one line each, so an operator fixes them in one go.
+ */
+export function loadConfigWithWarnings(input: LoadInput): LoadedConfig {
   const explicit = configFlag(input.argv);
   let fileTree: Tree = {};
-  let found = false;
+  let fileName: string | null = null;
   if (explicit !== null) {
     const path = resolve(input.cwd, explicit);
     const content = input.readFile(path);
     if (content === null) throw new ConfigError(`config: ${explicit}: file not found`);
     fileTree = parseFile(explicit, content);
-    found = true;
+    fileName = explicit;
   } else {
     for (const name of ['config.yaml', 'config.yml', 'config.json']) {
       const content = input.readFile(join(input.cwd, name));
       if (content === null) continue;
       fileTree = parseFile(name, content);
-      found = true;
+      fileName = name;
       break;
     }
   }
   const { tree: envTree, sources } = envOverrides(input.env);
-  const embedded = !found && sources.size === 0;
-  const parsed = FileConfigSchema.safeParse(mergeTrees(fileTree, envTree));
+  const problems = new Problems(sources);
+  const keys = checkKeys(mergeTrees(fileTree, envTree), FileConfigSchema);
+  for (const finding of keys.unknown) problems.unknownKey(finding);
+  const warnings = keys.ignored.length === 0 ? [] : [`config: ignoring CallFS settings this node does not use: ${keys.ignored.join(', ')}`];
+
+  // No file, and the environment does not choose a metadata store: the embedded default, with
+  // whatever the environment sets on top of it.
+  const embedded = fileName === null && !choosesMetadataStore(envTree);
+  const merged = embedded ? mergeTrees(embeddedTree(envTree), envTree) : mergeTrees(fileTree, envTree);
+  const parsed = FileConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const messages = parsed.error.issues.map((issue) => {
-      const key = issue.path.join('.');
-      const env = sources.get(key);
-      return `config: ${key}${env ? ` (from ${env})` : ''}: ${issue.message}`;
-    });
-    throw new ConfigError(messages.join('\n'));
+    for (const issue of parsed.error.issues) problems.add(issue.path.join('.'), issue.message);
+    throw new ConfigError(problems.list.join('\n'));
   }
-  const config = embedded ? embeddedDefault(input) : build(parsed.data, input.cwd, new Problems(sources));
-  return deepFreeze(config);
+  const built = build(parsed.data, input.cwd, problems, embedded ? 'embedded' : 'strict');
+  const config = embedded ? embeddedDefault(built, input) : built;
+  return { config: deepFreeze(config), warnings };
 }
 
-function embeddedDefault(input: LoadInput): Config {
-  const dataDir = join(input.cwd, 'data');
-  const base = build({ server: { protocol: 'http' }, metadata_store: { type: 'embedded' } }, input.cwd, new Problems(new Map()), true);
-  const creds = input.readFile(join(dataDir, 'credentials.json'));
-  const config: Config = {
-    ...base,
-    server: { ...base.server, listenHost: '127.0.0.1', listenPort: 8443, protocol: 'http', externalUrl: 'http://127.0.0.1:8443' },
-    metadataStore: { type: 'embedded', dataDir: join(dataDir, 'postgres'), port: 54329 },
+function choosesMetadataStore(envTree: Tree): boolean {
+  const store = envTree['metadata_store'];
+  return isTree(store) && (store['type'] !== undefined || store['dsn'] !== undefined);
+}
+
+/** The embedded default as a configuration tree; paths follow `data_dir` and the listener. */
+function embeddedTree(envTree: Tree): Tree {
+  const server = isTree(envTree['server']) ? envTree['server'] : {};
+  const listen = parseListenAddr(String(server['listen_addr'] ?? '127.0.0.1:8443'));
+  const dataDir = typeof envTree['data_dir'] === 'string' ? envTree['data_dir'] : 'data';
+  return {
+    server: {
+      listen_addr: '127.0.0.1:8443',
+      protocol: 'http',
+      external_url: listen === null ? 'http://127.0.0.1:8443' : `http://${listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host}:${listen.port}`,
+    },
+    metadata_store: { type: 'embedded', data_dir: join(dataDir, 'postgres') },
     dlm: { type: 'local' },
-    backend: { defaultBackend: 'localfs', localfsRootPath: join(dataDir, 'files'), s3: null, s3RegionBuckets: {} },
-    dataDir,
-    isEmbeddedDefault: true,
+    backend: { default_backend: 'localfs', localfs_root_path: join(dataDir, 'files') },
   };
-  if (creds === null) return config;
-  try {
-    return withGeneratedCredentials(config, JSON.parse(creds) as GeneratedCredentials);
-  } catch {
-    throw new ConfigError(`config: ${join(dataDir, 'credentials.json')}: not valid JSON; delete it to have new credentials generated`);
-  }
 }
 
-/** The embedded default with its generated key and secrets filled in. */
+/**
+ * The embedded default's credentials: those set in the environment win; the rest come from
+ * `<data_dir>/credentials.json` (created by main.ts on first start when missing).
+ */
+function embeddedDefault(config: Config, input: LoadInput): Config {
+  const withMode: Config = { ...config, isEmbeddedDefault: true };
+  const credsFile = join(config.dataDir, 'credentials.json');
+  const creds = input.readFile(credsFile);
+  if (creds === null) return withMode;
+  let parsed: GeneratedCredentials;
+  try {
+    parsed = JSON.parse(creds) as GeneratedCredentials;
+  } catch {
+    throw new ConfigError(`config: ${credsFile}: not valid JSON; delete it to have new credentials generated`);
+  }
+  return withGeneratedCredentials(withMode, parsed);
+}
+
+/** The embedded default with its generated key and secrets filled in where nothing was configured. */
 export function withGeneratedCredentials(config: Config, creds: GeneratedCredentials): Config {
   return deepFreeze({
     ...config,
-    auth: { ...config.auth, users: [{ id: 'api-user-0', key: creds.api_key }], adminUserIds: ['api-user-0'], internalProxySecret: creds.internal_proxy_secret, singleUseLinkSecret: creds.single_use_link_secret },
+    auth: {
+      ...config.auth,
+      users: config.auth.users.length > 0 ? config.auth.users : [{ id: 'api-user-0', key: creds.api_key }],
+      // The one running the embedded default administers it: its generated key, or the first configured one.
+      adminUserIds: config.auth.adminUserIds.length > 0 ? config.auth.adminUserIds : [config.auth.users[0]?.id ?? 'api-user-0'],
+      internalProxySecret: config.auth.internalProxySecret === '' ? creds.internal_proxy_secret : config.auth.internalProxySecret,
+      singleUseLinkSecret: config.auth.singleUseLinkSecret === '' ? creds.single_use_link_secret : config.auth.singleUseLinkSecret,
+    },
   });
 }
 
-function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = false): Config {
+function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict' | 'embedded'): Config {
   const server = file.server ?? {};
   const auth = file.auth ?? {};
   const backend = file.backend ?? {};
@@ -164,7 +220,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
   for (const [id, key] of Object.entries(auth.api_key_users ?? {})) users.push({ id, key });
   const internalProxySecret = auth.internal_proxy_secret ?? '';
   const singleUseLinkSecret = auth.single_use_link_secret ?? '';
-  if (!skipAuth) validateAuth(users, auth.api_keys ?? [], internalProxySecret, singleUseLinkSecret, problems);
+  validateAuth(users, auth.api_keys ?? [], internalProxySecret, singleUseLinkSecret, problems, mode);
   const adminUserIds = adminUsers(users, auth.admin_api_keys ?? [], problems);
 
   const s3 = s3Config(backend);
@@ -212,7 +268,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
       websocketIdleTimeoutMs: server.websocket_idle_timeout ?? 60_000,
     },
     auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false, adminUserIds },
-    log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console' },
+    log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console', accessLog: file.log?.access_log ?? true },
     metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
     backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3) },
     metadataStore: metadataConfig(file, cwd, problems),
@@ -250,8 +306,10 @@ function build(file: FileConfig, cwd: string, problems: Problems, skipAuth = fal
   return config;
 }
 
-function validateAuth(users: ApiUser[], positional: readonly string[], internal: string, link: string, problems: Problems): void {
-  if (users.length === 0) problems.add('auth.api_keys', 'at least one API key is required (auth.api_keys or auth.api_key_users)');
+function validateAuth(users: ApiUser[], positional: readonly string[], internal: string, link: string, problems: Problems, mode: 'strict' | 'embedded'): void {
+  // The embedded default generates whatever is not configured (an empty value here).
+  const generated = mode === 'embedded';
+  if (users.length === 0 && !generated) problems.add('auth.api_keys', 'at least one API key is required (auth.api_keys or auth.api_key_users)');
   positional.forEach((key, i) => {
     if (key.length < 16) problems.add(`auth.api_keys[${i}]`, 'must be at least 16 characters');
     if (key === 'default-api-key') problems.add(`auth.api_keys[${i}]`, 'must not be the placeholder "default-api-key"');
@@ -267,9 +325,9 @@ function validateAuth(users: ApiUser[], positional: readonly string[], internal:
     if (seen.has(user.key)) problems.add('auth', `the key of ${user.id} is configured twice`);
     seen.add(user.key);
   }
-  if (internal === '' || internal === 'change-me-internal-secret') problems.add('auth.internal_proxy_secret', 'must be set to a secret shared by every node');
-  else if (seen.has(internal)) problems.add('auth.internal_proxy_secret', 'must differ from every API key');
-  if (link === '' || link === 'change-me-link-secret') problems.add('auth.single_use_link_secret', 'must be set to a secret shared by every node');
+  if ((internal === '' && !generated) || internal === 'change-me-internal-secret') problems.add('auth.internal_proxy_secret', 'must be set to a secret shared by every node');
+  else if (internal !== '' && seen.has(internal)) problems.add('auth.internal_proxy_secret', 'must differ from every API key');
+  if ((link === '' && !generated) || link === 'change-me-link-secret') problems.add('auth.single_use_link_secret', 'must be set to a secret shared by every node');
 }
 
 /** The users named by `auth.admin_api_keys`; every listed key must be one of the configured API keys. */
@@ -335,6 +393,11 @@ function lockConfig(file: FileConfig): LockConfig {
     masterName: dlm.redis_master_name ?? 'mymaster',
     tls: dlm.redis_tls ?? false,
   };
+}
+
+/** The `CALLFS_` variable of a dotted key. */
+export function envName(key: string): string {
+  return `CALLFS_${key.split('.').join('__').toUpperCase()}`;
 }
 
 function deepFreeze<T>(value: T): T {

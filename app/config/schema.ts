@@ -59,7 +59,7 @@ export const FileConfigSchema = z.looseObject({
       accept_internal_secret_as_bearer: flag.optional(),
     })
     .optional(),
-  log: z.looseObject({ level: text.optional(), format: text.optional() }).optional(),
+  log: z.looseObject({ level: text.optional(), format: text.optional(), access_log: flag.optional() }).optional(),
   metrics: z.looseObject({ listen_addr: text.optional() }).optional(),
   backend: z
     .looseObject({

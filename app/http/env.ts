@@ -12,6 +12,8 @@ export interface HonoEnv {
   Bindings: Partial<HttpBindings>;
   Variables: {
     requestId: string;
+    /** A well-formed W3C `traceparent` the request came with (passed on to peers). */
+    traceparent: string;
     userId: string;
     services: AppServices;
     /** Status of a response written straight to the Node response (bypassing Hono's Response). */

@@ -66,6 +66,10 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
   if (token !== undefined) headers['x-callfs-consistency-token'] = token;
   const length = declaredLength(c);
   if (length !== undefined) headers['content-length'] = String(length);
+  // One request id and trace across the hop: the holder logs and answers with the same ones.
+  headers['x-request-id'] = c.get('requestId');
+  const traceparent = c.get('traceparent');
+  if (traceparent !== undefined) headers['traceparent'] = traceparent;
   const url = c.req.url;
   const query = url.indexOf('?');
   const method = c.req.method;

@@ -1,4 +1,5 @@
 /** @module The services the HTTP layer calls, assembled by main.ts (or by tests). */
+import type { ClusterStatus } from '../ports/cluster-status.js';
 import type { Authenticator } from '../services/authenticator.js';
 import type { DirectoryService } from '../services/directories.js';
 import type { FileService } from '../services/files.js';
@@ -42,6 +43,8 @@ export interface AppServices {
   readonly cluster: { report(): Promise<ClusterReport> };
   /** Signs every call to another node and verifies every call from one (the only holder of the internal secret). */
   readonly peers: SignedPeerClient;
+  /** The whole cluster's status from its database (`GET /v1/admin/status`); null when not wired. */
+  readonly clusterStatus: { read(): Promise<ClusterStatus> } | null;
 }
 
 export interface AppOptions {
@@ -50,6 +53,8 @@ export interface AppOptions {
   /** True when the listener is TLS (adds Strict-Transport-Security). */
   readonly tls: boolean;
   readonly maxFileBytes: number;
+  /** One info line per request (method, route, status, bytes, duration, caller, request id). */
+  readonly accessLog: boolean;
   readonly rateLimits: {
     readonly linkGeneratePerSec: number;
     readonly linkGenerateBurst: number;

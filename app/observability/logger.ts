@@ -42,4 +42,14 @@ export function createLogger(options: { level: LogLevel; format: 'json' | 'conso
   };
 }
 
+/** A logger that adds `fields` to every line (the node's instance id and region, for one). */
+export function withFields(logger: Logger, fields: LogFields): Logger {
+  return {
+    debug: (m, f) => logger.debug(m, { ...fields, ...f }),
+    info: (m, f) => logger.info(m, { ...fields, ...f }),
+    warn: (m, f) => logger.warn(m, { ...fields, ...f }),
+    error: (m, f) => logger.error(m, { ...fields, ...f }),
+  };
+}
+
 export const SILENT_LOGGER: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };

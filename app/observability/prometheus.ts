@@ -64,6 +64,20 @@ export class Gauge implements Family {
   }
 }
 
+/** A family whose series are read when rendered (runtime figures, build info). */
+export class Collected implements Family {
+  constructor(
+    private readonly name: string,
+    private readonly help: string,
+    private readonly type: 'gauge' | 'counter',
+    private readonly read: () => ReadonlyArray<{ readonly labels: Labels; readonly value: number }>,
+  ) {}
+
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.read().map((s) => `${this.name}${labelText(s.labels)} ${s.value}`)].join('\n');
+  }
+}
+
 export class Histogram implements Family {
   readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
   constructor(

@@ -3,12 +3,13 @@
  * scorecard. `runDrillCommand` is what the script calls and what the tests call.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js';
+import { parseCommandLine } from '../../app/cli/command-line.js';
+import { loadPlan, REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js';
+import { readState } from '../rehearsal/state.js';
 import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
 import { createAwsProvider } from './aws/provider.js';
 import { createLocalProvider } from './local-provider.js';
-import type { DrillProvider } from './provider.js';
+import type { DrillProvider, Topology } from './provider.js';
 import { lastUnfinishedRun, newRunId, readProgress, runDrill, saveProgress, type RunOutcome, type RunProgress } from './runner.js';
 
 export const USAGE = `usage:
@@ -48,6 +49,8 @@ access to the regions' VPCs, e.g. from a bastion):
 export interface DrillCommandOptions {
   readonly argv: readonly string[];
   readonly log?: (line: string) => void;
+  /** Where usage mistakes go (stderr by default). */
+  readonly logError?: (line: string) => void;
   /** Overrides the provider (tests); otherwise built from --provider. */
   readonly provider?: DrillProvider;
   /** Scorecard hooks; the default runs the load generators of the provider (local only). */
@@ -93,34 +96,61 @@ function parseSteady(text: string | undefined): number {
   return value * 1000;
 }
 
+/**
+ * The topology a dry run plans against: the running rehearsal's, or when none is running the
+ * one regions/ describes (home region primary and lock home), so a plan can be read first.
+ */
+async function localTopologyForPlan(provider: DrillProvider, log: (line: string) => void): Promise<Topology> {
+  const rehearsal = rehearsalOptions();
+  if (readState(rehearsal.dir) !== null) return provider.topology();
+  const plan = loadPlan(rehearsal);
+  log(`the rehearsal is not running (no state in ${rehearsal.dir}): planning from regions/, with ${plan.home.name} as primary and lock home`);
+  const ordered = [plan.home, ...plan.regions.filter((r) => r.name !== plan.home.name)];
+  return {
+    regions: ordered.map((r) => r.name),
+    primaryRegion: plan.home.name,
+    lockHomeRegion: plan.home.name,
+    nodes: Object.fromEntries(plan.regions.map((r) => [r.name, r.nodes.map((n) => n.id)])),
+  };
+}
+
 /** Returns the process exit code. */
 export async function runDrillCommand(options: DrillCommandOptions): Promise<number> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const { values, positionals } = parseArgs({
-    args: [...options.argv],
-    allowPositionals: true,
-    options: {
-      provider: { type: 'string', default: 'local' },
-      yes: { type: 'boolean', default: false },
-      execute: { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-      fault: { type: 'string' },
-      'allow-data-loss': { type: 'boolean', default: false },
-      switch: { type: 'boolean', default: false },
-      'no-load': { type: 'boolean', default: false },
-      steady: { type: 'string' },
-      dir: { type: 'string' },
-      'hosted-zone-id': { type: 'string' },
-      'global-hostname': { type: 'string' },
-      'mrap-arn': { type: 'string' },
-      'withdraw-by': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const line = parseCommandLine(
+    {
+      command: 'npm run drill --',
+      usage: USAGE,
+      allowPositionals: true,
+      options: {
+        provider: { type: 'string', default: 'local' },
+        yes: { type: 'boolean', default: false },
+        execute: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        fault: { type: 'string' },
+        'allow-data-loss': { type: 'boolean', default: false },
+        switch: { type: 'boolean', default: false },
+        'no-load': { type: 'boolean', default: false },
+        steady: { type: 'string' },
+        dir: { type: 'string' },
+        'hosted-zone-id': { type: 'string' },
+        'global-hostname': { type: 'string' },
+        'mrap-arn': { type: 'string' },
+        'withdraw-by': { type: 'string' },
+      },
     },
-  });
+    options.argv,
+  );
+  if (line.kind === 'exit') {
+    if (line.stdout !== '') log(line.stdout.trimEnd());
+    if (line.stderr !== '') (options.logError ?? ((text: string) => console.error(text)))(line.stderr.trimEnd());
+    return line.code;
+  }
+  const { values, positionals } = line;
   const [command, target] = positionals;
-  if (values.help || command === undefined) {
-    log(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+  if (command === undefined) {
+    (options.logError ?? ((text: string) => console.error(text)))(`npm run drill: name a drill\nSee: npm run drill -- --help`);
+    return 2;
   }
   let awsFlags: AwsFlags = { hostedZoneId: values['hosted-zone-id'], globalHostname: values['global-hostname'], mrapArn: values['mrap-arn'], withdrawBy: values['withdraw-by'] };
   const dir = resolve(values.dir ?? process.env['DRILL_DIR'] ?? join(REPO_ROOT, 'data/drills'));
@@ -154,7 +184,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     if (fault !== 'partition' && fault !== 'crash' && fault !== 'none') throw new Error(`--fault must be partition, crash or none, not "${fault}"`);
     const drillOptions: DrillOptions = { ...DEFAULT_DRILL_OPTIONS, fault, allowDataLoss: values['allow-data-loss'], switchBack: values.switch };
     const provider = options.provider ?? buildProvider(providerName, awsFlags, log);
-    const topology = await provider.topology();
+    const topology = dryRun && options.provider === undefined && provider.name === 'local' ? await localTopologyForPlan(provider, log) : await provider.topology();
     progress = {
       runId: newRunId(command),
       drill: command,

@@ -31,12 +31,14 @@ afterAll(async () => {
 const onDisk = (path: string): string => join(node.rootPath ?? '', path);
 
 describe('health, auth and common headers', () => {
-  it('answers /health without a key, with security headers and a fresh request id', async () => {
+  it('answers /health without a key, with security headers and the client\'s request id', async () => {
     const res = await call(`${node.url}/health`, { headers: { 'X-Request-ID': 'client-value' } });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('{"status":"ok"}');
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
+    expect(res.headers.get('x-request-id')).toBe('client-value');
+    const fresh = await call(`${node.url}/health`, { headers: { 'X-Request-ID': 'not a valid id' } });
+    expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('strict-transport-security')).toBeNull();

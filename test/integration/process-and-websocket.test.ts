@@ -70,7 +70,7 @@ describe('the node process', () => {
   });
 
   it.each([
-    ['a short API key', 'server:\n  protocol: http\nauth:\n  api_keys: ["short"]\n', /^config: auth\.api_keys\[0\]: must be at least 16 characters$/],
+    ['a short API key', 'server:\n  protocol: http\nauth:\n  api_keys: ["short"]\n  internal_proxy_secret: s1\n  single_use_link_secret: s2\nmetadata_store:\n  dsn: postgres://h/db\n', /^config: auth\.api_keys\[0\]: must be at least 16 characters$/],
     ['an unsupported metadata store', `auth:\n  api_keys: ["${KEYS.owner}"]\n  internal_proxy_secret: s1\n  single_use_link_secret: s2\nserver:\n  protocol: http\nmetadata_store:\n  type: sqlite\n`, /^config: metadata_store\.type: "sqlite" is not supported/],
     ['broken YAML', 'server: [unclosed\n', /^config: \/.*\/bad\.yaml: cannot be parsed/],
   ])('stops with exit code 2 and one line naming the key for %s', async (_name, yaml, message) => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config, LockConfig } from '../../app/config/config.js';
-import { createLogger, SILENT_LOGGER } from '../../app/observability/logger.js';
+import { createLogger, SILENT_LOGGER, type Logger } from '../../app/observability/logger.js';
 import { startNode } from '../../app/node.js';
 
 export const KEYS = { owner: 'owner-key-0123456789abcdef', alice: 'alice-key-0123456789abcdef' } as const;
@@ -41,6 +41,8 @@ export interface TestNodeOptions {
   readonly peerCaFile?: string;
   /** Serve https with this certificate and key (PEM files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Receives the node's log lines (silent by default; TEST_NODE_LOGS=1 prints them). */
+  readonly logger?: Logger;
   /** Users allowed to administer the cluster (default: the owner key's user). */
   readonly adminUserIds?: readonly string[];
 }
@@ -82,7 +84,7 @@ export function testConfig(options: TestNodeOptions): Config {
       acceptInternalSecretAsBearer: false,
       adminUserIds: options.adminUserIds ?? ['api-user-0'],
     },
-    log: { level: 'error', format: 'json' },
+    log: { level: 'error', format: 'json', accessLog: true },
     metrics: null,
     backend: {
       defaultBackend: options.s3 !== undefined ? 's3' : 'localfs',
@@ -136,7 +138,7 @@ function testLockConfig(options: TestNodeOptions): LockConfig {
 
 export async function startTestNode(options: TestNodeOptions): Promise<TestNode> {
   const config = testConfig(options);
-  const node = await startNode(config, { logger: process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER });
+  const node = await startNode(config, { logger: options.logger ?? (process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER) });
   return {
     url: node.url,
     port: node.port,

@@ -109,15 +109,23 @@ export class RedisLockManager implements LockManager {
   ready(timeoutMs: number): Promise<void> {
     if (this.#redis.status === 'ready') return Promise.resolve();
     return new Promise((resolve, reject) => {
+      // The last connection error is the cause given with the timeout (refused, DNS, TLS, auth).
+      let lastError: unknown = undefined;
+      const onError = (error: unknown): void => {
+        lastError = error;
+      };
       const timer = setTimeout(() => {
         this.#redis.off('ready', onReady);
-        reject(new AppError('LOCK_UNAVAILABLE', `Redis did not answer within ${timeoutMs} ms`));
+        this.#redis.off('error', onError);
+        reject(new AppError('LOCK_UNAVAILABLE', `Redis did not answer within ${timeoutMs} ms`, lastError === undefined ? {} : { cause: lastError }));
       }, timeoutMs);
       const onReady = (): void => {
         clearTimeout(timer);
+        this.#redis.off('error', onError);
         resolve();
       };
       this.#redis.once('ready', onReady);
+      this.#redis.on('error', onError);
     });
   }
 
