@@ -25,11 +25,13 @@ import { EpochWatch } from './services/epoch-watch.js';
 import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
+import type { StorageCatalog } from './ports/storage-catalog.js';
 import { NodeMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
 import { buildServices } from './compose.js';
 import { OrphanSweeper } from './services/orphan-sweeper.js';
+import { verifyStorageIdentity, type NamedStore } from './services/storage-identity.js';
 import { attachWebSocket } from './http/websocket.js';
 import { Membership } from './services/membership.js';
 import { GuardedPeerClient } from './services/peer-health.js';
@@ -45,7 +47,6 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
-const SWEEP_INTERVAL_MS = 5 * 60_000;
 const STARTUP_REPLICA_WAIT_MS = 30_000;
 
 export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
@@ -57,7 +58,10 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   try {
     const metadata = await openMetadata(config, logger, cleanups);
     const blobs = await openBlobStores(config, cleanups);
-    const { locks, lockHome } = await openLocks(config, cleanups);
+    // Before anything can write or sweep: the database and every store must be of one cluster.
+    const stores = namedStores(config, blobs);
+    await verifyStorageIdentity(metadata, stores, { adoptExisting: config.backend.adoptExistingStorage, logger });
+    const { locks, lockHome } = await openLocks(config, cleanups, metadata);
     const metrics = new NodeMetrics(() => locks.activeCount());
     const discovery = config.instanceDiscovery;
     const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
@@ -106,19 +110,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       rateLimits: config.rateLimits,
     });
 
-    const sweeper = new OrphanSweeper(metadata, [blobs.localfs, blobs.s3].filter((s): s is BlobStore => s !== null), locks, {
-      graceMs: 10 * 60_000,
-      batchSize: 1000,
-      usedLinkRetentionMs: 24 * 3600_000,
-    });
-    const sweepTimer = setInterval(() => {
-      sweeper.sweep().then(
-        (report) => logger.debug('sweep finished', { ...report }),
-        (error: unknown) => logger.warn('sweep failed', { error: String(error) }),
-      );
-    }, SWEEP_INTERVAL_MS);
-    sweepTimer.unref();
-    cleanups.push(async () => clearInterval(sweepTimer));
+    if (config.sweeper.enabled) startSweeper(config, metadata, stores, metrics, logger, cleanups);
+    else logger.info('the orphan sweeper is off (sweeper.enabled: false)');
 
     const server = await listen(config, app.fetch, config.server.listenHost, config.server.listenPort);
     attachWebSocket(server, services.app, config);
@@ -216,6 +209,43 @@ async function openBlobStores(config: Config, cleanups: Array<() => Promise<void
   return { localfs, s3 };
 }
 
+/** The node's own stores, named the way an operator would name them in a refusal or a log line. */
+function namedStores(config: Config, blobs: { localfs: BlobStore | null; s3: BlobStore | null }): NamedStore[] {
+  const stores: NamedStore[] = [];
+  if (blobs.localfs !== null) stores.push({ name: `local disk ${config.backend.localfsRootPath ?? ''}`, store: blobs.localfs, setting: 'backend.localfs_root_path' });
+  if (blobs.s3 !== null) stores.push({ name: `bucket ${config.backend.s3?.bucket ?? ''}`, store: blobs.s3, setting: 'backend.s3_bucket_name' });
+  return stores;
+}
+
+/** Runs the orphan sweeper every `sweeper.interval`, one sweep at a time. */
+function startSweeper(config: Config, metadata: PostgresMetadataStore, stores: readonly NamedStore[], metrics: NodeMetrics, logger: Logger, cleanups: Array<() => Promise<void>>): void {
+  const sweeper = new OrphanSweeper(
+    metadata,
+    metadata,
+    stores,
+    { graceMs: config.sweeper.graceMs, batchSize: 1000, usedLinkRetentionMs: 24 * 3600_000, quarantineRetentionMs: config.sweeper.quarantineRetentionMs },
+    metrics,
+    logger,
+  );
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    running ??= sweeper
+      .sweep()
+      .then(
+        () => undefined,
+        (error: unknown) => logger.warn('sweep failed', { error: String(error) }),
+      )
+      .finally(() => {
+        running = null;
+      });
+  }, config.sweeper.intervalMs);
+  timer.unref();
+  cleanups.push(async () => {
+    clearInterval(timer);
+    await running;
+  });
+}
+
 /**
  * The other regions' buckets (`backend.s3_region_buckets`), opened without a start-up check: a
  * region that is down must not stop this one; reads through to it then fail like any S3 error.
@@ -245,12 +275,13 @@ function openRegionBuckets(config: Config, cleanups: Array<() => Promise<void>>)
  * The lock manager, and its lock home control when it can follow the epoch row's `lock_home`: a
  * single Redis address can; in-process locks and Sentinel (which finds its own master) cannot.
  */
-async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ locks: LockManager; lockHome: LockHomeControl | null }> {
+async function openLocks(config: Config, cleanups: Array<() => Promise<void>>, catalog: StorageCatalog): Promise<{ locks: LockManager; lockHome: LockHomeControl | null }> {
   const dlm = config.dlm;
   let locks: LockManager;
   let lockHome: LockHomeControl | null = null;
   if (dlm.type === 'local') {
-    locks = new MemoryLockManager();
+    // In-process fences restart with the process: they continue above the highest one stored.
+    locks = new MemoryLockManager({ lastFence: await catalog.highestFence() });
   } else {
     const address = { addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls };
     const redis = await createRedisLockManager(address);

@@ -45,8 +45,10 @@ describe('local filesystem specifics', () => {
     await expect(store.write('t/x.bin', Readable.from([Buffer.alloc(5)]), { exclusive: false, expectedSize: 9 })).rejects.toMatchObject({ code: 'INCOMPLETE_BODY' });
     expect(readdirSync(join(rootPath, 't'))).toEqual([]);
     writeFileSync(join(rootPath, 't', '.callfs-tmp-leftover'), 'crash leftover');
-    expect(await store.removeStaleTemporaries(new Date(Date.now() - 60_000))).toBe(0);
-    expect(await store.removeStaleTemporaries(new Date(Date.now() + 60_000))).toBe(1);
+    expect(await store.removeStaleTemporaries(new Date(Date.now() - 60_000))).toEqual([]);
+    expect(await store.removeStaleTemporaries(new Date(Date.now() + 60_000), { dryRun: true })).toEqual(['t/.callfs-tmp-leftover']);
+    expect(readdirSync(join(rootPath, 't'))).toEqual(['.callfs-tmp-leftover']);
+    expect(await store.removeStaleTemporaries(new Date(Date.now() + 60_000))).toEqual(['t/.callfs-tmp-leftover']);
     expect(readdirSync(join(rootPath, 't'))).toEqual([]);
   });
 });

@@ -5,7 +5,9 @@
  * `parent_path` (indexed children lookups), `version` (content version for ETags) and `fence`
  * (the fencing token of the last writer). Version 5 adds the fencing epoch of region failovers
  * (`callfs_epoch`, `callfs_assert_epoch`): a contract shared with the failover drills, which
- * update the row directly, so its names, columns and SQLSTATEs must not change.
+ * update the row directly, so its names, columns and SQLSTATEs must not change. Version 7 adds
+ * the cluster's identity (`callfs_cluster`, also written as a marker into every blob store) and
+ * `inodes.blob_key`, the store key of an entry's current bytes (NULL: at its path's key).
  */
 export interface Migration {
   readonly version: number;
@@ -153,6 +155,26 @@ END $$ LANGUAGE plpgsql VOLATILE;
     sql: `
 ALTER TABLE callfs_epoch ADD COLUMN primary_host text;
 COMMENT ON COLUMN callfs_epoch.primary_host IS '''host:port'' of the writable primary of this epoch, written by a failover: nodes whose DSN does not list it add it';
+`,
+  },
+  {
+    version: 7,
+    name: 'cluster identity and blob keys',
+    // Idempotent: another branch may add the same table, column or index.
+    sql: `
+CREATE TABLE IF NOT EXISTS callfs_cluster (
+  id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+  cluster_id text NOT NULL,
+  predates_markers boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN callfs_cluster.cluster_id IS 'written as .callfs/cluster.json into every blob store the cluster uses';
+COMMENT ON COLUMN callfs_cluster.predates_markers IS 'true: created in a database that already held entries, so its stores may lack a marker';
+INSERT INTO callfs_cluster (id, cluster_id, predates_markers)
+SELECT 1, gen_random_uuid()::text, EXISTS (SELECT 1 FROM inodes WHERE path <> '/')
+ON CONFLICT (id) DO NOTHING;
+ALTER TABLE inodes ADD COLUMN IF NOT EXISTS blob_key text;
+CREATE INDEX IF NOT EXISTS inodes_blob_key_idx ON inodes (blob_key) WHERE blob_key IS NOT NULL;
 `,
   },
 ];
