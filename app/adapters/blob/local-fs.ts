@@ -85,8 +85,10 @@ function splitKey(key: string): { dir: string[]; name: string } {
 interface DirHandle {
   /** Names inside the directory are `${path}/${name}`: on Linux its /proc/self/fd entry, never re-resolved. */
   readonly path: string;
-  /** Its path under the real root (messages, directory fsyncs). */
+  /** Its path under the real root (identifies it for shared directory fsyncs). */
   readonly realPath: string;
+  /** Makes the directory's entries durable. */
+  sync(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -206,7 +208,7 @@ export class LocalFsBlobStore implements BlobStore {
       if (info.isSymbolicLink()) throw new AppError('INVALID_PATH', SYMLINK_REFUSED);
       if (!info.isDirectory()) throw Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' });
     }
-    return { path: expected, realPath: expected, close: async () => undefined };
+    return { path: expected, realPath: expected, sync: () => fsyncDirectory(expected), close: async () => undefined };
   }
 
   /** Opens a stored file for reading, without following a link anywhere on its way. */
@@ -271,7 +273,7 @@ export class LocalFsBlobStore implements BlobStore {
       } else {
         await rename(temp, target);
       }
-      await this.#syncDirectory(dir.realPath);
+      await this.#syncDirectory(dir);
       return { size: sink.size };
     } catch (error) {
       sink?.destroy();
@@ -457,25 +459,27 @@ export class LocalFsBlobStore implements BlobStore {
   /**
    * Makes the renames done in `dir` durable. Concurrent writers in one directory share fsyncs
    * (group commit): a caller waits for a sync that starts after its call, and all callers that
-   * arrive while one sync runs share the next one.
+   * arrive while one sync runs share the next one (run on the handle of the caller that queued
+   * it, which stays open while that caller waits).
    */
-  #syncDirectory(dir: string): Promise<void> {
-    const state = this.#dirSyncs.get(dir) ?? { running: null, next: null };
-    this.#dirSyncs.set(dir, state);
-    if (state.running === null) return this.#startDirSync(dir, state);
+  #syncDirectory(dir: DirHandle): Promise<void> {
+    const key = dir.realPath;
+    const state = this.#dirSyncs.get(key) ?? { running: null, next: null };
+    this.#dirSyncs.set(key, state);
+    if (state.running === null) return this.#startDirSync(key, dir, state);
     state.next ??= state.running
       .catch(() => undefined)
       .then(() => {
         state.next = null;
-        return this.#startDirSync(dir, state);
+        return this.#startDirSync(key, dir, state);
       });
     return state.next;
   }
 
-  #startDirSync(dir: string, state: DirSync): Promise<void> {
-    const run = fsyncDirectory(dir).finally(() => {
+  #startDirSync(key: string, dir: DirHandle, state: DirSync): Promise<void> {
+    const run = dir.sync().finally(() => {
       if (state.running === run) state.running = null;
-      if (state.running === null && state.next === null) this.#dirSyncs.delete(dir);
+      if (state.running === null && state.next === null) this.#dirSyncs.delete(key);
     });
     state.running = run;
     return run;
@@ -483,7 +487,7 @@ export class LocalFsBlobStore implements BlobStore {
 }
 
 function descriptorHandle(fd: number, realPath: string): DirHandle {
-  return { path: `${PROC_FD}/${fd}`, realPath, close: () => closeFd(fd) };
+  return { path: `${PROC_FD}/${fd}`, realPath, sync: () => fsyncFd(fd), close: () => closeFd(fd) };
 }
 
 /**
