@@ -30,7 +30,7 @@ import { NodeMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
 import { buildServices } from './compose.js';
-import { OrphanSweeper } from './services/orphan-sweeper.js';
+import { OrphanSweeper, type SweepReport } from './services/orphan-sweeper.js';
 import { verifyStorageIdentity, type NamedStore } from './services/storage-identity.js';
 import { attachWebSocket } from './http/websocket.js';
 import { Membership } from './services/membership.js';
@@ -217,9 +217,9 @@ function namedStores(config: Config, blobs: { localfs: BlobStore | null; s3: Blo
   return stores;
 }
 
-/** Runs the orphan sweeper every `sweeper.interval`, one sweep at a time. */
-function startSweeper(config: Config, metadata: PostgresMetadataStore, stores: readonly NamedStore[], metrics: NodeMetrics, logger: Logger, cleanups: Array<() => Promise<void>>): void {
-  const sweeper = new OrphanSweeper(
+/** The sweeper of a node's stores, with the configured grace and retention. */
+function sweeperFor(config: Config, metadata: PostgresMetadataStore, stores: readonly NamedStore[], metrics: NodeMetrics | null, logger: Logger): OrphanSweeper {
+  return new OrphanSweeper(
     metadata,
     metadata,
     stores,
@@ -227,6 +227,11 @@ function startSweeper(config: Config, metadata: PostgresMetadataStore, stores: r
     metrics,
     logger,
   );
+}
+
+/** Runs the orphan sweeper every `sweeper.interval`, one sweep at a time. */
+function startSweeper(config: Config, metadata: PostgresMetadataStore, stores: readonly NamedStore[], metrics: NodeMetrics, logger: Logger, cleanups: Array<() => Promise<void>>): void {
+  const sweeper = sweeperFor(config, metadata, stores, metrics, logger);
   let running: Promise<void> | null = null;
   const timer = setInterval(() => {
     running ??= sweeper
@@ -244,6 +249,24 @@ function startSweeper(config: Config, metadata: PostgresMetadataStore, stores: r
     clearInterval(timer);
     await running;
   });
+}
+
+/**
+ * One sweep of a node's stores by hand, outside the running node (for an admin command): with
+ * `dryRun`, the list of what the sweeper would do and nothing done. Runs even with
+ * `sweeper.enabled: false`; marks no store (a store without this cluster's marker is skipped and
+ * reported). With the embedded default, the node must be stopped (its Postgres is started here).
+ */
+export async function sweepOnce(config: Config, options: { dryRun: boolean; logger?: Logger }): Promise<SweepReport> {
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    const metadata = await openMetadata(config, logger, cleanups);
+    const stores = namedStores(config, await openBlobStores(config, cleanups));
+    return await sweeperFor(config, metadata, stores, null, logger).sweep({ dryRun: options.dryRun });
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
 }
 
 /**

@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LocalFsBlobStore } from '../../app/adapters/blob/local-fs.js';
 import { S3BlobStore } from '../../app/adapters/blob/s3.js';
 import { createPostgresMetadataStore, type PostgresMetadataStore } from '../../app/adapters/metadata/postgres.js';
+import { sweepOnce } from '../../app/node.js';
+import { SILENT_LOGGER } from '../../app/observability/logger.js';
 import { NodeMetrics } from '../../app/observability/metrics.js';
 import { OrphanSweeper, type SweepReport } from '../../app/services/orphan-sweeper.js';
 import { CLUSTER_MARKER_KEY, type NamedStore } from '../../app/services/storage-identity.js';
@@ -230,6 +232,15 @@ describe('the orphan sweeper', () => {
     const report = await sweeperWith().sweep();
     expect(report.actions).toContainEqual({ store: `local disk ${root}`, action: 'remove-temporary', key: 'tmpdir/.callfs-tmp-0123456789abcdef' });
     expect(readdirSync(join(root, 'tmpdir'))).toEqual(['kept.txt']);
+  });
+
+  it('runs a dry sweep by hand from the node\'s configuration, changing nothing', async () => {
+    const orphan = blobKey();
+    writeLocal(orphan, 'crashed write', DAY);
+    const report = await sweepOnce(node.config, { dryRun: true, logger: SILENT_LOGGER });
+    expect(report).toMatchObject({ dryRun: true, skipped: [], links: 0 });
+    expect(report.actions).toContainEqual({ store: `local disk ${root}`, action: 'quarantine', key: orphan });
+    expect(readFileSync(join(root, orphan), 'utf8')).toBe('crashed write');
   });
 
   it('skips a store whose marker names another cluster', async () => {
