@@ -309,7 +309,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.#inParent(key, false, async (dir, name) => {
+    await this.#inParent(key, async (dir, name) => {
       await unlink(`${dir.path}/${name}`).catch((error: unknown) => {
         if (errnoOf(error) !== 'ENOENT') throw error;
       });
@@ -327,7 +327,7 @@ export class LocalFsBlobStore implements BlobStore {
 
   async removeDirectory(key: string): Promise<void> {
     if (key === '') return;
-    await this.#inParent(key, false, async (dir, name) => {
+    await this.#inParent(key, async (dir, name) => {
       await rmdir(`${dir.path}/${name}`).catch((error: unknown) => {
         const code = errnoOf(error);
         if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
@@ -336,12 +336,12 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   /** Runs `work` on the directory holding `key`; a missing directory is nothing to do. */
-  async #inParent(key: string, create: boolean, work: (dir: DirHandle, name: string) => Promise<void>): Promise<void> {
+  async #inParent(key: string, work: (dir: DirHandle, name: string) => Promise<void>): Promise<void> {
     let dir: DirHandle | null = null;
     try {
       const parts = splitKey(key);
       try {
-        dir = await this.#openDir(parts.dir, create);
+        dir = await this.#openDir(parts.dir, false);
       } catch (error) {
         if (errnoOf(error) === 'ENOENT') return;
         throw error;
