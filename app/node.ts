@@ -25,12 +25,14 @@ import { EpochWatch } from './services/epoch-watch.js';
 import { UndiciPeerClient } from './adapters/peers/undici.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
+import type { StorageCatalog } from './ports/storage-catalog.js';
 import { NodeMetrics } from './observability/metrics.js';
 import { registerRuntimeMetrics } from './observability/runtime-metrics.js';
 import { createLogger, withFields, type Logger } from './observability/logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from './http/routes/metrics.js';
 import { buildServices } from './compose.js';
-import { OrphanSweeper } from './services/orphan-sweeper.js';
+import { OrphanSweeper, type SweepReport } from './services/orphan-sweeper.js';
+import { verifyStorageIdentity, type NamedStore } from './services/storage-identity.js';
 import { attachWebSocket } from './http/websocket.js';
 import { Membership } from './services/membership.js';
 import { GuardedPeerClient } from './services/peer-health.js';
@@ -50,7 +52,6 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
-const SWEEP_INTERVAL_MS = 5 * 60_000;
 const STARTUP_REPLICA_WAIT_MS = 30_000;
 
 export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
@@ -66,7 +67,10 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   try {
     const { store: metadata, dsn: metadataDsn } = await openMetadata(config, logger, cleanups);
     const blobs = await openBlobStores(config, cleanups);
-    const { locks, lockHome } = await openLocks(config, cleanups);
+    // Before anything can write or sweep: the database and every store must be of one cluster.
+    const stores = namedStores(config, blobs);
+    await verifyStorageIdentity(metadata, stores, { adoptExisting: config.backend.adoptExistingStorage, logger });
+    const { locks, lockHome } = await openLocks(config, cleanups, metadata);
     const metrics = new NodeMetrics(() => locks.activeCount());
     const discovery = config.instanceDiscovery;
     const regionalReads = await openRegionalReads(config, logger, metadata, cleanups);
@@ -121,19 +125,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       accessLog: config.log.accessLog,
     });
 
-    const sweeper = new OrphanSweeper(metadata, [blobs.localfs, blobs.s3].filter((s): s is BlobStore => s !== null), locks, {
-      graceMs: 10 * 60_000,
-      batchSize: 1000,
-      usedLinkRetentionMs: 24 * 3600_000,
-    });
-    const sweepTimer = setInterval(() => {
-      sweeper.sweep().then(
-        (report) => logger.debug('sweep finished', { ...report }),
-        (error: unknown) => logger.warn('sweep failed', { error: String(error) }),
-      );
-    }, SWEEP_INTERVAL_MS);
-    sweepTimer.unref();
-    cleanups.push(async () => clearInterval(sweepTimer));
+    if (config.sweeper.enabled) startSweeper(config, metadata, stores, metrics, logger, cleanups);
+    else logger.info('the orphan sweeper is off (sweeper.enabled: false)');
 
     const server = await naming('the listener', `${config.server.listenHost}:${config.server.listenPort}`, 'server.listen_addr', () =>
       listen(config, app.fetch, config.server.listenHost, config.server.listenPort),
@@ -238,6 +231,66 @@ async function openBlobStores(config: Config, cleanups: Array<() => Promise<void
   return { localfs, s3 };
 }
 
+/** The node's own stores, named the way an operator would name them in a refusal or a log line. */
+function namedStores(config: Config, blobs: { localfs: BlobStore | null; s3: BlobStore | null }): NamedStore[] {
+  const stores: NamedStore[] = [];
+  if (blobs.localfs !== null) stores.push({ name: `local disk ${config.backend.localfsRootPath ?? ''}`, store: blobs.localfs, setting: 'backend.localfs_root_path' });
+  if (blobs.s3 !== null) stores.push({ name: `bucket ${config.backend.s3?.bucket ?? ''}`, store: blobs.s3, setting: 'backend.s3_bucket_name' });
+  return stores;
+}
+
+/** The sweeper of a node's stores, with the configured grace and retention. */
+function sweeperFor(config: Config, metadata: PostgresMetadataStore, stores: readonly NamedStore[], metrics: NodeMetrics | null, logger: Logger): OrphanSweeper {
+  return new OrphanSweeper(
+    metadata,
+    metadata,
+    stores,
+    { graceMs: config.sweeper.graceMs, batchSize: 1000, usedLinkRetentionMs: 24 * 3600_000, quarantineRetentionMs: config.sweeper.quarantineRetentionMs },
+    metrics,
+    logger,
+  );
+}
+
+/** Runs the orphan sweeper every `sweeper.interval`, one sweep at a time. */
+function startSweeper(config: Config, metadata: PostgresMetadataStore, stores: readonly NamedStore[], metrics: NodeMetrics, logger: Logger, cleanups: Array<() => Promise<void>>): void {
+  const sweeper = sweeperFor(config, metadata, stores, metrics, logger);
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    running ??= sweeper
+      .sweep()
+      .then(
+        () => undefined,
+        (error: unknown) => logger.warn('sweep failed', { error: String(error) }),
+      )
+      .finally(() => {
+        running = null;
+      });
+  }, config.sweeper.intervalMs);
+  timer.unref();
+  cleanups.push(async () => {
+    clearInterval(timer);
+    await running;
+  });
+}
+
+/**
+ * One sweep of a node's stores by hand, outside the running node (for an admin command): with
+ * `dryRun`, the list of what the sweeper would do and nothing done. Runs even with
+ * `sweeper.enabled: false`; marks no store (a store without this cluster's marker is skipped and
+ * reported). With the embedded default, the node must be stopped (its Postgres is started here).
+ */
+export async function sweepOnce(config: Config, options: { dryRun: boolean; logger?: Logger }): Promise<SweepReport> {
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    const { store: metadata } = await openMetadata(config, logger, cleanups);
+    const stores = namedStores(config, await openBlobStores(config, cleanups));
+    return await sweeperFor(config, metadata, stores, null, logger).sweep({ dryRun: options.dryRun });
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
 /**
  * The other regions' buckets (`backend.s3_region_buckets`), opened without a start-up check: a
  * region that is down must not stop this one; reads through to it then fail like any S3 error.
@@ -267,7 +320,7 @@ function openRegionBuckets(config: Config, cleanups: Array<() => Promise<void>>)
  * The lock manager, and its lock home control when it can follow the epoch row's `lock_home`: a
  * single Redis address can; in-process locks and Sentinel (which finds its own master) cannot.
  */
-async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ locks: LockManager; lockHome: LockHomeControl | null }> {
+async function openLocks(config: Config, cleanups: Array<() => Promise<void>>, catalog: StorageCatalog): Promise<{ locks: LockManager; lockHome: LockHomeControl | null }> {
   const dlm = config.dlm;
   let locks: LockManager;
   let lockHome: LockHomeControl | null = null;
@@ -275,7 +328,8 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>): 
   const redisWhere = dlm.type === 'local' ? 'in-process' : sentinel ? `sentinels ${dlm.sentinels.join(',')}` : dlm.redisAddr;
   const redisKey = sentinel ? 'dlm.redis_sentinels' : 'dlm.redis_addr';
   if (dlm.type === 'local') {
-    locks = new MemoryLockManager();
+    // In-process fences restart with the process: they continue above the highest one stored.
+    locks = new MemoryLockManager({ lastFence: await catalog.highestFence() });
   } else {
     const address = { addr: dlm.redisAddr, password: dlm.redisPassword, sentinels: [...dlm.sentinels], masterName: dlm.masterName, tls: dlm.tls };
     const redis = await naming('redis', redisWhere, redisKey, () => createRedisLockManager(address));

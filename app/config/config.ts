@@ -104,6 +104,11 @@ export interface Config {
      * bucket has no current copy of a file written elsewhere yet. Same credentials as `s3`.
      */
     readonly s3RegionBuckets: Readonly<Record<string, { readonly bucket: string; readonly region: string; readonly endpoint: string | null }>>;
+    /**
+     * Mark a store that holds files but no cluster marker as this cluster's at start (the files
+     * are not another cluster's: other data sharing the root or bucket). Off: such a store stops the node.
+     */
+    readonly adoptExistingStorage: boolean;
   };
   readonly metadataStore: MetadataStoreConfig;
   readonly dlm: LockConfig;
@@ -143,6 +148,16 @@ export interface Config {
     readonly linkGenerateBurst: number;
     readonly downloadPerSec: number;
     readonly downloadBurst: number;
+  };
+  /** The orphan sweeper (services/orphan-sweeper.ts). */
+  readonly sweeper: {
+    /** Off: nothing is ever swept (orphans, temporaries, stale links stay). */
+    readonly enabled: boolean;
+    readonly intervalMs: number;
+    /** Bytes younger than this are never orphans (covers the slowest write between bytes and commit). */
+    readonly graceMs: number;
+    /** How long orphans stay in `.callfs/quarantine/` before they are deleted. */
+    readonly quarantineRetentionMs: number;
   };
   readonly cache: {
     /** Metadata cache entries kept per node (0 disables the cache). */

@@ -270,7 +270,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
     auth: { users, internalProxySecret, singleUseLinkSecret, acceptInternalSecretAsBearer: auth.accept_internal_secret_as_bearer ?? false, adminUserIds },
     log: { level: logLevel === 'debug' || logLevel === 'warn' || logLevel === 'error' ? logLevel : 'info', format: (file.log?.format ?? 'json') === 'json' ? 'json' : 'console', accessLog: file.log?.access_log ?? true },
     metrics: metrics === null ? null : { listenHost: metrics.host, listenPort: metrics.port },
-    backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3) },
+    backend: { defaultBackend, localfsRootPath, s3, s3RegionBuckets: regionBuckets(backend, s3), adoptExistingStorage: backend.adopt_existing_storage ?? false },
     metadataStore: metadataConfig(file, cwd, problems),
     dlm: lockConfig(file),
     instanceDiscovery: {
@@ -298,6 +298,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
       downloadPerSec: file.rate_limit?.download_per_sec ?? 10,
       downloadBurst: file.rate_limit?.download_burst ?? 5,
     },
+    sweeper: sweeperConfig(file, problems),
     cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: file.cache?.ttl ?? 30_000 },
     dataDir: resolve(cwd, file.data_dir ?? 'data'),
     isEmbeddedDefault: false,
@@ -380,6 +381,15 @@ function metadataConfig(file: FileConfig, cwd: string, problems: Problems): Meta
   const readDsn = store.read_dsn === undefined || store.read_dsn === '' ? null : store.read_dsn;
   if (readDsn !== null && !/^postgres(ql)?:\/\//.test(readDsn)) problems.add('metadata_store.read_dsn', 'must be a postgres:// URL');
   return { type: 'postgres', dsn, readDsn, readYourWritesWaitMs: store.read_your_writes_wait ?? 2000 };
+}
+
+function sweeperConfig(file: FileConfig, problems: Problems): Config['sweeper'] {
+  const sweeper = file.sweeper ?? {};
+  const intervalMs = sweeper.interval ?? 5 * 60_000;
+  if (intervalMs < 1000) problems.add('sweeper.interval', 'must be at least 1s');
+  const graceMs = sweeper.grace_period ?? 10 * 60_000;
+  if (graceMs < 60_000) problems.add('sweeper.grace_period', 'must be at least 1m (a write in progress must never look orphaned)');
+  return { enabled: sweeper.enabled ?? true, intervalMs, graceMs, quarantineRetentionMs: sweeper.quarantine_retention ?? 7 * 86_400_000 };
 }
 
 function lockConfig(file: FileConfig): LockConfig {

@@ -75,6 +75,7 @@ export const FileConfigSchema = z.looseObject({
       s3_acl: text.optional(),
       s3_kms_key_id: text.optional(),
       internal_proxy_skip_tls_verify: flag.optional(),
+      adopt_existing_storage: flag.optional(),
     })
     .optional(),
   metadata_store: z
@@ -126,6 +127,14 @@ export const FileConfigSchema = z.looseObject({
       link_generate_burst: positive.optional(),
       download_per_sec: z.coerce.number().positive().optional(),
       download_burst: positive.optional(),
+    })
+    .optional(),
+  sweeper: z
+    .looseObject({
+      enabled: flag.optional(),
+      interval: duration.optional(),
+      grace_period: duration.optional(),
+      quarantine_retention: duration.optional(),
     })
     .optional(),
   cache: z.looseObject({ max_entries: z.coerce.number().int().min(0).optional(), ttl: duration.optional() }).optional(),

@@ -1,5 +1,5 @@
-/** @module Parsing of Go-style durations (`30s`, `1m30s`, `500ms`) and byte sizes (`10GiB`, `100MB`). */
-const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** @module Parsing of Go-style durations (`30s`, `1m30s`, `500ms`, plus days: `7d`) and byte sizes (`10GiB`, `100MB`). */
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
   b: 1,
@@ -27,7 +27,7 @@ export function parseDurationMs(value: unknown): number | null {
   if (typeof value !== 'string') return null;
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return null;
   return parts.reduce((sum, p) => sum + Number(p[1]) * (DURATION_UNITS_MS[p[2] ?? ''] ?? 0), 0);
 }

@@ -39,6 +39,20 @@ describe('parsePath canonicalisation (CallFS reference §3.3)', () => {
     ['a/.callfs-tmp-123'],
     ['x'.repeat(256)],
     [('abcdefgh/'.repeat(500))],
+    ['abcdefgh/'.repeat(114)],
+    ['zero\u200Bwidth'],
+    ['joiner\u200Dx'],
+    ['non\u200Cjoiner'],
+    ['\uFEFFbom.txt'],
+    ['line\u2028sep'],
+    ['para\u2029sep'],
+    ['soft\u00ADhyphen'],
+    ['word\u2060joiner'],
+    ['lone\uD800half'],
+    ['.callfs'],
+    ['.callfs/cluster.json'],
+    ['/.callfs/blobs/ab/cd/x'],
+    ['a/../.callfs/x'],
   ])('rejects %j with INVALID_PATH', (raw) => {
     let thrown: unknown;
     try {
@@ -47,6 +61,31 @@ describe('parsePath canonicalisation (CallFS reference §3.3)', () => {
       thrown = error;
     }
     expect(hasCode(thrown, 'INVALID_PATH')).toBe(true);
+  });
+});
+
+describe('one Unicode form (NFC)', () => {
+  it('composes decomposed names, so NFC and NFD spellings are one path', () => {
+    const nfd = 'cafe\u0301.txt';
+    const nfc = 'caf\u00E9.txt';
+    expect(nfd).not.toBe(nfc);
+    expect(parsePath(nfd).path).toBe(`/${nfc}`);
+    expect(parsePath(`dir/${nfc}`).path).toBe(parsePath(`dir/${nfd}`).path);
+    expect(parseUrlPath('cafe%CC%81.txt').path).toBe(`/${nfc}`);
+  });
+
+  it('keeps `.callfs` below the top level and visible non-ASCII names', () => {
+    expect(parsePath('a/.callfs/b').path).toBe('/a/.callfs/b');
+    expect(parsePath('.callfsx').path).toBe('/.callfsx');
+    expect(parsePath('emoji 👍🏽.txt').path).toBe('/emoji 👍🏽.txt');
+  });
+
+  it('accepts a path of exactly the limit and refuses one byte more', () => {
+    const name = 'n'.repeat(200);
+    const exact = `/${name}/${name}/${name}/${name}/${'m'.repeat(1024 - 4 * 201 - 1)}`;
+    expect(new TextEncoder().encode(exact).length).toBe(1024);
+    expect(parsePath(exact).path).toBe(exact);
+    expect(() => parsePath(`${exact}x`)).toThrow(/longer than 1024 bytes/);
   });
 });
 

@@ -3,15 +3,26 @@
  * remainder, JSON `path` / `destination` / `name`, link paths, peer targets) goes through
  * `parsePath` (or `parseUrlPath` for URL-encoded input) and only its output is used as the
  * authorization key, metadata key, lock key and blob key (CallFS reference §3).
+ *
+ * Names are stored in one Unicode form, NFC: a name sent decomposed (`cafe\u0301.txt`) and the
+ * same name sent composed (`caf\u00e9.txt`) are one entry. Invisible format characters
+ * (zero-width spaces and joiners, the BOM, bidi marks, line and paragraph separators) are
+ * refused, so two names that look alike on screen are the same bytes or one of them is refused.
  */
 import { AppError } from '../errors/app-error.js';
 
 /** Longest allowed single name, in UTF-8 bytes (the reference's VARCHAR(255)). */
 export const MAX_NAME_BYTES = 255;
-/** Longest allowed canonical path, in UTF-8 bytes (PATH_MAX on Linux). */
-export const MAX_PATH_BYTES = 4096;
+/**
+ * Longest allowed canonical path, in UTF-8 bytes: the longest key S3 accepts (1024), and well
+ * under what the Postgres indexes on `path` hold (about 2700) and a local disk's PATH_MAX, so a
+ * path accepted here fits every backend and region a file may move to.
+ */
+export const MAX_PATH_BYTES = 1024;
 /** Names starting with this prefix are reserved for the node's own temporary files. */
 export const RESERVED_NAME_PREFIX = '.callfs-';
+/** First segment reserved for the node's own data in every store (`.callfs/blobs`, the cluster marker, the quarantine). */
+export const RESERVED_TOP_LEVEL = '.callfs';
 
 export interface ParsedPath {
   /** Canonical absolute path: leading `/`, no trailing `/`, no `.`/`..`/empty segments. Root is `/`. */
@@ -24,6 +35,11 @@ export interface ParsedPath {
 const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/u;
 // C0 controls except TAB, DEL and C1 controls.
 const CONTROL = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F]/u;
+// Invisible format characters (general category Cf: zero-width space and joiners, word joiner,
+// BOM U+FEFF, soft hyphen, tag characters, ...) and the line and paragraph separators.
+const INVISIBLE = /[\p{Cf}\u2028\u2029]/u;
+// In `u` mode a surrogate pair is one code point, so this matches only unpaired halves.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 function invalid(reason: string): AppError {
   return new AppError('INVALID_PATH', `invalid path: ${reason}`);
@@ -33,14 +49,18 @@ const encoder = new TextEncoder();
 
 /**
  * Validates and canonicalises a decoded path (already free of percent-escapes).
- * Throws INVALID_PATH for backslashes, control or bidi characters, climbing above the root,
- * reserved names and over-long names or paths.
+ * Throws INVALID_PATH for backslashes, control, bidi or invisible format characters, climbing
+ * above the root, reserved names and over-long names or paths. The result is in NFC.
  */
-export function parsePath(raw: string): ParsedPath {
-  const directoryIntent = raw === '' || raw.endsWith('/');
+export function parsePath(input: string): ParsedPath {
+  const directoryIntent = input === '' || input.endsWith('/');
+  // Normalised first, so every check below sees the name that will be stored.
+  const raw = input.normalize('NFC');
   if (raw.includes('\\')) throw invalid('backslash is not allowed');
   if (CONTROL.test(raw)) throw invalid('control characters are not allowed');
   if (BIDI.test(raw)) throw invalid('bidirectional control characters are not allowed');
+  if (INVISIBLE.test(raw)) throw invalid('invisible format characters (zero-width, BOM, line or paragraph separators) are not allowed');
+  if (LONE_SURROGATE.test(raw)) throw invalid('unpaired surrogates are not allowed');
   if (/^[A-Za-z]:/.test(raw)) throw invalid('drive letters are not allowed');
   const out: string[] = [];
   for (const segment of raw.split('/')) {
@@ -54,6 +74,7 @@ export function parsePath(raw: string): ParsedPath {
     if (encoder.encode(segment).length > MAX_NAME_BYTES) throw invalid(`a name is longer than ${MAX_NAME_BYTES} bytes`);
     out.push(segment);
   }
+  if (out[0] === RESERVED_TOP_LEVEL) throw invalid(`the top-level name "${RESERVED_TOP_LEVEL}" is reserved for the node's own data`);
   const path = '/' + out.join('/');
   if (encoder.encode(path).length > MAX_PATH_BYTES) throw invalid(`path is longer than ${MAX_PATH_BYTES} bytes`);
   return { path, directoryIntent };

@@ -33,6 +33,7 @@ export class NodeMetrics implements Telemetry {
   readonly #lockDuration = this.registry.register(new Histogram('callfs_lock_operation_duration_seconds', 'Time spent waiting for locks.'));
   readonly #errors = this.registry.register(new Counter('callfs_errors_total', 'Errors answered, by component and code.'));
   readonly #cache = this.registry.register(new Counter('callfs_metadata_cache_lookups_total', 'Metadata cache lookups by result.'));
+  readonly #swept = this.registry.register(new Counter('callfs_sweeper_objects_total', 'Objects handled by the orphan sweeper, by action (remove-temporary, quarantine, purge).'));
 
   constructor(activeLocks: () => number) {
     this.registry.register(new Gauge('callfs_active_locks', 'Locks currently held by this node.', activeLocks));
@@ -67,6 +68,11 @@ export class NodeMetrics implements Telemetry {
   lockWait(operation: string, status: 'acquired' | 'timeout' | 'error', seconds: number): void {
     this.#lockOps.inc({ operation, status });
     this.#lockDuration.observe({ operation }, seconds);
+  }
+
+  /** The orphan sweeper's actions (services/orphan-sweeper.ts). */
+  sweptObjects(action: string, count: number): void {
+    if (count > 0) this.#swept.inc({ action }, count);
   }
 
   linkGenerated(): void {

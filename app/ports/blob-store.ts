@@ -1,6 +1,8 @@
 /**
  * @module BlobStore: where file bytes live. Keys are canonical paths without the leading `/`
- * (`domain/path.ts` `toBlobKey`). Adapters: local filesystem, S3 (any S3-compatible endpoint).
+ * (`domain/path.ts` `toBlobKey`), or keys of the store's own data under the reserved top-level
+ * `.callfs/` (versioned blobs, the cluster marker, the sweeper's quarantine), which no API path
+ * can name. Adapters: local filesystem, S3 (any S3-compatible endpoint).
  * Contract: `test/contract/blob-store.contract.ts`.
  *
  * Failure translation:
@@ -9,6 +11,7 @@
  * - body stream failed or was aborted    → AppError CLIENT_CLOSED_REQUEST (nothing left visible)
  * - body shorter/longer than expectedSize → AppError INCOMPLETE_BODY (nothing left visible)
  * - backend unreachable / timeout        → AppError STORAGE_UNAVAILABLE
+ * - key longer than the store can hold   → AppError INVALID_PATH
  */
 import type { Readable } from 'node:stream';
 import type { BackendType } from '../domain/entry.js';
@@ -40,6 +43,12 @@ export interface ReadOptions {
   readonly expectVersion?: number | undefined;
 }
 
+export interface ListFilesOptions {
+  readonly olderThan: Date;
+  readonly limit: number;
+  readonly startAfter?: string | undefined;
+}
+
 export interface BlobReadResult {
   readonly stream: Readable;
   /** Total size of the stored object (not of the range). */
@@ -64,12 +73,18 @@ export interface BlobStore {
   /** Moves a file or a whole directory subtree. Missing source → FILE_NOT_FOUND. */
   move(fromKey: string, toKey: string): Promise<void>;
   /**
-   * Lists stored file keys (not directories) last modified before `olderThan`, for the orphan
-   * sweeper. Bounded by `limit`.
+   * Lists stored file keys (not directories) under `prefix` (a key prefix such as `.callfs/blobs/`)
+   * last modified before `olderThan`, in ascending key order, after `startAfter` when given, at
+   * most `limit` of them; for the orphan sweeper. The store's temporary files are left out.
    */
-  listFiles(olderThan: Date, limit: number): Promise<string[]>;
-  /** Removes the store's own temporary leftovers older than `olderThan`; returns how many. */
-  removeStaleTemporaries(olderThan: Date): Promise<number>;
+  listFiles(prefix: string, options: ListFilesOptions): Promise<string[]>;
+  /**
+   * Removes the store's own temporary leftovers older than `olderThan` (with `dryRun`, only
+   * finds them); returns their keys.
+   */
+  removeStaleTemporaries(olderThan: Date, options?: { readonly dryRun?: boolean }): Promise<string[]>;
+  /** True when the store holds no file at all (empty directories and directory markers do not count). */
+  isEmpty(): Promise<boolean>;
   /** Throws STORAGE_UNAVAILABLE when the backend cannot be used. */
   ping(): Promise<void>;
   close(): Promise<void>;

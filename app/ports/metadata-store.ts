@@ -102,12 +102,6 @@ export interface MetadataStore {
   deleteStaleLinks(usedRetentionMs: number): Promise<number>;
 
   /**
-   * Paths of the given blob keys' candidates that have NO entry (sweeper support): returns the
-   * subset of `paths` for which no entry exists.
-   */
-  findMissing(paths: readonly string[]): Promise<string[]>;
-
-  /**
    * Subscribes to changes made by ANY node (including this one). The listener is also called
    * with `{ path: '/', subtree: true }` whenever the feed may have missed changes (reconnect).
    * Returns an unsubscribe function.

@@ -2,8 +2,9 @@
  * @module ReplicaStore: where copies of local-disk files live besides their holder. A replica row
  * (path, instance, version) says that instance has the bytes of that version of the file on its
  * own disk. A row whose version is older than the entry's is stale (never served, repaired by a
- * re-copy). Rows go away with their entry (delete, or a move: the copies stay at the old key and
- * the orphan sweeper collects them). Adapter: Postgres (`adapters/metadata/postgres.ts`).
+ * re-copy). Rows go away with their entry (delete, or a move: the copies stay at the old key; the
+ * orphan sweeper collects copies stored as versioned blobs under `.callfs/blobs/`, never bytes at
+ * a path's key). Adapter: Postgres (`adapters/metadata/postgres.ts`).
  */
 export interface UnderReplicated {
   readonly path: string;

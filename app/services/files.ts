@@ -193,7 +193,6 @@ export class FileService {
       if (current !== null) requireAllowed(userId, 'write', current, null, path);
       if (current?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${path} is a directory`);
       precondition?.(current);
-      if (current === null) await this.#ensureParents(userId, path, lock);
       const backend = current?.backendType ?? this.#ctx.deps.defaultBackend;
       const store = this.#ctx.storeFor(backend);
       const key = toBlobKey(path);
@@ -208,6 +207,8 @@ export class FileService {
       });
       this.#ctx.deps.telemetry.backendOperation(backend, current === null ? 'create' : 'update', (performance.now() - started) / 1000);
       try {
+        // Parents are recorded only once the bytes are stored: a failed upload leaves no directories behind.
+        if (current === null) await this.#ensureParents(userId, path, lock);
         const entry =
           current === null
             ? await this.#ctx.deps.metadata.createEntry(this.#newEntry(userId, path, 'file', size), fenceOf(lock))

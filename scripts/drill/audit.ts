@@ -100,6 +100,7 @@ export function readBucketDir(bucketDir: string): Map<string, StoredBlob> {
     if (!relPath.endsWith(OBJECT_SUFFIX)) return;
     const key = relPath.slice(0, -OBJECT_SUFFIX.length);
     if (key === '' || key.endsWith('/')) return; // `<dir>/` markers of directories
+    if (isNodeOwnData(key)) return;
     let version: number | null = null;
     try {
       const metadata = JSON.parse(readFileSync(file.slice(0, -OBJECT_SUFFIX.length) + METADATA_SUFFIX, 'utf8')) as Record<string, unknown>;
@@ -118,12 +119,18 @@ export function readBucketDir(bucketDir: string): Map<string, StoredBlob> {
   return objects;
 }
 
-/** A node's local-disk files by key (its own `.callfs-*` files and temporaries left out). */
+/** The cluster marker and the sweeper's quarantine: the store's own data, never an entry's bytes. */
+function isNodeOwnData(key: string): boolean {
+  return key === '.callfs/cluster.json' || key.startsWith('.callfs/quarantine/');
+}
+
+/** A node's local-disk files by key (its own `.callfs-*` files, cluster marker, quarantine and temporaries left out). */
 export function readNodeFiles(root: string): Map<string, StoredBlob> {
   const files = new Map<string, StoredBlob>();
   walkFiles(
     root,
     (file, relPath) => {
+      if (isNodeOwnData(relPath)) return;
       try {
         const info = statSync(file);
         files.set(relPath, { size: info.size, mtimeMs: info.mtimeMs, version: null });

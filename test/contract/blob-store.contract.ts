@@ -101,15 +101,24 @@ export function describeBlobStoreContract(name: string, makeStore: () => Promise
       expect(await codeOf(store.move('nothing-here', 'elsewhere'))).toBe('FILE_NOT_FOUND');
     });
 
-    it('lists stored files older than a cut-off for the sweeper', async () => {
+    it('lists stored files under a prefix older than a cut-off, in key order, from a cursor', async () => {
       const store = await makeStore();
+      const blobs = ['.callfs/blobs/0a/1b/aaa', '.callfs/blobs/0a/1b/bbb', '.callfs/blobs/0a/2c/ccc', '.callfs/blobs/ff/00/ddd'];
+      for (const key of [...blobs].reverse()) await store.write(key, Readable.from([Buffer.from(key)]), { exclusive: false });
       await store.write('listed/one.txt', Readable.from([Buffer.from('1')]), { exclusive: false });
-      await store.write('.callfs-shards/ab/1', Readable.from([Buffer.from('shard')]), { exclusive: false });
-      const all = await store.listFiles(new Date(Date.now() + 60_000), 1000);
-      expect(all).toContain('listed/one.txt');
-      // The node's own data under `.callfs-*` is never offered to the sweeper as an orphan.
-      expect(all.filter((key) => key.startsWith('.callfs-'))).toEqual([]);
-      expect(await store.listFiles(new Date(Date.now() - 60_000), 1000)).not.toContain('listed/one.txt');
+      await store.makeDirectory('.callfs/blobs/ee/empty');
+      const later = new Date(Date.now() + 60_000);
+      // Only the prefix, never user files or directory markers.
+      expect(await store.listFiles('.callfs/blobs/', { olderThan: later, limit: 1000 })).toEqual(blobs);
+      expect(await store.listFiles('.callfs/blobs/', { olderThan: later, limit: 2 })).toEqual(blobs.slice(0, 2));
+      expect(await store.listFiles('.callfs/blobs/', { olderThan: later, limit: 2, startAfter: blobs[1] })).toEqual(blobs.slice(2));
+      expect(await store.listFiles('.callfs/blobs/', { olderThan: later, limit: 10, startAfter: blobs[3] })).toEqual([]);
+      expect(await store.listFiles('.callfs/blobs/', { olderThan: new Date(Date.now() - 60_000), limit: 1000 })).toEqual([]);
+      expect(await store.listFiles('', { olderThan: later, limit: 1000 })).toContain('listed/one.txt');
+      expect(await store.isEmpty()).toBe(false);
+      const fresh = await makeStore();
+      await fresh.makeDirectory('only/directories');
+      expect(await fresh.isEmpty()).toBe(true);
       await store.ping();
       expect(hasCode(undefined, 'FILE_NOT_FOUND')).toBe(false);
     });

@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, inject, it } from 'vitest';
 import { LocalFsBlobStore } from '../../app/adapters/blob/local-fs.js';
 import { S3BlobStore } from '../../app/adapters/blob/s3.js';
@@ -45,8 +45,71 @@ describe('local filesystem specifics', () => {
     await expect(store.write('t/x.bin', Readable.from([Buffer.alloc(5)]), { exclusive: false, expectedSize: 9 })).rejects.toMatchObject({ code: 'INCOMPLETE_BODY' });
     expect(readdirSync(join(rootPath, 't'))).toEqual([]);
     writeFileSync(join(rootPath, 't', '.callfs-tmp-leftover'), 'crash leftover');
-    expect(await store.removeStaleTemporaries(new Date(Date.now() - 60_000))).toBe(0);
-    expect(await store.removeStaleTemporaries(new Date(Date.now() + 60_000))).toBe(1);
+    expect(await store.removeStaleTemporaries(new Date(Date.now() - 60_000))).toEqual([]);
+    expect(await store.removeStaleTemporaries(new Date(Date.now() + 60_000), { dryRun: true })).toEqual(['t/.callfs-tmp-leftover']);
+    expect(readdirSync(join(rootPath, 't'))).toEqual(['.callfs-tmp-leftover']);
+    expect(await store.removeStaleTemporaries(new Date(Date.now() + 60_000))).toEqual(['t/.callfs-tmp-leftover']);
     expect(readdirSync(join(rootPath, 't'))).toEqual([]);
   });
+
+  it('creates its temporary files 0600, before a single byte is in them', async () => {
+    const rootPath = mkdtempSync(join(tmpdir(), 'callfs-blob-'));
+    const store = new LocalFsBlobStore({ rootPath });
+    const body = new PassThrough();
+    const writing = store.write('modes/file.bin', body, { exclusive: false });
+    let temp: string | undefined;
+    for (let i = 0; i < 100 && temp === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      temp = existsSync(join(rootPath, 'modes')) ? readdirSync(join(rootPath, 'modes')).find((n) => n.startsWith('.callfs-tmp-')) : undefined;
+    }
+    expect(temp).toBeDefined();
+    expect(statSync(join(rootPath, 'modes', temp ?? '')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(rootPath, 'modes')).mode & 0o777).toBe(0o700);
+    body.end('done');
+    await writing;
+    expect(statSync(join(rootPath, 'modes', 'file.bin')).mode & 0o777).toBe(0o600);
+    await store.close();
+  });
+
+  it('checks every directory at every operation: a swap after use is refused, deep in the tree too', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'callfs-outside-'));
+    const rootPath = mkdtempSync(join(tmpdir(), 'callfs-blob-'));
+    const store = new LocalFsBlobStore({ rootPath });
+    await store.write('a/b/c/used.txt', Readable.from([Buffer.from('inside')]), { exclusive: false });
+    expect((await readAll((await store.read('a/b/c/used.txt')).stream)).toString()).toBe('inside');
+    mkdirSync(join(outside, 'c'));
+    writeFileSync(join(outside, 'c', 'used.txt'), 'outside');
+    renameSync(join(rootPath, 'a', 'b'), join(rootPath, 'a', 'b-moved'));
+    symlinkSync(outside, join(rootPath, 'a', 'b'));
+    await expect(store.read('a/b/c/used.txt')).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    await expect(store.write('a/b/c/new.txt', Readable.from([Buffer.from('x')]), { exclusive: false })).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    await expect(store.write('a/b/new-dir/new.txt', Readable.from([Buffer.from('x')]), { exclusive: false })).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    await expect(store.delete('a/b/c/used.txt')).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    await expect(store.move('a/b/c/used.txt', 'stolen.txt')).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    await expect(store.makeDirectory('a/b/c/sub')).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    expect(readdirSync(outside)).toEqual(['c']);
+    expect(readdirSync(join(outside, 'c'))).toEqual(['used.txt']);
+    expect(readFileSync(join(outside, 'c', 'used.txt'), 'utf8')).toBe('outside');
+    await store.close();
+  });
+
+  it('stores and reads keys whose full path on disk is longer than PATH_MAX', async () => {
+    let rootPath = mkdtempSync(join(tmpdir(), 'callfs-blob-'));
+    for (let i = 0; i < 14; i++) rootPath = join(rootPath, `${'r'.repeat(250)}${i}`);
+    mkdirSync(rootPath, { recursive: true });
+    const store = new LocalFsBlobStore({ rootPath });
+    const key = `${'k'.repeat(250)}/${'l'.repeat(250)}/${'m'.repeat(250)}/file.txt`;
+    expect(rootPath.length + key.length).toBeGreaterThan(4096);
+    await store.write(key, Readable.from([Buffer.from('deep')]), { exclusive: false });
+    expect((await readAll((await store.read(key)).stream)).toString()).toBe('deep');
+    await store.delete(key);
+    await expect(store.read(key)).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+    await store.close();
+  });
 });
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

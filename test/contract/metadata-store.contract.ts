@@ -138,13 +138,6 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
       await store.close();
     });
 
-    it('finds paths without an entry (sweeper support)', async () => {
-      const store = await makeStore();
-      await store.createEntry(file('/here.txt'), f(1));
-      expect(await store.findMissing(['/here.txt', '/gone.txt'])).toEqual(['/gone.txt']);
-      await store.close();
-    });
-
     it('publishes changes made through another store instance to subscribers', async () => {
       const [watcher, writer] = [await makeStore(), await makeStore(true)];
       const seen: MetadataChange[] = [];

@@ -418,6 +418,8 @@ describe('the rehearsal audit', () => {
     put('drill/run1/eu/1._S3rver_object.md5', 'abc');
     put('drill/run1/._S3rver_object', ''); // the marker of directory drill/run1/
     put('plain._S3rver_object', 'xy');
+    put('.callfs/cluster.json._S3rver_object', '{"cluster_id":"c"}');
+    put('.callfs/quarantine/20261203T000000000Z/blobs/ab/cd/x._S3rver_object', 'orphan set aside');
     const objects = readBucketDir(bucket);
     expect([...objects.keys()].sort()).toEqual(['drill/run1/eu/1', 'plain']);
     expect(objects.get('drill/run1/eu/1')).toMatchObject({ size: 5, version: 3 });
@@ -429,6 +431,9 @@ describe('the rehearsal audit', () => {
     writeFileSync(join(root, 'a', '.callfs-tmp-0001'), 'partial');
     writeFileSync(join(root, 'a', '.callfs-shards', 's0'), 'shard');
     utimesSync(join(root, 'a', 'b.txt'), new Date(1000), new Date(1000));
+    mkdirSync(join(root, '.callfs', 'quarantine', '20261203T000000000Z'), { recursive: true });
+    writeFileSync(join(root, '.callfs', 'cluster.json'), '{"cluster_id":"c"}');
+    writeFileSync(join(root, '.callfs', 'quarantine', '20261203T000000000Z', 'x'), 'orphan set aside');
     const files = readNodeFiles(root);
     expect([...files.keys()]).toEqual(['a/b.txt']);
     expect(files.get('a/b.txt')).toEqual({ size: 3, mtimeMs: 1000, version: null });

@@ -105,7 +105,9 @@ describe('disk full', () => {
     expect(full.status).toBe(507);
     expect((await full.json()).code).toBe('INSUFFICIENT_STORAGE');
     expect((await db.query("SELECT 1 FROM inodes WHERE path = '/big.bin'")).rowCount).toBe(0);
-    expect(readdirSync(mountPoint).sort()).toEqual(['keep.txt']);
+    // `.callfs/` holds the cluster marker (the store's own data).
+    expect(readdirSync(mountPoint).sort()).toEqual(['.callfs', 'keep.txt']);
+    expect(readdirSync(join(mountPoint, '.callfs'))).toEqual(['cluster.json']);
     const replace = await files('/v1/files/keep.txt', { method: 'PUT', body: big });
     expect(replace.status).toBe(507);
     expect(await (await files('/v1/files/keep.txt')).text()).toBe('precious');

@@ -45,6 +45,8 @@ export interface TestNodeOptions {
   readonly logger?: Logger;
   /** Users allowed to administer the cluster (default: the owner key's user). */
   readonly adminUserIds?: readonly string[];
+  /** backend.adopt_existing_storage */
+  readonly adoptExistingStorage?: boolean;
 }
 
 export interface TestNode {
@@ -90,6 +92,7 @@ export function testConfig(options: TestNodeOptions): Config {
       defaultBackend: options.s3 !== undefined ? 's3' : 'localfs',
       localfsRootPath: root,
       s3RegionBuckets: options.s3RegionBuckets ?? {},
+      adoptExistingStorage: options.adoptExistingStorage ?? false,
       s3:
         options.s3 === undefined
           ? null
@@ -123,6 +126,7 @@ export function testConfig(options: TestNodeOptions): Config {
     rateLimits: options.realRateLimits
       ? { linkGeneratePerSec: 100, linkGenerateBurst: 1, downloadPerSec: 10, downloadBurst: 5 }
       : { linkGeneratePerSec: 100_000, linkGenerateBurst: 100_000, downloadPerSec: 100_000, downloadBurst: 100_000 },
+    sweeper: { enabled: true, intervalMs: 300_000, graceMs: 600_000, quarantineRetentionMs: 7 * 86_400_000 },
     cache: { maxEntries: 10_000, ttlMs: 60_000 },
     dataDir: mkdtempSync(join(tmpdir(), 'callfs-data-')),
     isEmbeddedDefault: false,

@@ -2,21 +2,31 @@
  * @module LocalFsBlobStore: bytes on the node's disk under one root directory. Writes go to a
  * `.callfs-tmp-*` file beside the target, are fsynced, then renamed (or linked, for exclusive
  * creates) into place and the directory is fsynced: readers see old or new bytes, never a
- * partial file. Keys are canonical already; every resolved path is still checked to stay under
- * the root with no symlink on the way, so nothing can escape it.
+ * partial file. Nothing the store opens can be outside the root or reached through a symbolic
+ * link, checked at every operation (never remembered): on Linux each operation opens its
+ * directory (or file) without following a link in the last component, checks through
+ * `/proc/self/fd` that the descriptor is the very path under the root it asked for, and then acts
+ * on names inside that descriptor, so swapping a directory for a link in between changes nothing.
+ * Where `/proc` is missing, every component is checked with lstat on each operation. Files are
+ * created 0600 and directories 0700: stored bytes are readable by the node's user only.
  */
 import { randomBytes } from 'node:crypto';
-import { close as fsClose, constants, createReadStream, fstat as fsFstat, fsync, open as fsOpen, writev as fsWritev, type Stats } from 'node:fs';
-import { cp, link, lstat, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { close as fsClose, constants, createReadStream, existsSync, fstat as fsFstat, fsync, open as fsOpen, writev as fsWritev, type Dirent, type Stats } from 'node:fs';
+import { cp, link, lstat, mkdir, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import type { BlobReadResult, BlobStore, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
+import type { BlobReadResult, BlobStore, ListFilesOptions, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
 
 const TEMP_PREFIX = '.callfs-tmp-';
-const RESERVED_PREFIX = '.callfs-';
+/** Stored files and directories are the node user's alone. */
+const FILE_MODE = 0o600;
+const DIRECTORY_MODE = 0o700;
+const PROC_FD = '/proc/self/fd';
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+const SYMLINK_REFUSED = 'symbolic links inside the storage root are not followed';
 
 function errnoOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
@@ -34,6 +44,10 @@ function translate(error: unknown, key: string): unknown {
       return new AppError('IS_A_DIRECTORY', `/${key} is a directory on disk`, { cause: error });
     case 'ENOTDIR':
       return new AppError('PARENT_NOT_DIRECTORY', `a parent of /${key} is a file on disk`, { cause: error });
+    case 'ELOOP':
+      return new AppError('INVALID_PATH', SYMLINK_REFUSED, { cause: error });
+    case 'ENAMETOOLONG':
+      return new AppError('INVALID_PATH', 'the path is too long for the local disk', { cause: error });
     case 'ENOSPC':
     case 'EDQUOT':
       return new AppError('INSUFFICIENT_STORAGE', 'the local disk is full', { cause: error, retryAfterSec: 30 });
@@ -51,11 +65,41 @@ function translate(error: unknown, key: string): unknown {
   }
 }
 
+/** The names of a key; refuses empty, `.` and `..` names (keys are canonical, this is the last guard). */
+function namesOf(key: string): string[] {
+  if (key === '') return [];
+  const names = key.split('/');
+  if (names.some((name) => name === '' || name === '.' || name === '..')) throw new AppError('INVALID_PATH', 'path escapes the storage root');
+  return names;
+}
+
+/** The directory names of a key and its last name. */
+function splitKey(key: string): { dir: string[]; name: string } {
+  const names = namesOf(key);
+  const name = names.pop();
+  if (name === undefined) throw new AppError('INVALID_PATH', 'the storage root itself is not a file');
+  return { dir: names, name };
+}
+
+/** A directory under the root, opened for one operation. */
+interface DirHandle {
+  /** Names inside the directory are `${path}/${name}`: on Linux its /proc/self/fd entry, never re-resolved. */
+  readonly path: string;
+  /** Its path under the real root (identifies it for shared directory fsyncs). */
+  readonly realPath: string;
+  /** Makes the directory's entries durable. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export class LocalFsBlobStore implements BlobStore {
   readonly backendType = 'localfs' as const;
   readonly #root: string;
-  /** Directories verified to be real directories (no symlink) under the root. */
-  readonly #checkedDirs = new Set<string>();
+  #ready: Promise<void> | null = null;
+  /** The root with every link in the configured path resolved. */
+  #realRoot = '';
+  /** The root, held open while the store is (Linux): walks start from it. */
+  #rootFd: number | null = null;
   /** Directory fsyncs in progress, shared by concurrent writers of one directory. */
   readonly #dirSyncs = new Map<string, DirSync>();
 
@@ -63,52 +107,148 @@ export class LocalFsBlobStore implements BlobStore {
     this.#root = resolve(options.rootPath);
   }
 
-  async init(): Promise<void> {
-    await mkdir(this.#root, { recursive: true });
+  init(): Promise<void> {
+    this.#ready ??= this.#setUp();
+    return this.#ready;
+  }
+
+  async #setUp(): Promise<void> {
+    await mkdir(this.#root, { recursive: true, mode: DIRECTORY_MODE });
+    this.#realRoot = await realpath(this.#root);
+    if (existsSync(PROC_FD)) this.#rootFd = await openFd(this.#realRoot, constants.O_RDONLY | constants.O_DIRECTORY);
   }
 
   /**
-   * Absolute path of `key`, refusing anything outside the root or through a symlink. Directories
-   * already checked are remembered (briefly), so the hot path does not lstat every component.
+   * Opens the directory of `names` under the root (creating missing ones, 0700, when `create`),
+   * refusing a symbolic link anywhere on the way (INVALID_PATH). Throws raw errno errors otherwise.
    */
-  async #resolve(key: string): Promise<string> {
-    const full = resolve(this.#root, key);
-    const rel = relative(this.#root, full);
-    if (rel.startsWith('..') || rel.includes(`${sep}..${sep}`) || (rel !== '' && resolve(this.#root, rel) !== full)) {
-      throw new AppError('INVALID_PATH', 'path escapes the storage root');
+  async #openDir(names: readonly string[], create: boolean): Promise<DirHandle> {
+    await this.init();
+    const expected = join(this.#realRoot, ...names);
+    if (this.#rootFd === null) return this.#checkDirByPath(names, expected, create);
+    // One open and one readlink when the directory exists and its path fits PATH_MAX.
+    try {
+      const fd = await openFd(expected, DIRECTORY_FLAGS);
+      return await this.#verifiedDir(fd, expected);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOENT' && !create) throw error;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') throw error;
     }
-    // Only the directories on the way are checked: the last component is never followed
-    // (reads open it with O_NOFOLLOW; rename, link, unlink and rmdir act on the link itself).
-    const parts = rel === '' ? [] : rel.split(sep);
-    let current = this.#root;
-    for (let i = 0; i < parts.length - 1; i++) {
-      current = join(current, parts[i] ?? '');
-      if (this.#checkedDirs.has(current)) continue;
+    return this.#walk(names, expected, create);
+  }
+
+  /** Opens `names` one at a time, each inside the descriptor of the one before: no link is ever followed. */
+  async #walk(names: readonly string[], expected: string, create: boolean): Promise<DirHandle> {
+    // The root's own descriptor entry is a link by design: followed here, and only here.
+    let fd = await openFd(`${PROC_FD}/${String(this.#rootFd)}`, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      for (const name of names) {
+        const at = `${PROC_FD}/${fd}/${name}`;
+        let next: number;
+        try {
+          next = await openFd(at, DIRECTORY_FLAGS);
+        } catch (error) {
+          const code = errnoOf(error);
+          if (code === 'ENOTDIR' || code === 'ELOOP') {
+            const info = await lstat(at).catch(() => null);
+            if (info?.isSymbolicLink() === true) throw new AppError('INVALID_PATH', SYMLINK_REFUSED);
+          }
+          if (code !== 'ENOENT' || !create) throw error;
+          await mkdir(at, { mode: DIRECTORY_MODE }).catch((mkdirError: unknown) => {
+            if (errnoOf(mkdirError) !== 'EEXIST') throw mkdirError;
+          });
+          next = await openFd(at, DIRECTORY_FLAGS);
+        }
+        await closeFd(fd);
+        fd = next;
+      }
+    } catch (error) {
+      await closeFd(fd).catch(() => undefined);
+      throw error;
+    }
+    return descriptorHandle(fd, expected);
+  }
+
+  /** The descriptor is the directory at `expected` (no link on the way, not deleted since), or it is closed and refused. */
+  async #verifiedDir(fd: number, expected: string): Promise<DirHandle> {
+    await this.#verify(fd, expected);
+    return descriptorHandle(fd, expected);
+  }
+
+  async #verify(fd: number, expected: string): Promise<void> {
+    let actual: string;
+    try {
+      actual = await readlink(`${PROC_FD}/${fd}`);
+    } catch (error) {
+      await closeFd(fd).catch(() => undefined);
+      throw error;
+    }
+    if (actual === expected) return;
+    await closeFd(fd).catch(() => undefined);
+    if (actual === `${expected} (deleted)`) throw Object.assign(new Error(`${expected} was removed while being opened`), { code: 'ENOENT' });
+    throw new AppError('INVALID_PATH', SYMLINK_REFUSED);
+  }
+
+  /** Without /proc: every component is checked with lstat, on every call. */
+  async #checkDirByPath(names: readonly string[], expected: string, create: boolean): Promise<DirHandle> {
+    let current = this.#realRoot;
+    for (const name of names) {
+      current = join(current, name);
       let info: Stats;
       try {
         info = await lstat(current);
       } catch (error) {
-        if (errnoOf(error) === 'ENOENT') break;
-        throw translate(error, key);
+        if (errnoOf(error) !== 'ENOENT' || !create) throw error;
+        await mkdir(current, { mode: DIRECTORY_MODE }).catch((mkdirError: unknown) => {
+          if (errnoOf(mkdirError) !== 'EEXIST') throw mkdirError;
+        });
+        info = await lstat(current);
       }
-      if (info.isSymbolicLink()) throw new AppError('INVALID_PATH', 'symbolic links inside the storage root are not followed');
-      if (info.isDirectory()) this.#rememberDir(current);
+      if (info.isSymbolicLink()) throw new AppError('INVALID_PATH', SYMLINK_REFUSED);
+      if (!info.isDirectory()) throw Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' });
     }
-    return full;
+    return { path: expected, realPath: expected, sync: () => fsyncDirectory(expected), close: async () => undefined };
   }
 
-  #rememberDir(dir: string): void {
-    if (this.#checkedDirs.size >= 10_000) this.#checkedDirs.clear();
-    this.#checkedDirs.add(dir);
+  /** Opens a stored file for reading, without following a link anywhere on its way. */
+  async #openFile(key: string): Promise<number> {
+    const { dir, name } = splitKey(key);
+    await this.init();
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+    if (this.#rootFd !== null) {
+      const expected = join(this.#realRoot, ...dir, name);
+      try {
+        const fd = await openFd(expected, flags);
+        await this.#verify(fd, expected);
+        return fd;
+      } catch (error) {
+        if (errnoOf(error) !== 'ENAMETOOLONG') throw error;
+      }
+    }
+    const handle = await this.#openDir(dir, false);
+    try {
+      return await openFd(`${handle.path}/${name}`, flags);
+    } finally {
+      await handle.close();
+    }
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
-    const target = await this.#resolve(key);
-    const dir = dirname(target);
-    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let dir: DirHandle;
+    let name: string;
+    try {
+      const parts = splitKey(key);
+      name = parts.name;
+      dir = await this.#openDir(parts.dir, true);
+    } catch (error) {
+      throw translate(error, key);
+    }
+    const temp = `${dir.path}/${TEMP_PREFIX}${randomBytes(8).toString('hex')}`;
+    const target = `${dir.path}/${name}`;
     let sink: FileSink | null = null;
     try {
-      sink = new FileSink(await this.#openTemp(dir, temp), options.expectedSize);
+      sink = new FileSink(await openFd(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE), options.expectedSize);
       // finished() below reports the sink's failure; this keeps a late one from going uncaught.
       sink.on('error', () => undefined);
       // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
@@ -139,16 +279,16 @@ export class LocalFsBlobStore implements BlobStore {
       sink?.destroy();
       await unlink(temp).catch(() => undefined);
       throw translate(abortReason(error, options.signal), key);
+    } finally {
+      await dir.close();
     }
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
-    const path = await this.#resolve(key);
     let fd: number;
     try {
-      fd = await openFd(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = await this.#openFile(key);
     } catch (error) {
-      if (errnoOf(error) === 'ELOOP') throw new AppError('INVALID_PATH', 'symbolic links inside the storage root are not followed');
       throw translate(error, key);
     }
     try {
@@ -169,83 +309,137 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    const path = await this.#resolve(key);
-    await unlink(path).catch((error: unknown) => {
-      if (errnoOf(error) !== 'ENOENT') throw translate(error, key);
+    await this.#inParent(key, async (dir, name) => {
+      await unlink(`${dir.path}/${name}`).catch((error: unknown) => {
+        if (errnoOf(error) !== 'ENOENT') throw error;
+      });
     });
   }
 
   async makeDirectory(key: string): Promise<void> {
-    const path = await this.#resolve(key);
-    await mkdir(path, { recursive: true }).catch((error: unknown) => {
+    try {
+      const dir = await this.#openDir(namesOf(key), true);
+      await dir.close();
+    } catch (error) {
       throw translate(error, key);
-    });
+    }
   }
 
   async removeDirectory(key: string): Promise<void> {
     if (key === '') return;
-    this.#checkedDirs.clear();
-    const path = await this.#resolve(key);
-    await rmdir(path).catch((error: unknown) => {
-      const code = errnoOf(error);
-      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw translate(error, key);
+    await this.#inParent(key, async (dir, name) => {
+      await rmdir(`${dir.path}/${name}`).catch((error: unknown) => {
+        const code = errnoOf(error);
+        if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      });
     });
   }
 
-  async move(fromKey: string, toKey: string): Promise<void> {
-    this.#checkedDirs.clear();
-    const from = await this.#resolve(fromKey);
-    const to = await this.#resolve(toKey);
+  /** Runs `work` on the directory holding `key`; a missing directory is nothing to do. */
+  async #inParent(key: string, work: (dir: DirHandle, name: string) => Promise<void>): Promise<void> {
+    let dir: DirHandle | null = null;
     try {
-      await mkdir(dirname(to), { recursive: true });
-      await rename(from, to);
+      const parts = splitKey(key);
+      try {
+        dir = await this.#openDir(parts.dir, false);
+      } catch (error) {
+        if (errnoOf(error) === 'ENOENT') return;
+        throw error;
+      }
+      await work(dir, parts.name);
     } catch (error) {
-      if (errnoOf(error) !== 'EXDEV') throw translate(error, fromKey);
-      await cp(from, to, { recursive: true, errorOnExist: false, force: true });
-      await rm(from, { recursive: true, force: true });
+      throw translate(error, key);
+    } finally {
+      await dir?.close();
     }
   }
 
-  async listFiles(olderThan: Date, limit: number): Promise<string[]> {
-    const found: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      let names;
+  async move(fromKey: string, toKey: string): Promise<void> {
+    let source: DirHandle | null = null;
+    let target: DirHandle | null = null;
+    try {
+      const from = splitKey(fromKey);
+      const to = splitKey(toKey);
+      source = await this.#openDir(from.dir, false);
+      target = await this.#openDir(to.dir, true);
+      const fromPath = `${source.path}/${from.name}`;
+      const toPath = `${target.path}/${to.name}`;
       try {
-        names = await readdir(dir, { withFileTypes: true });
-      } catch {
-        return;
+        await rename(fromPath, toPath);
+      } catch (error) {
+        if (errnoOf(error) !== 'EXDEV') throw error;
+        await cp(fromPath, toPath, { recursive: true, errorOnExist: false, force: true });
+        await rm(fromPath, { recursive: true, force: true });
       }
-      for (const dirent of names) {
-        if (found.length >= limit) return;
-        const full = join(dir, dirent.name);
-        // `.callfs-*` directories hold the node's own data (erasure shards), never user files.
-        if (dirent.isDirectory()) {
-          if (!dirent.name.startsWith(RESERVED_PREFIX)) await walk(full);
-        } else if (dirent.isFile() && !dirent.name.startsWith(TEMP_PREFIX)) {
-          const info = await stat(full).catch(() => null);
-          if (info !== null && info.mtime < olderThan) found.push(relative(this.#root, full).split(sep).join('/'));
+    } catch (error) {
+      throw translate(error, fromKey);
+    } finally {
+      await source?.close();
+      await target?.close();
+    }
+  }
+
+  async listFiles(prefix: string, options: ListFilesOptions): Promise<string[]> {
+    await this.init();
+    const found: string[] = [];
+    const after = options.startAfter ?? '';
+    const walk = async (dirKey: string): Promise<void> => {
+      // Children in key order: a directory sorts as its name with the `/` its keys carry.
+      const children = (await this.#children(dirKey))
+        .filter((d) => d.isDirectory() || (d.isFile() && !d.name.startsWith(TEMP_PREFIX)))
+        .map((d) => ({ key: `${dirKey}${d.name}${d.isDirectory() ? '/' : ''}`, directory: d.isDirectory() }))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      for (const child of children) {
+        if (found.length >= options.limit) return;
+        if (child.directory) {
+          // Every key below it sorts before `startAfter`: nothing to see there.
+          if (child.key < after && !after.startsWith(child.key)) continue;
+          await walk(child.key);
+        } else if (child.key > after) {
+          const info = await lstat(join(this.#realRoot, child.key)).catch(() => null);
+          if (info?.isFile() === true && info.mtime < options.olderThan) found.push(child.key);
         }
       }
     };
-    await walk(this.#root);
+    await walk(prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`);
     return found;
   }
 
-  async removeStaleTemporaries(olderThan: Date): Promise<number> {
-    let removed = 0;
-    const walk = async (dir: string): Promise<void> => {
-      const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
-      for (const dirent of names) {
-        const full = join(dir, dirent.name);
-        if (dirent.isDirectory()) await walk(full);
-        else if (dirent.name.startsWith(TEMP_PREFIX)) {
-          const info = await stat(full).catch(() => null);
-          if (info !== null && info.mtime < olderThan && (await unlink(full).then(() => true, () => false))) removed++;
+  async removeStaleTemporaries(olderThan: Date, options: { readonly dryRun?: boolean } = {}): Promise<string[]> {
+    await this.init();
+    const stale: string[] = [];
+    const walk = async (dirKey: string): Promise<void> => {
+      for (const dirent of await this.#children(dirKey)) {
+        const key = `${dirKey}${dirent.name}`;
+        if (dirent.isDirectory()) await walk(`${key}/`);
+        else if (dirent.isFile() && dirent.name.startsWith(TEMP_PREFIX)) {
+          const info = await lstat(join(this.#realRoot, key)).catch(() => null);
+          if (info !== null && info.mtime < olderThan) stale.push(key);
         }
       }
     };
-    await walk(this.#root);
+    await walk('');
+    if (options.dryRun === true) return stale;
+    const removed: string[] = [];
+    for (const key of stale) if (await this.delete(key).then(() => true, () => false)) removed.push(key);
     return removed;
+  }
+
+  async isEmpty(): Promise<boolean> {
+    await this.init();
+    const holdsFile = async (dirKey: string): Promise<boolean> => {
+      for (const dirent of await this.#children(dirKey)) {
+        if (!dirent.isDirectory()) return true;
+        if (await holdsFile(`${dirKey}${dirent.name}/`)) return true;
+      }
+      return false;
+    };
+    return !(await holdsFile(''));
+  }
+
+  /** Entries of a directory given by key (`''` or ending in `/`); none when it cannot be read. Links are listed, never entered. */
+  async #children(dirKey: string): Promise<Dirent[]> {
+    return readdir(join(this.#realRoot, dirKey), { withFileTypes: true }).catch(() => []);
   }
 
   async ping(): Promise<void> {
@@ -256,45 +450,44 @@ export class LocalFsBlobStore implements BlobStore {
     }
   }
 
-  async close(): Promise<void> {}
-
-  /** Opens a new temp file; the directory is made only when it turns out to be missing. */
-  async #openTemp(dir: string, temp: string): Promise<number> {
-    try {
-      return await openFd(temp, 'wx');
-    } catch (error) {
-      if (errnoOf(error) !== 'ENOENT') throw error;
-      await mkdir(dir, { recursive: true });
-      return openFd(temp, 'wx');
-    }
+  async close(): Promise<void> {
+    const fd = this.#rootFd;
+    this.#rootFd = null;
+    if (fd !== null) await closeFd(fd).catch(() => undefined);
   }
 
   /**
    * Makes the renames done in `dir` durable. Concurrent writers in one directory share fsyncs
    * (group commit): a caller waits for a sync that starts after its call, and all callers that
-   * arrive while one sync runs share the next one.
+   * arrive while one sync runs share the next one (run on the handle of the caller that queued
+   * it, which stays open while that caller waits).
    */
-  #syncDirectory(dir: string): Promise<void> {
-    const state = this.#dirSyncs.get(dir) ?? { running: null, next: null };
-    this.#dirSyncs.set(dir, state);
-    if (state.running === null) return this.#startDirSync(dir, state);
+  #syncDirectory(dir: DirHandle): Promise<void> {
+    const key = dir.realPath;
+    const state = this.#dirSyncs.get(key) ?? { running: null, next: null };
+    this.#dirSyncs.set(key, state);
+    if (state.running === null) return this.#startDirSync(key, dir, state);
     state.next ??= state.running
       .catch(() => undefined)
       .then(() => {
         state.next = null;
-        return this.#startDirSync(dir, state);
+        return this.#startDirSync(key, dir, state);
       });
     return state.next;
   }
 
-  #startDirSync(dir: string, state: DirSync): Promise<void> {
-    const run = fsyncDirectory(dir).finally(() => {
+  #startDirSync(key: string, dir: DirHandle, state: DirSync): Promise<void> {
+    const run = dir.sync().finally(() => {
       if (state.running === run) state.running = null;
-      if (state.running === null && state.next === null) this.#dirSyncs.delete(dir);
+      if (state.running === null && state.next === null) this.#dirSyncs.delete(key);
     });
     state.running = run;
     return run;
   }
+}
+
+function descriptorHandle(fd: number, realPath: string): DirHandle {
+  return { path: `${PROC_FD}/${fd}`, realPath, sync: () => fsyncFd(fd), close: () => closeFd(fd) };
 }
 
 /**
@@ -353,7 +546,7 @@ function writeAllv(fd: number, buffers: Buffer[], callback: (error?: Error | nul
   });
 }
 
-const openFd = promisify(fsOpen) as (path: string, flags: string | number) => Promise<number>;
+const openFd = promisify(fsOpen) as (path: string, flags: string | number, mode?: number) => Promise<number>;
 const fsyncFd = promisify(fsync);
 const closeFd = promisify(fsClose);
 

@@ -23,8 +23,10 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import type { BlobReadResult, BlobStore, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
+import type { BlobReadResult, BlobStore, ListFilesOptions, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
 
+/** Longest wait for one page of a bucket listing. */
+const LIST_TIMEOUT_MS = 30_000;
 /** User metadata key holding the entry version an object was written for. */
 const VERSION_METADATA = 'callfs-version';
 
@@ -219,29 +221,52 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async listFiles(olderThan: Date, limit: number): Promise<string[]> {
+  async listFiles(prefix: string, options: ListFilesOptions): Promise<string[]> {
     const keys: string[] = [];
     let token: string | undefined;
     do {
       const page = await this.#client
-        .send(new ListObjectsV2Command({ Bucket: this.#options.bucket, MaxKeys: 1000, ContinuationToken: token }))
+        .send(
+          new ListObjectsV2Command({
+            Bucket: this.#options.bucket,
+            Prefix: prefix,
+            MaxKeys: 1000,
+            ContinuationToken: token,
+            ...(token === undefined && options.startAfter !== undefined && options.startAfter !== '' ? { StartAfter: options.startAfter } : {}),
+          }),
+          { abortSignal: AbortSignal.timeout(LIST_TIMEOUT_MS) },
+        )
         .catch((error: unknown) => {
-          throw translate(error, '');
+          throw translate(error, prefix);
         });
       for (const object of page.Contents ?? []) {
-        // `.callfs-*` keys hold the node's own data (erasure shards), never user files.
-        if (object.Key === undefined || object.Key.endsWith('/') || object.Key.startsWith('.callfs-')) continue;
-        if (object.LastModified !== undefined && object.LastModified < olderThan) keys.push(object.Key);
-        if (keys.length >= limit) return keys;
+        if (object.Key === undefined || object.Key.endsWith('/')) continue;
+        if (object.LastModified !== undefined && object.LastModified < options.olderThan) keys.push(object.Key);
+        if (keys.length >= options.limit) return keys;
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     return keys;
   }
 
-  async removeStaleTemporaries(): Promise<number> {
+  async removeStaleTemporaries(): Promise<string[]> {
     // Multipart uploads are aborted on failure; nothing else temporary is written.
-    return 0;
+    return [];
+  }
+
+  async isEmpty(): Promise<boolean> {
+    let token: string | undefined;
+    do {
+      const page = await this.#client
+        .send(new ListObjectsV2Command({ Bucket: this.#options.bucket, MaxKeys: 1000, ContinuationToken: token }), { abortSignal: AbortSignal.timeout(LIST_TIMEOUT_MS) })
+        .catch((error: unknown) => {
+          throw translate(error, '');
+        });
+      // Directory markers (`key/`) hold no bytes.
+      if ((page.Contents ?? []).some((object) => object.Key !== undefined && !object.Key.endsWith('/'))) return false;
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return true;
   }
 
   async ping(): Promise<void> {

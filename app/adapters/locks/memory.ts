@@ -1,7 +1,9 @@
 /**
  * @module MemoryLockManager: in-process path locks for a single node (the embedded default).
  * Waiters queue per key in arrival order; grants carry a strictly increasing fence; a lock
- * held by this process never expires (a crash releases everything with the process).
+ * held by this process never expires (a crash releases everything with the process). Fences
+ * start above `lastFence`, the highest one the metadata store holds, so they keep growing across
+ * restarts (rows keep the fence of their last writer, and an older fence is refused).
  */
 import { AppError } from '../../errors/app-error.js';
 import type { AcquireOptions, LockHandle, LockManager } from '../../ports/lock-manager.js';
@@ -13,8 +15,12 @@ interface Waiter {
 export class MemoryLockManager implements LockManager {
   readonly #held = new Set<string>();
   readonly #queues = new Map<string, Waiter[]>();
-  #fence = 0;
+  #fence: number;
   #active = 0;
+
+  constructor(options: { readonly lastFence?: number } = {}) {
+    this.#fence = options.lastFence ?? 0;
+  }
 
   async acquire(keys: readonly string[], options: AcquireOptions): Promise<LockHandle> {
     const sorted = [...new Set(keys)].sort();

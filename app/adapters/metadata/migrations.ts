@@ -6,6 +6,9 @@
  * (the fencing token of the last writer). Version 5 adds the fencing epoch of region failovers
  * (`callfs_epoch`, `callfs_assert_epoch`), whose SQL lives with the rest of the fencing protocol
  * in app/fencing: the failover drills update the row directly, from the same definitions.
+ * Version 7 adds the cluster's identity (`callfs_cluster`, also written as a marker into every
+ * blob store) and `inodes.blob_key`, the store key of an entry's current bytes (NULL: at its
+ * path's key).
  */
 import { EPOCH_PRIMARY_HOST_DDL, EPOCH_TABLE_DDL } from '../../fencing/index.js';
 
@@ -138,6 +141,26 @@ COMMENT ON TABLE callfs_peer_nonces IS 'nonces of signed node-to-node calls, kep
 -- from now on the column holds the hex SHA-256 of the token, so a dump holds no live link.
 UPDATE single_use_links SET token = encode(sha256(convert_to(token, 'UTF8')), 'hex') WHERE position('.' in token) > 0;
 COMMENT ON COLUMN single_use_links.token IS 'hex SHA-256 of the token in the link URL (never the token itself)';
+`,
+  },
+  {
+    version: 9,
+    name: 'cluster identity and blob keys',
+    // Idempotent: another branch may add the same table, column or index.
+    sql: `
+CREATE TABLE IF NOT EXISTS callfs_cluster (
+  id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+  cluster_id text NOT NULL,
+  predates_markers boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN callfs_cluster.cluster_id IS 'written as .callfs/cluster.json into every blob store the cluster uses';
+COMMENT ON COLUMN callfs_cluster.predates_markers IS 'true: created in a database that already held entries, so its stores may lack a marker';
+INSERT INTO callfs_cluster (id, cluster_id, predates_markers)
+SELECT 1, gen_random_uuid()::text, EXISTS (SELECT 1 FROM inodes WHERE path <> '/')
+ON CONFLICT (id) DO NOTHING;
+ALTER TABLE inodes ADD COLUMN IF NOT EXISTS blob_key text;
+CREATE INDEX IF NOT EXISTS inodes_blob_key_idx ON inodes (blob_key) WHERE blob_key IS NOT NULL;
 `,
   },
 ];

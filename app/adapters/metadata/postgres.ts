@@ -17,6 +17,7 @@ import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } fr
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
 import type { PeerNonceStore } from '../../ports/peer-nonces.js';
+import type { ClusterRecord, StorageCatalog } from '../../ports/storage-catalog.js';
 import { assertEpoch, epochStateFromRow, READ_EPOCH_STATE, type EpochStateRow } from '../../fencing/index.js';
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -94,7 +95,7 @@ export async function createPostgresMetadataStore(options: PostgresMetadataStore
   return store;
 }
 
-export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource, PrimaryCandidates, PeerNonceStore {
+export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, ReplicaStore, WalPosition, ReplicaProgress, EpochSource, PrimaryCandidates, PeerNonceStore, StorageCatalog {
   readonly #pool: PrimaryPool;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   #listener: pg.Client | null = null;
@@ -340,10 +341,25 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     return result.rowCount ?? 0;
   }
 
-  async findMissing(paths: readonly string[]): Promise<string[]> {
-    if (paths.length === 0) return [];
-    const result = await this.#query<{ p: string }>('SELECT p FROM unnest($1::text[]) AS p WHERE NOT EXISTS (SELECT 1 FROM inodes WHERE path = p)', [paths]);
-    return result.rows.map((r) => r.p);
+  async cluster(): Promise<ClusterRecord> {
+    const result = await this.#query<{ cluster_id: string; predates_markers: boolean; holds_entries: boolean }>(
+      `SELECT cluster_id, predates_markers, EXISTS (SELECT 1 FROM inodes WHERE path <> '/') AS holds_entries FROM callfs_cluster WHERE id = 1`,
+    );
+    const row = result.rows[0];
+    // Migration 7 creates the row; a database without it was tampered with, and nothing is assumed.
+    if (row === undefined) throw new AppError('METADATA_UNAVAILABLE', 'the metadata database has no cluster identity (table callfs_cluster is empty)');
+    return { clusterId: row.cluster_id, predatesMarkers: row.predates_markers, holdsEntries: row.holds_entries };
+  }
+
+  async unreferencedBlobKeys(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const result = await this.#query<{ k: string }>('SELECT k FROM unnest($1::text[]) AS k WHERE NOT EXISTS (SELECT 1 FROM inodes WHERE blob_key = k)', [keys]);
+    return result.rows.map((r) => r.k);
+  }
+
+  async highestFence(): Promise<number> {
+    const result = await this.#query<{ fence: string }>('SELECT COALESCE(max(fence), 0) AS fence FROM inodes');
+    return Number(result.rows[0]?.fence ?? 0);
   }
 
   /**

@@ -64,9 +64,6 @@ export class ReplicaRoutedStore implements MetadataStore {
   deleteStaleLinks(usedRetentionMs: number): Promise<number> {
     return this.primary.deleteStaleLinks(usedRetentionMs);
   }
-  findMissing(paths: readonly string[]): Promise<string[]> {
-    return this.primary.findMissing(paths);
-  }
   subscribe(listener: (change: MetadataChange) => void): () => void {
     return this.primary.subscribe(listener);
   }
