@@ -22,5 +22,7 @@ export interface HonoEnv {
     peerFrom: string;
     /** Authenticated as an internal call (`/v1/internal/*`): peer signature or internal secret. */
     internalAuth: boolean;
+    /** Consistency token a write's commit returned (covers the commit; saves asking the primary again). */
+    writeToken: string;
   };
 }

@@ -1,8 +1,12 @@
 /**
- * @module LocalFsBlobStore: bytes on the node's disk under one root directory. Writes go to a
- * `.callfs-tmp-*` file beside the target, are fsynced, then renamed (or linked, for exclusive
- * creates) into place and the directory is fsynced: readers see old or new bytes, never a
- * partial file. Keys are canonical already; every resolved path is still checked to stay under
+ * @module LocalFsBlobStore: bytes on the node's disk under one root directory. Writes to a key
+ * readers may know go to a `.callfs-tmp-*` file beside the target, are fsynced, then renamed (or
+ * linked, for exclusive creates) into place and the directory is fsynced: readers see old or new
+ * bytes, never a partial file. A fresh versioned key (`WriteOptions.fresh`) is written in place
+ * (open O_EXCL, write, fsync the file, fsync its directory): nobody can read it before the
+ * metadata commit names it, so the rename would buy nothing. Directory fsyncs of concurrent
+ * writers are shared (group commit), and a directory the store creates is made durable in its
+ * parent before anything is written into it. Keys are canonical already; every resolved path is still checked to stay under
  * the root with no symlink on the way, so nothing can escape it.
  */
 import { randomBytes } from 'node:crypto';
@@ -58,6 +62,8 @@ export class LocalFsBlobStore implements BlobStore {
   readonly #checkedDirs = new Set<string>();
   /** Directory fsyncs in progress, shared by concurrent writers of one directory. */
   readonly #dirSyncs = new Map<string, DirSync>();
+  /** Directories of versioned keys known to exist durably. */
+  readonly #durableDirs = new Set<string>();
 
   constructor(options: { rootPath: string }) {
     this.#root = resolve(options.rootPath);
@@ -103,30 +109,14 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
+    if (options.fresh === true) return this.#writeFresh(key, body, options);
     const target = await this.#resolve(key);
     const dir = dirname(target);
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let sink: FileSink | null = null;
     try {
       sink = new FileSink(await this.#openTemp(dir, temp), options.expectedSize);
-      // finished() below reports the sink's failure; this keeps a late one from going uncaught.
-      sink.on('error', () => undefined);
-      // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
-      // so the HTTP layer can still answer on the same socket (then close it).
-      const onSourceError = (error: Error): void => {
-        sink?.destroy(error);
-      };
-      body.on('error', onSourceError);
-      body.pipe(sink);
-      try {
-        await finished(sink, options.signal ? { signal: options.signal } : {});
-      } finally {
-        // A request body can still fail after we are done with it (the client goes away): keep a
-        // listener so that late error is not an uncaught exception.
-        body.off('error', onSourceError);
-        body.on('error', () => undefined);
-        body.unpipe(sink);
-      }
+      await pump(body, sink, options.signal);
       if (options.exclusive) {
         await link(temp, target);
         await unlink(temp);
@@ -140,6 +130,48 @@ export class LocalFsBlobStore implements BlobStore {
       await unlink(temp).catch(() => undefined);
       throw translate(abortReason(error, options.signal), key);
     }
+  }
+
+  /** A fresh versioned key: written in place, then the file and its directory are fsynced. */
+  async #writeFresh(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
+    const target = await this.#resolve(key);
+    const dir = dirname(target);
+    await this.#durableDirectory(dir);
+    let sink: FileSink | null = null;
+    try {
+      sink = new FileSink(await openFd(target, 'wx'), options.expectedSize);
+      await pump(body, sink, options.signal);
+      await this.#syncDirectory(dir);
+      return { size: sink.size };
+    } catch (error) {
+      sink?.destroy();
+      await unlink(target).catch(() => undefined);
+      throw translate(abortReason(error, options.signal), key);
+    }
+  }
+
+  /**
+   * Makes sure `dir` exists and that its own entry is durable: a directory created here is
+   * fsynced into its parent (up to the first one that existed) before files are put in it.
+   */
+  async #durableDirectory(dir: string): Promise<void> {
+    if (this.#durableDirs.has(dir)) return;
+    const missing: string[] = [];
+    for (let current = dir; current.length > this.#root.length; current = dirname(current)) {
+      const exists = await stat(current).then(
+        (info) => info.isDirectory(),
+        () => false,
+      );
+      if (exists) break;
+      missing.push(current);
+    }
+    if (missing.length > 0) {
+      await mkdir(dir, { recursive: true });
+      // Each created directory's entry lives in its parent: sync the parents, deepest first.
+      for (const created of missing) await this.#syncDirectory(dirname(created));
+    }
+    if (this.#durableDirs.size >= 10_000) this.#durableDirs.clear();
+    this.#durableDirs.add(dir);
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
@@ -220,7 +252,8 @@ export class LocalFsBlobStore implements BlobStore {
         const full = join(dir, dirent.name);
         // `.callfs-*` directories hold the node's own data (erasure shards), never user files.
         if (dirent.isDirectory()) {
-          if (!dirent.name.startsWith(RESERVED_PREFIX)) await walk(full);
+          // `.callfs/` is the reserved namespace: versioned blobs are referenced by blob key, not by path.
+          if (!dirent.name.startsWith(RESERVED_PREFIX) && !(dir === this.#root && dirent.name === '.callfs')) await walk(full);
         } else if (dirent.isFile() && !dirent.name.startsWith(TEMP_PREFIX)) {
           const info = await stat(full).catch(() => null);
           if (info !== null && info.mtime < olderThan) found.push(relative(this.#root, full).split(sep).join('/'));
@@ -332,6 +365,30 @@ class FileSink extends Writable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     fsClose(this.fd, () => callback(error));
+  }
+}
+
+/**
+ * Pipes `body` into `sink` until the sink finished (its data fsynced). The source is piped, not
+ * handed to pipeline(): on a failure it must not be destroyed, so the HTTP layer can still
+ * answer on the same socket (then close it).
+ */
+async function pump(body: Readable, sink: FileSink, signal: AbortSignal | undefined): Promise<void> {
+  // finished() below reports the sink's failure; this keeps a late one from going uncaught.
+  sink.on('error', () => undefined);
+  const onSourceError = (error: Error): void => {
+    sink.destroy(error);
+  };
+  body.on('error', onSourceError);
+  body.pipe(sink);
+  try {
+    await finished(sink, signal ? { signal } : {});
+  } finally {
+    // A request body can still fail after we are done with it (the client goes away): keep a
+    // listener so that late error is not an uncaught exception.
+    body.off('error', onSourceError);
+    body.on('error', () => undefined);
+    body.unpipe(sink);
   }
 }
 

@@ -101,7 +101,8 @@ export class S3BlobStore implements BlobStore {
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
-    if (options.exclusive && (await this.#exists(key))) throw new AppError('FILE_ALREADY_EXISTS', `an object already exists for /${key}`);
+    // A fresh versioned key cannot exist yet: one PutObject (a multipart upload past one part), no HEAD first.
+    if (options.exclusive && options.fresh !== true && (await this.#exists(key))) throw new AppError('FILE_ALREADY_EXISTS', `an object already exists for /${key}`);
     let size = 0;
     const expected = options.expectedSize;
     const counter = new Transform({
@@ -230,7 +231,8 @@ export class S3BlobStore implements BlobStore {
         });
       for (const object of page.Contents ?? []) {
         // `.callfs-*` keys hold the node's own data (erasure shards), never user files.
-        if (object.Key === undefined || object.Key.endsWith('/') || object.Key.startsWith('.callfs-')) continue;
+        // `.callfs/` is the reserved namespace (versioned blobs, markers): referenced by blob key, not by path.
+        if (object.Key === undefined || object.Key.endsWith('/') || object.Key.startsWith('.callfs-') || object.Key.startsWith('.callfs/')) continue;
         if (object.LastModified !== undefined && object.LastModified < olderThan) keys.push(object.Key);
         if (keys.length >= limit) return keys;
       }
