@@ -5,12 +5,19 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 
-export async function storedFile(db: Pick<pg.ClientBase, 'query'>, root: string, path: string): Promise<string> {
+/** `db`: an open client, or a DSN to open one for this lookup. */
+export async function storedFile(db: Pick<pg.ClientBase, 'query'> | string, root: string, path: string): Promise<string> {
   const canonical = path.startsWith('/') ? path : `/${path}`;
-  const result = await db.query<{ blob_key: string | null }>('SELECT blob_key FROM inodes WHERE path = $1', [canonical]);
-  return join(root, result.rows[0]?.blob_key ?? canonical.slice(1));
+  const client = typeof db === 'string' ? new pg.Client({ connectionString: db }) : null;
+  if (client !== null) await client.connect();
+  try {
+    const result = await (client ?? (db as Pick<pg.ClientBase, 'query'>)).query<{ blob_key: string | null }>('SELECT blob_key FROM inodes WHERE path = $1', [canonical]);
+    return join(root, result.rows[0]?.blob_key ?? canonical.slice(1));
+  } finally {
+    await client?.end();
+  }
 }
 
 /** Every versioned blob key stored under a local-disk root. */
