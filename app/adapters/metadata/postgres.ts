@@ -37,6 +37,8 @@ export interface PostgresMetadataStoreOptions {
   readonly statementTimeoutMs?: number;
   /** A streaming replica opened for reads only: no migrations, no writes. */
   readonly readReplica?: boolean;
+  /** Group commit of `commitWrite` (default: 4 batches in flight, up to 64 commits each); `maxBatch: 1` turns it off. */
+  readonly commitBatching?: { readonly maxInFlight: number; readonly maxBatch: number };
 }
 
 interface EntryRow {
@@ -190,13 +192,14 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   #syncQueued: Promise<boolean> | null = null;
   #listenTimer: NodeJS.Timeout | null = null;
   #closed = false;
-  readonly #commits = new GroupCommit<WriteCommit, CommitOutcome>({
-    send: (writes) => this.#commitBatch(writes),
-    maxInFlight: COMMIT_BATCHES_IN_FLIGHT,
-    maxBatch: COMMIT_BATCH_MAX,
-  });
+  readonly #commits: GroupCommit<WriteCommit, CommitOutcome>;
 
   constructor(options: PostgresMetadataStoreOptions) {
+    this.#commits = new GroupCommit<WriteCommit, CommitOutcome>({
+      send: (writes) => this.#commitBatch(writes),
+      maxInFlight: options.commitBatching?.maxInFlight ?? COMMIT_BATCHES_IN_FLIGHT,
+      maxBatch: options.commitBatching?.maxBatch ?? COMMIT_BATCH_MAX,
+    });
     this.#pool = new PrimaryPool({
       dsn: options.dsn,
       max: options.poolSize ?? 20,
