@@ -78,6 +78,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     defaultBackend: config.backend.defaultBackend,
     lockWaitMs: config.server.lockWaitMs,
     onFenced: parts.fencing === undefined ? undefined : () => parts.fencing?.fenced(),
+    epoch: parts.fencing === undefined ? undefined : () => parts.fencing?.view().epoch ?? null,
     s3Origins:
       parts.regionBuckets !== undefined && parts.regionBuckets.size > 0
         ? { ownRegion: config.instanceDiscovery.region, regionOf: (id) => membership.regionOf(id), storeFor: (region) => parts.regionBuckets?.get(region) ?? null }

@@ -160,7 +160,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
   }
 }
 
-async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<{ store: PostgresMetadataStore; dsn: string }> {
+export async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<{ store: PostgresMetadataStore; dsn: string }> {
   let dsn: string;
   if (config.metadataStore.type === 'embedded') {
     // Loaded only when used: the package installs process-wide hooks on import.
@@ -202,7 +202,7 @@ async function openRegionalReads(
   return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency, replica };
 }
 
-async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {
+export async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {
   let localfs: BlobStore | null = null;
   if (config.backend.localfsRootPath !== null) {
     const store = new LocalFsBlobStore({ rootPath: config.backend.localfsRootPath });

@@ -30,6 +30,11 @@ export interface Entry {
   readonly originInstanceId: string | null;
   /** Content version: 1 at creation, +1 on every content replacement. */
   readonly version: number;
+  /**
+   * Key of this version's bytes in its store (`.callfs/blobs/…`, see domain/blob-key.ts); null
+   * for directories and for files in the legacy layout (bytes at the path's own key).
+   */
+  readonly blobKey: string | null;
 }
 
 /** Fields a caller supplies to create an entry; the store fills name, times and version. */

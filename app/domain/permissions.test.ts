@@ -4,7 +4,7 @@ import { authorize } from './permissions.js';
 
 function entry(type: 'file' | 'directory', owner: string): Entry {
   const now = new Date();
-  return { path: '/x', name: 'x', type, size: 0, mode: '0644', owner, mtime: now, ctime: now, backendType: 'localfs', instanceId: null, originInstanceId: null, version: 1 };
+  return { path: '/x', name: 'x', type, size: 0, mode: '0644', owner, mtime: now, ctime: now, backendType: 'localfs', instanceId: null, originInstanceId: null, version: 1, blobKey: null };
 }
 
 describe('authorize (CallFS reference §5.4)', () => {

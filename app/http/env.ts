@@ -30,5 +30,7 @@ export interface HonoEnv {
     openedBody: Readable;
     /** Authenticated as an internal call (`/v1/internal/*`): peer signature or internal secret. */
     internalAuth: boolean;
+    /** Consistency token a write's commit returned (covers the commit; saves asking the primary again). */
+    writeToken: string;
   };
 }

@@ -160,7 +160,7 @@ async function upload(ws: WebSocket, services: AppServices, userId: string, targ
   ws.on('error', (error) => body.destroy(error));
   try {
     try {
-      await services.files.put(userId, target, { stream, length: undefined }, () => undefined);
+      await services.files.put(userId, target, { stream, length: undefined }, null);
     } catch (error) {
       if (!(error instanceof HeldElsewhere)) throw error;
       // Another node holds the file: stream the upload to it as a PUT with the caller's identity.

@@ -1,8 +1,9 @@
 /**
- * @module BlobStore: where file bytes live. Keys are canonical paths without the leading `/`
- * (`domain/path.ts` `toBlobKey`), or keys of the store's own data under the reserved top-level
- * `.callfs/` (versioned blobs, the cluster marker, the sweeper's quarantine), which no API path
- * can name. Adapters: local filesystem, S3 (any S3-compatible endpoint).
+ * @module BlobStore: where file bytes live. Keys are versioned content keys under the reserved
+ * namespace (`.callfs/blobs/…`, `domain/blob-key.ts`), other keys of the store's own data under
+ * `.callfs/` (the cluster marker, the sweeper's quarantine), which no API path can name, or, for
+ * the legacy layout, canonical paths without the leading `/` (`domain/path.ts` `toBlobKey`).
+ * Adapters: local filesystem, S3 (any S3-compatible endpoint).
  * Contract: `test/contract/blob-store.contract.ts`.
  *
  * Failure translation:
@@ -31,6 +32,13 @@ export interface WriteOptions {
   readonly signal?: AbortSignal | undefined;
   /** Content version of the entry these bytes belong to; stores that can keep it with the object do. */
   readonly version?: number | undefined;
+  /**
+   * The key is new (a fresh `newBlobKey()`): no reader knows it and nothing else writes it, so
+   * the store may write in place without a temporary name. Still: the call resolves only once
+   * the bytes are durable, a failure removes what was written, and a crash may leave a partial
+   * object at that unreferenced key (the sweeper's). Port change of the versioned write path.
+   */
+  readonly fresh?: boolean | undefined;
 }
 
 export interface ReadOptions {

@@ -5,7 +5,8 @@
 import type { Readable } from 'node:stream';
 import type { BackendType, Entry } from '../domain/entry.js';
 import { authorize, type Access } from '../domain/permissions.js';
-import { parentOf, toBlobKey } from '../domain/path.js';
+import { contentKeyOf } from '../domain/blob-key.js';
+import { parentOf } from '../domain/path.js';
 import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { LockHandle, LockManager } from '../ports/lock-manager.js';
@@ -34,6 +35,10 @@ export interface FileServiceDeps {
   readonly replicaReads?: ReplicaReads | undefined;
   /** Told when the metadata store refused a write as FENCED (the epoch watch looks again at once). */
   readonly onFenced?: (() => void) | undefined;
+  /** The node's known fencing epoch, checked by every write commit (absent/null: only a fenced database refuses). */
+  readonly epoch?: (() => number | null) | undefined;
+  /** How long a replaced S3 version stays readable (default S3_RELEASE_GRACE_MS in files.ts). */
+  readonly releaseGraceMs?: number | undefined;
 }
 
 export interface S3Origins {
@@ -51,7 +56,7 @@ export interface ReplicaReads {
   distanceTo(region: string): number;
 }
 
-/** Where an entry's bytes are, from this node's point of view. */
+/** Where an entry's bytes are, from this node's point of view (`key`: its blob key, or its path for legacy entries). */
 export type Location =
   | { readonly kind: 'local'; readonly store: BlobStore; readonly key: string }
   | { readonly kind: 'remote'; readonly instanceId: string };
@@ -85,11 +90,11 @@ export class FileContext {
   locate(entry: Entry): Location {
     if (this.isHeldElsewhere(entry) && entry.type === 'file') return { kind: 'remote', instanceId: entry.instanceId ?? '' };
     const store = this.deps.blobs[entry.backendType];
-    if (store !== null) return { kind: 'local', store, key: toBlobKey(entry.path) };
+    if (store !== null) return { kind: 'local', store, key: contentKeyOf(entry) };
     // This node lacks the entry's backend (an S3 entry on a local-disk-only node): its creator has it.
     const origin = entry.originInstanceId;
     if (origin !== null && origin !== this.deps.instanceId) return { kind: 'remote', instanceId: origin };
-    return { kind: 'local', store: this.storeFor(entry.backendType), key: toBlobKey(entry.path) };
+    return { kind: 'local', store: this.storeFor(entry.backendType), key: contentKeyOf(entry) };
   }
 
   /**
@@ -105,7 +110,7 @@ export class FileContext {
     if (replicas.length === 0) return location;
     const self = this.deps.instanceId;
     const store = this.deps.blobs.localfs;
-    if (store !== null && replicas.includes(self)) return { kind: 'local', store, key: toBlobKey(entry.path) };
+    if (store !== null && replicas.includes(self)) return { kind: 'local', store, key: contentKeyOf(entry) };
     const holder = location.instanceId;
     const reachable = [holder, ...replicas.filter((id) => id !== holder)].filter((id) => reads.isUp(id));
     // Array.prototype.sort is stable: among nodes at the same distance the holder stays first.

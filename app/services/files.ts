@@ -1,21 +1,41 @@
 /**
  * @module FileService: the file and directory use cases behind `/v1/files` (CallFS reference
- * §2.3). Ordering rules that keep bytes and metadata consistent:
- * - create / replace: write the bytes (atomically) first, then the metadata row; if the store
- *   refuses the row, the new bytes are removed again (if its outcome is unknown, they are left
- *   for the orphan sweeper).
- * - delete: remove the row first, then the bytes; leftovers of a crash in between are collected
- *   by the orphan sweeper (services/orphan-sweeper.ts).
- * Every write runs under a cluster lock that waits up to a deadline, and the lock's fencing token
- * is checked by the metadata store, so a writer whose lock expired cannot overwrite newer data.
+ * §2.3). The write path (issue 14/17, design decision D1):
+ * - create / replace: the body streams to a fresh versioned key (`.callfs/blobs/…`) with no
+ *   lock (nobody else can name that key); then ONE call to the metadata primary
+ *   (`MetadataStore.commitWrite`) checks the fencing epoch, applies create-if-absent / replace /
+ *   the If-Match version, creates missing parents, records the version and its blob key, and
+ *   returns the new entry, the version it replaced and the consistency token. Writers of one
+ *   path are serialised by commit order. The replaced version's bytes are released after the
+ *   commit (local disk at once: a reader that opened them keeps its descriptor; S3 after a grace,
+ *   for reads still streaming). If the commit is certainly refused, the new bytes are removed;
+ *   if its outcome is unknown they stay (the orphan sweeper collects unreferenced blobs).
+ * - reads pin one version: the entry names its bytes by blob key, and bytes under a blob key
+ *   never change; a reader holding an entry whose bytes were released meanwhile re-reads the
+ *   entry and serves the current version, headers and bytes together.
+ * - delete: remove the row first (under the path lock), then the bytes the deleted row named.
+ * Directory creation, deletes and moves keep their cluster locks (their fencing tokens are
+ * checked by the metadata store). Entries with no blob key (legacy layout, bytes at the path)
+ * stay readable, are replaced by versioned ones on their next write, and move over with
+ * `npm run migrate-blobs`.
  */
 import type { Readable } from 'node:stream';
+import { contentKeyOf, newBlobKey } from '../domain/blob-key.js';
 import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
+import { isSuperUser } from '../domain/permissions.js';
 import { AppError, hasCode, HeldElsewhere, isAppError } from '../errors/app-error.js';
-import type { ByteRange } from '../ports/blob-store.js';
+import type { BlobStore, ByteRange } from '../ports/blob-store.js';
 import type { LockHandle } from '../ports/lock-manager.js';
-import { fenceOf, FileContext, linkedSignal, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
+import type { CommitOutcome, ReplacedVersion, WriteCommit } from '../ports/metadata-store.js';
+import { fenceOf, FileContext, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
+
+/** How long the replaced version of an S3 file stays readable after the commit (reads in flight). */
+export const S3_RELEASE_GRACE_MS = 60_000;
+/** Most times a conditional write re-checks its conditions against a newer version. */
+const MAX_COMMIT_ATTEMPTS = 16;
+/** Most times a read follows a version replaced under it before giving up. */
+const MAX_PIN_ATTEMPTS = 4;
 
 export type CreateOutcome = 'created' | 'already-a-directory';
 
@@ -28,8 +48,19 @@ export interface FileRead {
   readonly readThroughRegion?: string;
 }
 
-/** Checks an entry's validators before a write proceeds (If-Match and friends); throws to refuse. */
+/**
+ * Checks an entry's validators before a write proceeds (If-Match and friends); throws to refuse.
+ * Writes without conditions pass null: they replace whatever version is current at commit.
+ */
 export type WritePrecondition = (current: Entry | null) => void;
+
+/** What a file write answers: whether it created the file, the new entry, the consistency token. */
+export interface WriteResult {
+  readonly created: boolean;
+  readonly entry: Entry;
+  /** Covers the commit (read-your-writes); null when the metadata store has no token. */
+  readonly token: string | null;
+}
 
 /** The metadata store refused the write itself (conflict, fence, epoch), rather than losing track of it. */
 function rowCertainlyNotWritten(error: unknown): boolean {
@@ -60,13 +91,36 @@ export class FileService {
     return entry;
   }
 
-  /** Opens a file's bytes (optionally a range). Remote entries are the cluster layer's job. */
+  /**
+   * Opens a file's bytes (optionally a range). Remote entries are the cluster layer's job. The
+   * read pins one version: when the bytes `entry` names are gone (a newer version replaced them
+   * and they were released), the entry is read again from the primary and its version opened;
+   * `FileRead.entry` is the entry whose bytes are streamed, so headers must come from it.
+   */
   async open(entry: Entry, range: ByteRange | undefined, signal?: AbortSignal): Promise<FileRead> {
+    let current = entry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#openVersion(current, range, signal);
+      } catch (error) {
+        if (!hasCode(error, 'FILE_NOT_FOUND') || attempt >= MAX_PIN_ATTEMPTS) throw error;
+        const fresh = await this.#ctx.deps.metadata.getEntry(current.path);
+        this.#ctx.changed(current.path);
+        if (fresh === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${current.path}`);
+        if (fresh.version === current.version && fresh.blobKey === current.blobKey) throw error;
+        if (fresh.type !== 'file') throw new AppError('IS_A_DIRECTORY', `${fresh.path} is a directory`);
+        current = fresh;
+      }
+    }
+  }
+
+  async #openVersion(entry: Entry, range: ByteRange | undefined, signal: AbortSignal | undefined): Promise<FileRead> {
     if (entry.type !== 'file') throw new AppError('IS_A_DIRECTORY', `${entry.path} is a directory`);
     const location = await this.#ctx.locateForRead(entry);
     if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
     const started = performance.now();
-    const expectVersion = entry.backendType === 's3' ? entry.version : undefined;
+    // Bytes under a blob key never change; only the legacy layout needs the version check.
+    const expectVersion = entry.backendType === 's3' && entry.blobKey === null ? entry.version : undefined;
     let read: { stream: Readable; size: number; readThroughRegion?: string };
     try {
       read = await location.store.read(location.key, { range, signal, expectVersion });
@@ -87,28 +141,28 @@ export class FileService {
    * CallFS); anything else existing is FILE_ALREADY_EXISTS (cross-server details when another
    * node holds it).
    */
-  async create(userId: string, target: ParsedPath, body: UploadBody): Promise<CreateOutcome> {
+  async create(userId: string, target: ParsedPath, body: UploadBody): Promise<{ outcome: CreateOutcome; token: string | null }> {
     const { path, directoryIntent } = target;
     const existing = await this.#ctx.authorize(userId, 'write', path);
-    if (existing !== null) return this.#existingOnCreate(existing, directoryIntent);
-    if (directoryIntent) return this.#createDirectory(userId, path, body.signal);
-    await this.#writeFile(userId, path, body, 'create', null);
-    return 'created';
+    if (existing !== null) return { outcome: this.#existingOnCreate(existing, directoryIntent), token: null };
+    if (directoryIntent) return { outcome: await this.#createDirectory(userId, path, body.signal), token: null };
+    const { token } = await this.#writeFile(userId, path, body, 'create', null, null);
+    return { outcome: 'created', token };
   }
 
   /**
    * PUT: replaces a file's content, or creates it (with parents) when missing.
    * Returns whether the file was created.
    */
-  async put(userId: string, target: ParsedPath, body: UploadBody, precondition: WritePrecondition): Promise<{ created: boolean; entry: Entry }> {
+  async put(userId: string, target: ParsedPath, body: UploadBody, precondition: WritePrecondition | null): Promise<WriteResult> {
     if (target.directoryIntent) throw new AppError('IS_A_DIRECTORY', 'PUT cannot target a directory (trailing slash)');
-    // Checked on the cached entry first (cheap refusal before any body is read), then again on
-    // the fresh row under the lock.
+    // Checked on the cached entry first (cheap refusal before any body is read); the commit
+    // checks ownership and type again, and the conditions against the version it replaces.
     const existing = await this.#ctx.authorize(userId, 'write', target.path, true);
     if (existing?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${target.path} is a directory`);
     if (existing !== null) this.#ctx.requireLocal(existing);
-    precondition(existing);
-    return this.#writeFile(userId, target.path, body, 'replace', precondition);
+    precondition?.(existing);
+    return this.#writeFile(userId, target.path, body, 'replace', precondition, existing);
   }
 
   /** DELETE: a file, or an empty directory (non-empty → DIRECTORY_NOT_EMPTY, 409). */
@@ -123,15 +177,16 @@ export class FileService {
       if (entry.type === 'directory' && (await this.#ctx.deps.metadata.hasChildren(path))) {
         throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
       }
-      await this.#ctx.deps.metadata.deleteEntry(path, fenceOf(lock));
+      // The deleted row names the bytes to release (a write may have committed since the read above).
+      const deleted = (await this.#ctx.deps.metadata.deleteEntry(path, fenceOf(lock))) ?? entry;
       this.#ctx.changed(path);
-      const location = this.#ctx.locate(entry);
-      if (location.kind === 'local') {
-        // The row is gone: from here on the bytes are garbage. A failure only leaves work for the sweeper.
-        const removal = entry.type === 'file' ? location.store.delete(location.key) : location.store.removeDirectory(location.key);
-        await removal.catch(() => undefined);
+      if (deleted.type === 'file') this.#release({ path, version: deleted.version, blobKey: deleted.blobKey, backendType: deleted.backendType, instanceId: deleted.instanceId });
+      else {
+        const location = this.#ctx.locate(deleted);
+        // The row is gone: from here on the directory is garbage. A failure only leaves work for the sweeper.
+        if (location.kind === 'local') await location.store.removeDirectory(toBlobKey(path)).catch(() => undefined);
       }
-      this.#ctx.deps.telemetry.fileOperation('delete', entry.backendType);
+      this.#ctx.deps.telemetry.fileOperation('delete', deleted.backendType);
     });
   }
 
@@ -177,8 +232,11 @@ export class FileService {
   }
 
   /**
-   * Streams the body to the blob store, then records it. `mode` 'create' refuses an existing
-   * entry; 'replace' creates or replaces (re-checking the precondition under the lock).
+   * Streams the body to a fresh blob key, then commits it (see the module comment). `mode`
+   * 'create' refuses an existing entry; 'replace' creates or replaces. With a `precondition`,
+   * the commit expects the version the conditions were checked against (`checked`); when
+   * another version is current by then, the conditions are checked against it and the commit
+   * is retried (the bytes stay where they are).
    */
   async #writeFile(
     userId: string,
@@ -186,49 +244,91 @@ export class FileService {
     body: UploadBody,
     mode: 'create' | 'replace',
     precondition: WritePrecondition | null,
-  ): Promise<{ created: boolean; entry: Entry }> {
-    const result = await this.#ctx.withLock(mode === 'create' ? 'create' : 'write', [path], body.signal, async (lock) => {
-      const current = await this.#ctx.deps.metadata.entryForWrite(path, fenceOf(lock));
-      if (current !== null && mode === 'create') throw this.#conflictOnCreate(current);
-      if (current !== null) requireAllowed(userId, 'write', current, null, path);
-      if (current?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${path} is a directory`);
-      precondition?.(current);
-      const backend = current?.backendType ?? this.#ctx.deps.defaultBackend;
-      const store = this.#ctx.storeFor(backend);
-      const key = toBlobKey(path);
-      const started = performance.now();
-      // With no row under the lock, bytes at the key are orphans of a crash: replacing them is safe.
-      const { size } = await store.write(key, body.stream, {
-        exclusive: false,
-        expectedSize: body.length,
-        signal: linkedSignal(body.signal, lock.lost),
-        // The version the row will have once recorded below (create: 1; replace: one more).
-        version: (current?.version ?? 0) + 1,
-      });
-      this.#ctx.deps.telemetry.backendOperation(backend, current === null ? 'create' : 'update', (performance.now() - started) / 1000);
-      try {
-        // Parents are recorded only once the bytes are stored: a failed upload leaves no directories behind.
-        if (current === null) await this.#ensureParents(userId, path, lock);
-        const entry =
-          current === null
-            ? await this.#ctx.deps.metadata.createEntry(this.#newEntry(userId, path, 'file', size), fenceOf(lock))
-            : await this.#ctx.deps.metadata.updateContent(path, size, fenceOf(lock));
-        this.#ctx.deps.telemetry.fileOperation(current === null ? 'create' : 'update', backend);
-        return { created: current === null, entry };
-      } catch (error) {
-        // New file without a row would be an orphan: take the bytes back (replacements cannot be undone;
-        // the old row still describes a file that exists, and the sweeper reconciles sizes). Only
-        // when the row was certainly not written: a lost connection or a timeout may come after the
-        // commit (e.g. one waiting for a synchronous standby), and deleting then would leave a row
-        // without bytes. Bytes without a row are the orphan sweeper's, once its grace has passed.
-        if (current === null && rowCertainlyNotWritten(error)) await store.delete(key).catch(() => undefined);
-        throw error;
-      } finally {
+    checked: Entry | null,
+  ): Promise<WriteResult> {
+    const deps = this.#ctx.deps;
+    // A replacement stays in its file's backend; a new file goes to the node's default.
+    const backend = checked?.backendType ?? deps.defaultBackend;
+    const store = this.#ctx.storeFor(backend);
+    const blobKey = newBlobKey();
+    const started = performance.now();
+    const { size } = await store.write(blobKey, body.stream, { exclusive: true, fresh: true, expectedSize: body.length, signal: body.signal });
+    deps.telemetry.backendOperation(backend, checked === null ? 'create' : 'update', (performance.now() - started) / 1000);
+    const write: WriteCommit = {
+      path,
+      mode,
+      owner: userId,
+      superUser: isSuperUser(userId),
+      size,
+      blobKey,
+      backendType: backend,
+      instanceId: backend === 'localfs' ? deps.instanceId : null,
+      originInstanceId: deps.instanceId,
+      directoryBackendType: deps.defaultBackend,
+      directoryInstanceId: this.#ctx.newEntryInstanceId(),
+      ...(mode === 'create' ? { expect: null } : precondition === null ? {} : { expect: expectationOf(checked) }),
+      epoch: deps.epoch?.() ?? null,
+    };
+    let attempt = write;
+    for (let round = 1; ; round++) {
+      const outcome = await this.#commit(store, attempt);
+      if (outcome.kind === 'committed') {
         this.#ctx.changed(path);
+        for (const dir of outcome.createdDirectories) this.#ctx.changed(dir);
+        if (outcome.replaced !== null) this.#release(outcome.replaced);
+        deps.telemetry.fileOperation(outcome.created ? 'create' : 'update', backend);
+        this.#written?.(outcome.entry);
+        return { created: outcome.created, entry: outcome.entry, token: outcome.token };
       }
-    });
-    this.#written?.(result.entry);
-    return result;
+      this.#ctx.changed(path);
+      try {
+        if (outcome.kind === 'exists' || (mode === 'create' && outcome.current !== null)) {
+          throw this.#conflictOnCreate(outcome.kind === 'exists' ? outcome.current : (outcome.current as Entry));
+        }
+        // Another version is current: check the conditions (and rights) against it, then try again.
+        const current = outcome.current;
+        if (round >= MAX_COMMIT_ATTEMPTS) throw new AppError('PRECONDITION_FAILED', `${path} kept changing while this write waited to commit`);
+        if (current !== null) requireAllowed(userId, 'write', current, null, path);
+        if (current?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${path} is a directory`);
+        precondition?.(current);
+        attempt = { ...attempt, expect: expectationOf(current) };
+      } catch (error) {
+        await store.delete(blobKey).catch(() => undefined);
+        throw error;
+      }
+    }
+  }
+
+  /** One commit; new bytes the store certainly refused are removed again. */
+  async #commit(store: BlobStore, write: WriteCommit): Promise<CommitOutcome> {
+    try {
+      return await this.#ctx.deps.metadata.commitWrite(write);
+    } catch (error) {
+      if (hasCode(error, 'FENCED')) this.#ctx.deps.onFenced?.();
+      // Only when the row was certainly not written: a lost connection or a timeout may come after
+      // the commit (e.g. one waiting for a synchronous standby), and deleting then would leave a
+      // row without bytes. Unreferenced blobs are the orphan sweeper's, once its grace has passed.
+      if (rowCertainlyNotWritten(error)) await store.delete(write.blobKey).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Frees the bytes of a version nobody names any more. Local disk: now (a reader that opened
+   * them keeps its descriptor; one that has not yet finds them gone and re-reads the entry).
+   * S3: after S3_RELEASE_GRACE_MS, so reads streaming the old version finish. Bytes another node
+   * holds, and copies on replica nodes, are left to those nodes' sweepers.
+   */
+  #release(version: ReplacedVersion): void {
+    const deps = this.#ctx.deps;
+    if (version.backendType === 'localfs' && version.instanceId !== null && version.instanceId !== deps.instanceId) return;
+    const store = deps.blobs[version.backendType];
+    if (store === null) return;
+    const key = contentKeyOf({ path: version.path, blobKey: version.blobKey });
+    const remove = (): void => void store.delete(key).catch(() => undefined);
+    const grace = version.backendType === 's3' ? (deps.releaseGraceMs ?? S3_RELEASE_GRACE_MS) : 0;
+    if (grace <= 0) remove();
+    else setTimeout(remove, grace).unref();
   }
 
   #conflictOnCreate(current: Entry): AppError {
@@ -239,6 +339,11 @@ export class FileService {
   #newEntry(userId: string, path: string, type: 'file' | 'directory', size: number): NewEntry {
     return { path, type, size, owner: userId, backendType: this.#ctx.deps.defaultBackend, instanceId: this.#ctx.newEntryInstanceId(), originInstanceId: this.#ctx.deps.instanceId };
   }
+}
+
+/** What a conditional commit expects to replace: that exact version, or no entry at all. */
+function expectationOf(entry: Entry | null): WriteCommit['expect'] {
+  return entry === null ? null : { version: entry.version, ctimeMs: entry.ctime.getTime() };
 }
 
 /** The 409 CallFS answers when a POST targets a path another node holds (reference §6.4). */

@@ -3,7 +3,9 @@
  * destination used for authorization, locking, metadata and bytes (fixing the reference's
  * raw-destination quirk). Bytes move first, then the metadata subtree is re-keyed in one
  * transaction; if that fails the bytes are moved back. A directory whose files are held by
- * several nodes has its bytes moved on each of those nodes too (all of them must be up).
+ * several nodes has its bytes moved on each of those nodes too (all of them must be up). Files
+ * with a blob key (the versioned layout) keep their bytes where they are: moving them, alone or
+ * inside a directory, is metadata only; only legacy-layout bytes (at their path) move.
  */
 import type { Entry } from '../domain/entry.js';
 import { ancestorsOf, isWithin, joinPath, parentOf, parsePath, toBlobKey } from '../domain/path.js';
@@ -70,9 +72,13 @@ export class MoveService {
       const remoteHolders = entry.type === 'directory' && entry.backendType === 'localfs' ? await this.#remoteHoldersWithin(source) : [];
       if (existing !== null && existing.type === 'directory') await store.removeDirectory(toBlobKey(destination));
       const undo: Array<() => Promise<void>> = [];
+      // A versioned file's bytes are named by its blob key, not its path: nothing to move.
+      const bytesMove = !(entry.type === 'file' && entry.blobKey !== null);
       try {
-        await this.#moveLocal(store, entry, location.key, toBlobKey(destination));
-        undo.push(() => this.#moveLocal(store, entry, toBlobKey(destination), location.key));
+        if (bytesMove) {
+          await this.#moveLocal(store, entry, location.key, toBlobKey(destination));
+          undo.push(() => this.#moveLocal(store, entry, toBlobKey(destination), location.key));
+        }
         for (const holder of remoteHolders) {
           await this.ctx.deps.remoteBytes?.move(holder, source, destination, userId);
           undo.push(async () => this.ctx.deps.remoteBytes?.move(holder, destination, source, userId));
@@ -85,6 +91,8 @@ export class MoveService {
         this.ctx.changed(source, true);
         this.ctx.changed(destination, true);
       }
+      // A replaced destination file's bytes are garbage now, unless the move just put the source's there.
+      if (existing !== null && existing.type === 'file' && existing.blobKey !== null) await this.#releaseReplaced(existing);
       this.ctx.deps.telemetry.fileOperation('rename', entry.backendType);
       return destination;
     });
@@ -102,6 +110,12 @@ export class MoveService {
     } catch (error) {
       if (!hasCode(error, 'FILE_NOT_FOUND')) throw error;
     }
+  }
+
+  /** Removes the bytes of a versioned file the move replaced, when this node holds them. */
+  async #releaseReplaced(replaced: Entry): Promise<void> {
+    const location = this.ctx.locate(replaced);
+    if (location.kind === 'local') await location.store.delete(location.key).catch(() => undefined);
   }
 
   /** Other nodes holding files of a directory's subtree; PEER_UNAVAILABLE unless all are up. */

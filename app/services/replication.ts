@@ -10,10 +10,13 @@
  * - A background round on each node re-copies missing or stale replicas of the files it holds,
  *   and promotes its own current replicas when their holder has been down for `promoteAfterMs`.
  * - Reads may be served from any current replica (services/file-context.ts picks one).
+ * - A copy is stored under the same key as on the holder: the version's blob key (no lock
+ *   needed: nobody else writes that key), or for legacy-layout files the path (under the
+ *   path's lock). Copies of replaced versions are left to each node's sweeper.
  */
 import type { Readable } from 'node:stream';
 import type { Entry } from '../domain/entry.js';
-import { toBlobKey } from '../domain/path.js';
+import { contentKeyOf } from '../domain/blob-key.js';
 import { AppError } from '../errors/app-error.js';
 import type { SignedPeerClient } from './signed-peer-client.js';
 import type { ReplicaStore } from '../ports/replica-store.js';
@@ -110,16 +113,26 @@ export class ReplicationService {
   async receive(from: string, path: string, version: number, body: Readable, length: number | undefined, signal?: AbortSignal): Promise<void> {
     const ctx = this.deps.context;
     const store = ctx.storeFor('localfs');
-    await ctx.withLock('replica', [path], signal, async (lock) => {
+    const currentOrRefuse = async (): Promise<Entry> => {
       const current = await ctx.deps.metadata.getEntry(path);
       if (current === null || current.type !== 'file' || current.backendType !== 'localfs' || current.instanceId !== from || current.instanceId === this.#self || current.version !== version) {
         body.resume();
         throw new AppError('PRECONDITION_FAILED', `replica of ${path} v${version} from ${from} is not current here`);
       }
-      await store.write(toBlobKey(path), body, { exclusive: false, expectedSize: length, signal: linkedSignal(signal, lock.lost) });
+      return current;
+    };
+    const storeCopy = async (current: Entry, lost: AbortSignal | undefined): Promise<void> => {
+      // Not `fresh`: an earlier, interrupted copy may have left bytes at the key; replace them whole.
+      await store.write(contentKeyOf(current), body, { exclusive: false, expectedSize: length, signal: linkedSignal(signal, lost) });
       const recorded = await this.deps.replicas.recordReplica(path, this.#self, version);
       if (!recorded) throw new AppError('PRECONDITION_FAILED', `${path} changed while its replica was written`);
-    });
+    };
+    const first = await currentOrRefuse();
+    if (first.blobKey !== null) {
+      await storeCopy(first, undefined);
+      return;
+    }
+    await ctx.withLock('replica', [path], signal, async (lock) => storeCopy(await currentOrRefuse(), lock.lost));
   }
 
   /** Starts the background repair / promotion rounds. */
@@ -207,7 +220,7 @@ export class ReplicationService {
 
   async #copyTo(target: string, entry: Entry): Promise<void> {
     const store = this.deps.context.storeFor('localfs');
-    const { stream, size } = await store.read(toBlobKey(entry.path));
+    const { stream, size } = await store.read(contentKeyOf(entry));
     const requestTarget = `${REPLICA_TARGET_PREFIX}${entry.path.split('/').map(encodeURIComponent).join('/')}?version=${entry.version}`;
     try {
       const response = await this.deps.peers.call(target, {

@@ -1,12 +1,35 @@
 /** The MetadataStore port's contract, run against every Postgres the node supports. */
 import { describe, expect, it } from 'vitest';
 import type { NewEntry } from '../../app/domain/entry.js';
-import type { Fence, MetadataChange, MetadataStore } from '../../app/ports/metadata-store.js';
+import { newBlobKey } from '../../app/domain/blob-key.js';
+import type { CommitOutcome, Fence, MetadataChange, MetadataStore, WriteCommit } from '../../app/ports/metadata-store.js';
 
 const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
 /** A write's fence: its lock's token, and the lock home's epoch (a fresh store is at epoch 1). */
 const f = (token: number, epoch: number | null = 1): Fence => ({ token, epoch });
 const dir = (path: string): NewEntry => ({ path, type: 'directory', size: 0, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
+
+/** A write commit of `path` by `owner` (bytes already stored under a fresh blob key). */
+const commit = (path: string, over: Partial<WriteCommit> = {}): WriteCommit => ({
+  path,
+  mode: 'replace',
+  owner: 'u1',
+  superUser: false,
+  size: 5,
+  blobKey: newBlobKey(),
+  backendType: 'localfs',
+  instanceId: 'n1',
+  originInstanceId: 'n1',
+  directoryBackendType: 'localfs',
+  directoryInstanceId: 'n1',
+  epoch: 1,
+  ...over,
+});
+
+function committed(outcome: CommitOutcome): Extract<CommitOutcome, { kind: 'committed' }> {
+  if (outcome.kind !== 'committed') throw new Error(`expected a commit, got ${outcome.kind}`);
+  return outcome;
+}
 
 /** `makeStore(true)` opens another store on the database of the previous call; otherwise a fresh one. */
 export function describeMetadataStoreContract(name: string, makeStore: (sameDatabaseAsLast?: boolean) => Promise<MetadataStore>): void {
@@ -65,8 +88,8 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
       await expect(store.updateContent('/u.txt', 1, f(5))).rejects.toMatchObject({ code: 'LOCK_LOST' });
       await expect(store.updateContent('/nope.txt', 1, f(99))).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
       await expect(store.deleteEntry('/u.txt', f(3))).rejects.toMatchObject({ code: 'LOCK_LOST' });
-      expect(await store.deleteEntry('/u.txt', f(12))).toBe(true);
-      expect(await store.deleteEntry('/u.txt', f(12))).toBe(false);
+      expect(await store.deleteEntry('/u.txt', f(12))).toMatchObject({ path: '/u.txt', size: 42 });
+      expect(await store.deleteEntry('/u.txt', f(12))).toBeNull();
       await store.close();
     });
 
@@ -90,6 +113,79 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
       expect(await store.getEntry('/ep/a.txt')).toMatchObject({ size: 3, version: 1 });
       // No epoch (in-process locks): only a fenced database refuses.
       expect(await store.updateContent('/ep/a.txt', 4, f(60, null))).toMatchObject({ size: 4, version: 2 });
+      await store.close();
+    });
+
+    it('commits a write in one call: creates with parents, replaces naming the old blob, refuses a second create', async () => {
+      const store = await makeStore();
+      const first = committed(await store.commitWrite(commit('/cw/deep/a.txt', { mode: 'create', size: 3 })));
+      expect(first.created).toBe(true);
+      expect(first.createdDirectories).toEqual(['/cw', '/cw/deep']);
+      expect(first.replaced).toBeNull();
+      expect(first.entry).toMatchObject({ path: '/cw/deep/a.txt', type: 'file', size: 3, owner: 'u1', version: 1, instanceId: 'n1' });
+      expect(await store.getEntry('/cw/deep/a.txt')).toEqual(first.entry);
+      expect(await store.getEntry('/cw/deep')).toMatchObject({ type: 'directory', owner: 'u1' });
+      const again = await store.commitWrite(commit('/cw/deep/a.txt', { mode: 'create' }));
+      expect(again).toMatchObject({ kind: 'exists', current: { path: '/cw/deep/a.txt', blobKey: first.entry.blobKey } });
+      const second = committed(await store.commitWrite(commit('/cw/deep/a.txt', { size: 9, instanceId: 'n2', originInstanceId: 'n2' })));
+      expect(second.created).toBe(false);
+      expect(second.createdDirectories).toEqual([]);
+      expect(second.entry).toMatchObject({ size: 9, version: 2, instanceId: 'n2', ctime: first.entry.ctime });
+      expect(second.replaced).toEqual({ path: '/cw/deep/a.txt', version: 1, blobKey: first.entry.blobKey, backendType: 'localfs', instanceId: 'n1' });
+      // The deleted row names the blob to release.
+      expect(await store.deleteEntry('/cw/deep/a.txt', f(1))).toMatchObject({ blobKey: second.entry.blobKey });
+      await store.close();
+    });
+
+    it('applies ownership, directories in the way, conditions and the fencing epoch at commit', async () => {
+      const store = await makeStore();
+      const mine = committed(await store.commitWrite(commit('/cc/mine.txt')));
+      await expect(store.commitWrite(commit('/cc/mine.txt', { owner: 'u2' }))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+      expect(committed(await store.commitWrite(commit('/cc/mine.txt', { owner: 'root', superUser: true }))).entry).toMatchObject({ owner: 'u1', version: 2 });
+      await expect(store.commitWrite(commit('/cc'))).rejects.toMatchObject({ code: 'IS_A_DIRECTORY' });
+      await expect(store.commitWrite(commit('/cc/mine.txt/under/x.txt'))).rejects.toMatchObject({ code: 'PARENT_NOT_DIRECTORY' });
+      expect(await store.getEntry('/cc/mine.txt/under')).toBeNull();
+      // Conditions: the expected version must be the current one (or absent for null).
+      const stale = await store.commitWrite(commit('/cc/mine.txt', { expect: { version: mine.entry.version, ctimeMs: mine.entry.ctime.getTime() } }));
+      expect(stale).toMatchObject({ kind: 'changed', current: { version: 2 } });
+      expect(await store.commitWrite(commit('/cc/mine.txt', { expect: null }))).toMatchObject({ kind: 'changed', current: { version: 2 } });
+      expect(await store.commitWrite(commit('/cc/none.txt', { expect: { version: 1, ctimeMs: 0 } }))).toEqual({ kind: 'changed', current: null });
+      const current = await store.getEntry('/cc/mine.txt');
+      expect(committed(await store.commitWrite(commit('/cc/mine.txt', { expect: { version: 2, ctimeMs: current?.ctime.getTime() ?? 0 } }))).entry.version).toBe(3);
+      expect(committed(await store.commitWrite(commit('/cc/new.txt', { expect: null }))).created).toBe(true);
+      await expect(store.commitWrite(commit('/cc/fenced.txt', { epoch: 2 }))).rejects.toMatchObject({ code: 'FENCED' });
+      expect(await store.getEntry('/cc/fenced.txt')).toBeNull();
+      await store.close();
+    });
+
+    it('serialises concurrent commits of one path in commit order, each replacing exactly the one before', async () => {
+      const store = await makeStore();
+      const writes = Array.from({ length: 24 }, () => commit('/race/r.txt'));
+      const outcomes = (await Promise.all(writes.map((w) => store.commitWrite(w)))).map(committed);
+      expect(outcomes.filter((o) => o.created)).toHaveLength(1);
+      expect(outcomes.map((o) => o.entry.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+      const replacedKeys = outcomes.map((o) => o.replaced?.blobKey).filter((k): k is string => k !== undefined);
+      const finalKey = (await store.getEntry('/race/r.txt'))?.blobKey;
+      // Every key but the last one written was replaced exactly once: no version was lost or skipped.
+      expect(new Set(replacedKeys).size).toBe(23);
+      expect([...replacedKeys, finalKey].sort()).toEqual(writes.map((w) => w.blobKey).sort());
+      await store.close();
+    });
+
+    it('moves legacy files to blob keys without changing their version (migration support)', async () => {
+      const store = await makeStore();
+      await store.createEntry(file('/legacy-a.txt', 4), f(1));
+      await store.createEntry({ ...file('/legacy-s3.txt', 4), backendType: 's3', instanceId: null }, f(1));
+      const before = await store.getEntry('/legacy-a.txt');
+      expect(before?.blobKey).toBeNull();
+      expect((await store.legacyFiles('n1', 'localfs', '', 10)).map((e) => e.path)).toContain('/legacy-a.txt');
+      expect((await store.legacyFiles(null, 's3', '', 10)).map((e) => e.path)).toEqual(['/legacy-s3.txt']);
+      const key = newBlobKey();
+      expect(await store.adoptBlobKey('/legacy-a.txt', 2, key)).toBe(false);
+      expect(await store.adoptBlobKey('/legacy-a.txt', 1, key)).toBe(true);
+      expect(await store.adoptBlobKey('/legacy-a.txt', 1, newBlobKey())).toBe(false);
+      expect(await store.getEntry('/legacy-a.txt')).toEqual({ ...before, blobKey: key });
+      expect((await store.legacyFiles('n1', 'localfs', '', 10)).map((e) => e.path)).not.toContain('/legacy-a.txt');
       await store.close();
     });
 

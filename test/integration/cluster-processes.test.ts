@@ -15,6 +15,7 @@ import { PEER_HEADERS } from '../../app/domain/peer-signature.js';
 import { signCall } from '../support/peer-calls.js';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { createTestDatabase } from '../support/postgres-server.js';
+import { storedFile } from '../support/stored-bytes.js';
 import { freePort } from '../support/processes.js';
 import { api, call, SECRETS } from '../support/test-node.js';
 
@@ -22,10 +23,11 @@ let dir: string;
 let x: NodeProcess;
 let y: NodeProcess;
 let z: NodeProcess;
+let dsn: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'callfs-procs-'));
-  const dsn = await createTestDatabase(inject('pgAdminUrl'));
+  dsn = await createTestDatabase(inject('pgAdminUrl'));
   const redisUrl = inject('redisUrl');
   const ports = { x: await freePort(), y: await freePort(), z: await freePort() };
   const url = (p: number): string => `http://127.0.0.1:${p}`;
@@ -93,9 +95,9 @@ describe('every method through a node that does not hold the file', () => {
     expect(await part.text()).toBe('by x');
     expect(part.headers.get('x-callfs-served-by')).toBe('proc-x; region=test');
     expect((await api(y.url)('/v1/files/routes/f.txt', { method: 'PUT', body: 'replaced via y' })).status).toBe(200);
-    expect(readFileSync(join(x.rootPath, 'routes/f.txt'), 'utf8')).toBe('replaced via y');
+    expect(readFileSync(await storedFile(dsn, x.rootPath, 'routes/f.txt'), 'utf8')).toBe('replaced via y');
     expect((await api(z.url)('/v1/files/routes/f.txt', { method: 'PATCH', body: JSON.stringify({ name: 'g.txt' }) })).status).toBe(200);
-    expect(readFileSync(join(x.rootPath, 'routes/g.txt'), 'utf8')).toBe('replaced via y');
+    expect(readFileSync(await storedFile(dsn, x.rootPath, 'routes/g.txt'), 'utf8')).toBe('replaced via y');
     expect((await api(y.url)('/v1/files/routes/g.txt', { method: 'DELETE' })).status).toBe(204);
     expect((await api(x.url)('/v1/files/routes/g.txt')).status).toBe(404);
   });
@@ -107,8 +109,8 @@ describe('every method through a node that does not hold the file', () => {
     expect(moved.status).toBe(200);
     expect(await (await api(z.url)('/v1/files/moved-tree/a.txt')).text()).toBe('a on x');
     expect(await (await api(x.url)('/v1/files/moved-tree/sub/b.txt')).text()).toBe('b on y');
-    expect(readFileSync(join(x.rootPath, 'moved-tree/a.txt'), 'utf8')).toBe('a on x');
-    expect(readFileSync(join(y.rootPath, 'moved-tree/sub/b.txt'), 'utf8')).toBe('b on y');
+    expect(readFileSync(await storedFile(dsn, x.rootPath, 'moved-tree/a.txt'), 'utf8')).toBe('a on x');
+    expect(readFileSync(await storedFile(dsn, y.rootPath, 'moved-tree/sub/b.txt'), 'utf8')).toBe('b on y');
     expect(existsSync(join(x.rootPath, 'tree/a.txt'))).toBe(false);
     expect(existsSync(join(y.rootPath, 'tree/sub/b.txt'))).toBe(false);
     expect((await api(y.url)('/v1/files/tree/a.txt')).status).toBe(404);
@@ -146,7 +148,7 @@ describe('a large file through a peer', () => {
       const res = await api(y.url)('/v1/files/big/file.bin', { method: 'PUT', body: Readable.toWeb(big.stream()) as ReadableStream, duplex: 'half' });
       expect(res.status).toBe(200);
     });
-    const onDisk = createHash('sha256').update(readFileSync(join(x.rootPath, 'big/file.bin'))).digest('hex');
+    const onDisk = createHash('sha256').update(readFileSync(await storedFile(dsn, x.rootPath, 'big/file.bin'))).digest('hex');
     expect(onDisk).toBe(big.sha256);
 
     let size = 0;

@@ -3,10 +3,11 @@
  * backend: status codes, headers, bodies, bytes on disk and rows in Postgres.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
+import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
+import { eventually } from '../support/wait.js';
 import { api, call, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 let node: TestNode;
@@ -28,7 +29,8 @@ afterAll(async () => {
   await node.close();
 });
 
-const onDisk = (path: string): string => join(node.rootPath ?? '', path);
+/** Where the current version of `path` is stored on the node's disk (its blob key, or the path for legacy entries). */
+const onDisk = (path: string): Promise<string> => storedFile(db, node.rootPath ?? '', path);
 
 describe('health, auth and common headers', () => {
   it('answers /health without a key, with security headers and the client\'s request id', async () => {
@@ -73,13 +75,13 @@ describe('POST, PUT, GET, HEAD', () => {
   it('creates a file with POST (201), writes the bytes and the row, refuses a second POST (409) untouched', async () => {
     const created = await owner('/v1/files/post/a.txt', { method: 'POST', body: 'first' });
     expect(created.status).toBe(201);
-    expect(readFileSync(onDisk('post/a.txt'), 'utf8')).toBe('first');
+    expect(readFileSync(await onDisk('post/a.txt'), 'utf8')).toBe('first');
     const row = await db.query('SELECT type, size, owner, mode, callfs_instance_id FROM inodes WHERE path = $1', ['/post/a.txt']);
     expect(row.rows[0]).toEqual({ type: 'file', size: '5', owner: 'api-user-0', mode: '0644', callfs_instance_id: 'node1' });
     const again = await owner('/v1/files/post/a.txt', { method: 'POST', body: 'second' });
     expect(again.status).toBe(409);
     expect((await again.json()).code).toBe('FILE_ALREADY_EXISTS');
-    expect(readFileSync(onDisk('post/a.txt'), 'utf8')).toBe('first');
+    expect(readFileSync(await onDisk('post/a.txt'), 'utf8')).toBe('first');
   });
 
   it('creates directories with a trailing slash (201, then 200 when it exists) and refuses a file under a file (409)', async () => {
@@ -96,7 +98,9 @@ describe('POST, PUT, GET, HEAD', () => {
   it('PUT creates (201), replaces (200), refuses a trailing slash or a directory (400)', async () => {
     expect((await owner('/v1/files/put/p.bin', { method: 'PUT', body: 'v1' })).status).toBe(201);
     expect((await owner('/v1/files/put/p.bin', { method: 'PUT', body: 'version-2' })).status).toBe(200);
-    expect(readFileSync(onDisk('put/p.bin'), 'utf8')).toBe('version-2');
+    expect(readFileSync(await onDisk('put/p.bin'), 'utf8')).toBe('version-2');
+    // The replaced version's bytes are released after the commit.
+    expect(await eventually(() => unreferencedBlobKeys(db, node.rootPath ?? ''), (keys) => keys.length === 0, 3000)).toEqual([]);
     const slash = await owner('/v1/files/put/q/', { method: 'PUT', body: 'x' });
     expect(slash.status).toBe(400);
     expect((await slash.json()).code).toBe('IS_A_DIRECTORY');
@@ -119,7 +123,7 @@ describe('POST, PUT, GET, HEAD', () => {
     expect(res.status).toBe(201);
     const head = await owner('/v1/files/put/chunked.bin', { method: 'HEAD' });
     expect(head.headers.get('x-callfs-size')).toBe('100000');
-    expect(readFileSync(onDisk('put/chunked.bin')).equals(Buffer.concat(chunks))).toBe(true);
+    expect(readFileSync(await onDisk('put/chunked.bin')).equals(Buffer.concat(chunks))).toBe(true);
   });
 
   it('GET serves bytes with the CallFS headers plus ETag, Last-Modified and a Content-Type by extension', async () => {
@@ -182,7 +186,7 @@ describe('POST, PUT, GET, HEAD', () => {
     expect((await owner('/v1/files/cond.txt', { headers: { 'If-None-Match': etag } })).status).toBe(304);
     const stale = await owner('/v1/files/cond.txt', { method: 'PUT', body: 'v2', headers: { 'If-Match': '"stale"' } });
     expect(stale.status).toBe(412);
-    expect(readFileSync(onDisk('cond.txt'), 'utf8')).toBe('v1');
+    expect(readFileSync(await onDisk('cond.txt'), 'utf8')).toBe('v1');
     expect((await owner('/v1/files/cond.txt', { method: 'PUT', body: 'v2', headers: { 'If-None-Match': '*' } })).status).toBe(412);
     expect((await owner('/v1/files/cond.txt', { method: 'PUT', body: 'v2', headers: { 'If-Match': etag } })).status).toBe(200);
     expect((await owner('/v1/files/cond-new.txt', { method: 'PUT', body: 'n', headers: { 'If-None-Match': '*' } })).status).toBe(201);
@@ -224,8 +228,10 @@ describe('directories, listings and DELETE', () => {
   });
 
   it('DELETE removes files (204, bytes and row gone), refuses non-empty directories (409) and the root (403)', async () => {
+    const stored = await onDisk('tree/sub/deep/d.txt');
+    expect(existsSync(stored)).toBe(true);
     expect((await owner('/v1/files/tree/sub/deep/d.txt', { method: 'DELETE' })).status).toBe(204);
-    expect(existsSync(onDisk('tree/sub/deep/d.txt'))).toBe(false);
+    expect(existsSync(stored)).toBe(false);
     expect((await db.query('SELECT 1 FROM inodes WHERE path = $1', ['/tree/sub/deep/d.txt'])).rowCount).toBe(0);
     const notEmpty = await owner('/v1/files/tree/sub', { method: 'DELETE' });
     expect(notEmpty.status).toBe(409);
@@ -247,7 +253,7 @@ describe('ownership (CallFS reference §5.4)', () => {
     expect((await rename.json()).code).toBe('PERMISSION_DENIED');
     expect((await alice('/v1/files/own/hers.txt', { method: 'POST', body: 'hers' })).status).toBe(201);
     expect((await alice('/v1/files/own', { method: 'DELETE' })).status).toBe(403);
-    expect(readFileSync(onDisk('own/mine.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(await onDisk('own/mine.txt'), 'utf8')).toBe('mine');
   });
 });
 
@@ -259,11 +265,11 @@ describe('PATCH rename and move', () => {
     const renamed = await patch('mv/a.txt', { name: 'b.txt' });
     expect(renamed.status).toBe(200);
     expect(await renamed.text()).toBe('{"path":"/mv/b.txt"}\n');
-    expect(readFileSync(onDisk('mv/b.txt'), 'utf8')).toBe('A');
+    expect(readFileSync(await onDisk('mv/b.txt'), 'utf8')).toBe('A');
     await owner('/v1/files/mv/dir/inner/x.txt', { method: 'PUT', body: 'X' });
     const moved = await patch('mv/dir', { destination: '/moved/dir', create_parents: true });
     expect(moved.status).toBe(200);
-    expect(readFileSync(onDisk('moved/dir/inner/x.txt'), 'utf8')).toBe('X');
+    expect(readFileSync(await onDisk('moved/dir/inner/x.txt'), 'utf8')).toBe('X');
     expect((await owner('/v1/files/moved/dir/inner/x.txt')).status).toBe(200);
     expect((await owner('/v1/files/mv/dir/inner/x.txt')).status).toBe(404);
     const rows = await db.query("SELECT path FROM inodes WHERE path LIKE '/moved/%' ORDER BY path");
@@ -277,7 +283,7 @@ describe('PATCH rename and move', () => {
     expect(clash.status).toBe(409);
     expect((await clash.json()).code).toBe('FILE_ALREADY_EXISTS');
     expect((await patch('ow/src.txt', { destination: '/ow/dst.txt' }, '?overwrite=true')).status).toBe(200);
-    expect(readFileSync(onDisk('ow/dst.txt'), 'utf8')).toBe('S');
+    expect(readFileSync(await onDisk('ow/dst.txt'), 'utf8')).toBe('S');
     expect((await patch('ow/dst.txt', { destination: '/nowhere/x.txt' })).status).toBe(400);
     expect((await patch('ow/dst.txt', {})).status).toBe(400);
     expect((await patch('ow/dst.txt', { name: 'a', destination: '/b' })).status).toBe(400);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { eventually } from '../support/wait.js';
 import { createTestDatabase } from '../support/postgres-server.js';
+import { storedFile } from '../support/stored-bytes.js';
 import { freePort } from '../support/processes.js';
 import { api, call, type TestResponse } from '../support/test-node.js';
 
@@ -106,7 +107,7 @@ describe('a node nobody lists joins through the registry', () => {
     expect(read.status).toBe(200);
     expect(await read.text()).toBe('held by c');
     expect(read.headers.get('x-callfs-served-by')).toBe('node-c; region=ap');
-    expect(readFileSync(join(c.rootPath, 'joined/hello.txt'), 'utf8')).toBe('held by c');
+    expect(readFileSync(await storedFile(dsn, c.rootPath, 'joined/hello.txt'), 'utf8')).toBe('held by c');
   });
 
   it('gives a prompt 503 naming a crashed holder, with Retry-After, and reports it down', async () => {
@@ -187,7 +188,7 @@ describe('a node joining and leaving under load', () => {
     expect((await upload).status).toBe(201);
     await stopping;
     expect(await d.exited).toBe(0);
-    expect(readFileSync(join(d.rootPath, 'load/slow.txt'), 'utf8')).toBe(chunks.join(''));
+    expect(readFileSync(await storedFile(dsn, d.rootPath, 'load/slow.txt'), 'utf8')).toBe(chunks.join(''));
     expect(await registeredIds()).not.toContain('node-d');
 
     const gone = await api(a.url)('/v1/files/load/on-d.txt');

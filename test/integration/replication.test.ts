@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { eventually } from '../support/wait.js';
 import { createTestDatabase } from '../support/postgres-server.js';
+import { storedFile } from '../support/stored-bytes.js';
 import { freePort } from '../support/processes.js';
 import { api, type TestResponse } from '../support/test-node.js';
 
@@ -81,9 +82,9 @@ describe('replicas across regions', () => {
     const res = await api(a.url)('/v1/files/docs/sync.txt', { method: 'PUT', body: 'copied before the answer', headers: { 'X-CallFS-Replication': 'sync' } });
     expect(res.status).toBe(201);
     expect(res.headers.get('x-callfs-replicas')).toBe('rep-b');
-    expect(readFileSync(join(b.rootPath, 'docs/sync.txt'), 'utf8')).toBe('copied before the answer');
+    expect(readFileSync(await storedFile(dsn, b.rootPath, 'docs/sync.txt'), 'utf8')).toBe('copied before the answer');
     expect(await replicaRows(dsn, '/docs/sync.txt')).toEqual([{ instance_id: 'rep-b', version: '1' }]);
-    expect(existsSync(join(c.rootPath, 'docs/sync.txt'))).toBe(false);
+    expect(existsSync(await storedFile(dsn, c.rootPath, 'docs/sync.txt'))).toBe(false);
   });
 
   it('copies in the background after an ordinary write', async () => {
@@ -93,7 +94,7 @@ describe('replicas across regions', () => {
       (r) => r.length === 1,
     );
     expect(rows).toEqual([{ instance_id: 'rep-b', version: '1' }]);
-    expect(readFileSync(join(b.rootPath, 'docs/async.txt'), 'utf8')).toBe('copied later');
+    expect(readFileSync(await storedFile(dsn, b.rootPath, 'docs/async.txt'), 'utf8')).toBe('copied later');
   });
 
   it('serves a read from the reader’s own current copy', async () => {
@@ -114,7 +115,7 @@ describe('replicas across regions', () => {
       (r) => r[0]?.version === '2',
     );
     expect(rows).toEqual([{ instance_id: 'rep-b', version: '2' }]);
-    expect(readFileSync(join(b.rootPath, 'docs/sync.txt'), 'utf8')).toBe('second version');
+    expect(readFileSync(await storedFile(dsn, b.rootPath, 'docs/sync.txt'), 'utf8')).toBe('second version');
   });
 
   it('repairs a copy that went missing', async () => {
@@ -160,7 +161,7 @@ describe('replicas across regions', () => {
     expect(head.headers.get('x-callfs-instance-id')).toBe('rep-b');
     const write = await api(c.url)('/v1/files/docs/kill.txt', { method: 'PUT', body: 'written after promotion' });
     expect(write.status).toBe(200);
-    expect(readFileSync(join(b.rootPath, 'docs/kill.txt'), 'utf8')).toBe('written after promotion');
+    expect(readFileSync(await storedFile(dsn, b.rootPath, 'docs/kill.txt'), 'utf8')).toBe('written after promotion');
   });
 });
 

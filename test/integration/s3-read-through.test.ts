@@ -7,6 +7,7 @@
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
+import { storedFile } from '../support/stored-bytes.js';
 import { freePort } from '../support/processes.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 
@@ -16,8 +17,12 @@ let client: S3Client;
 const suffix = Date.now().toString(36);
 const buckets = { eu: `geo-eu-${suffix}`, us: `geo-us-${suffix}` };
 
-/** What bucket replication does: the object and its user metadata, copied to the other bucket. */
-async function replicate(key: string, from: string, to: string): Promise<void> {
+let dsn: string;
+
+/** What bucket replication does: the object of `path`'s current version and its user metadata, copied to the other bucket. */
+async function replicate(path: string, from: string, to: string): Promise<void> {
+  // The object's key is the version's blob key (the versioned layout), or the path for legacy entries.
+  const key = await storedFile(dsn, '', path);
   const source = await client.send(new GetObjectCommand({ Bucket: from, Key: key }));
   const body = Buffer.from(await source.Body!.transformToByteArray());
   await client.send(new PutObjectCommand({ Bucket: to, Key: key, Body: body, Metadata: source.Metadata }));
@@ -27,7 +32,7 @@ beforeAll(async () => {
   const s3 = inject('s3');
   client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
   for (const bucket of Object.values(buckets)) await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const dsn = await createTestDatabase(inject('pgAdminUrl'));
+  dsn = await createTestDatabase(inject('pgAdminUrl'));
   const [pe, pu] = [await freePort(), await freePort()];
   const regionBucket = (bucket: string) => ({ bucket, region: s3.region, endpoint: s3.endpoint });
   eu = await startTestNode({

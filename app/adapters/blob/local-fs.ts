@@ -2,7 +2,9 @@
  * @module LocalFsBlobStore: bytes on the node's disk under one root directory. Writes go to a
  * `.callfs-tmp-*` file beside the target, are fsynced, then renamed (or linked, for exclusive
  * creates) into place and the directory is fsynced: readers see old or new bytes, never a
- * partial file. Nothing the store opens can be outside the root or reached through a symbolic
+ * partial file. A fresh versioned key (`WriteOptions.fresh`) is written in place (O_EXCL, fsync
+ * the file and its directory): nobody reads it before the metadata commit names it, so a rename
+ * would buy nothing. Nothing the store opens can be outside the root or reached through a symbolic
  * link, checked at every operation (never remembered): on Linux each operation opens its
  * directory (or file) without following a link in the last component, checks through
  * `/proc/self/fd` that the descriptor is the very path under the root it asked for, and then acts
@@ -102,6 +104,8 @@ export class LocalFsBlobStore implements BlobStore {
   #rootFd: number | null = null;
   /** Directory fsyncs in progress, shared by concurrent writers of one directory. */
   readonly #dirSyncs = new Map<string, DirSync>();
+  /** Directories of versioned keys whose entries are known to be durable. */
+  readonly #durableDirs = new Set<string>();
 
   constructor(options: { rootPath: string }) {
     this.#root = resolve(options.rootPath);
@@ -244,29 +248,13 @@ export class LocalFsBlobStore implements BlobStore {
     } catch (error) {
       throw translate(error, key);
     }
+    if (options.fresh === true) return this.#writeFresh(dir, name, key, body, options);
     const temp = `${dir.path}/${TEMP_PREFIX}${randomBytes(8).toString('hex')}`;
     const target = `${dir.path}/${name}`;
     let sink: FileSink | null = null;
     try {
       sink = new FileSink(await openFd(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE), options.expectedSize);
-      // finished() below reports the sink's failure; this keeps a late one from going uncaught.
-      sink.on('error', () => undefined);
-      // The source is piped, not handed to pipeline(): on a failure it must not be destroyed,
-      // so the HTTP layer can still answer on the same socket (then close it).
-      const onSourceError = (error: Error): void => {
-        sink?.destroy(error);
-      };
-      body.on('error', onSourceError);
-      body.pipe(sink);
-      try {
-        await finished(sink, options.signal ? { signal: options.signal } : {});
-      } finally {
-        // A request body can still fail after we are done with it (the client goes away): keep a
-        // listener so that late error is not an uncaught exception.
-        body.off('error', onSourceError);
-        body.on('error', () => undefined);
-        body.unpipe(sink);
-      }
+      await pump(body, sink, options.signal);
       if (options.exclusive) {
         await link(temp, target);
         await unlink(temp);
@@ -282,6 +270,48 @@ export class LocalFsBlobStore implements BlobStore {
     } finally {
       await dir.close();
     }
+  }
+
+  /**
+   * A fresh versioned key: written in place (O_EXCL, no temp file: nobody can read it before the
+   * metadata commit names it), then the file and its directory are fsynced. Closes `dir`.
+   */
+  async #writeFresh(dir: DirHandle, name: string, key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
+    const target = `${dir.path}/${name}`;
+    let sink: FileSink | null = null;
+    try {
+      await this.#makeDurable(splitKey(key).dir);
+      sink = new FileSink(await openFd(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE), options.expectedSize);
+      await pump(body, sink, options.signal);
+      await this.#syncDirectory(dir);
+      return { size: sink.size };
+    } catch (error) {
+      sink?.destroy();
+      await unlink(target).catch(() => undefined);
+      throw translate(abortReason(error, options.signal), key);
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /**
+   * Makes the entries of the directories `names` durable once per process: each directory's entry
+   * lives in its parent, so the root and every directory above the last one are fsynced (a blob
+   * directory the store just created must survive a crash before a commit names a key in it).
+   */
+  async #makeDurable(names: readonly string[]): Promise<void> {
+    const id = names.join('/');
+    if (this.#durableDirs.has(id)) return;
+    for (let depth = 0; depth < names.length; depth++) {
+      const parent = await this.#openDir(names.slice(0, depth), false);
+      try {
+        await this.#syncDirectory(parent);
+      } finally {
+        await parent.close();
+      }
+    }
+    if (this.#durableDirs.size >= 10_000) this.#durableDirs.clear();
+    this.#durableDirs.add(id);
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
@@ -571,4 +601,28 @@ function abortReason(error: unknown, signal: AbortSignal | undefined): unknown {
     return isAppError(signal.reason) ? signal.reason : new AppError('CLIENT_CLOSED_REQUEST', 'the upload was interrupted', { cause: signal.reason });
   }
   return error;
+}
+
+/**
+ * Pipes `body` into `sink` until the sink finished (its data fsynced). The source is piped, not
+ * handed to pipeline(): on a failure it must not be destroyed, so the HTTP layer can still
+ * answer on the same socket (then close it).
+ */
+async function pump(body: Readable, sink: FileSink, signal: AbortSignal | undefined): Promise<void> {
+  // finished() below reports the sink's failure; this keeps a late one from going uncaught.
+  sink.on('error', () => undefined);
+  const onSourceError = (error: Error): void => {
+    sink.destroy(error);
+  };
+  body.on('error', onSourceError);
+  body.pipe(sink);
+  try {
+    await finished(sink, signal ? { signal } : {});
+  } finally {
+    // A request body can still fail after we are done with it (the client goes away): keep a
+    // listener so that late error is not an uncaught exception.
+    body.off('error', onSourceError);
+    body.on('error', () => undefined);
+    body.unpipe(sink);
+  }
 }

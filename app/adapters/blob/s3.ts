@@ -103,7 +103,8 @@ export class S3BlobStore implements BlobStore {
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<{ size: number }> {
-    if (options.exclusive && (await this.#exists(key))) throw new AppError('FILE_ALREADY_EXISTS', `an object already exists for /${key}`);
+    // A fresh versioned key cannot exist yet: one PutObject (a multipart upload past one part), no HEAD first.
+    if (options.exclusive && options.fresh !== true && (await this.#exists(key))) throw new AppError('FILE_ALREADY_EXISTS', `an object already exists for /${key}`);
     let size = 0;
     const expected = options.expectedSize;
     const counter = new Transform({

@@ -7,13 +7,13 @@
  * A DSN may list several hosts: the pool (see PrimaryPool) then follows the primary across a
  * switchover, and the LISTEN connection moves with it.
  */
-import type pg from 'pg';
-import type { Entry, NewEntry } from '../../domain/entry.js';
+import pg from 'pg';
+import type { BackendType, Entry, NewEntry } from '../../domain/entry.js';
 import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
 import type { EpochSource, EpochState, PrimaryCandidates } from '../../ports/fencing.js';
-import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import type { CommitOutcome, Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions, ReplacedVersion, WriteCommit } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
 import type { PeerNonceStore } from '../../ports/peer-nonces.js';
@@ -22,10 +22,14 @@ import { assertEpoch, epochStateFromRow, READ_EPOCH_STATE, type EpochStateRow } 
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { PrimaryPool } from './primary-pool.js';
+import { GroupCommit } from './group-commit.js';
 
 const CHANNEL = 'callfs_changes';
 const MIGRATION_LOCK_KEY = 0x63616c6c; // "call"
-const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, origin_instance_id, version';
+const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, origin_instance_id, version, blob_key';
+/** Batches of write commits on their way at once, and the most commits in one (group commit). */
+const COMMIT_BATCHES_IN_FLIGHT = 4;
+const COMMIT_BATCH_MAX = 64;
 
 export interface PostgresMetadataStoreOptions {
   readonly dsn: string;
@@ -34,6 +38,8 @@ export interface PostgresMetadataStoreOptions {
   readonly statementTimeoutMs?: number;
   /** A streaming replica opened for reads only: no migrations, no writes. */
   readonly readReplica?: boolean;
+  /** Group commit of `commitWrite` (default: 4 batches in flight, up to 64 commits each); `maxBatch: 1` turns it off. */
+  readonly commitBatching?: { readonly maxInFlight: number; readonly maxBatch: number };
 }
 
 interface EntryRow {
@@ -49,6 +55,82 @@ interface EntryRow {
   callfs_instance_id: string | null;
   origin_instance_id: string | null;
   version: string;
+  blob_key: string | null;
+}
+
+/** An entry as `callfs_entry_json` renders it (times in epoch ms). */
+interface EntryJson {
+  path: string;
+  name: string;
+  type: 'file' | 'directory';
+  size: number;
+  mode: string;
+  owner: string;
+  mtime: number;
+  ctime: number;
+  backend_type: 'localfs' | 's3';
+  callfs_instance_id: string | null;
+  origin_instance_id: string | null;
+  version: number;
+  blob_key: string | null;
+}
+
+/** One result of `callfs_commit_writes`. */
+type CommitJson =
+  | { created: boolean; entry: EntryJson; made: string[]; previous: { path: string; version: number; blob_key: string | null; backend_type: 'localfs' | 's3'; instance_id: string | null } | null }
+  | { error: string; message: string; detail: string | null };
+
+function entryFromJson(row: EntryJson): Entry {
+  return {
+    path: row.path,
+    name: row.name,
+    type: row.type,
+    size: Number(row.size),
+    mode: row.mode,
+    owner: row.owner,
+    mtime: new Date(Number(row.mtime)),
+    ctime: new Date(Number(row.ctime)),
+    backendType: row.backend_type,
+    instanceId: row.callfs_instance_id,
+    originInstanceId: row.origin_instance_id,
+    version: Number(row.version),
+    blobKey: row.blob_key,
+  };
+}
+
+/** The row a refusal's DETAIL carries (JSON of `callfs_entry_json`, or 'null'). */
+function detailEntry(detail: string | null): Entry | null {
+  if (detail === null || detail === '' || detail === 'null') return null;
+  return entryFromJson(JSON.parse(detail) as EntryJson);
+}
+
+/** What one write asks `callfs_commit_write` for (the JSON it reads). */
+function commitRequest(write: WriteCommit): Record<string, unknown> {
+  const parents = ancestorPaths(write.path).map((p) => ({ path: p, name: nameOf(p), parent: parentOf(p) }));
+  return {
+    path: write.path,
+    name: nameOf(write.path),
+    parent: parentOf(write.path),
+    mode: write.mode,
+    owner: write.owner,
+    super_user: write.superUser,
+    size: write.size,
+    blob_key: write.blobKey,
+    backend_type: write.backendType,
+    instance_id: write.instanceId,
+    origin_instance_id: write.originInstanceId,
+    dir_backend_type: write.directoryBackendType,
+    dir_instance_id: write.directoryInstanceId,
+    parents,
+    ...(write.expect === undefined ? {} : { expect: write.expect === null ? null : { version: write.expect.version, ctime: write.expect.ctimeMs } }),
+  };
+}
+
+function ancestorPaths(path: string): string[] {
+  const parts = path.split('/').filter(Boolean);
+  const result: string[] = [];
+  for (let i = 1; i < parts.length; i++) result.push('/' + parts.slice(0, i).join('/'));
+  return result;
 }
 
 function toEntry(row: EntryRow): Entry {
@@ -65,7 +147,13 @@ function toEntry(row: EntryRow): Entry {
     instanceId: row.callfs_instance_id,
     originInstanceId: row.origin_instance_id,
     version: Number(row.version),
+    blobKey: row.blob_key,
   };
+}
+
+/** A refusal that should name a row but came without one (cannot happen with the shipped SQL). */
+function missingRow(path: string): never {
+  throw new Error(`commit refused ${path} without naming the row`);
 }
 
 function parentOf(path: string): string | null {
@@ -106,8 +194,14 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   #listenTimer: NodeJS.Timeout | null = null;
   #closed = false;
   #noncesPurgedAt = 0;
+  readonly #commits: GroupCommit<WriteCommit, CommitOutcome>;
 
   constructor(options: PostgresMetadataStoreOptions) {
+    this.#commits = new GroupCommit<WriteCommit, CommitOutcome>({
+      send: (writes) => this.#commitBatch(writes),
+      maxInFlight: options.commitBatching?.maxInFlight ?? COMMIT_BATCHES_IN_FLIGHT,
+      maxBatch: options.commitBatching?.maxBatch ?? COMMIT_BATCH_MAX,
+    });
     this.#pool = new PrimaryPool({
       dsn: options.dsn,
       max: options.poolSize ?? 20,
@@ -174,7 +268,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     const result = await this.#query<{ holder: string }>(
       `SELECT DISTINCT callfs_instance_id AS holder FROM inodes
         WHERE (path = $1 OR left(path, length($1) + 1) = $1 || '/')
-          AND type = 'file' AND backend_type = 'localfs' AND callfs_instance_id IS NOT NULL
+          AND type = 'file' AND backend_type = 'localfs' AND callfs_instance_id IS NOT NULL AND blob_key IS NULL
         ORDER BY 1`,
       [path === '/' ? '' : path],
     );
@@ -234,19 +328,127 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     throw new AppError('LOCK_LOST', `a newer writer has changed ${path}; this write was refused`);
   }
 
-  async deleteEntry(path: string, fence: Fence): Promise<boolean> {
-    const result = await this.#query<{ path: string }>(
+  async deleteEntry(path: string, fence: Fence): Promise<Entry | null> {
+    const result = await this.#query<EntryRow>(
       `WITH del AS (
          DELETE FROM inodes WHERE path = $1 AND fence <= $2 AND NOT EXISTS (SELECT 1 FROM inodes c WHERE c.parent_path = $1)
            AND ${assertEpoch('$4')}
-         RETURNING path)
-       SELECT del.path, pg_notify('${CHANNEL}', $3) FROM del`,
+         RETURNING ${COLUMNS})
+       SELECT del.*, pg_notify('${CHANNEL}', $3) FROM del`,
       [path, fence.token, this.#notice(path, false), fence.epoch],
     );
-    if (result.rows.length > 0) return true;
-    if ((await this.getEntry(path)) === null) return false;
+    const deleted = result.rows[0];
+    if (deleted !== undefined) return toEntry(deleted);
+    if ((await this.getEntry(path)) === null) return null;
     if (await this.hasChildren(path)) throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
     throw new AppError('LOCK_LOST', `a newer writer has changed ${path}; this delete was refused`);
+  }
+
+  commitWrite(write: WriteCommit): Promise<CommitOutcome> {
+    return this.#commits.submit(write);
+  }
+
+  /**
+   * Sends the commits that arrived together as ONE round trip: a simple-protocol query string
+   * `BEGIN; SELECT callfs_commit_writes(…); COMMIT; SELECT pg_current_wal_insert_lsn()`. The
+   * last statement runs after COMMIT returned, so the token it reads lies past the commit
+   * record (a replica that replayed up to it has the rows). Values travel as escaped literals
+   * (the simple protocol has no parameters). Commits are ordered by path so that batches lock
+   * rows in one order and cannot deadlock each other.
+   */
+  async #commitBatch(writes: readonly WriteCommit[]): Promise<Array<PromiseSettledResult<CommitOutcome>>> {
+    const order = writes.map((_, i) => i).sort((a, b) => {
+      const pa = writes[a]?.path ?? '';
+      const pb = writes[b]?.path ?? '';
+      return pa < pb ? -1 : pa > pb ? 1 : a - b;
+    });
+    const epochs = new Set(writes.map((w) => w.epoch));
+    // One epoch per batch: a node's writes share its view; mixed views are sent one by one.
+    if (epochs.size > 1) return Promise.all(writes.map((w) => this.#commitBatch([w]).then((r) => r[0] ?? { status: 'rejected' as const, reason: new Error('no result') })));
+    const epoch = writes[0]?.epoch ?? null;
+    const payload = JSON.stringify(order.map((i) => commitRequest(writes[i] as WriteCommit)));
+    const text =
+      `BEGIN; SELECT callfs_commit_writes(${pg.escapeLiteral(payload)}::jsonb, ${epoch === null ? 'NULL' : String(Math.trunc(epoch))}::bigint) AS r; ` +
+      'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn';
+    const client = await this.#connect();
+    let results: pg.QueryResult[];
+    try {
+      results = (await client.query(text)) as unknown as pg.QueryResult[];
+    } catch (error) {
+      this.#pool.reportFailure(error);
+      // A failure inside the string leaves the session in the aborted transaction block.
+      const clean = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      client.release(!clean);
+      throw translatePgError(error);
+    }
+    client.release();
+    const answers = (results[1]?.rows[0] as { r?: CommitJson[] } | undefined)?.r ?? [];
+    const token = (results[3]?.rows[0] as { lsn?: string } | undefined)?.lsn ?? null;
+    const settled: Array<PromiseSettledResult<CommitOutcome>> = new Array<PromiseSettledResult<CommitOutcome>>(writes.length);
+    order.forEach((index, position) => {
+      const answer = answers[position];
+      const write = writes[index] as WriteCommit;
+      try {
+        if (answer === undefined) throw new Error('commit batch returned too few results');
+        settled[index] = { status: 'fulfilled', value: this.#outcome(write, answer, token) };
+      } catch (error) {
+        settled[index] = { status: 'rejected', reason: error };
+      }
+    });
+    return settled;
+  }
+
+  #outcome(write: WriteCommit, answer: CommitJson, token: string | null): CommitOutcome {
+    if ('error' in answer) {
+      switch (answer.error) {
+        case 'CF101':
+          return { kind: 'exists', current: detailEntry(answer.detail) ?? missingRow(write.path) };
+        case 'CF102':
+          return { kind: 'changed', current: detailEntry(answer.detail) };
+        case 'CF103':
+          throw new AppError('PERMISSION_DENIED', 'permission denied');
+        case 'CF104':
+          throw new AppError('IS_A_DIRECTORY', `${write.path} is a directory`);
+        case 'CF105':
+          throw new AppError('PARENT_NOT_DIRECTORY', `${answer.detail ?? 'a parent'} is a file, not a directory`);
+        default: {
+          const error = Object.assign(new Error(answer.message), { code: answer.error });
+          this.#pool.reportFailure(error);
+          throw translatePgError(error);
+        }
+      }
+    }
+    const previous = answer.previous;
+    const replaced: ReplacedVersion | null =
+      previous === null
+        ? null
+        : { path: previous.path, version: Number(previous.version), blobKey: previous.blob_key, backendType: previous.backend_type, instanceId: previous.instance_id };
+    return { kind: 'committed', created: answer.created, entry: entryFromJson(answer.entry), replaced, createdDirectories: answer.made, token };
+  }
+
+  async adoptBlobKey(path: string, version: number, blobKey: string): Promise<boolean> {
+    const result = await this.#query<{ path: string }>(
+      `WITH adopted AS (
+         UPDATE inodes SET blob_key = $3 WHERE path = $1 AND version = $2 AND type = 'file' AND blob_key IS NULL RETURNING path),
+       forgotten AS (DELETE FROM replicas r USING adopted a WHERE r.path = a.path)
+       SELECT path, pg_notify('${CHANNEL}', $4) FROM adopted`,
+      [path, version, blobKey, this.#notice(path, false)],
+    );
+    return result.rows.length > 0;
+  }
+
+  async legacyFiles(holder: string | null, backend: BackendType, afterPath: string, limit: number): Promise<Entry[]> {
+    const result = await this.#query<EntryRow>(
+      `SELECT ${COLUMNS} FROM inodes
+        WHERE type = 'file' AND blob_key IS NULL AND backend_type = $1 AND callfs_instance_id IS NOT DISTINCT FROM $2
+          AND path COLLATE "C" > $3 COLLATE "C"
+        ORDER BY path COLLATE "C" LIMIT $4`,
+      [backend, holder, afterPath, limit],
+    );
+    return result.rows.map(toEntry);
   }
 
   async moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {

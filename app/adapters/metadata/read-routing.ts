@@ -5,8 +5,8 @@
  * Only the read paths that may be a little stale use it (the entry cache of GET/HEAD, listings);
  * writes and the checks made under a lock always use the primary store itself.
  */
-import type { Entry, NewEntry } from '../../domain/entry.js';
-import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import type { BackendType, Entry, NewEntry } from '../../domain/entry.js';
+import type { CommitOutcome, Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions, WriteCommit } from '../../ports/metadata-store.js';
 
 export class ReplicaRoutedStore implements MetadataStore {
   constructor(
@@ -43,7 +43,16 @@ export class ReplicaRoutedStore implements MetadataStore {
   updateContent(path: string, size: number, fence: Fence): Promise<Entry> {
     return this.primary.updateContent(path, size, fence);
   }
-  deleteEntry(path: string, fence: Fence): Promise<boolean> {
+  commitWrite(write: WriteCommit): Promise<CommitOutcome> {
+    return this.primary.commitWrite(write);
+  }
+  adoptBlobKey(path: string, version: number, blobKey: string): Promise<boolean> {
+    return this.primary.adoptBlobKey(path, version, blobKey);
+  }
+  legacyFiles(holder: string | null, backend: BackendType, afterPath: string, limit: number): Promise<Entry[]> {
+    return this.primary.legacyFiles(holder, backend, afterPath, limit);
+  }
+  deleteEntry(path: string, fence: Fence): Promise<Entry | null> {
     return this.primary.deleteEntry(path, fence);
   }
   moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {

@@ -43,7 +43,7 @@ export const readYourWrites: MiddlewareHandler<HonoEnv> = async (c, next) => {
     const status = c.get('sentStatus') ?? c.res.status;
     // A forwarded write already carries the holder's token; a failed one needs none.
     if (status >= 400 || c.env.outgoing?.headersSent === true || c.res.headers.has(H.consistencyToken)) return;
-    const token = await consistency.tokenAfterWrite().catch(() => null);
+    const token = c.get('writeToken') ?? (await consistency.tokenAfterWrite().catch(() => null));
     if (token === null) return;
     setHeader(c, H.consistencyToken, token);
     setHeader(c, 'Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Lax`);

@@ -3,6 +3,7 @@
  * (with Range, ETag and conditional requests, which CallFS lacks) or a directory's children as
  * a JSON array. Hono answers HEAD through the GET route; the body is left out here. HEAD is
  * answered from the shared metadata; a GET of bytes another node holds is forwarded there.
+ * A GET pins one version: every header is computed from the entry whose bytes are streamed.
  */
 import type { Context, Hono } from 'hono';
 import type { Entry } from '../../../domain/entry.js';
@@ -72,6 +73,12 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
   if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
   // No abort signal needed: sendStream destroys the stream when the client goes away.
   const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);
+  if (read.entry !== entry) {
+    // The version `entry` named was replaced and released before it could be opened: answer for
+    // the version that was opened, so ETag, size, Range and bytes all describe one version.
+    read.stream.destroy();
+    return sendFile(c, read.entry, isHead);
+  }
   if (read.readThroughRegion !== undefined) {
     headers[H.readThrough] = read.readThroughRegion;
     // The bytes crossed regions (from the origin bucket): one hop, like a forward to another region.

@@ -21,7 +21,8 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
     c.set('routeTemplate', FILES_ROUTE);
     const target = pathAfter(c, '/v1/files');
     const body = target.directoryIntent ? emptyUpload(c) : upload(c, maxFileBytes);
-    const outcome = await c.get('services').files.create(c.get('userId'), target, body);
+    const { outcome, token } = await c.get('services').files.create(c.get('userId'), target, body);
+    if (token !== null) c.set('writeToken', token);
     if (outcome === 'created' && !target.directoryIntent) await replicateIfAsked(c, target.path);
     return c.body(null, outcome === 'created' ? 201 : 200);
   };
@@ -33,12 +34,14 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
       ifNoneMatch: c.req.header('if-none-match'),
       ifUnmodifiedSince: c.req.header('if-unmodified-since'),
     };
+    const conditional = conditions.ifMatch !== undefined || conditions.ifNoneMatch !== undefined || conditions.ifUnmodifiedSince !== undefined;
     const precondition = (current: Entry | null): void => {
       const validators = { etag: current === null ? null : etagOf(current), lastModified: current?.mtime ?? null };
       if (evaluatePreconditions(conditions, validators, false) !== 'proceed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
     };
     return orForward(c, async () => {
-      const { created, entry } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), precondition);
+      const { created, entry, token } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), conditional ? precondition : null);
+      if (token !== null) c.set('writeToken', token);
       c.header('ETag', etagOf(entry));
       await replicateIfAsked(c, target.path);
       return c.body(null, created ? 201 : 200);
