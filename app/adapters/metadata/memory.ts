@@ -7,103 +7,21 @@
  * store (test/contract/metadata-store.contract.ts), so services and HTTP routes can be tested
  * in-process, without a database.
  *
- * The database can be fenced or moved to another epoch (as a failover would), and made
- * unavailable (every call then fails with METADATA_UNAVAILABLE, as a lost connection does).
+ * The database (memory-database.ts) can be fenced or moved to another epoch (as a failover
+ * would), and made unavailable (every call then fails with METADATA_UNAVAILABLE, as a lost
+ * connection does).
  */
 import type { Entry, NewEntry } from '../../domain/entry.js';
-import { DIRECTORY_MODE, FILE_MODE, ROOT_OWNER } from '../../domain/entry.js';
+import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
 import type { EpochSource, EpochState } from '../../ports/fencing.js';
 import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
-import { fencedError } from './errors.js';
+import { byteOrder, isWithin, MemoryMetadataDatabase, parentOf } from './memory-database.js';
 
-interface StoredEntry {
-  entry: Entry;
-  /** Fencing token of the last writer. */
-  fence: number;
-  parentPath: string | null;
-}
-
-interface StoredLink {
-  record: LinkRecord;
-  usedAt: Date | null;
-}
-
-interface StoredMember {
-  readonly announcement: MemberAnnouncement;
-  readonly lastSeen: Date;
-}
-
-/** Byte order of the UTF-8 encodings (Postgres `COLLATE "C"`). */
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-function parentOf(path: string): string | null {
-  if (path === '/') return null;
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
-}
-
-function isWithin(path: string, root: string): boolean {
-  return path === root || path.startsWith(root === '/' ? '/' : `${root}/`);
-}
-
-/** The shared state: what one Postgres database holds for every node that uses it. */
-export class MemoryMetadataDatabase {
-  readonly entries = new Map<string, StoredEntry>();
-  readonly links = new Map<string, StoredLink>();
-  readonly members = new Map<string, StoredMember>();
-  /** path → instance → version of its copy. */
-  readonly replicas = new Map<string, Map<string, number>>();
-  readonly listeners = new Set<(change: MetadataChange) => void>();
-  #epoch: Omit<EpochState, 'readOnly'> = { epoch: 1, fenced: false, primaryRegion: null, lockHome: null, primaryHost: null };
-  #available = true;
-  #position = 0n;
-
-  constructor() {
-    const now = new Date();
-    const root: Entry = { path: '/', name: '', type: 'directory', size: 0, mode: DIRECTORY_MODE, owner: ROOT_OWNER, mtime: now, ctime: now, backendType: 'localfs', instanceId: null, originInstanceId: null, version: 1 };
-    this.entries.set('/', { entry: root, fence: 0, parentPath: null });
-  }
-
-  /** Changes the epoch row, as a failover does (fenced former primary, new epoch, new lock home). */
-  setEpoch(change: Partial<Omit<EpochState, 'readOnly'>>): void {
-    this.#epoch = { ...this.#epoch, ...change };
-  }
-
-  epoch(): EpochState {
-    return { ...this.#epoch, readOnly: false };
-  }
-
-  /** false: every call fails with METADATA_UNAVAILABLE until it is set back. */
-  setAvailable(available: boolean): void {
-    this.#available = available;
-  }
-
-  requireAvailable(): void {
-    if (!this.#available) throw new AppError('METADATA_UNAVAILABLE', 'the metadata database is unavailable', { retryAfterSec: 1 });
-  }
-
-  /** Throws FENCED unless a write carrying `epoch` may commit here (see app/fencing's guard). */
-  assertEpoch(epoch: number | null): void {
-    if (this.#epoch.fenced || (epoch !== null && epoch !== this.#epoch.epoch)) throw fencedError();
-  }
-
-  /** Advances the log position by one commit and publishes its changes. */
-  commit(changes: readonly MetadataChange[]): void {
-    this.#position++;
-    for (const change of changes) for (const listener of this.listeners) listener(change);
-  }
-
-  /** The position as an LSN (`X/Y`). */
-  position(): string {
-    return `${(this.#position >> 32n).toString(16).toUpperCase()}/${(this.#position & 0xffffffffn).toString(16).toUpperCase()}`;
-  }
-}
+export { MemoryMetadataDatabase } from './memory-database.js';
 
 export class MemoryMetadataStore implements MetadataStore, ReplicaStore, ClusterRegistry, WalPosition, ReplicaProgress, EpochSource {
   readonly database: MemoryMetadataDatabase;
