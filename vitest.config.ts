@@ -1,6 +1,11 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 const FAILOVER_TESTS = ['test/integration/redis-sentinel.test.ts', 'test/integration/postgres-switchover.test.ts'];
+/**
+ * The unit tier: everything that runs in-process with the memory adapters (no Postgres, Redis or
+ * S3 server, no package install). `npm run test:unit` runs it alone.
+ */
+const UNIT_TESTS = ['app/**/*.test.ts', 'regions/**/*.test.ts', 'test/unit/**/*.test.ts', 'test/contract/**/*.memory.test.ts'];
 
 export default defineConfig({
   test: {
@@ -9,9 +14,18 @@ export default defineConfig({
     projects: [
       {
         test: {
+          name: 'unit',
+          include: UNIT_TESTS,
+          testTimeout: 10_000,
+          pool: 'forks',
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
           name: 'suite',
-          include: ['app/**/*.test.ts', 'regions/**/*.test.ts', 'infra/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/rehearsal/**', ...FAILOVER_TESTS],
+          include: ['infra/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...UNIT_TESTS, 'test/rehearsal/**', ...FAILOVER_TESTS],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,

@@ -9,9 +9,14 @@ import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { Context } from 'hono';
 import type { HonoEnv } from './env.js';
 
+/** Node streams made from in-process requests' web bodies: one per request, as `incoming` is. */
+const webBodies = new WeakMap<Request, Readable>();
+
 /**
  * The request body as a Node stream (empty stream when there is none). The body of a signed
  * peer call comes without its trailing MAC and fails instead of ending when the MAC is wrong.
+ * Every call for one request returns the same stream, so a handler that hands the request on (a
+ * forward to the holder) gets the body it has not read, whichever server runs the app.
  */
 export function requestBody(c: Context<HonoEnv>): Readable {
   const opened = c.get('openedBody');
@@ -26,8 +31,13 @@ export function requestBody(c: Context<HonoEnv>): Readable {
 function rawBody(c: Context<HonoEnv>): Readable {
   const incoming = c.env.incoming;
   if (incoming !== undefined) return incoming;
-  const body = c.req.raw.body;
-  return body === null ? Readable.from([]) : Readable.fromWeb(body as NodeWebStream);
+  const raw = c.req.raw;
+  let stream = webBodies.get(raw);
+  if (stream === undefined) {
+    stream = raw.body === null ? Readable.from([]) : Readable.fromWeb(raw.body as NodeWebStream);
+    webBodies.set(raw, stream);
+  }
+  return stream;
 }
 
 /** Declared Content-Length (a peer call's signed body length), or undefined when absent or chunked. */

@@ -1,13 +1,11 @@
 import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
-import { MemoryLockManager } from '../../app/adapters/locks/memory.js';
 import { createRedisLockManager } from '../../app/adapters/locks/redis.js';
 import { describeLockManagerContract } from './lock-manager.contract.js';
 
 let prefixCounter = 0;
 const redisOptions = () => ({ addr: inject('redisUrl').replace('redis://', ''), keyPrefix: `test:${process.pid}:${prefixCounter++}:` });
 
-describeLockManagerContract('in-process memory', async () => new MemoryLockManager());
 describeLockManagerContract('Redis', async () => createRedisLockManager(redisOptions()));
 
 describe('Redis specifics', () => {
@@ -37,13 +35,6 @@ describe('Redis specifics', () => {
     await second.release();
     raw.disconnect();
     await locks.close();
-  });
-
-  it('the memory manager leaves the epoch unchecked (null)', async () => {
-    const locks = new MemoryLockManager();
-    const handle = await locks.acquire(['/m'], { waitMs: 100 });
-    expect(handle.epoch).toBeNull();
-    await handle.release();
   });
 
   it('frees the lock of a crashed holder after its TTL, and renews a live one', async () => {

@@ -8,12 +8,14 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_LOCK_KEY_PREFIX } from '../../app/fencing/index.js';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
 
-const PREFIX = 'callfs:lock:';
+/** The nodes' lock keys (app/fencing): the lock home's epoch and fence are `<PREFIX>epoch` / `<PREFIX>fence`. */
+const PREFIX = DEFAULT_LOCK_KEY_PREFIX;
 
 interface InodeRow {
   path: string;

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisLockManager } from '../../app/adapters/locks/redis.js';
+import { lockHomeKeys } from '../../app/fencing/index.js';
 import { describeLockManagerContract } from '../contract/lock-manager.contract.js';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { startRedisSentinel, type RedisSentinelSetup } from '../support/redis-sentinel.js';
@@ -18,7 +19,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const LOCK_WAIT_MS = 800;
 /** Longest time without any acknowledged write that a failover may cause (switch ≈ 2–3 s here). */
 const MAX_WRITE_GAP_MS = 8000;
-const FENCE_KEY = 'callfs:lock:fence';
+const FENCE_KEY = lockHomeKeys().fence;
 
 interface Outcome {
   readonly path: string;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Config, LockConfig } from '../../app/config/config.js';
 import { createLogger, SILENT_LOGGER, type Logger } from '../../app/observability/logger.js';
 import { startNode } from '../../app/node.js';
+import { MEMORY_NETWORK } from './memory-network.js';
 
 export const KEYS = { owner: 'owner-key-0123456789abcdef', alice: 'alice-key-0123456789abcdef' } as const;
 export const SECRETS = { internal: 'internal-secret-for-tests-0123', link: 'link-secret-for-tests-0123' } as const;
@@ -161,8 +162,12 @@ export async function startTestNode(options: TestNodeOptions): Promise<TestNode>
 export type TestResponse = Omit<Response, 'json'> & { json(): Promise<any> };
 export type TestInit = Omit<RequestInit, 'headers'> & { headers?: Record<string, string>; duplex?: 'half' };
 
-/** fetch with a loosely typed JSON body. */
+/**
+ * fetch with a loosely typed JSON body. A URL of a memory node (memory-node.ts) is answered by
+ * that node's app in-process (`app.request()`), any other one over the network.
+ */
 export function call(url: string, init: TestInit = {}): Promise<TestResponse> {
+  if (MEMORY_NETWORK.handlerFor(url) !== undefined) return MEMORY_NETWORK.fetch(new Request(url, init as RequestInit));
   return fetch(url, init as RequestInit);
 }
 

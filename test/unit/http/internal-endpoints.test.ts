@@ -4,15 +4,15 @@
  * for the public API. CallFS's shard store answers PUT 201, GET 200/404, DELETE 204, for shard names that are
  * any valid path.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { call, KEYS, SECRETS, startTestNode, type TestNode } from '../support/test-node.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMemoryNode } from '../../support/memory-node.js';
+import { call, KEYS, SECRETS, type TestNode } from '../../support/test-node.js';
 
 let node: TestNode;
 const internal = { Authorization: `Bearer ${SECRETS.internal}` };
 
 beforeAll(async () => {
-  node = await startTestNode({ dsn: await createTestDatabase(inject('pgAdminUrl')) });
+  node = await startMemoryNode();
 });
 afterAll(() => node.close());
 
