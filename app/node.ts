@@ -84,6 +84,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
         peerRegions: discovery.peerRegions,
         heartbeatMs: discovery.heartbeatMs,
         forgetAfterMs: Math.max(60_000, discovery.heartbeatMs * 20),
+        writeBlocker: () => fencing.writeBlocker(),
       },
       logger,
     );
@@ -176,7 +177,7 @@ async function openRegionalReads(
   logger: Logger,
   primary: PostgresMetadataStore,
   cleanups: Array<() => Promise<void>>,
-): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore } | null> {
+): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore; replicas: PostgresMetadataStore; maxLagMs: number } | null> {
   const settings = config.metadataStore;
   if (settings.type !== 'postgres' || settings.readDsn === null) return null;
   const replica = await createPostgresMetadataStore({ dsn: settings.readDsn, statementTimeoutMs: config.server.metadataOpTimeoutMs, readReplica: true });
@@ -185,7 +186,7 @@ async function openRegionalReads(
   // Serve only once the replica has the schema this node just migrated on the primary.
   const migrated = await consistency.decide(await primary.currentLsn(), STARTUP_REPLICA_WAIT_MS);
   if (migrated.source !== 'replica') logger.warn('the read replica is behind the primary at start; reads with a token will use the primary until it catches up');
-  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency, replica };
+  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency, replica, replicas: replica, maxLagMs: settings.replicaMaxLagMs };
 }
 
 async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {

@@ -11,6 +11,9 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { EpochSource, EpochState, LockHomeControl, PrimaryCandidates } from '../ports/fencing.js';
 
+/** A blocked node looks at the primary again at most this often, prompted by writes. */
+const RECHECK_BLOCKED_MS = 250;
+
 export interface EpochView {
   /** Last epoch read from the primary; null before the first successful read. */
   readonly epoch: number | null;
@@ -44,6 +47,8 @@ export class EpochWatch {
   #moving: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #ignoredLogged = false;
+  /** When the last read ended (performance.now()), successful or not. */
+  #readAt = 0;
 
   constructor(source: EpochSource, options: EpochWatchOptions, logger: Logger) {
     this.#source = source;
@@ -87,6 +92,19 @@ export class EpochWatch {
     return this.#reading;
   }
 
+  /**
+   * Why no write can commit now, judged from the last read of the epoch row without waiting for a
+   * new one: `unreachable` (no writable primary answered: a home outage, or a failover under way),
+   * `fenced` (the primary is a fenced former one, or read-only), or null. While blocked, the row is
+   * read again in the background at most every `RECHECK_BLOCKED_MS`, so writes resume soon after
+   * the primary is back or the node has followed a new one.
+   */
+  writeBlocker(): 'unreachable' | 'fenced' | null {
+    const blocker = this.#unreachable !== null ? 'unreachable' : this.#state?.fenced === true || this.#state?.readOnly === true ? 'fenced' : null;
+    if (blocker !== null && performance.now() - this.#readAt > RECHECK_BLOCKED_MS) void this.refresh();
+    return blocker;
+  }
+
   /** For readiness: throws FENCED while the primary is fenced or read-only, or the read's error when no primary answers. */
   async assertWritable(): Promise<void> {
     await this.refresh();
@@ -105,6 +123,8 @@ export class EpochWatch {
       this.#unreachable = error instanceof AppError ? error : new AppError('METADATA_UNAVAILABLE', 'the epoch row could not be read', { cause: error });
       await this.#lookForNewPrimary();
       return;
+    } finally {
+      this.#readAt = performance.now();
     }
     if (state.fenced || state.readOnly) await this.#lookForNewPrimary();
     const before = this.#state;
