@@ -11,6 +11,21 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { EpochSource, EpochState, LockHomeControl, PrimaryCandidates } from '../ports/fencing.js';
 
+/**
+ * Longest wait for the epoch row. A primary cut off by a partition does not refuse connections,
+ * it swallows them: without this bound the node would learn of a home outage only from the
+ * database client's own timeouts, seconds later, with writes hanging meanwhile.
+ */
+const DEFAULT_READ_TIMEOUT_MS = 2000;
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError('METADATA_UNAVAILABLE', `the metadata primary did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** A blocked node looks at the primary again at most this often, prompted by writes. */
 const RECHECK_BLOCKED_MS = 250;
 
@@ -34,6 +49,8 @@ export interface EpochWatchOptions {
    * list the new primary still finds it.
    */
   readonly fallback?: { readonly source: EpochSource; readonly candidates: PrimaryCandidates } | null;
+  /** Longest wait for one read of the epoch row (default 2 s); a read that takes longer counts as unreachable. */
+  readonly readTimeoutMs?: number;
 }
 
 export class EpochWatch {
@@ -118,7 +135,7 @@ export class EpochWatch {
   async #read(): Promise<void> {
     let state: EpochState;
     try {
-      state = await this.#source.readEpoch();
+      state = await withDeadline(this.#source.readEpoch(), this.#options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
     } catch (error) {
       this.#unreachable = error instanceof AppError ? error : new AppError('METADATA_UNAVAILABLE', 'the epoch row could not be read', { cause: error });
       await this.#lookForNewPrimary();

@@ -40,10 +40,10 @@ import {
   type PgServer,
 } from '../rehearsal/lifecycle.js';
 import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-checker.js';
-import { httpFrom, inNamespace, resolveFrom } from '../rehearsal/netns.js';
+import { httpFrom, inNamespace, pingRtt, resolveFrom } from '../rehearsal/netns.js';
 import { readState, runningProcess, sleep, stopProcess } from '../rehearsal/state.js';
 import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
-import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, RegionLoss, Topology } from './provider.js';
+import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, RegionLoss, StandbyStatus, Topology } from './provider.js';
 
 /** Key prefix of the nodes' Redis locks (app/adapters/locks/redis.ts): `<prefix>epoch`, `<prefix>fence`. */
 export const LOCK_KEY_PREFIX = 'callfs:lock:';
@@ -272,26 +272,35 @@ class LocalProvider implements DrillProvider {
     const name = `${server.region.name} (${server.key})`;
     const status = await this.#status(server);
     const sourceRegion = source.region.name;
-    const sourceIp = source.target.ip;
-    if (status.role === 'replica' && status.upstream === sourceRegion && (await this.#streamingFrom(server, sourceIp))) return `${name} already streams from ${sourceRegion}`;
+    if (status.role === 'replica' && status.upstream === sourceRegion && (await this.#streamingTo(source, server))) return `${name} already streams from ${sourceRegion}`;
     if (status.role === 'replica') {
       await this.#query(server, `alter system set primary_conninfo = ${literal(this.#conninfo(server, source))}`, 'postgres');
       await this.#query(server, `alter system set primary_slot_name = '${slotOf(server.standby)}'`, 'postgres');
       await this.#query(server, 'select pg_reload_conf()', 'postgres');
-      if (await this.#waitStreaming(server, sourceIp, STREAM_WAIT_MS)) return `${name} re-pointed to ${sourceRegion}`;
+      if (await this.#waitStreaming(server, source, STREAM_WAIT_MS)) return `${name} re-pointed to ${sourceRegion}`;
     }
     return `${name} rebuilt from ${sourceRegion} (${await this.#rebuild(server, source)})`;
   }
 
-  async #streamingFrom(server: PgServer, ip: string): Promise<boolean> {
-    const rows = await this.#query(server, "select sender_host from pg_stat_wal_receiver where status = 'streaming'", 'postgres').catch(() => [] as string[][]);
-    return rows.some((r) => r[0] === ip);
+  /**
+   * Whether `source` streams WAL to `server`, asked of the source (`pg_stat_replication`): a
+   * standby whose WAL forked off before the source's timeline connects, asks for the history and
+   * is refused, over and over; its own `pg_stat_wal_receiver` can look alive meanwhile, the
+   * source's view cannot.
+   */
+  async #streamingTo(source: PgServer, server: PgServer): Promise<boolean> {
+    const rows = await this.#query(source, `select 1 from pg_stat_replication where application_name = '${server.standby}' and state = 'streaming'`, 'postgres').catch(() => [] as string[][]);
+    return rows.length > 0;
   }
 
-  async #waitStreaming(server: PgServer, ip: string, timeoutMs: number): Promise<boolean> {
+  /** Streaming now and still half a second later (a forked standby's connections come and go). */
+  async #waitStreaming(server: PgServer, source: PgServer, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (await this.#streamingFrom(server, ip)) return true;
+      if (await this.#streamingTo(source, server)) {
+        await sleep(500);
+        if (await this.#streamingTo(source, server)) return true;
+      }
       await sleep(200);
     }
     return false;
@@ -330,7 +339,25 @@ class LocalProvider implements DrillProvider {
     );
     writePgFile(this.plan, server, 'standby.signal', '');
     await startPgServer(this.#options, server);
-    if (!(await this.#waitStreaming(server, source.target.ip, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name}`);
+    if (!(await this.#waitStreaming(server, source, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name}`);
+  }
+
+  async standbys(): Promise<StandbyStatus[]> {
+    const statuses = await Promise.all(this.plan.regions.map((r) => this.#status(this.#main(r.name))));
+    const primaryRegion = statuses.find((st) => st.role === 'primary')?.region;
+    const primary = primaryRegion === undefined ? undefined : this.#main(primaryRegion);
+    const rows =
+      primary === undefined
+        ? []
+        : await this.#query(primary, 'select application_name, state, coalesce(extract(epoch from replay_lag) * 1000, 0)::int from pg_stat_replication', 'postgres').catch(() => [] as string[][]);
+    return this.#servers
+      .filter((server) => server !== primary)
+      .map((server): StandbyStatus => {
+        const row = rows.find((r) => r[0] === server.standby);
+        const streaming = row?.[1] === 'streaming';
+        const detail = primary === undefined ? 'no writable primary' : row === undefined ? `not connected to the primary in ${primary.region.name}` : streaming ? null : `state ${row[1] ?? '?'}`;
+        return { name: server.key, region: server.region.name, streaming, lagMs: row === undefined ? null : Number(row[2]), detail };
+      });
   }
 
   async setSynchronousRegions(primaryRegion: string, regions: readonly string[]): Promise<string> {
@@ -390,6 +417,15 @@ class LocalProvider implements DrillProvider {
     return this.#region(region).redisAddr;
   }
 
+  async measureRttMs(fromRegion: string, toRegion: string): Promise<number | null> {
+    const from = this.#region(fromRegion);
+    const to = this.#region(toRegion);
+    // Only a Redis that answers is a candidate; the round trip itself is ICMP, free of process start-up.
+    const answers = await this.#redis(toRegion, ['PING']).then((reply) => reply.includes('PONG'), () => false);
+    if (!answers) return null;
+    return pingRtt(from.ns, to.redisAddr.split(':')[0] ?? to.serviceIp, 3);
+  }
+
   async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
     await this.#redis(region, ['SET', `${LOCK_KEY_PREFIX}epoch`, String(Math.trunc(epoch))]);
     const script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return redis.call('GET', KEYS[1])";
@@ -411,18 +447,17 @@ class LocalProvider implements DrillProvider {
     return Promise.all(
       this.plan.regions.flatMap((region) =>
         region.nodes.map(async (node): Promise<NodeStatus> => {
-          const [health, ready] = await Promise.all([
-            httpFrom(region.ns, { url: `${node.url}/health?details`, timeoutMs: 3000 }).catch(() => null),
-            httpFrom(region.ns, { url: `${node.url}/ready`, timeoutMs: 3000 }).catch(() => null),
-          ]);
+          const [health, ready, readReady, writeReady] = await Promise.all(
+            ['/health?details', '/ready', '/ready/read', '/ready/write'].map((path) => httpFrom(region.ns, { url: `${node.url}${path}`, timeoutMs: 3000 }).catch(() => null)),
+          );
           let epoch: number | null = null;
           try {
-            const body = health === null ? null : (JSON.parse(health.body.toString()) as { epoch?: unknown });
+            const body = health === null || health === undefined ? null : (JSON.parse(health.body.toString()) as { epoch?: unknown });
             epoch = typeof body?.epoch === 'number' ? body.epoch : null;
           } catch {
             epoch = null;
           }
-          return { id: node.id, region: region.name, ready: ready?.status === 200, epoch };
+          return { id: node.id, region: region.name, ready: ready?.status === 200, readReady: readReady?.status === 200, writeReady: writeReady?.status === 200, epoch };
         }),
       ),
     );
@@ -476,6 +511,28 @@ class LocalProvider implements DrillProvider {
     if (read.status !== 200 || read.body.toString() !== body) throw new Error(`read-back through ${r.hostname} answered ${read.status} with ${read.body.length} bytes`);
     await httpFrom(r.ns, { method: 'DELETE', url, headers: auth, timeoutMs: 15_000 }).catch(() => null);
     return `${region}: write + read-back ok via ${created.headers['x-callfs-served-by'] ?? '?'} in ${Math.round(created.ms + read.ms)} ms`;
+  }
+
+  async probeHomeOutage(region: string): Promise<string> {
+    const r = this.#region(region);
+    const key = credentialsOf(this.#options.dir).api_key;
+    const base = `http://${r.hostname}:${this.plan.options.nodePort}`;
+    const auth = { authorization: `Bearer ${key}` };
+    const read = await httpFrom(r.ns, { url: `${base}/v1/directories/`, headers: auth, timeoutMs: 10_000 });
+    if (read.status !== 200) throw new Error(`a read (listing /) through ${r.hostname} answered ${read.status}: ${read.body.toString().slice(0, 200)}`);
+    const path = `/v1/files/drill-probes/${region}-outage-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const write = await httpFrom(r.ns, { method: 'POST', url: `${base}${path}`, headers: { ...auth, 'content-type': 'application/octet-stream' }, body: 'must be refused\n', timeoutMs: 10_000 });
+    let code: unknown = null;
+    try {
+      code = (JSON.parse(write.body.toString()) as { code?: unknown }).code ?? null;
+    } catch {
+      code = null;
+    }
+    const retryAfter = write.headers['retry-after'];
+    if (write.status !== 503 || typeof code !== 'string' || retryAfter === undefined) {
+      throw new Error(`a write through ${r.hostname} answered ${write.status} (code ${String(code)}, Retry-After ${retryAfter ?? 'none'}) instead of a clean refusal`);
+    }
+    return `${region}: read ok in ${Math.round(read.ms)} ms via ${read.headers['x-callfs-served-by'] ?? '?'}; write refused ${write.status} ${code} (Retry-After ${retryAfter}) in ${Math.round(write.ms)} ms`;
   }
 
   // ---- faults -----------------------------------------------------------------------------

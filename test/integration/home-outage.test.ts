@@ -109,7 +109,8 @@ describe('the home region is out (its primary does not answer)', () => {
   });
 
   it('reads with and without the last token are served from the replica', async () => {
-    for (const headers of [{}, { 'X-CallFS-Consistency-Token': token }]) {
+    const variants: Array<Record<string, string>> = [{}, { 'X-CallFS-Consistency-Token': token }];
+    for (const headers of variants) {
       const read = await api(node.url)('/v1/files/outage/before.txt', { headers });
       expect(read.status).toBe(200);
       expect(await read.text()).toBe('written before the outage');
