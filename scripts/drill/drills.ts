@@ -182,6 +182,12 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
       if (outcome === 'unreachable') throw new Error(`cannot reach the ${from} database to fence it; promoting now could leave two writable primaries. Make sure it is down or isolated, then resume`);
       return `${from} fenced`;
     }),
+  );
+  if (spec.fault === 'none') {
+    steps.push(step(id('stop-old'), `stop the fenced ${from} database cleanly: its standbys receive all of its WAL`, async ({ provider }) =>
+      provider.stopFencedPrimary === undefined ? `${provider.name}: the fenced primary keeps running` : provider.stopFencedPrimary(from)));
+  }
+  steps.push(
     step(id('check-target'), `check ${to} holds every acknowledged write (its WAL is not behind another replica's)`, async ({ provider }) => {
       const settle = async (): Promise<string | null> => {
         const databases = await provider.databases();

@@ -100,6 +100,20 @@ class LocalProvider implements DrillProvider {
     return sql(server.target, query, database);
   }
 
+  /**
+   * Several statements in one psql session (one `-c` each, so ALTER SYSTEM runs outside a
+   * transaction block): one process start instead of one per statement, which is what a
+   * switchover's critical path spends its time on. Returns the rows of every statement, in order.
+   */
+  async #session(server: PgServer, statements: readonly string[], database = 'postgres'): Promise<string[][]> {
+    const conn = `host=${server.target.ip} port=${server.target.port} user=postgres dbname=${database} connect_timeout=3`;
+    const { stdout } = await inNamespace(server.target.ns, 'psql', ['-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-d', conn, ...statements.flatMap((st) => ['-c', st])], 90_000);
+    return stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('|'));
+  }
+
   async #redis(region: string, args: readonly string[]): Promise<string> {
     const r = this.#region(region);
     const { stdout } = await inNamespace(r.ns, 'redis-cli', ['-h', r.serviceIp, '-p', String(REDIS_PORT), '--no-raw', ...args], 10_000);
@@ -219,14 +233,19 @@ class LocalProvider implements DrillProvider {
     if (status.role === 'replica') return 'fenced';
     // Read-only first, for every new session; then the sessions opened before (some may be
     // committed and waiting for an unreachable synchronous standby, holding their row locks) are
-    // ended; then the epoch row is marked, committed locally only, for the same reason.
-    await this.#query(server, 'alter system set default_transaction_read_only = on', 'postgres');
-    await this.#query(server, 'select pg_reload_conf()', 'postgres');
+    // ended; then the epoch row is marked, committed locally only, for the same reason. One psql
+    // session does all of it.
     writePgFile(this.plan, server, 'standby.signal', '');
+    const statements = [
+      'alter system set default_transaction_read_only = on',
+      'select pg_reload_conf()',
+      "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()",
+      `\\connect ${DATABASE}`,
+      "begin read write; set local synchronous_commit = local; set local lock_timeout = '2s'; update callfs_epoch set fenced = true, updated_at = now(); commit",
+    ];
     for (let attempt = 1; ; attempt++) {
-      await this.#query(server, "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()", 'postgres');
       try {
-        await this.#query(server, "begin read write; set local synchronous_commit = local; set local lock_timeout = '2s'; update callfs_epoch set fenced = true, updated_at = now(); commit");
+        await this.#session(server, statements);
         return 'fenced';
       } catch (error) {
         if (attempt >= 5) throw error;
@@ -234,27 +253,50 @@ class LocalProvider implements DrillProvider {
     }
   }
 
+  async stopFencedPrimary(region: string): Promise<string> {
+    const server = this.#main(region);
+    const status = await this.#status(server);
+    if (status.role === 'primary') throw new Error(`${region} is a writable primary: fence it first`);
+    if (status.role === 'replica') return `${region} is a replica: nothing to stop`;
+    const lsn = status.lsn;
+    // A fast shutdown ends with a checkpoint record that every connected walsender delivers, and
+    // waits for the standbys to confirm it: afterwards they all hold the same, complete WAL, so
+    // the promoted one forks its timeline exactly where the others (and this server) end, and
+    // they follow it without pg_rewind.
+    const stopped = await stopPgServer(this.#options, server, 'fast');
+    return stopped ? `${region} stopped cleanly at ${lsn ?? '?'}; its standbys hold all of its WAL` : `${region} was not running`;
+  }
+
   async promoteDatabase(region: string): Promise<string> {
     const server = this.#main(region);
     const before = await this.#status(server);
     if (before.role === 'down') throw new Error(`the ${region} Postgres server is down: nothing to promote`);
     const started = performance.now();
-    if (before.role === 'replica') await this.#query(server, 'select pg_promote(true, 60)', 'postgres');
-    await this.#query(server, 'alter system reset default_transaction_read_only', 'postgres');
-    await this.#query(server, 'select pg_reload_conf()', 'postgres');
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const now = await this.#status(server);
-      if (now.role === 'primary') break;
-      if (Date.now() > deadline) throw new Error(`${region} still ${now.role} 60 s after pg_promote`);
-      await sleep(100);
+    // One session: promote (wait = true returns once recovery has ended; the end-of-recovery
+    // checkpoint is only requested, never waited for), make the server writable by default,
+    // create the slots its standbys will use, and report where it stands.
+    const slots = this.#servers
+      .filter((s) => s !== server)
+      .map((other) => slotOf(other.standby))
+      .map((slot) => `select pg_create_physical_replication_slot('${slot}', true) where not exists (select 1 from pg_replication_slots where slot_name = '${slot}')`);
+    const rows = await this.#session(server, [
+      ...(before.role === 'replica' ? ['select pg_promote(true, 60)'] : []),
+      'alter system reset default_transaction_read_only',
+      'select pg_reload_conf()',
+      ...slots,
+      "select 'promoted', pg_is_in_recovery(), pg_current_wal_lsn()",
+    ]);
+    const final = rows.find((r) => r[0] === 'promoted');
+    if (final?.[1] !== 'f') {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const now = await this.#status(server);
+        if (now.role === 'primary') break;
+        if (Date.now() > deadline) throw new Error(`${region} still ${now.role} 60 s after pg_promote`);
+        await sleep(100);
+      }
     }
-    for (const other of this.#servers.filter((s) => s !== server)) {
-      const slot = slotOf(other.standby);
-      await this.#query(server, `select pg_create_physical_replication_slot('${slot}', true) where not exists (select 1 from pg_replication_slots where slot_name = '${slot}')`, 'postgres');
-    }
-    const [row] = await this.#query(server, 'select pg_current_wal_lsn()', 'postgres');
-    return `${region} is the primary (at LSN ${row?.[0] ?? '?'}) after ${Math.round(performance.now() - started)} ms`;
+    return `${region} is the primary (at LSN ${final?.[2] ?? '?'}) after ${Math.round(performance.now() - started)} ms`;
   }
 
   async followPrimary(region: string, primaryRegion: string): Promise<string> {
@@ -427,9 +469,10 @@ class LocalProvider implements DrillProvider {
   }
 
   async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
-    await this.#redis(region, ['SET', `${LOCK_KEY_PREFIX}epoch`, String(Math.trunc(epoch))]);
-    const script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return redis.call('GET', KEYS[1])";
-    const fence = await this.#redis(region, ['EVAL', script, '1', `${LOCK_KEY_PREFIX}fence`, String(Math.trunc(fenceFloor))]);
+    // One call: the epoch, and the fence counter raised to the floor (never lowered).
+    const script =
+      "redis.call('SET', KEYS[2], ARGV[2]) local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return redis.call('GET', KEYS[1])";
+    const fence = await this.#redis(region, ['EVAL', script, '2', `${LOCK_KEY_PREFIX}fence`, `${LOCK_KEY_PREFIX}epoch`, String(Math.trunc(fenceFloor)), String(Math.trunc(epoch))]);
     return `${region} Redis armed: epoch ${epoch}, fence counter ${fence.replace(/"/g, '')}`;
   }
 

@@ -102,6 +102,12 @@ export interface DrillProvider {
    * database cannot be reached at all (the caller decides whether that is acceptable).
    */
   fenceDatabase(region: string): Promise<'fenced' | 'unreachable'>;
+  /**
+   * Planned switchovers only, after `fenceDatabase`: shuts the fenced primary of `region` down
+   * cleanly, so every standby still streaming from it receives all of its WAL first and can follow
+   * the promoted one without a rewind (absent: the provider has nothing to gain from it).
+   */
+  stopFencedPrimary?(region: string): Promise<string>;
   /** Promotes the replica of `region` to a writable primary and waits until it accepts writes. */
   promoteDatabase(region: string): Promise<string>;
   /**
