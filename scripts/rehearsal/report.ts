@@ -4,6 +4,7 @@
  * replica, the RTTs, and what the global name answers from inside each region.
  */
 import { readFileSync } from 'node:fs';
+import { epochRecordFromCells, READ_EPOCH_RECORD } from '../../app/fencing/index.js';
 import { readHealth, type HealthReport } from './health-checker.js';
 import { credentialsOf, loadPlan, measureRtt, pgServers, sql, type PgServer } from './lifecycle.js';
 import { namespaceExists, resolveFrom } from './netns.js';
@@ -128,10 +129,11 @@ function replicaFailure(primary: PgServer | null, state: string | null, replayLa
 /** The lock home's region: the epoch row's `lock_home` on the primary (null there: the home region's Redis). */
 async function lockHomeRegion(plan: RehearsalPlan, primary: PgServer | null): Promise<string | null> {
   if (primary === null) return null;
-  const [row] = await sql(primary.target, "select coalesce(lock_home, '') from callfs_epoch where id = 1", DATABASE).catch(() => [] as string[][]);
+  const [row] = await sql(primary.target, READ_EPOCH_RECORD, DATABASE).catch(() => [] as string[][]);
   if (row === undefined) return null;
-  if (row[0] === '' || row[0] === undefined) return plan.home.name;
-  return plan.regions.find((r) => r.redisAddr === row[0])?.name ?? null;
+  const lockHome = epochRecordFromCells(row).lockHome;
+  if (lockHome === null) return plan.home.name;
+  return plan.regions.find((r) => r.redisAddr === lockHome)?.name ?? null;
 }
 
 /** Every standby (the servers that are not the current primary) as the primary sees it. */

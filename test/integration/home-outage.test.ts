@@ -8,6 +8,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EPOCH_TABLE, MARK_FENCED } from '../../app/fencing/index.js';
 import { createTestDatabase, queryOnce, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
@@ -58,7 +59,7 @@ describe('readiness per role', () => {
 describe('heartbeats and a fenced primary', () => {
   it('a node does not write its heartbeat to a fenced primary, and resumes once unfenced', async () => {
     const lastSeen = async (): Promise<string> => (await queryOnce<{ t: string }>(dsn, "SELECT last_seen::text AS t FROM cluster_members WHERE instance_id = 'node1'"))[0]?.t ?? '';
-    await queryOnce(dsn, 'UPDATE callfs_epoch SET fenced = true');
+    await queryOnce(dsn, MARK_FENCED.text);
     try {
       // One heartbeat may be under way when the row changes; after that none lands.
       await new Promise((r) => setTimeout(r, 2500));
@@ -66,7 +67,7 @@ describe('heartbeats and a fenced primary', () => {
       await new Promise((r) => setTimeout(r, 2500));
       expect(await lastSeen()).toBe(paused);
     } finally {
-      await queryOnce(dsn, 'UPDATE callfs_epoch SET fenced = false');
+      await queryOnce(dsn, `UPDATE ${EPOCH_TABLE} SET fenced = false WHERE id = 1`);
     }
     const before = await lastSeen();
     await eventually(lastSeen, (seen) => seen !== before, 10_000);
