@@ -5,9 +5,10 @@ export default {
   role: 'home',
   nodeCount: 2,
   maxNodeCount: 8,
-  bucketName: 'geo-callfs-eu-west-1',
   cidr: '10.10.0.0/16',
   availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
   dnsWeight: 100,
-  healthCheckPath: '/ready',
+  healthCheckPath: '/ready/read',
+  databaseOrigin: 'primary',
+  alarmNotifications: [],
 } as const;

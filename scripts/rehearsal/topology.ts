@@ -170,7 +170,7 @@ export function planRehearsal(regions: readonly Region[], options: RehearsalOpti
       replicaDsn: `postgres://postgres@${serviceIp}:${region.role === 'home' ? POSTGRES_PORT + 1 : POSTGRES_PORT}/${DATABASE}`,
       redisAddr: `${serviceIp}:${REDIS_PORT}`,
       s3Endpoint: `http://${serviceIp}:${S3_PORT}`,
-      bucket: region.bucketName,
+      bucket: region.bucketName ?? `geo-callfs-rehearsal-${region.name}`,
       healthCheckPath: region.healthCheckPath,
       dnsWeight: region.dnsWeight,
       hostname: `${region.name}.${options.domain}`,
