@@ -26,8 +26,11 @@ export interface DnsSettings {
 }
 
 export type ImageSource =
-  /** Built by the CDK CLI from the repository's Dockerfile at deploy time (never at synth). */
-  | { readonly kind: 'dockerfile'; readonly directory: string }
+  /**
+   * Built by the CDK CLI from the repository's Dockerfile at deploy time (never at synth).
+   * `rdsCaBundleSha256`: SHA-256 of the RDS CA bundle the build downloads and verifies.
+   */
+  | { readonly kind: 'dockerfile'; readonly directory: string; readonly rdsCaBundleSha256?: string }
   /** An image already pushed somewhere ECS can pull from. */
   | { readonly kind: 'uri'; readonly uri: string };
 
@@ -93,7 +96,11 @@ export function settingsFromContext(
   }
 
   const imageUri = text(context('imageUri'), 'imageUri');
-  const image: ImageSource = imageUri === undefined ? { kind: 'dockerfile', directory: repositoryRoot } : { kind: 'uri', uri: imageUri };
+  const rdsCaBundleSha256 = text(context('rdsCaBundleSha256'), 'rdsCaBundleSha256');
+  if (rdsCaBundleSha256 !== undefined && !/^[0-9a-f]{64}$/.test(rdsCaBundleSha256)) throw new Error(`context rdsCaBundleSha256: must be 64 lower-case hex digits (sha256sum of the RDS CA bundle), got "${rdsCaBundleSha256}"`);
+  if (imageUri === undefined && rdsCaBundleSha256 === undefined) placeholders.push('rdsCaBundleSha256');
+  const image: ImageSource =
+    imageUri === undefined ? { kind: 'dockerfile', directory: repositoryRoot, ...(rdsCaBundleSha256 === undefined ? {} : { rdsCaBundleSha256 }) } : { kind: 'uri', uri: imageUri };
 
   const pending = text(context('pendingRegions'), 'pendingRegions') ?? '';
   const pendingRegions = pending.split(',').map((name) => name.trim()).filter((name) => name !== '');

@@ -95,8 +95,8 @@ export class RegionStack extends Stack {
     const vpc = this.network.vpc;
     const accessLogs = new AccessLogBucket(this, 'AccessLogs', { retentionDays: production ? 365 : 30, removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY });
     const secrets = new SharedSecrets(this, 'SharedSecrets', { mode: 'replica' });
-    // The home region's automated backups are replicated to the next region of the rollout order.
-    const backupRegion = isHome ? others[0] : undefined;
+    // The home region's automated backups are replicated to the next deployed region of the rollout order.
+    const backupRegion = isHome ? others.find((r) => !settings.pendingRegions.includes(r.name)) : undefined;
 
     this.database = new MetadataDatabase(this, 'MetadataDatabase', {
       vpc,
@@ -154,7 +154,12 @@ export class RegionStack extends Stack {
     const image =
       settings.image.kind === 'uri'
         ? ecs.ContainerImage.fromRegistry(settings.image.uri)
-        : ecs.ContainerImage.fromAsset(settings.image.directory, { file: 'Dockerfile', platform: Platform.LINUX_AMD64 });
+        : ecs.ContainerImage.fromAsset(settings.image.directory, {
+            file: 'Dockerfile',
+            platform: Platform.LINUX_AMD64,
+            // Without it the build stops with a message naming the context key (see infra/README.md).
+            buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
+          });
     this.nodes = new NodeCluster(this, 'Nodes', {
       vpc,
       image,

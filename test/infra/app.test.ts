@@ -231,7 +231,7 @@ describe('settings from CDK context', () => {
   it('uses placeholders so a clean clone synthesizes offline, and reports them', () => {
     const settings = settingsFromContext(() => undefined, {}, '/repo');
     expect(settings.account).toBe(PLACEHOLDER_ACCOUNT);
-    expect(settings.placeholders).toEqual(['account', 'hostedZoneId', 'zoneName']);
+    expect(settings.placeholders).toEqual(['account', 'hostedZoneId', 'zoneName', 'rdsCaBundleSha256']);
     expect(settings.dns.globalHostname).toBe('files.example.com');
     expect(settings.image).toEqual({ kind: 'dockerfile', directory: '/repo' });
     expect(settings.pendingRegions).toEqual([]);
