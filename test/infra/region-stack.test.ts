@@ -60,7 +60,7 @@ describe('the node configuration a RegionStack gives its tasks', () => {
       CALLFS_DLM__TYPE: 'redis',
       CALLFS_DLM__REDIS_ADDR: 'resolved.internal.example:6379',
       CALLFS_BACKEND__DEFAULT_BACKEND: 's3',
-      CALLFS_BACKEND__S3_BUCKET_NAME: 'geo-callfs-eu-west-1',
+      CALLFS_BACKEND__S3_BUCKET_NAME: 'geo-callfs-123456789012-eu-west-1',
       CALLFS_BACKEND__S3_REGION: 'eu-west-1',
       CALLFS_BACKEND__LOCALFS_ROOT_PATH: '',
       CALLFS_INSTANCE_DISCOVERY__REGION: 'eu',
@@ -108,7 +108,7 @@ describe('the node configuration a RegionStack gives its tasks', () => {
     expect(config.auth.users).toHaveLength(1);
     const [self, other] = stack === 'GeoCallfs-eu' ? ['eu', 'us'] : ['us', 'eu'];
     expect(config.instanceDiscovery.region).toBe(self);
-    expect(config.backend.s3RegionBuckets).toEqual({ [other]: { bucket: `geo-callfs-${other === 'eu' ? 'eu-west-1' : 'us-east-1'}`, region: other === 'eu' ? 'eu-west-1' : 'us-east-1', endpoint: null } });
+    expect(config.backend.s3RegionBuckets).toEqual({ [other]: { bucket: `geo-callfs-123456789012-${other === 'eu' ? 'eu-west-1' : 'us-east-1'}`, region: other === 'eu' ? 'eu-west-1' : 'us-east-1', endpoint: null } });
     if (config.metadataStore.type !== 'postgres') throw new Error('expected postgres');
     expect(config.metadataStore.readDsn === null).toBe(stack === 'GeoCallfs-eu');
   });
