@@ -1,4 +1,7 @@
-/** Home region: Postgres primary and lock home. */
+/**
+ * Home region: Postgres primary and lock home. Its database was created as the primary
+ * (databaseOrigin), which stays true after a promotion moves the home elsewhere.
+ */
 export default {
   name: 'eu',
   awsRegion: 'eu-west-1',
@@ -10,5 +13,6 @@ export default {
   dnsWeight: 100,
   healthCheckPath: '/ready/read',
   databaseOrigin: 'primary',
+  // e.g. [{ email: 'oncall@example.com' }, { topicArn: 'arn:aws:sns:eu-west-1:123456789012:pager' }]
   alarmNotifications: [],
 } as const;

@@ -15,14 +15,15 @@ let withCertificate: SynthesizedApp;
 
 beforeAll(() => {
   const regions = loadRegions({ 'eu.ts': REGION_FILES['eu.ts'], 'us.ts': REGION_FILES['us.ts'] });
-  app = synthesizeApp(regions, undefined, false);
+  app = synthesizeApp(regions, undefined, false, ['GeoCallfs-eu', 'GeoCallfs-us']);
   const certificateArn = 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
   withCertificate = synthesizeApp(
     regions.map((r) => (r.name === 'us' ? { ...r, certificateArn } : r)),
     undefined,
     false,
+    ['GeoCallfs-us'],
   );
-}, 120_000);
+}, 300_000);
 
 interface ContainerDefinition {
   Environment: Array<{ Name: string; Value: unknown }>;

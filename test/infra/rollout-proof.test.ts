@@ -6,13 +6,16 @@
  * step replaces a stateful resource. Swapping two steps makes the proof fail. Templates are
  * synthesized one stack at a time and cached: the scenarios share most of them.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { REGION_FILES, REGIONS } from '../../regions/index.js';
 import { loadRegions, type Region } from '../../regions/schema.js';
 import { GLOBAL_STACK_NAME, GLOBAL_STACK_REGION, SECRETS_STACK_NAME, regionStackName } from '../../infra/config/names.js';
 import { proveRollout, replacements, stackFacts, type CfnTemplate, type DeployedStack, type ProofStep } from '../../infra/rollout/cross-region.js';
 import { PlanRefused, planRollout, type RolloutPlan, type RolloutStep } from '../../infra/rollout/plan.js';
 import { ACCOUNT, SA_REGION_FILE, regionsWith, synthesizeApp, testSettings } from './support.js';
+
+// Synthesis and the proof's template walks are slow on a loaded machine; behaviour is asserted, not speed.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 900_000 });
 
 const cache = new Map<string, CfnTemplate>();
 
@@ -84,7 +87,7 @@ describe('the stacks\' cross-region facts', () => {
     expect(outputs).toContain(`bucket geo-callfs-${ACCOUNT}-us-east-1 in *`);
     expect(outputs).toContain('database geo-callfs-metadata-us in us-east-1');
     expect(outputs).toContain('kms-alias alias/geo-callfs-metadata-us in us-east-1');
-  }, 120_000);
+  });
 });
 
 describe('first rollout of three regions', () => {
@@ -92,7 +95,7 @@ describe('first rollout of three regions', () => {
   let steps: ProofStep[];
   beforeAll(() => {
     steps = proofSteps(three, plan.steps);
-  }, 600_000);
+  });
 
   it('plans secrets, each region without rules to later ones, the regions again, then global', () => {
     expect(summary(plan)).toEqual([
@@ -132,7 +135,7 @@ describe('adding a fourth region', () => {
   beforeAll(() => {
     before = deployedState(three);
     steps = proofSteps(withSa, plan.steps);
-  }, 600_000);
+  });
 
   it('plans the secrets copies, the new stack, every existing region, then global', () => {
     expect(plan.scenario).toBe('add-region');
@@ -159,7 +162,7 @@ describe('removing a region', () => {
   beforeAll(() => {
     before = deployedState(three);
     steps = proofSteps(withoutUs, plan.steps);
-  }, 600_000);
+  });
 
   it('plans DNS first, the others forgetting it, its deletion, then its secrets copies', () => {
     expect(plan.scenario).toBe('remove-region');
@@ -192,7 +195,7 @@ describe('moving the home region (after a promotion)', () => {
   beforeAll(() => {
     before = deployedState(three);
     steps = proofSteps(homeInUs, plan.steps);
-  }, 600_000);
+  });
 
   it('plans the new home first, then the other regions, and nothing else', () => {
     expect(plan.scenario).toBe('move-home');
