@@ -66,5 +66,5 @@ describe('the image health check', () => {
     } finally {
       server.close();
     }
-  });
+  }, 120_000);
 });
