@@ -176,7 +176,7 @@ export function planRehearsal(regions: readonly Region[], options: RehearsalOpti
       replicaDsn: `postgres://postgres@${serviceIp}:${region.role === 'home' ? POSTGRES_PORT + 1 : POSTGRES_PORT}/${DATABASE}`,
       redisAddr: `${serviceIp}:${REDIS_PORT}`,
       s3Endpoint: `http://${serviceIp}:${S3_PORT}`,
-      bucket: region.bucketName,
+      bucket: region.bucketName ?? `geo-callfs-rehearsal-${region.name}`,
       // What the GeoDNS health checks ask, as Route 53's do (design decision D2): can the region
       // serve reads. A home outage then costs writes, not the other regions' place in DNS.
       healthCheckPath: READ_READINESS_PATH,

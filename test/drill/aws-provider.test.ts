@@ -316,6 +316,8 @@ function provider(extra: Partial<AwsProviderOptions> = {}) {
     credentials: { accessKeyId: 'AKIAFAKEFAKEFAKEFAKE', secretAccessKey: 'fake' },
     clock,
     random: () => 0.5,
+    // The stacks name each bucket after the account (regionBucketName).
+    accountId: ACCOUNT,
     sql,
     lockHome: new FakeRedis(),
     log: (line) => logLines.push(line),
@@ -357,7 +359,7 @@ describe('withdrawRegion / restoreRegion', () => {
     const updates = mocks.route53.commandCalls(UpdateHealthCheckCommand).map((c) => c.args[0].input);
     expect(updates).toEqual([
       { HealthCheckId: 'hc-ap-3333', ResourcePath: '/geo-callfs-drill-withdrawn', Inverted: false },
-      { HealthCheckId: 'hc-ap-3333', ResourcePath: '/ready', Inverted: false },
+      { HealthCheckId: 'hc-ap-3333', ResourcePath: '/ready/read', Inverted: false },
     ]);
   });
 
@@ -650,9 +652,9 @@ describe('routeObjects', () => {
           AccountId: ACCOUNT,
           Mrap: mrapArn,
           RouteUpdates: [
-            { Bucket: 'geo-callfs-eu-west-1', Region: 'eu-west-1', TrafficDialPercentage: 0 },
-            { Bucket: 'geo-callfs-ap-southeast-1', Region: 'ap-southeast-1', TrafficDialPercentage: 100 },
-            { Bucket: 'geo-callfs-us-east-1', Region: 'us-east-1', TrafficDialPercentage: 100 },
+            { Bucket: `geo-callfs-${ACCOUNT}-eu-west-1`, Region: 'eu-west-1', TrafficDialPercentage: 0 },
+            { Bucket: `geo-callfs-${ACCOUNT}-ap-southeast-1`, Region: 'ap-southeast-1', TrafficDialPercentage: 100 },
+            { Bucket: `geo-callfs-${ACCOUNT}-us-east-1`, Region: 'us-east-1', TrafficDialPercentage: 100 },
           ],
         },
       },
@@ -675,28 +677,28 @@ describe('routeObjects', () => {
       Status: status,
       Filter: { Prefix: '' },
       DeleteMarkerReplication: { Status: 'Enabled' as const },
-      Destination: { Bucket: `arn:aws:s3:::geo-callfs-${to}` },
+      Destination: { Bucket: `arn:aws:s3:::geo-callfs-${ACCOUNT}-${to}` },
     });
-    mocks.s3.on(GetBucketReplicationCommand, { Bucket: 'geo-callfs-us-east-1' }).resolves({
+    mocks.s3.on(GetBucketReplicationCommand, { Bucket: `geo-callfs-${ACCOUNT}-us-east-1` }).resolves({
       ReplicationConfiguration: { Role: 'arn:aws:iam::123456789012:role/us-replication', Rules: [rule('eu-west-1', 'Enabled', 0), rule('ap-southeast-1', 'Disabled', 1)] },
     });
-    mocks.s3.on(GetBucketReplicationCommand, { Bucket: 'geo-callfs-ap-southeast-1' }).resolves({
+    mocks.s3.on(GetBucketReplicationCommand, { Bucket: `geo-callfs-${ACCOUNT}-ap-southeast-1` }).resolves({
       ReplicationConfiguration: { Role: 'arn:aws:iam::123456789012:role/ap-replication', Rules: [rule('eu-west-1', 'Enabled', 0), rule('us-east-1', 'Enabled', 1)] },
     });
     mocks.s3.on(PutBucketReplicationCommand).resolves({});
     const line = await provider().routeObjects(['us', 'ap']);
     expect(line).toBe('objects: us, ap replicate to each other (re-enabled us→ap); rules to eu are kept as deployed (S3 queues those copies until the region is back)');
     expect(await callLog()).toEqual([
-      { at: 's3@us-east-1', command: 'GetBucketReplication', input: { Bucket: 'geo-callfs-us-east-1' } },
+      { at: 's3@us-east-1', command: 'GetBucketReplication', input: { Bucket: `geo-callfs-${ACCOUNT}-us-east-1` } },
       {
         at: 's3@us-east-1',
         command: 'PutBucketReplication',
         input: {
-          Bucket: 'geo-callfs-us-east-1',
+          Bucket: `geo-callfs-${ACCOUNT}-us-east-1`,
           ReplicationConfiguration: { Role: 'arn:aws:iam::123456789012:role/us-replication', Rules: [rule('eu-west-1', 'Enabled', 0), rule('ap-southeast-1', 'Enabled', 1)] },
         },
       },
-      { at: 's3@ap-southeast-1', command: 'GetBucketReplication', input: { Bucket: 'geo-callfs-ap-southeast-1' } },
+      { at: 's3@ap-southeast-1', command: 'GetBucketReplication', input: { Bucket: `geo-callfs-${ACCOUNT}-ap-southeast-1` } },
     ]);
   });
 });

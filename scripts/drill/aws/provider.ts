@@ -40,7 +40,7 @@ import { SubmitMultiRegionAccessPointRoutesCommand } from '@aws-sdk/client-s3-co
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, GetParametersCommand } from '@aws-sdk/client-ssm';
 import { REGIONS } from '../../../regions/index.js';
-import type { Region } from '../../../regions/schema.js';
+import { regionBucketName, type Region } from '../../../regions/schema.js';
 import { DATABASE_NAME, DATABASE_PORT, LOCK_CACHE_PORT, SECRET_NAMES, databaseIdentifier, lockCacheId, parameterName, regionHostname } from '../../../infra/config/names.js';
 import type { DnsSettings } from '../../../infra/config/settings.js';
 import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, Topology } from '../provider.js';
@@ -120,6 +120,12 @@ export function createAwsProvider(options: AwsProviderOptions): DrillProvider {
 
 export class AwsDrillProvider implements DrillProvider {
   readonly name = 'aws' as const;
+
+  /** A region's bucket as the CDK app names it (`regionBucketName`: derived from the account unless the file names one). */
+  #bucketOf(region: Region): string {
+    const mrapAccount = this.#options.mrapArn === undefined ? undefined : /^arn:[^:]+:s3::(\d{12}):accesspoint\//.exec(this.#options.mrapArn)?.[1];
+    return regionBucketName(region, this.#options.accountId ?? mrapAccount);
+  }
   readonly #aws: AwsCalls;
   readonly #regions: readonly Region[];
   readonly #options: AwsProviderOptions;
@@ -522,27 +528,27 @@ export class AwsDrillProvider implements DrillProvider {
       let rules: ReplicationRule[];
       let role: string | undefined;
       try {
-        const out = await this.#aws.call(`S3 GetBucketReplication ${region.bucketName}`, () => s3.send(new GetBucketReplicationCommand({ Bucket: region.bucketName })));
+        const out = await this.#aws.call(`S3 GetBucketReplication ${this.#bucketOf(region)}`, () => s3.send(new GetBucketReplicationCommand({ Bucket: this.#bucketOf(region) })));
         rules = out.ReplicationConfiguration?.Rules ?? [];
         role = out.ReplicationConfiguration?.Role;
       } catch (error) {
         if (!isError(error, 'ReplicationConfigurationNotFoundError')) throw error;
-        problems.push(`${region.bucketName} has no replication configuration`);
+        problems.push(`${this.#bucketOf(region)} has no replication configuration`);
         continue;
       }
       let changed = false;
       const updated = rules.map((rule) => {
-        const peer = active.find((p) => p.name !== region.name && rule.Destination?.Bucket === `arn:aws:s3:::${p.bucketName}`);
+        const peer = active.find((p) => p.name !== region.name && rule.Destination?.Bucket === `arn:aws:s3:::${this.#bucketOf(p)}`);
         if (peer === undefined || rule.Status === 'Enabled') return rule;
         changed = true;
         repaired.push(`${region.name}→${peer.name}`);
         return { ...rule, Status: 'Enabled' as const };
       });
       for (const peer of active.filter((p) => p.name !== region.name)) {
-        if (!rules.some((rule) => rule.Destination?.Bucket === `arn:aws:s3:::${peer.bucketName}`)) problems.push(`${region.bucketName} has no rule to ${peer.bucketName}`);
+        if (!rules.some((rule) => rule.Destination?.Bucket === `arn:aws:s3:::${this.#bucketOf(peer)}`)) problems.push(`${this.#bucketOf(region)} has no rule to ${this.#bucketOf(peer)}`);
       }
       if (changed) {
-        await this.#aws.call(`S3 PutBucketReplication ${region.bucketName}`, () => s3.send(new PutBucketReplicationCommand({ Bucket: region.bucketName, ReplicationConfiguration: { Role: role, Rules: updated } })));
+        await this.#aws.call(`S3 PutBucketReplication ${this.#bucketOf(region)}`, () => s3.send(new PutBucketReplicationCommand({ Bucket: this.#bucketOf(region), ReplicationConfiguration: { Role: role, Rules: updated } })));
       }
     }
     if (problems.length > 0) throw new Error(`routeObjects: ${problems.join('; ')} (deploy the region stacks with replication on)`);
@@ -556,7 +562,7 @@ export class AwsDrillProvider implements DrillProvider {
   async #routeMrap(mrapArn: string, active: readonly Region[]): Promise<string> {
     const account = this.#options.accountId ?? /^arn:[^:]+:s3::(\d{12}):accesspoint\//.exec(mrapArn)?.[1];
     if (account === undefined) throw new Error(`routeObjects: no account id in ${mrapArn}; pass accountId`);
-    const routes = this.#regions.map((r) => ({ Bucket: r.bucketName, Region: r.awsRegion, TrafficDialPercentage: active.includes(r) ? 100 : 0 }));
+    const routes = this.#regions.map((r) => ({ Bucket: this.#bucketOf(r), Region: r.awsRegion, TrafficDialPercentage: active.includes(r) ? 100 : 0 }));
     const tried: string[] = [];
     for (const controlRegion of this.#options.mrapControlRegions ?? MRAP_CONTROL_REGIONS) {
       try {
