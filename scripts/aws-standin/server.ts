@@ -42,6 +42,12 @@ export interface StandinOptions {
   readonly globalHostname: string;
   /** Real milliseconds per documented second. @default 5 */
   readonly msPerSecond?: number;
+  /**
+   * Per service, a different compression (real ms per documented second): AWS's durations span
+   * minutes (a task launch) to hours (a cross-region replica), and a test may stretch the short
+   * ones so a state that lasts a minute on AWS is long enough to be observed by polling.
+   */
+  readonly timeScale?: Partial<Record<'rds' | 'ecs' | 'route53' | 'elasticache', number>>;
   readonly rdsBacking?: RdsBacking | null;
   /** What a node task reports on `/health?details`. @default no epoch */
   readonly nodeHealth?: (region: string, taskId: string) => Promise<NodeHealth>;
@@ -94,10 +100,18 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     (options.onError ?? ((e: unknown) => process.stderr.write(`aws stand-in: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)))(error);
   };
   const clock = new StandinClock(options.msPerSecond ?? 5);
+  const clockOf = (service: 'rds' | 'ecs' | 'route53' | 'elasticache'): StandinClock => {
+    const scale = options.timeScale?.[service];
+    if (scale === undefined) return clock;
+    const own = new StandinClock(scale);
+    clocks.push(own);
+    return own;
+  };
+  const clocks: StandinClock[] = [clock];
   const home = options.regions[0];
   if (home === undefined) throw new Error('aws stand-in: no regions');
 
-  const rds = new RdsService(clock, options.rdsBacking ?? null, STANDIN_ACCOUNT, onError);
+  const rds = new RdsService(clockOf('rds'), options.rdsBacking ?? null, STANDIN_ACCOUNT, onError);
   for (const region of options.regions) {
     const group = `${databaseIdentifier(region)}-params`;
     rds.parameterGroups.push({ name: group, region: region.awsRegion, family: 'postgres16', parameters: new Map() });
@@ -127,7 +141,7 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     });
   }
 
-  const ecs = new EcsService(clock, STANDIN_ACCOUNT, options.nodePort, options.nodeHealth ?? (() => Promise.resolve({ status: 'ok', epoch: null, lock_home: null })), onError);
+  const ecs = new EcsService(clockOf('ecs'), STANDIN_ACCOUNT, options.nodePort, options.nodeHealth ?? (() => Promise.resolve({ status: 'ok', epoch: null, lock_home: null })), onError);
   for (const region of options.regions) ecs.addService(region.awsRegion, clusterName(region.name), serviceName(region.name), region.nodeCount);
 
   const lookups = new LookupServices(STANDIN_ACCOUNT);
@@ -138,7 +152,7 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     for (const [name, value] of Object.entries(options.secrets ?? {})) lookups.secrets.set(`${region.awsRegion}:${name}`, value);
   }
 
-  const elastiCache = new ElastiCacheService(clock, options.onCacheFailover ?? (() => Promise.resolve()), onError);
+  const elastiCache = new ElastiCacheService(clockOf('elasticache'), options.onCacheFailover ?? (() => Promise.resolve()), onError);
   for (const region of options.regions) elastiCache.add(region.awsRegion, lockCacheId(region), region.cache.address, region.cache.port);
 
   const s3 = new S3ReplicationService();
@@ -156,7 +170,7 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     if (r === undefined || path !== r.healthCheckPath) return false;
     return ecs.tasks.some((t) => t.region === r.awsRegion && t.desiredStatus === 'RUNNING' && t.lastStatus === 'RUNNING' && t.healthStatus === 'HEALTHY');
   };
-  const route53 = new Route53Service(clock, options.hostedZoneId, options.globalHostname, zoneRegions, probe);
+  const route53 = new Route53Service(clockOf('route53'), options.hostedZoneId, options.globalHostname, zoneRegions, probe);
 
   await ecs.startAll();
 
@@ -246,7 +260,7 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     clock,
     errors,
     async close() {
-      clock.close();
+      for (const c of clocks) c.close();
       ecs.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
