@@ -27,6 +27,7 @@ import type { DurationRange, StandinClock } from './clock.js';
 export const ECS_DURATIONS = {
   launch: { min: 30, max: 90 },
   healthy: { min: 30, max: 60 },
+  stopping: { min: 2, max: 10 },
   stop: { min: 10, max: 30 },
   schedulerReaction: { min: 5, max: 30 },
 } satisfies Record<string, DurationRange>;
@@ -255,13 +256,16 @@ export class EcsService {
         if (task.desiredStatus === 'RUNNING') {
           task.desiredStatus = 'STOPPED';
           task.stoppedReason = str('reason') ?? 'Task stopped by user';
-          task.lastStatus = 'DEACTIVATING';
-          // The process gets SIGTERM at once: it stops answering while the task winds down.
+          // The process gets SIGTERM at once and stops answering, while ECS still reports the task
+          // RUNNING (and counts it in runningCount) until it winds down through STOPPING.
           this.#closeServer(task);
-          this.clock.after(this.clock.pick(ECS_DURATIONS.stop), () => {
-            task.lastStatus = 'STOPPED';
-            task.stoppedAt = this.clock.now();
-            task.healthStatus = 'UNKNOWN';
+          this.clock.after(this.clock.pick(ECS_DURATIONS.stopping), () => {
+            task.lastStatus = 'STOPPING';
+            this.clock.after(this.clock.pick(ECS_DURATIONS.stop), () => {
+              task.lastStatus = 'STOPPED';
+              task.stoppedAt = this.clock.now();
+              task.healthStatus = 'UNKNOWN';
+            }, this.onError);
           }, this.onError);
           const service = this.services.find((s) => s.region === region && s.name === task.service);
           if (service !== undefined) this.#schedule(service);

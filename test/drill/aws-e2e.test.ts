@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseIdentifier } from '../../infra/config/names.js';
+import pg from 'pg';
+import { DATABASE_NAME, databaseIdentifier } from '../../infra/config/names.js';
 import { runDrillCommand } from '../../scripts/drill/cli.js';
 import { startAwsWorld, APP_ROLE, type AwsWorld } from '../support/aws-standin-world.js';
 
@@ -79,6 +80,18 @@ describe('drills with the AWS provider against the stand-in', () => {
     // The old primary, renamed aside for the audit, holds the revocation: none of the nodes' sessions can write there.
     const aside = world.standin.rds.instances.find((i) => i.region === regionOf('eu').awsRegion && i.identifier.startsWith(`${regionOf('eu').identifier}-old-`));
     expect(aside?.tags.some((t) => t.Key === 'geo-callfs:fenced')).toBe(true);
+    const session = new pg.Client({ host: '127.0.0.1', port: aside?.port ?? 0, user: APP_ROLE, database: DATABASE_NAME, connectionTimeoutMillis: 5000, query_timeout: 5000 });
+    session.on('error', () => undefined);
+    await session.connect();
+    try {
+      // What a session could do against a read-only default: turn it off for itself. The fence does not rest on it.
+      await session.query('SET default_transaction_read_only = off');
+      await expect(session.query('BEGIN TRANSACTION READ WRITE; UPDATE callfs_epoch SET fenced = false; COMMIT')).rejects.toThrow(/permission denied/);
+      await session.query('ROLLBACK').catch(() => undefined);
+      await expect(session.query("INSERT INTO drill_probe (path, body) VALUES ('/after-fence', 'x')")).rejects.toThrow(/permission denied/);
+    } finally {
+      await session.end().catch(() => undefined);
+    }
   }, 240_000);
 
   it('failback eu --switch rebuilds nothing that already follows, catches up and moves the primary back to eu', async () => {
