@@ -11,26 +11,27 @@
  * | topology | databases() + per region ElastiCache DescribeReplicationGroups + nodeStatus(); then readEpoch(primary) for the lock home (falls back to the primary's region when the row cannot be read) |
  * | withdrawRegion | Route 53 ListResourceRecordSets (global hostname, once, for the health check id of the region's latency record) → UpdateHealthCheck {Inverted: true} (or, with `withdrawBy: 'resource-path'`, {ResourcePath: WITHDRAWN_PATH, Inverted: false}) |
  * | restoreRegion | (ListResourceRecordSets once) → UpdateHealthCheck {Inverted: false} (resource-path: {ResourcePath: region.healthCheckPath, Inverted: false}) |
- * | answeringRegions | with `clientSubnets[from]`: Route 53 TestDNSAnswer of the global hostname with that EDNS0 client subnet, then TestDNSAnswer of each region hostname; the regions whose addresses appear. Without: per region GetHealthCheck + GetHealthCheckStatus, the regions whose check Route 53 calls healthy (>18 % of checkers, inversion applied); target health (evaluateTargetHealth on the alias) is not seen this way |
- * | databases | RDS DescribeDBInstances per region (roles: see ./databases.ts) |
- * | fenceDatabase | RDS DescribeDBInstances (not serving / API unreachable → `unreachable`; a replica → `fenced`, nothing to do) → SQL `UPDATE callfs_epoch SET fenced = true` (SSM GetParameter metadata-endpoint + Secrets Manager GetSecretValue first) → RDS ModifyDBParameterGroup {default_transaction_read_only = 1, immediate} → AddTagsToResource geo-callfs:fenced → SQL `SHOW default_transaction_read_only` until on → SQL pg_terminate_backend of the nodes' sessions. SQL out of reach: the parameter group alone fences, with a warning |
- * | promoteDatabase | RDS DescribeDBInstances → PromoteReadReplica {BackupRetentionPeriod} (InvalidDBInstanceState retried with backoff until a deadline) → DescribeDBInstances every pollIntervalMs until available without a source |
- * | followPrimary | RDS DescribeDBInstances (primary) → DescribeDBInstances (region); already a replica of it → done. Else ModifyDBInstance (rename aside) → DescribeDBInstances until gone → [ResetDBParameterGroup if it was fenced] → CreateDBInstanceReadReplica {source ARN; the SDK pre-signs for the source region} → DescribeDBInstances until available |
+ * | answeringRegions | with `clientSubnets[from]`: Route 53 TestDNSAnswer of the global hostname with that EDNS0 client subnet, then of each region hostname (cached 1 min); the regions whose addresses appear. Every Route 53 call is spaced to `route53RequestsPerSecond`. Without: per region GetHealthCheck + GetHealthCheckStatus, the regions whose check Route 53 calls healthy (>18 % of checkers, inversion applied); target health (evaluateTargetHealth on the alias) is not seen this way |
+ * | databases | RDS DescribeDBInstances per region (roles: see ./databases.ts) → SQL on each instance's endpoint: primaries' WAL position, then replicas' received/replayed position and replay age (./replication-status-sql.ts) |
+ * | fenceDatabase | RDS DescribeDBInstances (not serving / API unreachable → `unreachable`; a replica → `fenced`, nothing to do) → Secrets Manager GetSecretValue (admin credentials) → SQL on the instance's endpoint: epoch row fenced, the nodes' role's write privileges revoked and its sessions ended, then checked (./write-path-fence-sql.ts) → AddTagsToResource geo-callfs:fenced. SQL out of reach → `unreachable` (no fence that a session could override) |
+ * | promoteDatabase | RDS DescribeDBInstances → PromoteReadReplica {BackupRetentionPeriod} (InvalidDBInstanceState retried with backoff until a deadline) → DescribeDBInstances until available without a source → SQL: the nodes' role's write privileges granted back (the fence's revocation arrived as WAL) |
+ * | followPrimary | RDS DescribeDBInstances (primary, region, `<id>-next`); already a replica of it → done. Else CreateDBInstanceReadReplica `<id>-next` {source ARN, pre-signed by the SDK; no parameter group} → until available → ModifyDBInstance {DBParameterGroupName} → until pending-reboot → RebootDBInstance → until in-sync → ModifyDBInstance rename `<id>` aside → until `<id>` is free → rename `<id>-next` → `<id>` → until an available replica (./databases.ts) |
  * | setSynchronousRegions | none: RDS for PostgreSQL has no synchronous cross-region replication (says so) |
- * | readEpoch / writeEpoch | SSM GetParameter metadata-endpoint + Secrets Manager GetSecretValue (cached) → SQL on that endpoint |
+ * | readEpoch / writeEpoch | RDS DescribeDBInstances (the endpoint) + Secrets Manager GetSecretValue (cached) → SQL on that endpoint, TLS verified against the RDS CA bundle |
  * | redisAddress | the primary endpoint from DescribeReplicationGroups, cached by topology() |
  * | armLockHome | Secrets Manager GetSecretValue (AUTH token) → Redis (TLS): SET epoch, raise fence |
- * | stopRedis | ElastiCache DescribeReplicationGroups → TestFailover (primary node group) |
+ * | stopRedis | ElastiCache DescribeReplicationGroups → TestFailover (primary node group): a failover that keeps data and endpoint, not an empty Redis |
  * | startRedis | ElastiCache DescribeReplicationGroups until available |
- * | nodeStatus | SSM GetParameters (node-cluster-name, node-service-name; cached) → ECS ListTasks → DescribeTasks, per region |
- * | stopNode | ECS StopTask |
- * | startNode | ECS DescribeServices until runningCount ≥ desiredCount (ECS replaces the task) |
+ * | nodeStatus | SSM GetParameters (cluster, service; cached) → ECS DescribeServices (desired count), ListTasks RUNNING and STOPPED → DescribeTasks → HTTP /health?details on each healthy task's private address; nodes are slots `<region>/<n>` matched by count and readiness |
+ * | stopNode | the region's tasks as above → ECS StopTask of one ready task, the reason naming the slot |
+ * | startNode | the region's tasks as above until as many are ready as desired (ECS replaces the task under a new id) |
  * | probeWrite | Secrets Manager GetSecretValue (API keys, cached) → HTTPS POST, GET, DELETE of a probe file through `<region>.<global hostname>` |
  * | routeObjects | with `mrapArn`: S3 Control SubmitMultiRegionAccessPointRoutes (100 active, 0 others) in the first control region that answers. Without: per active region S3 GetBucketReplication → PutBucketReplication only if a rule to another active region is disabled |
  *
  * Every client has connection and request timeouts and throttling is retried by ./aws-calls.ts.
- * SQL and Redis run from the machine running the drill, so it needs a route into the VPCs
- * (isolated subnets): a bastion or a tunnel; both sit behind injected interfaces.
+ * SQL, Redis and the nodes' health run from the machine running the drill, so it needs a route
+ * into the VPCs (isolated subnets): a bastion or a tunnel (docs/drills.md says what the CDK app
+ * must provide). `endpoint` sends every call to the AWS stand-in (scripts/aws-standin).
  */
 import { DescribeReplicationGroupsCommand, TestFailoverCommand } from '@aws-sdk/client-elasticache';
 import { DescribeServicesCommand, DescribeTasksCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
