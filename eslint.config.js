@@ -36,6 +36,16 @@ export default tseslint.config(
     },
   },
   {
+    files: ['app/fencing/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        ['**/services/*', '**/adapters/**', '**/http/**', '**/config/*', 'hono', 'hono/*', ...SDKS, ...NODE_IO],
+        'the fencing module is protocol text (SQL, Lua, key names): the adapters and drills run it, it runs nothing',
+      ),
+    },
+  },
+  {
     files: ['app/ports/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid(['**/services/*', '**/adapters/**', '**/http/**', 'hono', 'hono/*', ...SDKS, ...NODE_IO], 'ports are interfaces: they import only domain types'),

@@ -5,6 +5,7 @@
  * times: the old primary is fenced (read-only, epoch row fenced) before anything is promoted, and
  * the promotion target is checked to hold every write the old primary acknowledged.
  */
+import { parseLsn } from '../../app/fencing/index.js';
 import { sleep } from '../rehearsal/state.js';
 import type { DatabaseStatus, DrillProvider, RegionLoss, Topology } from './provider.js';
 import type { DrillPlan, DrillStep, Memo, StepContext } from './runner.js';
@@ -26,10 +27,7 @@ export interface DrillOptions {
 export const DEFAULT_DRILL_OPTIONS: DrillOptions = { fault: 'partition', allowDataLoss: false, switchBack: false, convergeTimeoutMs: 90_000 };
 
 function lsnValue(lsn: string | null): bigint | null {
-  if (lsn === null) return null;
-  const match = /^([0-9A-F]+)\/([0-9A-F]+)$/i.exec(lsn);
-  if (match === null) return null;
-  return (BigInt(`0x${match[1] ?? '0'}`) << 32n) + BigInt(`0x${match[2] ?? '0'}`);
+  return lsn === null ? null : parseLsn(lsn);
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>, intervalMs = 250): Promise<T> {

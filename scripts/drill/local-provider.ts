@@ -43,17 +43,25 @@ import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-c
 import { httpFrom, inNamespace, resolveFrom } from '../rehearsal/netns.js';
 import { readState, runningProcess, sleep, stopProcess } from '../rehearsal/state.js';
 import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
-import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, RegionLoss, Topology } from './provider.js';
+import {
+  armLockHomeCall,
+  DEFAULT_LOCK_KEY_PREFIX,
+  epochRecordFromCells,
+  evalArguments,
+  inlineReadWriteTransaction,
+  MARK_FENCED,
+  READ_EPOCH_RECORD,
+  sqlLiteral,
+  writeEpochStatement,
+  type EpochRecord,
+} from '../../app/fencing/index.js';
+import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, Topology } from './provider.js';
 
-/** Key prefix of the nodes' Redis locks (app/adapters/locks/redis.ts): `<prefix>epoch`, `<prefix>fence`. */
-export const LOCK_KEY_PREFIX = 'callfs:lock:';
+/** Key prefix of the nodes' Redis locks: the lock home's keys are `lockHomeKeys(LOCK_KEY_PREFIX)`. */
+export const LOCK_KEY_PREFIX = DEFAULT_LOCK_KEY_PREFIX;
 
 /** How long a re-pointed replica may take to start streaming before it is rebuilt instead. */
 const STREAM_WAIT_MS = 15_000;
-
-function literal(value: string | null): string {
-  return value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`;
-}
 
 export interface LocalProviderOptions {
   readonly rehearsal: RehearsalOptions;
@@ -226,7 +234,7 @@ class LocalProvider implements DrillProvider {
     for (let attempt = 1; ; attempt++) {
       await this.#query(server, "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()", 'postgres');
       try {
-        await this.#query(server, "begin read write; set local synchronous_commit = local; set local lock_timeout = '2s'; update callfs_epoch set fenced = true, updated_at = now(); commit");
+        await this.#query(server, inlineReadWriteTransaction([MARK_FENCED], { synchronous_commit: 'local', lock_timeout: '2s' }));
         return 'fenced';
       } catch (error) {
         if (attempt >= 5) throw error;
@@ -275,7 +283,7 @@ class LocalProvider implements DrillProvider {
     const sourceIp = source.target.ip;
     if (status.role === 'replica' && status.upstream === sourceRegion && (await this.#streamingFrom(server, sourceIp))) return `${name} already streams from ${sourceRegion}`;
     if (status.role === 'replica') {
-      await this.#query(server, `alter system set primary_conninfo = ${literal(this.#conninfo(server, source))}`, 'postgres');
+      await this.#query(server, `alter system set primary_conninfo = ${sqlLiteral(this.#conninfo(server, source))}`, 'postgres');
       await this.#query(server, `alter system set primary_slot_name = '${slotOf(server.standby)}'`, 'postgres');
       await this.#query(server, 'select pg_reload_conf()', 'postgres');
       if (await this.#waitStreaming(server, sourceIp, STREAM_WAIT_MS)) return `${name} re-pointed to ${sourceRegion}`;
@@ -326,7 +334,7 @@ class LocalProvider implements DrillProvider {
       this.plan,
       server,
       'postgresql.auto.conf',
-      `# written by the failover drill\nprimary_conninfo = ${literal(this.#conninfo(server, source))}\nprimary_slot_name = '${slotOf(server.standby)}'\n`,
+      `# written by the failover drill\nprimary_conninfo = ${sqlLiteral(this.#conninfo(server, source))}\nprimary_slot_name = '${slotOf(server.standby)}'\n`,
     );
     writePgFile(this.plan, server, 'standby.signal', '');
     await startPgServer(this.#options, server);
@@ -365,22 +373,15 @@ class LocalProvider implements DrillProvider {
   }
 
   async readEpoch(region: string): Promise<EpochRecord> {
-    const [row] = await this.#query(
-      this.#main(region),
-      "select epoch, fenced, coalesce(primary_region, ''), coalesce(lock_home, ''), (select coalesce(max(fence), 0) from inodes), coalesce(primary_host, '') from callfs_epoch where id = 1",
-    );
-    if (row === undefined) throw new Error(`${region}: callfs_epoch has no row (the nodes' migrations have not run there)`);
-    const text = (value: string | undefined): string | null => (value === undefined || value === '' ? null : value);
-    return { epoch: Number(row[0]), fenced: row[1] === 't', primaryRegion: text(row[2]), lockHome: text(row[3]), maxFence: Number(row[4]), primaryHost: text(row[5]) };
+    const [row] = await this.#query(this.#main(region), READ_EPOCH_RECORD);
+    if (row === undefined) throw new Error(`${region}: the epoch row is missing (the nodes' migrations have not run there)`);
+    return epochRecordFromCells(row);
   }
 
   async writeEpoch(region: string, record: EpochRecord): Promise<string> {
     const server = this.#main(region);
     const host = `${server.target.ip}:${server.target.port}`;
-    await this.#query(
-      server,
-      `begin read write; update callfs_epoch set epoch = ${Math.trunc(record.epoch)}, fenced = ${record.fenced ? 'true' : 'false'}, primary_region = ${literal(record.primaryRegion)}, lock_home = ${literal(record.lockHome)}, primary_host = ${literal(host)}, updated_at = now() where id = 1; commit`,
-    );
+    await this.#query(server, inlineReadWriteTransaction([writeEpochStatement(record, host)]));
     return `epoch ${record.epoch} on ${region} at ${host} (lock home ${record.lockHome ?? 'as configured'})`;
   }
 
@@ -391,9 +392,7 @@ class LocalProvider implements DrillProvider {
   }
 
   async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
-    await this.#redis(region, ['SET', `${LOCK_KEY_PREFIX}epoch`, String(Math.trunc(epoch))]);
-    const script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return redis.call('GET', KEYS[1])";
-    const fence = await this.#redis(region, ['EVAL', script, '1', `${LOCK_KEY_PREFIX}fence`, String(Math.trunc(fenceFloor))]);
+    const fence = await this.#redis(region, ['EVAL', ...evalArguments(armLockHomeCall(LOCK_KEY_PREFIX, epoch, fenceFloor))]);
     return `${region} Redis armed: epoch ${epoch}, fence counter ${fence.replace(/"/g, '')}`;
   }
 

@@ -7,6 +7,7 @@
  * Every operation is idempotent: a resumed drill may run a step again that had partly happened
  * before it stopped. Operations return a short human-readable line for the progress output.
  */
+import type { EpochRecord } from '../../app/fencing/index.js';
 
 /** A region's metadata database as the drill sees it. */
 export interface DatabaseStatus {
@@ -21,25 +22,8 @@ export interface DatabaseStatus {
   readonly upstream: string | null;
 }
 
-/** The fencing epoch as stored with the metadata (table `callfs_epoch` on the primary). */
-export interface EpochRecord {
-  readonly epoch: number;
-  readonly fenced: boolean;
-  /** Region whose database is the primary of this epoch. */
-  readonly primaryRegion: string | null;
-  /** Redis address (`host:port`) of the lock home of this epoch; null = the nodes' configured one. */
-  readonly lockHome: string | null;
-  /**
-   * Highest fencing token stored with the metadata (`max(inodes.fence)`), filled by `readEpoch`:
-   * a new lock home must hand out tokens above it.
-   */
-  readonly maxFence?: number;
-  /**
-   * `host:port` of the primary of this epoch. `writeEpoch` records the address of the database it
-   * writes to, so nodes whose DSN does not list it can find it (they read it from their replica).
-   */
-  readonly primaryHost?: string | null;
-}
+/** The fencing epoch as stored with the metadata primary's epoch row (app/fencing defines the row). */
+export type { EpochRecord };
 
 export interface NodeStatus {
   readonly id: string;

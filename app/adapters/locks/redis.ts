@@ -1,11 +1,12 @@
 /**
  * @module RedisLockManager: cluster-wide path locks in one Redis, addressed directly or through
- * Sentinel (see redis-connection.ts for the client's failover behaviour).
+ * Sentinel (see redis-connection.ts for the client's failover behaviour). The keys and scripts
+ * are the lock home's protocol (app/fencing/lock-home.ts), shared with the failover drills.
  *
  * A grant is one Lua script, so it is atomic and never leaves half-taken keys behind: every key
  * must be free or already ours (same random token), then all keys are set with `PX ttl` and the
- * fencing token is drawn. Waiting polls that script with jittered backoff until the deadline
- * (LOCK_TIMEOUT). A timer renews the keys (compare-and-PEXPIRE) every ttl/3; the handle's `lost`
+ * fencing token is drawn (GRANT_SCRIPT says why tokens keep rising across a Redis failover).
+ * Waiting polls that script with jittered backoff until the deadline (LOCK_TIMEOUT). A timer renews the keys (compare-and-PEXPIRE) every ttl/3; the handle's `lost`
  * signal aborts when a key is no longer ours, or when renewals have failed for so long that the
  * key may have expired. Release is compare-and-delete, so a holder never frees someone else's
  * lock, and is retried in the background while Redis is unreachable.
@@ -18,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError, isAppError } from '../../errors/app-error.js';
 import type { AcquireOptions, LockHandle, LockManager } from '../../ports/lock-manager.js';
+import { DEFAULT_LOCK_KEY_PREFIX, grantCall, lockKey, RELEASE_SCRIPT, RENEW_SCRIPT } from '../../fencing/index.js';
 import { openLockRedis, usesSentinel, type LockRedisAddress } from './redis-connection.js';
 
 export interface RedisLockManagerOptions extends LockRedisAddress {
@@ -26,56 +28,6 @@ export interface RedisLockManagerOptions extends LockRedisAddress {
   /** How long an acquire keeps retrying while Redis is unreachable (default 3 s with Sentinel, 0 direct). */
   readonly unavailableWaitMs?: number;
 }
-
-/**
- * KEYS = lock keys…, fence counter, epoch; ARGV = token, ttl ms. Returns 0 when a key is held by
- * someone else, otherwise { the new fencing token, the lock home's fencing epoch }. The epoch key
- * (`<prefix>epoch`) is set by a failover drill when it makes this Redis the lock home of a new
- * epoch; missing, it is epoch 1.
- *
- * Fencing across a failover: the counter lives on the master and replication is asynchronous, so
- * a promoted replica can be missing the last INCRs and would hand the same numbers out again.
- * The token is therefore max(counter + 1, the master's clock in microseconds): every token issued
- * before a failover is at most the clock reading of its moment (the counter only runs ahead of
- * the clock above a million grants a second), so the first token from the new master is higher
- * than all of them as long as its clock is not behind the old one by more than the failover took.
- * If a token ever did repeat or go back, the metadata store still protects the data: it accepts a
- * write only when the token is at least the one stored on the row, so a stale token fails with
- * LOCK_LOST and never overwrites newer content. Microseconds stay below 2^53 until the year 2255.
- */
-const GRANT = `
-local n = #KEYS - 2
-for i = 1, n do
-  local holder = redis.call('GET', KEYS[i])
-  if holder and holder ~= ARGV[1] then return 0 end
-end
-for i = 1, n do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
-local now = redis.call('TIME')
-local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local counter = KEYS[n + 1]
-local fence = redis.call('INCR', counter)
-if fence < floor then
-  redis.call('SET', counter, string.format('%.0f', floor))
-  fence = floor
-end
-local epoch = tonumber(redis.call('GET', KEYS[n + 2])) or 1
-return {fence, epoch}`;
-
-/** KEYS = lock keys; ARGV = token, ttl ms. 1 when every key was still ours and got a new TTL. */
-const RENEW = `
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
-end
-for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
-return 1`;
-
-/** KEYS = lock keys; ARGV = token. Deletes the keys that are still ours. */
-const RELEASE = `
-local n = 0
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
-end
-return n`;
 
 interface Grant {
   readonly fence: number;
@@ -110,7 +62,7 @@ export class RedisLockManager implements LockManager {
   #active = 0;
 
   constructor(options: RedisLockManagerOptions) {
-    this.#prefix = options.keyPrefix ?? 'callfs:lock:';
+    this.#prefix = options.keyPrefix ?? DEFAULT_LOCK_KEY_PREFIX;
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#unavailableWaitMs = options.unavailableWaitMs ?? (usesSentinel(options) ? 3000 : 0);
     this.#redis = openLockRedis(options);
@@ -118,7 +70,7 @@ export class RedisLockManager implements LockManager {
 
   async acquire(keys: readonly string[], options: AcquireOptions): Promise<LockHandle> {
     const sorted = [...new Set(keys)].sort();
-    const names = sorted.map((k) => this.#prefix + k);
+    const names = sorted.map((k) => lockKey(this.#prefix, k));
     const token = randomBytes(16).toString('hex');
     const deadline = Date.now() + options.waitMs;
     let outageSince: number | null = null;
@@ -186,7 +138,8 @@ export class RedisLockManager implements LockManager {
 
   /** The grant, or null when a key is held by someone else. */
   async #grant(names: readonly string[], token: string): Promise<Grant | null> {
-    const reply = await this.#redis.eval(GRANT, names.length + 2, ...names, `${this.#prefix}fence`, `${this.#prefix}epoch`, token, String(this.#ttlMs));
+    const call = grantCall(this.#prefix, names, token, this.#ttlMs);
+    const reply = await this.#redis.eval(call.script, call.keys.length, ...call.keys, ...call.args);
     if (!Array.isArray(reply)) return null;
     return { fence: Number(reply[0]), epoch: Number(reply[1]) };
   }
@@ -200,7 +153,7 @@ export class RedisLockManager implements LockManager {
     const giveUpAt = Date.now() + this.#ttlMs;
     const attempt = async (retry: number): Promise<void> => {
       try {
-        await this.#redis.eval(RELEASE, names.length, ...names, token);
+        await this.#redis.eval(RELEASE_SCRIPT, names.length, ...names, token);
       } catch {
         if (this.#closed || Date.now() >= giveUpAt) return;
         const timer = setTimeout(() => {
@@ -223,7 +176,7 @@ export class RedisLockManager implements LockManager {
     let released = false;
     const renew = setInterval(() => {
       const sentAt = Date.now();
-      this.#redis.eval(RENEW, names.length, ...names, token, String(this.#ttlMs)).then(
+      this.#redis.eval(RENEW_SCRIPT, names.length, ...names, token, String(this.#ttlMs)).then(
         (reply) => {
           if (Number(reply) === 1) confirmedAt = sentAt;
           else lost.abort(new AppError('LOCK_LOST', 'the path lock expired while held'));

@@ -1,5 +1,6 @@
 /** @module Translation of `pg` failures into the MetadataStore port's codes (vendor errors never cross). */
 import { AppError, isAppError } from '../../errors/app-error.js';
+import { isEpochRefusal } from '../../fencing/index.js';
 
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -8,11 +9,11 @@ export function translatePgError(error: unknown): unknown {
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
   const message = error instanceof Error ? error.message : '';
   if (code === '23505') return new AppError('FILE_ALREADY_EXISTS', 'the path already exists', { cause: error });
-  // Raised by callfs_assert_epoch(): CF001 fenced database, CF002 the writer's lock is of another epoch.
+  // Raised by the epoch guard (app/fencing): a fenced database, or a writer's lock of another epoch.
   // A read-only server refusing a write is a fenced former primary (the drill makes it read-only)
   // or a standby the pool has not moved off yet: either way no write happened, and a retry
   // reaches the new primary once the node has followed it.
-  if (code === 'CF001' || code === 'CF002' || code === '25006') return fencedError(error);
+  if (isEpochRefusal(code) || code === '25006') return fencedError(error);
   if (
     UNAVAILABLE_ERRNO.has(code) ||
     code.startsWith('08') || // connection exceptions

@@ -4,9 +4,11 @@
  * own transaction. The layout keeps CallFS's tables and columns (reference §7) and adds
  * `parent_path` (indexed children lookups), `version` (content version for ETags) and `fence`
  * (the fencing token of the last writer). Version 5 adds the fencing epoch of region failovers
- * (`callfs_epoch`, `callfs_assert_epoch`): a contract shared with the failover drills, which
- * update the row directly, so its names, columns and SQLSTATEs must not change.
+ * (`callfs_epoch`, `callfs_assert_epoch`), whose SQL lives with the rest of the fencing protocol
+ * in app/fencing: the failover drills update the row directly, from the same definitions.
  */
+import { EPOCH_PRIMARY_HOST_DDL, EPOCH_TABLE_DDL } from '../../fencing/index.js';
+
 export interface Migration {
   readonly version: number;
   readonly name: string;
@@ -109,50 +111,11 @@ CREATE TRIGGER inodes_drop_replicas_on_move AFTER UPDATE OF path ON inodes FOR E
   {
     version: 5,
     name: 'fencing epoch of region failovers',
-    sql: `
-CREATE TABLE callfs_epoch (
-  id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  epoch bigint NOT NULL,
-  fenced boolean NOT NULL DEFAULT false,
-  primary_region text,
-  lock_home text,
-  updated_at timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON COLUMN callfs_epoch.fenced IS 'true: this database is a fenced former primary';
-COMMENT ON COLUMN callfs_epoch.primary_region IS 'informative';
-COMMENT ON COLUMN callfs_epoch.lock_home IS '''host:port'' of the lock home Redis; NULL = the node''s configured dlm.redis_addr';
-INSERT INTO callfs_epoch (id, epoch) VALUES (1, 1);
-CREATE TRIGGER callfs_epoch_updated_at BEFORE UPDATE ON callfs_epoch FOR EACH ROW EXECUTE FUNCTION callfs_touch_updated_at();
-
--- Called inside every lock-protected write. FOR SHARE makes the fence a barrier: an UPDATE of the
--- row waits for the writes that already passed this check to commit, and writes arriving behind
--- it see the new row. CF001: fenced database; CF002: the writer's lock is of another epoch.
-CREATE FUNCTION callfs_assert_epoch(writer_epoch bigint) RETURNS boolean AS $$
-DECLARE
-  current callfs_epoch%ROWTYPE;
-BEGIN
-  SELECT * INTO current FROM callfs_epoch WHERE id = 1 FOR SHARE;
-  IF NOT FOUND THEN
-    RETURN true;
-  END IF;
-  IF current.fenced THEN
-    RAISE EXCEPTION 'callfs: this database is fenced (a former primary); writes are refused'
-      USING ERRCODE = 'CF001';
-  END IF;
-  IF writer_epoch IS NOT NULL AND writer_epoch <> current.epoch THEN
-    RAISE EXCEPTION 'callfs: the writer''s lock is of epoch %, this database is at epoch %', writer_epoch, current.epoch
-      USING ERRCODE = 'CF002';
-  END IF;
-  RETURN true;
-END $$ LANGUAGE plpgsql VOLATILE;
-`,
+    sql: EPOCH_TABLE_DDL,
   },
   {
     version: 6,
     name: 'the primary of the epoch, by address',
-    sql: `
-ALTER TABLE callfs_epoch ADD COLUMN primary_host text;
-COMMENT ON COLUMN callfs_epoch.primary_host IS '''host:port'' of the writable primary of this epoch, written by a failover: nodes whose DSN does not list it add it';
-`,
+    sql: EPOCH_PRIMARY_HOST_DDL,
   },
 ];

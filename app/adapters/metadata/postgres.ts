@@ -16,14 +16,13 @@ import type { EpochSource, EpochState, PrimaryCandidates } from '../../ports/fen
 import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
+import { assertEpoch, epochStateFromRow, READ_EPOCH_STATE, type EpochStateRow } from '../../fencing/index.js';
 import { translatePgError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { PrimaryPool } from './primary-pool.js';
 
 const CHANNEL = 'callfs_changes';
 const MIGRATION_LOCK_KEY = 0x63616c6c; // "call"
-/** Raises CF001 / CF002 (→ FENCED) unless the writer's epoch may write here; see migration 5. */
-const EPOCH_GUARD = 'callfs_assert_epoch';
 const COLUMNS = 'path, name, type, size, mode, owner, mtime, ctime, backend_type, callfs_instance_id, origin_instance_id, version';
 
 export interface PostgresMetadataStoreOptions {
@@ -156,7 +155,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
 
   async entryForWrite(path: string, fence: Fence): Promise<Entry | null> {
     const result = await this.#query<EntryRow>(
-      `SELECT ${COLUMNS} FROM (SELECT ${EPOCH_GUARD}($2::bigint)) AS guard(ok) LEFT JOIN inodes ON inodes.path = $1 WHERE guard.ok`,
+      `SELECT ${COLUMNS} FROM (SELECT ${assertEpoch('$2')}) AS guard(ok) LEFT JOIN inodes ON inodes.path = $1 WHERE guard.ok`,
       [path, fence.epoch],
     );
     const row = result.rows[0];
@@ -189,7 +188,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
       `WITH ins AS (
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, fence, origin_instance_id)
          SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::bigint, $12::text
-          WHERE ${EPOCH_GUARD}($13::bigint)
+          WHERE ${assertEpoch('$13')}
          RETURNING ${COLUMNS})
        SELECT ins.*, pg_notify('${CHANNEL}', $11) FROM ins`,
       [nameOf(entry.path), entry.path, parentOf(entry.path), entry.type, entry.size, entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE, entry.owner, entry.backendType, entry.instanceId, fence.token, this.#notice(entry.path, false), entry.originInstanceId, fence.epoch],
@@ -207,7 +206,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
          INSERT INTO inodes (name, path, parent_path, type, size, mode, owner, backend_type, callfs_instance_id, origin_instance_id)
          SELECT n, p, pp, 'directory', 0, '${DIRECTORY_MODE}', o, b, i, oi
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS t(n, p, pp, o, b, i, oi, ord)
-         WHERE ${EPOCH_GUARD}($8::bigint)
+         WHERE ${assertEpoch('$8')}
          ORDER BY ord
          ON CONFLICT (path) DO NOTHING RETURNING path)
        SELECT pg_notify('${CHANNEL}', json_build_object('p', path, 's', false)::text) FROM ins`,
@@ -222,7 +221,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     const result = await this.#query<EntryRow>(
       `WITH upd AS (
          UPDATE inodes SET size = $2, mtime = now(), version = version + 1, fence = $3
-         WHERE path = $1 AND fence <= $3 AND ${EPOCH_GUARD}($5::bigint) RETURNING ${COLUMNS})
+         WHERE path = $1 AND fence <= $3 AND ${assertEpoch('$5')} RETURNING ${COLUMNS})
        SELECT upd.*, pg_notify('${CHANNEL}', $4) FROM upd`,
       [path, size, fence.token, this.#notice(path, false), fence.epoch],
     );
@@ -236,7 +235,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     const result = await this.#query<{ path: string }>(
       `WITH del AS (
          DELETE FROM inodes WHERE path = $1 AND fence <= $2 AND NOT EXISTS (SELECT 1 FROM inodes c WHERE c.parent_path = $1)
-           AND ${EPOCH_GUARD}($4::bigint)
+           AND ${assertEpoch('$4')}
          RETURNING path)
        SELECT del.path, pg_notify('${CHANNEL}', $3) FROM del`,
       [path, fence.token, this.#notice(path, false), fence.epoch],
@@ -256,7 +255,7 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
     try {
       await client.query('BEGIN');
       // The epoch is checked by the first statement and held (FOR SHARE) until COMMIT.
-      const source = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 AND ${EPOCH_GUARD}($2::bigint) FOR UPDATE`, [from, options.fence.epoch]);
+      const source = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 AND ${assertEpoch('$2')} FOR UPDATE`, [from, options.fence.epoch]);
       const sourceRow = source.rows[0];
       if (sourceRow === undefined) throw new AppError('FILE_NOT_FOUND', `file not found: ${from}`);
       const dest = await client.query<EntryRow>(`SELECT ${COLUMNS} FROM inodes WHERE path = $1 FOR UPDATE`, [to]);
@@ -395,23 +394,8 @@ export class PostgresMetadataStore implements MetadataStore, ClusterRegistry, Re
   }
 
   async readEpoch(): Promise<EpochState> {
-    const result = await this.#query<{ epoch: string; fenced: boolean; primary_region: string | null; lock_home: string | null; primary_host: string | null; read_only: boolean }>(
-      `SELECT epoch, fenced, primary_region, lock_home, primary_host, current_setting('transaction_read_only') = 'on' AS read_only
-         FROM callfs_epoch WHERE id = 1`,
-    );
-    const row = result.rows[0];
-    // No row (deleted by hand): the defaults of the migration, epoch 1 and not fenced.
-    if (row === undefined) return { epoch: 1, fenced: false, readOnly: false, primaryRegion: null, lockHome: null, primaryHost: null };
-    const lockHome = row.lock_home?.trim() ?? '';
-    const primaryHost = row.primary_host?.trim() ?? '';
-    return {
-      epoch: Number(row.epoch),
-      fenced: row.fenced,
-      readOnly: row.read_only,
-      primaryRegion: row.primary_region,
-      lockHome: lockHome === '' ? null : lockHome,
-      primaryHost: primaryHost === '' ? null : primaryHost,
-    };
+    const result = await this.#query<EpochStateRow>(READ_EPOCH_STATE);
+    return epochStateFromRow(result.rows[0]);
   }
 
   addPrimaryCandidate(hostPort: string): boolean {

@@ -6,6 +6,7 @@
  * always closed.
  */
 import pg from 'pg';
+import { READ_FENCED, type FencedRow } from '../../fencing/index.js';
 import type { PostgresHost } from './multi-host-dsn.js';
 
 export interface ProbeTimeouts {
@@ -56,7 +57,7 @@ async function probe(host: PostgresHost, timeouts: ProbeTimeouts): Promise<strin
 /** The epoch row says fenced; a database not migrated yet (no table) is not. */
 async function isFenced(client: pg.Client): Promise<boolean> {
   try {
-    const result = await client.query<{ fenced: boolean }>('SELECT fenced FROM callfs_epoch WHERE id = 1');
+    const result = await client.query<FencedRow>(READ_FENCED);
     return result.rows[0]?.fenced === true;
   } catch (error) {
     if (typeof error === 'object' && error !== null && 'code' in error && error.code === '42P01') return false;

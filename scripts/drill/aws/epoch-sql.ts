@@ -1,6 +1,6 @@
 /**
- * @module The SQL the AWS drill provider runs on a region's Postgres: the epoch row
- * (`callfs_epoch`, created by the node's migrations) and the data-plane half of a fence. It sits
+ * @module The SQL the AWS drill provider runs on a region's Postgres: the epoch row (defined,
+ * with every statement on it, by app/fencing) and the data-plane half of a fence. It sits
  * behind `EpochSql` so tests (and a drill run from a host without a route into the VPC, through
  * a tunnel of its own) can substitute it; `createPgEpochSql` is the real one, over `pg` with TLS,
  * a connect timeout and a statement timeout, one short-lived connection per operation.
@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { RDS_CA_BUNDLE_PATH } from '../../../infra/config/names.js';
-import type { EpochRecord } from '../provider.js';
+import { epochRecordFromRow, MARK_FENCED, READ_EPOCH_RECORD, writeEpochStatement, type EpochRecord, type SqlStatement } from '../../../app/fencing/index.js';
 
 /** Where and as whom to connect (the region's `metadata-endpoint` and the shared credentials). */
 export interface DatabaseTarget {
@@ -20,11 +20,11 @@ export interface DatabaseTarget {
 }
 
 export interface EpochSql {
-  /** `SELECT ... FROM callfs_epoch WHERE id = 1`. */
+  /** The epoch row and the highest stored fence (READ_EPOCH_RECORD); epoch 0 when the row is missing. */
   readEpoch(target: DatabaseTarget): Promise<EpochRecord>;
-  /** Upserts row 1 with `record` and `updated_at = now()`. */
+  /** Writes the row with `record`, recording `target` as the primary of the epoch. */
   writeEpoch(target: DatabaseTarget, record: EpochRecord): Promise<void>;
-  /** `UPDATE callfs_epoch SET fenced = true, updated_at = now()` in an explicit READ WRITE transaction (works after the read-only default is on, so a resumed fence repeats it). */
+  /** Marks the row fenced (MARK_FENCED) in an explicit READ WRITE transaction (works after the read-only default is on, so a resumed fence repeats it). */
   markFenced(target: DatabaseTarget): Promise<void>;
   /** `SHOW default_transaction_read_only` in a new session: true once the parameter group change has reached the server. */
   readOnlyByDefault(target: DatabaseTarget): Promise<boolean>;
@@ -42,15 +42,6 @@ export interface PgEpochSqlOptions {
   readonly statementTimeoutMs?: number;
   /** PEM of the RDS CA bundle; default: the file at RDS_CA_BUNDLE_PATH when it exists, else Node's CAs. */
   readonly ca?: string;
-}
-
-interface EpochRow {
-  epoch: string;
-  fenced: boolean;
-  primary_region: string | null;
-  lock_home: string | null;
-  primary_host: string | null;
-  max_fence: string;
 }
 
 export function createPgEpochSql(options: PgEpochSqlOptions = {}): EpochSql {
@@ -81,43 +72,27 @@ export function createPgEpochSql(options: PgEpochSqlOptions = {}): EpochSql {
       await client.end().catch(() => undefined);
     }
   }
+  async function inReadWriteTransaction(target: DatabaseTarget, statement: SqlStatement): Promise<void> {
+    await run(target, async (client) => {
+      await client.query('BEGIN TRANSACTION READ WRITE');
+      try {
+        await client.query(statement.text, [...statement.values]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
   return {
     readEpoch: (target) =>
       run(target, async (client) => {
-        const { rows } = await client.query<EpochRow>(
-          'SELECT epoch::text AS epoch, fenced, primary_region, lock_home, primary_host, (SELECT coalesce(max(fence), 0) FROM inodes)::text AS max_fence FROM callfs_epoch WHERE id = 1',
-        );
+        const { rows } = await client.query<Record<string, unknown>>(READ_EPOCH_RECORD);
         const row = rows[0];
-        if (row === undefined) return { epoch: 0, fenced: false, primaryRegion: null, lockHome: null };
-        return { epoch: Number(row.epoch), fenced: row.fenced, primaryRegion: row.primary_region, lockHome: row.lock_home, primaryHost: row.primary_host, maxFence: Number(row.max_fence) };
+        return row === undefined ? { epoch: 0, fenced: false, primaryRegion: null, lockHome: null } : epochRecordFromRow(row);
       }),
-    writeEpoch: (target, record) =>
-      run(target, async (client) => {
-        await client.query('BEGIN TRANSACTION READ WRITE');
-        try {
-          await client.query(
-            `INSERT INTO callfs_epoch (id, epoch, fenced, primary_region, lock_home, primary_host, updated_at) VALUES (1, $1, $2, $3, $4, $5, now())
-             ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch, fenced = EXCLUDED.fenced, primary_region = EXCLUDED.primary_region,
-               lock_home = EXCLUDED.lock_home, primary_host = EXCLUDED.primary_host, updated_at = now()`,
-            [String(record.epoch), record.fenced, record.primaryRegion, record.lockHome, `${target.host}:${target.port}`],
-          );
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        }
-      }),
-    markFenced: (target) =>
-      run(target, async (client) => {
-        await client.query('BEGIN TRANSACTION READ WRITE');
-        try {
-          await client.query('UPDATE callfs_epoch SET fenced = true, updated_at = now()');
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        }
-      }),
+    writeEpoch: (target, record) => inReadWriteTransaction(target, writeEpochStatement(record, `${target.host}:${target.port}`)),
+    markFenced: (target) => inReadWriteTransaction(target, MARK_FENCED),
     readOnlyByDefault: (target) =>
       run(target, async (client) => {
         const { rows } = await client.query<{ default_transaction_read_only: string }>('SHOW default_transaction_read_only');

@@ -1,14 +1,15 @@
 /**
  * @module The Redis data-plane step of a failover, behind `LockHomeRedis` so tests substitute
- * it: arming a lock home writes the epoch (`<prefix>epoch`) and raises the fencing counter
- * (`<prefix>fence`, the key the nodes' grant script INCRs) to at least the floor, in one Lua
- * script so the counter never goes down. `createIoredisLockHome` is the real one: TLS (ElastiCache
- * requires it) with the AUTH token, connect and command timeouts, no offline queue.
+ * it: arming a lock home sets its epoch and raises its fencing counter to at least the floor, in
+ * one script (the keys and the script are the lock home's protocol, app/fencing/lock-home.ts).
+ * `createIoredisLockHome` is the real one: TLS (ElastiCache requires it) with the AUTH token,
+ * connect and command timeouts, no offline queue.
  */
 import { Redis } from 'ioredis';
+import { armLockHomeCall, DEFAULT_LOCK_KEY_PREFIX } from '../../../app/fencing/index.js';
 
 /** The lock key prefix of the nodes (RedisLockManager's default `keyPrefix`). */
-export const NODE_LOCK_KEY_PREFIX = 'callfs:lock:';
+export const NODE_LOCK_KEY_PREFIX = DEFAULT_LOCK_KEY_PREFIX;
 
 export interface RedisTarget {
   readonly host: string;
@@ -21,17 +22,6 @@ export interface LockHomeRedis {
   /** Sets `<prefix>epoch` to `epoch` and `<prefix>fence` to max(itself, fenceFloor); returns the counter. */
   arm(target: RedisTarget, keyPrefix: string, epoch: number, fenceFloor: number): Promise<number>;
 }
-
-/** KEYS = epoch key, fence key; ARGV = epoch, floor. Returns the fence counter after the call. */
-const ARM = `
-redis.call('SET', KEYS[1], ARGV[1])
-local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
-local floor = tonumber(ARGV[2])
-if fence < floor then
-  redis.call('SET', KEYS[2], ARGV[2])
-  fence = floor
-end
-return string.format('%.0f', fence)`;
 
 export interface IoredisLockHomeOptions {
   readonly connectTimeoutMs?: number;
@@ -57,7 +47,8 @@ export function createIoredisLockHome(options: IoredisLockHomeOptions = {}): Loc
       });
       try {
         await redis.connect();
-        const reply = await redis.eval(ARM, 2, `${keyPrefix}epoch`, `${keyPrefix}fence`, String(epoch), String(fenceFloor));
+        const call = armLockHomeCall(keyPrefix, epoch, fenceFloor);
+        const reply = await redis.eval(call.script, call.keys.length, ...call.keys, ...call.args);
         return Number(reply);
       } finally {
         redis.disconnect();

@@ -13,7 +13,7 @@
  * | restoreRegion | (ListResourceRecordSets once) → UpdateHealthCheck {Inverted: false} (resource-path: {ResourcePath: region.healthCheckPath, Inverted: false}) |
  * | answeringRegions | with `clientSubnets[from]`: Route 53 TestDNSAnswer of the global hostname with that EDNS0 client subnet, then of each region hostname (cached 1 min); the regions whose addresses appear. Every Route 53 call is spaced to `route53RequestsPerSecond`. Without: per region GetHealthCheck + GetHealthCheckStatus, the regions whose check Route 53 calls healthy (>18 % of checkers, inversion applied); target health (evaluateTargetHealth on the alias) is not seen this way |
  * | databases | RDS DescribeDBInstances per region (roles: see ./databases.ts) → SQL on each instance's endpoint: primaries' WAL position, then replicas' received/replayed position and replay age (./replication-status-sql.ts) |
- * | fenceDatabase | RDS DescribeDBInstances (not serving / API unreachable → `unreachable`; a replica → `fenced`, nothing to do) → Secrets Manager GetSecretValue (admin credentials) → SQL on the instance's endpoint: epoch row fenced, the nodes' role's write privileges revoked and its sessions ended, then checked (./write-path-fence-sql.ts) → AddTagsToResource geo-callfs:fenced. SQL out of reach → `unreachable` (no fence that a session could override) |
+ * | fenceDatabase | RDS DescribeDBInstances (not serving / API unreachable → `unreachable`; a replica → `fenced`, nothing to do) → Secrets Manager GetSecretValue (admin credentials) → SQL on the instance's endpoint: epoch row fenced (MARK_FENCED, app/fencing), the nodes' role's write privileges revoked and its sessions ended, then checked (./write-path-fence-sql.ts) → AddTagsToResource geo-callfs:fenced. SQL out of reach → `unreachable` (no fence that a session could override) |
  * | promoteDatabase | RDS DescribeDBInstances → PromoteReadReplica {BackupRetentionPeriod} (InvalidDBInstanceState retried with backoff until a deadline) → DescribeDBInstances until available without a source → SQL: the nodes' role's write privileges granted back (the fence's revocation arrived as WAL) |
  * | followPrimary | RDS DescribeDBInstances (primary, region, `<id>-next`); already a replica of it → done. Else CreateDBInstanceReadReplica `<id>-next` {source ARN, pre-signed by the SDK; no parameter group} → until available → ModifyDBInstance {DBParameterGroupName} → until pending-reboot → RebootDBInstance → until in-sync → ModifyDBInstance rename `<id>` aside → until `<id>` is free → rename `<id>-next` → `<id>` → until an available replica (./databases.ts) |
  * | setSynchronousRegions | none: RDS for PostgreSQL has no synchronous cross-region replication (says so) |
@@ -42,7 +42,7 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import type { DBInstance } from '@aws-sdk/client-rds';
 import type { Task } from '@aws-sdk/client-ecs';
-import { parseLsn } from '../../../app/domain/lsn.js';
+import { parseLsn } from '../../../app/fencing/index.js';
 import { REGIONS } from '../../../regions/index.js';
 import type { Region } from '../../../regions/schema.js';
 import { DATABASE_NAME, DATABASE_PORT, DATABASE_USER, LOCK_CACHE_PORT, NODE_PORT, SECRET_NAMES, databaseIdentifier, lockCacheId, parameterName, regionHostname } from '../../../infra/config/names.js';
