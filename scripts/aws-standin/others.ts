@@ -2,7 +2,8 @@
  * @module The smaller services of the stand-in: ElastiCache (replication groups and TestFailover),
  * SSM Parameter Store, Secrets Manager, STS and the S3 bucket replication configuration.
  */
-import { AwsError, QueryParams, list, xmlBlocks, xmlText, type XmlElement } from './protocol.js';
+import type { QueryParams} from './protocol.js';
+import { AwsError, list, xmlBlocks, xmlText, type XmlElement } from './protocol.js';
 import type { DurationRange, StandinClock } from './clock.js';
 
 export const ELASTICACHE_NAMESPACE = 'http://elasticache.amazonaws.com/doc/2015-02-02/';

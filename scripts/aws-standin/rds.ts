@@ -8,7 +8,8 @@
  * ModifyDBInstance (rename, parameter group), RebootDBInstance, ModifyDBParameterGroup,
  * ResetDBParameterGroup, AddTagsToResource.
  */
-import { AwsError, QueryParams, list, type XmlElement } from './protocol.js';
+import type { QueryParams} from './protocol.js';
+import { AwsError, list, type XmlElement } from './protocol.js';
 import type { DurationRange, StandinClock } from './clock.js';
 
 export const RDS_NAMESPACE = 'http://rds.amazonaws.com/doc/2014-10-31/';

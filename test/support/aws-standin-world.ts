@@ -131,11 +131,12 @@ export async function startAwsWorld(): Promise<AwsWorld> {
       client.disconnect();
     }
 
-    let standin: AwsStandin | undefined;
+    // The node tasks' health reads the stand-in's own state, which exists once it has started.
+    const started: { standin?: AwsStandin } = {};
     const currentPort = (region: Region): number | undefined =>
-      standin?.rds.instances.find((i) => i.region === region.awsRegion && i.identifier === databaseIdentifier(region))?.port;
+      started.standin?.rds.instances.find((i) => i.region === region.awsRegion && i.identifier === databaseIdentifier(region))?.port;
     const nodePort = await freePort();
-    standin = await startAwsStandin({
+    const standin = await startAwsStandin({
       regions: ordered.map((r) => ({
         name: r.name,
         awsRegion: r.awsRegion,
@@ -180,6 +181,7 @@ export async function startAwsWorld(): Promise<AwsWorld> {
       },
       onError: (error) => log.push(`stand-in: ${error instanceof Error ? error.message : String(error)}`),
     });
+    started.standin = standin;
     const world = standin;
 
     /** The probe API of a region's nodes: writes go to the writable primary as the nodes' role. */
