@@ -35,7 +35,7 @@ beforeAll(async () => {
     hostedZoneId: ZONE,
     globalHostname: GLOBAL,
     msPerSecond: 1,
-    timeScale: { ecs: 10, route53: 5 },
+    timeScale: { ecs: 50, route53: 5 },
     nodePort: await freePort(),
   });
   aws = new AwsCalls({ endpoint: standin.endpoint, credentials: { accessKeyId: 'AKIDRULES', secretAccessKey: 'rules-secret' } });
