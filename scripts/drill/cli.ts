@@ -50,6 +50,16 @@ access to the regions' VPCs, e.g. from a bastion):
   --withdraw-by resource-path|invert   how a region is taken out of DNS (default resource-path:
                            its health check probes a path that always fails, whatever its state)
   --mrap-arn <arn>         an S3 Multi-Region Access Point to re-route (the CDK app makes none)
+  --client-subnet <region>=<ip>/<mask>   a public address of clients in <region> (repeatable): DNS
+                           convergence is judged from Route 53's answers to it (TestDNSAnswer)
+  --rds-ca-bundle <file>   the RDS CA bundle the databases' certificates are verified against
+                           (default: where the node image ships it)
+  --app-role <role>        the nodes' database role, whose write path a fence revokes (default callfs)
+  --admin-secret <name>    the secret with the administrative database credentials the drill uses
+  --account-id <12 digits> the AWS account deployed to: the regions' bucket names derive from it
+                           (needed for the replication steps unless regions/*.ts name bucketName)
+  GEO_CALLFS_AWS_ENDPOINT=http://127.0.0.1:<port>   send every AWS call to the AWS stand-in
+                           (scripts/aws-standin) instead of AWS; loopback addresses only
 `;
 
 export interface DrillCommandOptions {
@@ -80,6 +90,31 @@ interface AwsFlags {
   readonly globalHostname: string | undefined;
   readonly mrapArn: string | undefined;
   readonly withdrawBy: string | undefined;
+  readonly clientSubnets?: readonly string[] | undefined;
+  readonly caBundlePath?: string | undefined;
+  readonly appRole?: string | undefined;
+  readonly adminSecret?: string | undefined;
+  readonly accountId?: string | undefined;
+}
+
+/** `GEO_CALLFS_AWS_ENDPOINT`: the AWS stand-in's endpoint; refused unless it is on loopback. */
+function standinEndpoint(): string | undefined {
+  const value = process.env['GEO_CALLFS_AWS_ENDPOINT'];
+  if (value === undefined || value === '') return undefined;
+  const host = new URL(value).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') throw new Error(`GEO_CALLFS_AWS_ENDPOINT must be a loopback address (the AWS stand-in), not ${host}`);
+  return value;
+}
+
+function parseClientSubnets(values: readonly string[] | undefined): Record<string, string> | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  return Object.fromEntries(
+    values.map((v) => {
+      const match = /^([a-z][a-z0-9-]*)=(\d{1,3}(?:\.\d{1,3}){3}(?:\/\d{1,2})?)$/.exec(v);
+      if (match === null) throw new Error(`--client-subnet: "${v}" is not <region>=<ip>[/<mask>]`);
+      return [match[1] ?? '', match[2] ?? ''];
+    }),
+  );
 }
 
 function buildProvider(name: string, aws: AwsFlags, log: (line: string) => void): DrillProvider {
@@ -88,10 +123,18 @@ function buildProvider(name: string, aws: AwsFlags, log: (line: string) => void)
   if (aws.hostedZoneId === undefined || aws.globalHostname === undefined) throw new Error('--provider aws needs --hosted-zone-id and --global-hostname (the values the CDK app was deployed with)');
   const withdrawBy = aws.withdrawBy ?? 'resource-path';
   if (withdrawBy !== 'resource-path' && withdrawBy !== 'invert') throw new Error(`--withdraw-by must be resource-path or invert, not "${withdrawBy}"`);
+  const endpoint = standinEndpoint();
+  const clientSubnets = parseClientSubnets(aws.clientSubnets);
   return createAwsProvider({
     dns: { hostedZoneId: aws.hostedZoneId, globalHostname: aws.globalHostname },
     withdrawBy,
     ...(aws.mrapArn === undefined ? {} : { mrapArn: aws.mrapArn }),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(clientSubnets === undefined ? {} : { clientSubnets }),
+    ...(aws.caBundlePath === undefined ? {} : { caBundlePath: aws.caBundlePath }),
+    ...(aws.appRole === undefined ? {} : { appRole: aws.appRole }),
+    ...(aws.adminSecret === undefined ? {} : { adminSecret: aws.adminSecret }),
+    ...(aws.accountId === undefined ? {} : { accountId: aws.accountId }),
     log,
   });
 }
@@ -146,6 +189,11 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
         'global-hostname': { type: 'string' },
         'mrap-arn': { type: 'string' },
         'withdraw-by': { type: 'string' },
+        'client-subnet': { type: 'string', multiple: true },
+        'rds-ca-bundle': { type: 'string' },
+        'app-role': { type: 'string' },
+        'admin-secret': { type: 'string' },
+        'account-id': { type: 'string' },
       },
     },
     options.argv,
@@ -161,7 +209,17 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     (options.logError ?? ((text: string) => console.error(text)))(`npm run drill: name a drill\nSee: npm run drill -- --help`);
     return 2;
   }
-  let awsFlags: AwsFlags = { hostedZoneId: values['hosted-zone-id'], globalHostname: values['global-hostname'], mrapArn: values['mrap-arn'], withdrawBy: values['withdraw-by'] };
+  let awsFlags: AwsFlags = {
+    hostedZoneId: values['hosted-zone-id'],
+    globalHostname: values['global-hostname'],
+    mrapArn: values['mrap-arn'],
+    withdrawBy: values['withdraw-by'],
+    clientSubnets: values['client-subnet'],
+    caBundlePath: values['rds-ca-bundle'],
+    appRole: values['app-role'],
+    adminSecret: values['admin-secret'],
+    accountId: values['account-id'],
+  };
   const dir = resolve(values.dir ?? process.env['DRILL_DIR'] ?? join(REPO_ROOT, 'data/drills'));
   const dryRun = values['dry-run'] || (!values.yes && !values.execute);
   let progress: RunProgress;
@@ -184,6 +242,11 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
       globalHostname: awsFlags.globalHostname ?? saved.globalHostname,
       mrapArn: awsFlags.mrapArn ?? saved.mrapArn,
       withdrawBy: awsFlags.withdrawBy ?? saved.withdrawBy,
+      clientSubnets: awsFlags.clientSubnets ?? saved.clientSubnets,
+      caBundlePath: awsFlags.caBundlePath ?? saved.caBundlePath,
+      appRole: awsFlags.appRole ?? saved.appRole,
+      adminSecret: awsFlags.adminSecret ?? saved.adminSecret,
+      accountId: awsFlags.accountId ?? saved.accountId,
     };
     log(`resuming run ${found.runId} (${found.status}${found.error === null ? '' : `: ${found.error}`})`);
   } else {
