@@ -231,6 +231,7 @@ export async function startAwsWorld(): Promise<AwsWorld> {
           credentials: { accessKeyId: 'AKIDSTANDIN0000000000', secretAccessKey: 'stand-in-secret-key' },
           regions: ordered,
           dns: { hostedZoneId: HOSTED_ZONE, globalHostname: GLOBAL_HOSTNAME },
+          accountId: STANDIN_ACCOUNT,
           withdrawBy: 'resource-path',
           clientSubnets: Object.fromEntries(ordered.map((r) => [r.name, `${r.cidr.split('/')[0]?.replace(/\.0$/, '.10') ?? ''}/24`])),
           caBundle,
