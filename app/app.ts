@@ -9,6 +9,7 @@ import { renderError } from './http/errors.js';
 import { requireApiKey, requireInternal } from './http/middleware/auth.js';
 import { readYourWrites } from './http/middleware/consistency.js';
 import { frame } from './http/middleware/frame.js';
+import { refuseWritesWithoutHome } from './http/middleware/home-writes.js';
 import { rateLimit } from './http/middleware/rate-limit.js';
 import { registerAdmin } from './http/routes/admin.js';
 import { registerCluster } from './http/routes/cluster.js';
@@ -41,6 +42,8 @@ const ALLOWED: ReadonlyArray<readonly [string, string]> = [
   ['/download/:token', 'GET, HEAD'],
   ['/health', 'GET, HEAD'],
   ['/ready', 'GET, HEAD'],
+  ['/ready/read', 'GET, HEAD'],
+  ['/ready/write', 'GET, HEAD'],
   ['/metrics', 'GET, HEAD'],
 ];
 
@@ -50,6 +53,9 @@ export function createApp(services: AppServices, options: AppOptions): Hono<Hono
   app.use('/v1/internal/*', requireInternal);
   app.use('/v1/*', requireApiKey);
   app.use('/v1', requireApiKey);
+  app.use('/v1/files', refuseWritesWithoutHome);
+  app.use('/v1/files/*', refuseWritesWithoutHome);
+  app.use('/v1/links/*', refuseWritesWithoutHome);
   app.use('/v1/*', readYourWrites);
   app.use('/metrics', requireApiKey);
 

@@ -21,7 +21,8 @@ import { Authenticator } from './services/authenticator.js';
 import { DirectoryService } from './services/directories.js';
 import { EntryCache } from './services/entry-cache.js';
 import { FileService } from './services/files.js';
-import { HealthService } from './services/health.js';
+import { HealthService, type DependencyCheck } from './services/health.js';
+import { AppError } from './errors/app-error.js';
 import type { EpochWatch } from './services/epoch-watch.js';
 import { LinkService } from './services/links.js';
 import { MoveService } from './services/moves.js';
@@ -41,7 +42,14 @@ export interface ServiceParts {
    * Where the possibly-stale reads of GET/HEAD and listings go, with the read-your-writes
    * service deciding per request; absent when every read goes to `metadata`.
    */
-  readonly regionalReads?: { readonly store: MetadataStore; readonly consistency: ReadConsistency };
+  readonly regionalReads?: {
+    readonly store: MetadataStore;
+    readonly consistency: ReadConsistency;
+    /** The replica's copy of the replica rows, read like `store` (replica unless the request needs the primary). */
+    readonly replicas?: ReplicaStore;
+    /** Read readiness fails while the replica's replay lag is above this. */
+    readonly maxLagMs?: number;
+  };
   /** Other regions' S3 buckets by region name, for read-through. */
   readonly regionBuckets?: ReadonlyMap<string, BlobStore>;
   /** The node's view of the fencing epoch (absent: not watched, e.g. in-process tests). */
@@ -86,7 +94,8 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     remoteBytes: new PeerBytes(signedPeers, isUp),
     replicaReads: replicating
       ? {
-          currentReplicas: (path, version) => metadata.currentReplicas(path, version),
+          // Read where the entry was read: during a home outage the primary cannot answer.
+          currentReplicas: (path, version) => (reads?.replicas !== undefined && !reads.consistency.prefersPrimary() ? reads.replicas : metadata).currentReplicas(path, version),
           isUp,
           regionOf: (id) => membership.regionOf(id),
           distanceTo: (region) => regionDistance(config, region),
@@ -104,12 +113,17 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     config.replication,
   );
   files.onWritten((entry) => replication.afterWrite(entry));
-  const dependencies = [
-    { name: 'metadata', check: () => metadata.ping() },
-    { name: 'locks', check: () => locks.ping() },
-    ...(parts.fencing ? [{ name: 'fencing', check: () => parts.fencing?.assertWritable() ?? Promise.resolve() }] : []),
+  const bytes: DependencyCheck[] = [
     ...(blobs.localfs ? [{ name: 'localfs', check: () => blobs.localfs?.ping() ?? Promise.resolve() }] : []),
     ...(blobs.s3 ? [{ name: 's3', check: () => blobs.s3?.ping() ?? Promise.resolve() }] : []),
+  ];
+  const dependencies: DependencyCheck[] = [
+    // Without a regional replica the primary serves the reads too.
+    { name: 'metadata', check: () => metadata.ping(), roles: reads === undefined ? ['read', 'write'] : ['write'] },
+    ...(reads === undefined ? [] : [{ name: 'replica', check: () => replicaWithinBound(reads.consistency, reads.maxLagMs ?? DEFAULT_REPLICA_MAX_LAG_MS), roles: ['read'] as const }]),
+    { name: 'locks', check: () => locks.ping(), roles: ['write'] },
+    ...(parts.fencing ? [{ name: 'fencing', check: () => parts.fencing?.assertWritable() ?? Promise.resolve(), roles: ['write'] as const }] : []),
+    ...bytes,
   ];
   const app: AppServices = {
     files,
@@ -137,6 +151,19 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     peers: signedPeers,
   };
   return { app, cache };
+}
+
+/** Read readiness's lag bound when the config gives none. */
+export const DEFAULT_REPLICA_MAX_LAG_MS = 30_000;
+
+/**
+ * The regional replica answers and has replayed what it received to within `maxLagMs`. A replica
+ * cut off from its primary (a home outage) has replayed everything it has and stays ready: its
+ * reads are as fresh as the outage allows, and a read with a newer token is answered REPLICA_BEHIND.
+ */
+async function replicaWithinBound(consistency: ReadConsistency, maxLagMs: number): Promise<void> {
+  const lagMs = await consistency.replicaLagMs();
+  if (lagMs > maxLagMs) throw new AppError('REPLICA_BEHIND', `the region's replica replays ${lagMs} ms behind (bound ${maxLagMs} ms)`);
 }
 
 /** CallFS's link URL rule: `http://` keeps http, anything else is https; trailing `/` dropped. */

@@ -99,6 +99,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
         peerRegions: discovery.peerRegions,
         heartbeatMs: discovery.heartbeatMs,
         forgetAfterMs: Math.max(60_000, discovery.heartbeatMs * 20),
+        writeBlocker: () => fencing.writeBlocker(),
       },
       logger,
     );
@@ -187,7 +188,7 @@ async function openRegionalReads(
   logger: Logger,
   primary: PostgresMetadataStore,
   cleanups: Array<() => Promise<void>>,
-): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore } | null> {
+): Promise<{ store: ReplicaRoutedStore; consistency: ReadConsistency; replica: PostgresMetadataStore; replicas: PostgresMetadataStore; maxLagMs: number } | null> {
   const settings = config.metadataStore;
   if (settings.type !== 'postgres' || settings.readDsn === null) return null;
   const readDsn = settings.readDsn;
@@ -199,7 +200,7 @@ async function openRegionalReads(
   // Serve only once the replica has the schema this node just migrated on the primary.
   const migrated = await consistency.decide(await primary.currentLsn(), STARTUP_REPLICA_WAIT_MS);
   if (migrated.source !== 'replica') logger.warn('the read replica is behind the primary at start; reads with a token will use the primary until it catches up');
-  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency, replica };
+  return { store: new ReplicaRoutedStore(primary, replica, () => consistency.prefersPrimary()), consistency, replica, replicas: replica, maxLagMs: settings.replicaMaxLagMs };
 }
 
 export async function openBlobStores(config: Config, cleanups: Array<() => Promise<void>>): Promise<{ localfs: BlobStore | null; s3: BlobStore | null }> {

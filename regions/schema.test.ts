@@ -26,7 +26,7 @@ describe('regions', () => {
   });
 
   it('rejects two homes, duplicate names and overlapping CIDRs, naming the files', () => {
-    const second = { ...good, cidr: '10.1.128.0/17', bucketName: 'b-eu2', awsRegion: 'eu-west-2', availabilityZones: ['eu-west-2a', 'eu-west-2b'] };
+    const second = { ...good, cidr: '10.1.128.0/17', bucketName: 'b-eu2', awsRegion: 'eu-west-2', availabilityZones: ['eu-west-2a', 'eu-west-2b'], databaseOrigin: { replicaOf: 'eu' } };
     expect(() => loadRegions({ 'a.ts': good, 'b.ts': second })).toThrow(
       /regions\/b\.ts: role: "home" is already taken by regions\/a\.ts[\s\S]*regions\/b\.ts: name: "eu" is already used by regions\/a\.ts[\s\S]*regions\/b\.ts: cidr: 10\.1\.128\.0\/17 overlaps/,
     );

@@ -26,8 +26,11 @@ export const RegionSchema = z
     nodeCount: z.number().int().min(1).max(50),
     /** Autoscaling ceiling of the region's nodes. */
     maxNodeCount: z.number().int().min(1).max(200),
-    /** The region's S3 bucket (globally unique name); replicated two-way to every other region's bucket. */
-    bucketName: z.string(required('the name of this region\'s S3 bucket')).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a valid S3 bucket name'),
+    /**
+     * An existing S3 bucket name for this region. Leave it out (the default) and the name is derived
+     * from the AWS account and region (`regionBucketName`), so two deployments can never collide.
+     */
+    bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a valid S3 bucket name').optional(),
     /** The region's VPC range; ranges must not overlap, since the VPCs are peered. */
     cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-8])$/, 'an IPv4 CIDR between /16 and /28'),
     /**
@@ -41,8 +44,31 @@ export const RegionSchema = z
      * above 0 are equivalent today.
      */
     dnsWeight: z.number().int().min(0).max(255),
-    /** Path Route 53 probes on the region's hostname; a region failing it drops out of DNS answers. */
+    /**
+     * Path Route 53 and the load balancer probe on the region's nodes; a region failing it drops out
+     * of DNS answers. `/ready/read` (can serve reads) keeps a region in DNS through a home outage.
+     */
     healthCheckPath: z.string().startsWith('/'),
+    /**
+     * How this region's Postgres was created, which never changes for the life of the instance: a
+     * promotion moves `role`, not this. `'primary'` (created with its own data), or
+     * `{ replicaOf: '<region name>' }` (created as a read replica of that region's database).
+     * Default: `'primary'` for the home region, a replica of the home region otherwise. Write it
+     * down before moving the home region (infra/README.md), or the change would replace databases.
+     */
+    databaseOrigin: z.union([z.literal('primary'), z.strictObject({ replicaOf: z.string() })]).optional(),
+    /**
+     * Who hears about the region's alarms: e-mail addresses subscribed to the region's alarm topic,
+     * and existing SNS topics (in this region's AWS region) every alarm also notifies.
+     */
+    alarmNotifications: z
+      .array(
+        z.union([
+          z.strictObject({ email: z.string().regex(/^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i, 'an e-mail address') }),
+          z.strictObject({ topicArn: z.string().regex(/^arn:aws:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'an SNS topic ARN') }),
+        ]),
+      )
+      .default([]),
     /**
      * ACM certificate (in `awsRegion`) for the region's load balancer, covering the region's
      * hostname and the global hostname. Without it the stack requests one, validated in the zone.
@@ -72,6 +98,12 @@ export const RegionSchema = z
     if (new Set(region.availabilityZones).size !== region.availabilityZones.length) {
       ctx.addIssue({ code: 'custom', path: ['availabilityZones'], message: 'lists a zone twice' });
     }
+    region.alarmNotifications.forEach((target, i) => {
+      const topicRegion = 'topicArn' in target ? target.topicArn.split(':')[3] : undefined;
+      if (topicRegion !== undefined && topicRegion !== region.awsRegion) {
+        ctx.addIssue({ code: 'custom', path: ['alarmNotifications', i, 'topicArn'], message: `is in ${topicRegion}; CloudWatch alarms notify topics of their own region (${region.awsRegion})` });
+      }
+    });
     const certRegion = region.certificateArn?.split(':')[3];
     if (certRegion !== undefined && certRegion !== region.awsRegion) {
       ctx.addIssue({ code: 'custom', path: ['certificateArn'], message: `is in ${certRegion}; a load balancer certificate must be in ${region.awsRegion}` });
@@ -79,6 +111,44 @@ export const RegionSchema = z
   });
 
 export type Region = z.infer<typeof RegionSchema>;
+
+/** How a region's database was created (see `databaseOrigin`), with the default filled in. */
+export type DatabaseOrigin = { readonly kind: 'primary' } | { readonly kind: 'replica'; readonly of: string };
+
+/**
+ * The S3 bucket of `region` in `account`: the file's `bucketName` when it names one, otherwise
+ * `geo-callfs-<account>-<awsRegion>`, unique to the account and region. The account is required:
+ * a name derived without one could be anybody's.
+ */
+export function regionBucketName(region: Pick<Region, 'bucketName' | 'awsRegion' | 'name'>, account: string | undefined): string {
+  if (region.bucketName !== undefined) return region.bucketName;
+  if (account === undefined || !/^\d{12}$/.test(account)) {
+    throw new Error(`region ${region.name}: the bucket name is derived from the AWS account id, and none was given (got ${JSON.stringify(account)}); pass the 12-digit account or set bucketName in regions/${region.name}.ts`);
+  }
+  return `geo-callfs-${account}-${region.awsRegion}`;
+}
+
+/** `region`'s database origin: the file's `databaseOrigin`, or the default for its role. */
+export function databaseOriginOf(region: Region, regions: readonly Region[]): DatabaseOrigin {
+  const origin = region.databaseOrigin;
+  if (origin === 'primary') return { kind: 'primary' };
+  if (origin !== undefined) return { kind: 'replica', of: origin.replicaOf };
+  if (region.role === 'home') return { kind: 'primary' };
+  const home = regions.find((r) => r.role === 'home');
+  if (home === undefined) throw new Error('regions/: no home region');
+  return { kind: 'replica', of: home.name };
+}
+
+/**
+ * The order stacks are rolled out in, which never depends on which region is home: the region
+ * whose database was created as the primary first, then the others by name. Regions dial (peer
+ * with) the regions before them in this order, so a home move changes no VPC peering.
+ */
+export function rolloutOrder(regions: readonly Region[]): readonly Region[] {
+  const founding = regions.filter((r) => databaseOriginOf(r, regions).kind === 'primary');
+  const rest = regions.filter((r) => !founding.includes(r)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return [...founding, ...rest];
+}
 
 /** One region as read from its file: the file name is kept for error messages. */
 export interface RegionEntry {
@@ -116,6 +186,7 @@ export function regionSetProblems(entries: readonly RegionEntry[]): string[] {
     const seen = new Map<string, string>();
     for (const { file, region } of entries) {
       const value = region[field];
+      if (value === undefined) continue;
       const first = seen.get(value);
       if (first !== undefined) problems.push(`regions/${file}: ${field}: "${value}" is already used by regions/${first}`);
       else seen.set(value, file);
@@ -124,6 +195,19 @@ export function regionSetProblems(entries: readonly RegionEntry[]): string[] {
   unique('name');
   unique('awsRegion');
   unique('bucketName');
+  const regions = entries.map((e) => e.region);
+  if (homes.length === 1) {
+    const origins = entries.map((e) => ({ file: e.file, name: e.region.name, origin: databaseOriginOf(e.region, regions) }));
+    const primaries = origins.filter((o) => o.origin.kind === 'primary');
+    if (primaries.length !== 1) {
+      problems.push(`regions/: databaseOrigin: exactly one region's database is created as the primary (found ${primaries.map((p) => p.file).join(', ') || 'none'}); after a home move, write databaseOrigin into each file (infra/README.md)`);
+    }
+    for (const { file, name, origin } of origins) {
+      if (origin.kind === 'replica' && (origin.of === name || !regions.some((r) => r.name === origin.of))) {
+        problems.push(`regions/${file}: databaseOrigin: replicaOf "${origin.of}" must name another region of regions/`);
+      }
+    }
+  }
   entries.forEach((a, i) =>
     entries.slice(i + 1).forEach((b) => {
       const [a0, a1] = cidrRange(a.region.cidr);

@@ -4,9 +4,10 @@ export default {
   role: 'secondary',
   nodeCount: 2,
   maxNodeCount: 8,
-  bucketName: 'geo-callfs-us-east-1',
   cidr: '10.20.0.0/16',
   availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'],
   dnsWeight: 100,
-  healthCheckPath: '/ready',
+  healthCheckPath: '/ready/read',
+  databaseOrigin: { replicaOf: 'eu' },
+  alarmNotifications: [],
 } as const;

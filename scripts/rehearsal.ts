@@ -52,7 +52,8 @@ async function main(command: string | undefined, args: readonly string[]): Promi
         return 0;
       }
       console.log(statusText(status));
-      return status.processes.every((p) => p.running) ? 0 : 1;
+      // A stopped process, no writable primary or a failing replica is a failure, for scripts too.
+      return status.processes.every((p) => p.running) && status.primaryRegion !== null && status.replicas.every((r) => r.failure === null) ? 0 : 1;
     }
     case 'down':
       await down(options);

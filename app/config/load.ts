@@ -373,14 +373,14 @@ function metadataConfig(file: FileConfig, cwd: string, problems: Problems): Meta
   if (type === 'embedded') return { type: 'embedded', dataDir: resolve(cwd, store.data_dir ?? 'data/postgres'), port: store.port ?? 54329 };
   if (type !== 'postgres') {
     problems.add('metadata_store.type', `"${type}" is not supported; use postgres (or embedded)`);
-    return { type: 'postgres', dsn: '', readDsn: null, readYourWritesWaitMs: 0 };
+    return { type: 'postgres', dsn: '', readDsn: null, readYourWritesWaitMs: 0, replicaMaxLagMs: 0 };
   }
   const dsn = store.dsn ?? '';
   if (dsn === '') problems.add('metadata_store.dsn', 'required for the postgres metadata store');
   else if (!/^postgres(ql)?:\/\//.test(dsn)) problems.add('metadata_store.dsn', 'must be a postgres:// URL');
   const readDsn = store.read_dsn === undefined || store.read_dsn === '' ? null : store.read_dsn;
   if (readDsn !== null && !/^postgres(ql)?:\/\//.test(readDsn)) problems.add('metadata_store.read_dsn', 'must be a postgres:// URL');
-  return { type: 'postgres', dsn, readDsn, readYourWritesWaitMs: store.read_your_writes_wait ?? 2000 };
+  return { type: 'postgres', dsn, readDsn, readYourWritesWaitMs: store.read_your_writes_wait ?? 2000, replicaMaxLagMs: store.replica_max_lag ?? 30_000 };
 }
 
 function sweeperConfig(file: FileConfig, problems: Problems): Config['sweeper'] {

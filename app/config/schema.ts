@@ -84,6 +84,7 @@ export const FileConfigSchema = z.looseObject({
       dsn: text.optional(),
       read_dsn: text.optional(),
       read_your_writes_wait: duration.optional(),
+      replica_max_lag: duration.optional(),
       data_dir: text.optional(),
       port: positive.optional(),
     })

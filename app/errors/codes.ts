@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   LOCK_UNAVAILABLE: { status: 503, retryable: true },
   LOCK_TIMEOUT: { status: 503, retryable: true },
   FENCED: { status: 503, retryable: true },
+  WRITES_UNAVAILABLE: { status: 503, retryable: true },
+  REPLICA_BEHIND: { status: 503, retryable: true },
   STORAGE_UNAVAILABLE: { status: 503, retryable: true },
   INSUFFICIENT_STORAGE: { status: 507, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;

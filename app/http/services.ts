@@ -21,8 +21,12 @@ export interface AppServices {
   readonly directories: DirectoryService;
   readonly links: LinkService;
   readonly health: HealthService;
-  /** The node's view of the fencing epoch and lock home; null when not watched. */
-  readonly fencing: { view(): EpochView } | null;
+  /**
+   * The node's view of the fencing epoch and lock home, and whether writes can commit now
+   * (`writeBlocker`: `unreachable` during a home outage, `fenced` on a fenced primary); null when
+   * not watched.
+   */
+  readonly fencing: { view(): EpochView; writeBlocker(): 'unreachable' | 'fenced' | null } | null;
   readonly authenticator: Authenticator;
   readonly metrics: NodeMetrics;
   readonly logger: Logger;

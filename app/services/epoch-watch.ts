@@ -11,6 +11,24 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { EpochSource, EpochState, LockHomeControl, PrimaryCandidates } from '../ports/fencing.js';
 
+/**
+ * Longest wait for the epoch row. A primary cut off by a partition does not refuse connections,
+ * it swallows them: without this bound the node would learn of a home outage only from the
+ * database client's own timeouts, seconds later, with writes hanging meanwhile.
+ */
+const DEFAULT_READ_TIMEOUT_MS = 2000;
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError('METADATA_UNAVAILABLE', `the metadata primary did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** A blocked node looks at the primary again at most this often, prompted by writes. */
+const RECHECK_BLOCKED_MS = 250;
+
 export interface EpochView {
   /** Last epoch read from the primary; null before the first successful read. */
   readonly epoch: number | null;
@@ -31,6 +49,8 @@ export interface EpochWatchOptions {
    * list the new primary still finds it.
    */
   readonly fallback?: { readonly source: EpochSource; readonly candidates: PrimaryCandidates } | null;
+  /** Longest wait for one read of the epoch row (default 2 s); a read that takes longer counts as unreachable. */
+  readonly readTimeoutMs?: number;
 }
 
 export class EpochWatch {
@@ -44,6 +64,8 @@ export class EpochWatch {
   #moving: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #ignoredLogged = false;
+  /** When the last read ended (performance.now()), successful or not. */
+  #readAt = 0;
 
   constructor(source: EpochSource, options: EpochWatchOptions, logger: Logger) {
     this.#source = source;
@@ -87,6 +109,19 @@ export class EpochWatch {
     return this.#reading;
   }
 
+  /**
+   * Why no write can commit now, judged from the last read of the epoch row without waiting for a
+   * new one: `unreachable` (no writable primary answered: a home outage, or a failover under way),
+   * `fenced` (the primary is a fenced former one, or read-only), or null. While blocked, the row is
+   * read again in the background at most every `RECHECK_BLOCKED_MS`, so writes resume soon after
+   * the primary is back or the node has followed a new one.
+   */
+  writeBlocker(): 'unreachable' | 'fenced' | null {
+    const blocker = this.#unreachable !== null ? 'unreachable' : this.#state?.fenced === true || this.#state?.readOnly === true ? 'fenced' : null;
+    if (blocker !== null && performance.now() - this.#readAt > RECHECK_BLOCKED_MS) void this.refresh();
+    return blocker;
+  }
+
   /** For readiness: throws FENCED while the primary is fenced or read-only, or the read's error when no primary answers. */
   async assertWritable(): Promise<void> {
     await this.refresh();
@@ -100,11 +135,13 @@ export class EpochWatch {
   async #read(): Promise<void> {
     let state: EpochState;
     try {
-      state = await this.#source.readEpoch();
+      state = await withDeadline(this.#source.readEpoch(), this.#options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
     } catch (error) {
       this.#unreachable = error instanceof AppError ? error : new AppError('METADATA_UNAVAILABLE', 'the epoch row could not be read', { cause: error });
       await this.#lookForNewPrimary();
       return;
+    } finally {
+      this.#readAt = performance.now();
     }
     if (state.fenced || state.readOnly) await this.#lookForNewPrimary();
     const before = this.#state;

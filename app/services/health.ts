@@ -1,11 +1,22 @@
 /**
- * @module Readiness: whether this node's dependencies answer. `/health` stays static like
- * CallFS's (load balancers need a liveness answer even when a dependency blips); `/ready`
- * reports each dependency so health checks can pull a broken node or region out of rotation.
+ * @module Readiness: whether this node's dependencies answer, per role. `/health` stays static
+ * like CallFS's (load balancers need a liveness answer even when a dependency blips); `/ready`
+ * reports every dependency, as CallFS clients expect. Two narrower questions serve the regions:
+ *
+ * - `read`: can this node serve reads? Its bytes (disk, S3) and the metadata it reads from (its
+ *   region's replica, answering and replaying within its lag bound; or the primary when it reads
+ *   from the primary). DNS health checks ask this, so a home-region outage, which stops writes
+ *   everywhere, does not take the healthy regions out of the answers.
+ * - `write`: can this node accept writes? The primary writable (reachable, not fenced) and the
+ *   lock home reachable, plus the bytes.
  */
+export type ReadinessRole = 'all' | 'read' | 'write';
+
 export interface DependencyCheck {
   readonly name: string;
   readonly check: () => Promise<void>;
+  /** The narrower roles that need this dependency (every check counts for `all`); default both. */
+  readonly roles?: readonly ('read' | 'write')[];
 }
 
 export interface ReadinessReport {
@@ -19,9 +30,10 @@ export class HealthService {
     private readonly timeoutMs = 2000,
   ) {}
 
-  async readiness(): Promise<ReadinessReport> {
+  async readiness(role: ReadinessRole = 'all'): Promise<ReadinessReport> {
+    const relevant = this.dependencies.filter((d) => role === 'all' || (d.roles ?? ['read', 'write']).includes(role));
     const results = await Promise.all(
-      this.dependencies.map(async ({ name, check }) => {
+      relevant.map(async ({ name, check }) => {
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error('timed out')), this.timeoutMs);

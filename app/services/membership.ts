@@ -17,6 +17,12 @@ export interface MembershipOptions {
   readonly heartbeatMs: number;
   /** A registered member silent this long is dropped from the registry. */
   readonly forgetAfterMs: number;
+  /**
+   * Why the heartbeat's write cannot commit now (the fencing epoch's view: a fenced or read-only
+   * primary, or none reachable); null when it can. While set, the heartbeat is not written (a
+   * fenced former primary would only refuse it) but the members are still read.
+   */
+  readonly writeBlocker?: () => string | null;
 }
 
 export type MemberHealth = 'up' | 'down' | 'recovering' | 'suspect' | 'unknown';
@@ -54,6 +60,8 @@ export class Membership {
   #registryOk = false;
   /** This node's announcement, known once it listens (start). */
   #self: MemberAnnouncement | null = null;
+  /** Why heartbeats are paused now (null: they are written). */
+  #skipping: string | null = null;
 
   constructor(
     private readonly registry: ClusterRegistry,
@@ -138,6 +146,16 @@ export class Membership {
 
   async #beat(): Promise<void> {
     if (this.#self === null) return;
+    const blocker = this.options.writeBlocker?.() ?? null;
+    if (blocker !== this.#skipping) {
+      if (blocker !== null) this.logger.warn('cluster heartbeat paused: the metadata primary cannot take writes', { reason: blocker });
+      else if (this.#skipping !== null) this.logger.info('cluster heartbeat resumed');
+      this.#skipping = blocker;
+    }
+    if (blocker !== null) {
+      await this.#refresh();
+      return;
+    }
     try {
       await this.registry.heartbeat(this.#self, this.options.forgetAfterMs);
     } catch (error) {

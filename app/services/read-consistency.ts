@@ -18,6 +18,8 @@ export interface ReadDecision {
   readonly waitedMs: number;
   /** The replica's lag when the decision was made. */
   readonly lagMs: number;
+  /** The replica had not reached the read's token when the wait ended (so the primary must answer). */
+  readonly replicaBehind?: boolean;
 }
 
 export interface ReadConsistencyOptions {
@@ -63,9 +65,14 @@ export class ReadConsistency {
         return { source: 'primary', waitedMs: Math.round(performance.now() - started), lagMs: 0 };
       }
       if (reached) return { source: 'replica', waitedMs: Math.round(performance.now() - started), lagMs: await this.#lag() };
-      if (performance.now() >= deadline) return { source: 'primary', waitedMs: Math.round(performance.now() - started), lagMs: await this.#lag() };
+      if (performance.now() >= deadline) return { source: 'primary', waitedMs: Math.round(performance.now() - started), lagMs: await this.#lag(), replicaBehind: true };
       await new Promise((r) => setTimeout(r, Math.min(this.options.pollMs ?? 10, Math.max(1, deadline - performance.now()))));
     }
+  }
+
+  /** The replica's replay lag now (throws when the replica does not answer). */
+  replicaLagMs(): Promise<number> {
+    return this.replica.lagMs();
   }
 
   /** Runs `work` with every metadata read of it going to `source`. */

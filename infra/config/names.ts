@@ -8,6 +8,12 @@ import type { Region } from '../../regions/schema.js';
 
 export const STACK_PREFIX = 'GeoCallfs';
 export const GLOBAL_STACK_NAME = `${STACK_PREFIX}-Global`;
+/**
+ * The shared secrets (API keys, proxy and link secrets, Redis token, database credentials) live in
+ * a stack of their own in the founding region's AWS region, so a home move never touches them and
+ * a new region's replicas can be added before its stack is deployed.
+ */
+export const SECRETS_STACK_NAME = `${STACK_PREFIX}-Secrets`;
 /** Route 53 is global, but its health-check metrics (and so alarms on them) live in us-east-1. */
 export const GLOBAL_STACK_REGION = 'us-east-1';
 
@@ -47,6 +53,14 @@ export const SECRET_NAMES = {
   singleUseLinkSecret: 'geo-callfs/link-signing',
   lockCacheAuthToken: 'geo-callfs/lock-cache-token',
 } as const;
+
+/**
+ * KMS alias of the key that encrypts a region's database storage; the primary's automated backups
+ * replicated into that region are encrypted with it (found by this name, not by a reference).
+ */
+export function databaseKeyAlias(region: Pick<Region, 'name'>): string {
+  return `alias/geo-callfs-metadata-${region.name}`;
+}
 
 /** The values each region publishes in SSM Parameter Store of its own AWS region. */
 export type PublishedValue =

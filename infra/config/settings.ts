@@ -12,7 +12,9 @@ export const PLACEHOLDER_ACCOUNT = '111111111111';
 export const PLACEHOLDER_HOSTED_ZONE_ID = 'Z0PLACEHOLDER000000000';
 export const PLACEHOLDER_ZONE_NAME = 'example.com';
 
-export type Stage = 'production' | 'staging';
+/** Every stage the app knows; the tests synthesize each one. */
+export const STAGES = ['production', 'staging'] as const;
+export type Stage = (typeof STAGES)[number];
 
 export interface DnsSettings {
   /** Id of the existing public hosted zone (e.g. Z0123456789ABCDEFGHIJ). */
@@ -24,8 +26,11 @@ export interface DnsSettings {
 }
 
 export type ImageSource =
-  /** Built by the CDK CLI from the repository's Dockerfile at deploy time (never at synth). */
-  | { readonly kind: 'dockerfile'; readonly directory: string }
+  /**
+   * Built by the CDK CLI from the repository's Dockerfile at deploy time (never at synth).
+   * `rdsCaBundleSha256`: SHA-256 of the RDS CA bundle the build downloads and verifies.
+   */
+  | { readonly kind: 'dockerfile'; readonly directory: string; readonly rdsCaBundleSha256?: string }
   /** An image already pushed somewhere ECS can pull from. */
   | { readonly kind: 'uri'; readonly uri: string };
 
@@ -36,11 +41,12 @@ export interface DeploymentSettings {
   readonly dns: DnsSettings;
   readonly image: ImageSource;
   /**
-   * False for the very first rollout only: S3 refuses a replication rule whose destination
-   * bucket does not exist yet, so the buckets are created first and the rules added by a
-   * second pass (see infra/README.md).
+   * Regions whose stack is not deployed yet (context `pendingRegions=ap,us`): S3 refuses a
+   * replication rule whose destination bucket does not exist, so a stack deployed before them
+   * leaves out its rules to their buckets, and the rollout planner deploys it again afterwards.
+   * Everything else about those regions is unaffected. Empty in normal operation.
    */
-  readonly replication: boolean;
+  readonly pendingRegions: readonly string[];
   /** Which settings fell back to placeholders (reported as synth warnings). */
   readonly placeholders: readonly string[];
 }
@@ -69,7 +75,7 @@ export function settingsFromContext(
   if (!/^\d{12}$/.test(account)) throw new Error(`context account: must be a 12-digit AWS account id, got "${account}"`);
 
   const stage = text(context('stage'), 'stage') ?? 'production';
-  if (stage !== 'production' && stage !== 'staging') throw new Error(`context stage: must be production or staging, got "${stage}"`);
+  if (!(STAGES as readonly string[]).includes(stage)) throw new Error(`context stage: must be production or staging, got "${stage}"`);
 
   let hostedZoneId = text(context('hostedZoneId'), 'hostedZoneId');
   if (hostedZoneId === undefined) {
@@ -90,12 +96,19 @@ export function settingsFromContext(
   }
 
   const imageUri = text(context('imageUri'), 'imageUri');
-  const image: ImageSource = imageUri === undefined ? { kind: 'dockerfile', directory: repositoryRoot } : { kind: 'uri', uri: imageUri };
+  const rdsCaBundleSha256 = text(context('rdsCaBundleSha256'), 'rdsCaBundleSha256');
+  if (rdsCaBundleSha256 !== undefined && !/^[0-9a-f]{64}$/.test(rdsCaBundleSha256)) throw new Error(`context rdsCaBundleSha256: must be 64 lower-case hex digits (sha256sum of the RDS CA bundle), got "${rdsCaBundleSha256}"`);
+  if (imageUri === undefined && rdsCaBundleSha256 === undefined) placeholders.push('rdsCaBundleSha256');
+  const image: ImageSource =
+    imageUri === undefined ? { kind: 'dockerfile', directory: repositoryRoot, ...(rdsCaBundleSha256 === undefined ? {} : { rdsCaBundleSha256 }) } : { kind: 'uri', uri: imageUri };
 
-  const replicationSetting = text(context('replication'), 'replication') ?? 'on';
-  if (replicationSetting !== 'on' && replicationSetting !== 'off') throw new Error(`context replication: must be on or off, got "${replicationSetting}"`);
+  const pending = text(context('pendingRegions'), 'pendingRegions') ?? '';
+  const pendingRegions = pending.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of pendingRegions) {
+    if (!/^[a-z][a-z0-9-]{0,19}$/.test(name)) throw new Error(`context pendingRegions: must be a comma-separated list of region names, got "${pending}"`);
+  }
 
-  return { account, stage, dns: { hostedZoneId, zoneName, globalHostname }, image, replication: replicationSetting === 'on', placeholders };
+  return { account, stage: stage as Stage, dns: { hostedZoneId, zoneName, globalHostname }, image, pendingRegions, placeholders };
 }
 
 /** One synth warning per stack naming the settings that are placeholders (fine for synth, not for deploy). */

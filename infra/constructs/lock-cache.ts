@@ -31,11 +31,14 @@ export interface LockCacheProps {
 export class LockCache extends Construct {
   readonly replicationGroup: elasticache.CfnReplicationGroup;
   readonly securityGroup: ec2.SecurityGroup;
+  /** Cache nodes of the group (members `<id>-001`, `<id>-002`, ...). */
+  readonly nodeCount: number;
   /** Hostname of the current primary; follows failovers. */
   readonly primaryEndpointAddress: string;
 
   constructor(scope: Construct, id: string, props: LockCacheProps) {
     super(scope, id);
+    this.nodeCount = props.nodeCount ?? 2;
     if (props.replicationGroupId.length > 40) throw new Error(`lock cache: replication group id "${props.replicationGroupId}" is longer than 40 characters`);
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -53,7 +56,7 @@ export class LockCache extends Construct {
       engine: 'redis',
       engineVersion: '7.1',
       cacheNodeType: props.nodeType,
-      numCacheClusters: props.nodeCount ?? 2,
+      numCacheClusters: this.nodeCount,
       automaticFailoverEnabled: true,
       multiAzEnabled: true,
       port: LOCK_CACHE_PORT,

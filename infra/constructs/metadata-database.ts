@@ -1,34 +1,48 @@
 /**
- * @module MetadataDatabase: a region's RDS for PostgreSQL. In the home region it is the primary
- * (Multi-AZ, encrypted with its own KMS key, automated backups, credentials generated into a
- * secret that Secrets Manager replicates to the other regions); elsewhere it is a cross-region
- * read replica of that primary, found by its deterministic identifier, encrypted with a key of
- * its own region. Either way it sits in isolated subnets, is not publicly accessible, refuses
- * connections without TLS, and ships its logs to a log group with a retention.
+ * @module MetadataDatabase: a region's RDS for PostgreSQL, declared by how it was created and
+ * never by its current role, so that a promotion (done by the drills, outside CloudFormation)
+ * never makes a later deploy replace it. Created as the primary: Multi-AZ, encrypted with its own
+ * KMS key, automated backups, master password from the shared secret. Created as a replica: a
+ * cross-region read replica of the named region's database, found by its deterministic
+ * identifier, encrypted with a key of its own region. The one role-dependent setting, the
+ * cross-region replication of automated backups, changes in place. Either way it sits in
+ * isolated subnets, is not publicly accessible, refuses connections without TLS, and ships its
+ * logs to a log group with a retention.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations, type SecretValue } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../aspects/nag.js';
-import { DATABASE_NAME, DATABASE_PORT, DATABASE_USER, SECRET_NAMES } from '../config/names.js';
+import { DATABASE_NAME, DATABASE_PORT, DATABASE_USER } from '../config/names.js';
 
 export const POSTGRES_ENGINE = rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 });
 
 export type MetadataDatabaseSource =
-  /** This region holds the primary; its credentials are replicated to `replicaRegions`. */
-  | { readonly kind: 'primary'; readonly replicaRegions: readonly string[] }
-  /** This region holds a read replica of the primary named `sourceIdentifier` in `sourceRegion`. */
+  /** Created as the primary, with the master password of the shared credentials secret. */
+  | { readonly kind: 'primary'; readonly masterPassword: SecretValue }
+  /** Created as a read replica of the database named `sourceIdentifier` in `sourceRegion`. */
   | { readonly kind: 'replica'; readonly sourceIdentifier: string; readonly sourceRegion: string };
+
+/** Where the current primary's automated backups are copied (another region, its own key). */
+export interface BackupReplication {
+  readonly awsRegion: string;
+  /** ARN of the destination key (an alias ARN: `databaseKeyAlias` of the destination region). */
+  readonly kmsKeyArn: string;
+  readonly retentionDays: number;
+}
 
 export interface MetadataDatabaseProps {
   readonly vpc: ec2.IVpc;
   readonly source: MetadataDatabaseSource;
   /** Deterministic instance identifier (the replicas of other regions name their source by it). */
   readonly instanceIdentifier: string;
+  /** Alias given to the storage key, so other regions can name it (`databaseKeyAlias`). */
+  readonly keyAlias: string;
+  /** Set on the region that is home now: its automated backups are replicated there. */
+  readonly backupReplication?: BackupReplication;
   readonly instanceType: ec2.InstanceType;
   /** On for production stages: the instance cannot be deleted until it is turned off. */
   readonly deletionProtection: boolean;
@@ -43,15 +57,14 @@ export interface MetadataDatabaseProps {
 export class MetadataDatabase extends Construct {
   readonly instance: rds.DatabaseInstanceBase;
   readonly securityGroup: ec2.SecurityGroup;
-  /** The secret holding `username` and `password` (the home region's, or its local replica). */
-  readonly credentials: secretsmanager.ISecret;
   readonly encryptionKey: kms.Key;
   readonly endpointAddress: string;
-  readonly isReplica: boolean;
+  /** True when the instance was created as a read replica (its current role may differ). */
+  readonly createdAsReplica: boolean;
 
   constructor(scope: Construct, id: string, props: MetadataDatabaseProps) {
     super(scope, id);
-    this.isReplica = props.source.kind === 'replica';
+    this.createdAsReplica = props.source.kind === 'replica';
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: `Postgres ${props.instanceIdentifier}: reachable only from the nodes`,
@@ -61,6 +74,7 @@ export class MetadataDatabase extends Construct {
       description: `Storage encryption of ${props.instanceIdentifier}`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      alias: props.keyAlias,
     });
     // Created up front with a retention, so RDS does not create it without one.
     const logGroup = new logs.LogGroup(this, 'PostgresLogs', {
@@ -101,20 +115,9 @@ export class MetadataDatabase extends Construct {
         backupRetention: Duration.days(props.backupRetentionDays ?? 14),
         allocatedStorage: 100,
         maxAllocatedStorage: 1000,
-        credentials: rds.Credentials.fromGeneratedSecret(DATABASE_USER, {
-          secretName: SECRET_NAMES.databaseCredentials,
-          // Every region's nodes read the password from their own region.
-          replicaRegions: props.source.replicaRegions.map((region) => ({ region })),
-          excludeCharacters: ' %+~`#$&*()|[]{}:;<>?!\'/@"\\',
-        }),
+        // The shared secret (SecretsStack) holds the password; this is a dynamic reference to it.
+        credentials: rds.Credentials.fromPassword(DATABASE_USER, props.source.masterPassword),
       });
-      if (primary.secret === undefined) throw new Error('metadata database: the generated credentials secret is missing');
-      acknowledge(
-        primary.node.findChild('Secret'),
-        'SMG4',
-        'every region\'s nodes receive the master password at task start from their replica of this secret; rotating it is a runbook step (rotate, then force a new deployment in every region), not a Lambda rotation that would leave running nodes with a stale password',
-      );
-      this.credentials = primary.secret;
       this.instance = primary;
     } else {
       const sourceArn = Stack.of(this).formatArn({
@@ -137,7 +140,7 @@ export class MetadataDatabase extends Construct {
       acknowledge(
         replica,
         'RDS13',
-        'RDS for PostgreSQL read replicas take no automated backups; the primary is backed up, and promoting this replica (the failover runbook) turns backups on',
+        'RDS for PostgreSQL read replicas take no automated backups; the primary is backed up, and promoting this replica (the failover drill) turns backups on',
       );
       // An imported instance's ARN carries this stack's region; the replica needs the source's.
       const cfn = replica.node.defaultChild as rds.CfnDBInstance;
@@ -147,8 +150,20 @@ export class MetadataDatabase extends Construct {
         id: 'CloudFormation-Validate::F3020',
         reason: 'aws-cdk-lib renders StorageEncrypted on read replicas and RDS accepts it; the replica is encrypted with KmsKeyId, a key of its own region',
       });
-      this.credentials = secretsmanager.Secret.fromSecretNameV2(this, 'Credentials', SECRET_NAMES.databaseCredentials);
       this.instance = replica;
+    }
+    if (props.backupReplication !== undefined) {
+      const cfn = this.instance.node.defaultChild as rds.CfnDBInstance;
+      cfn.automaticBackupReplicationRegion = props.backupReplication.awsRegion;
+      cfn.automaticBackupReplicationKmsKeyId = props.backupReplication.kmsKeyArn;
+      cfn.automaticBackupReplicationRetentionPeriod = props.backupReplication.retentionDays;
+    }
+    if (!props.deletionProtection) {
+      acknowledge(
+        this.instance,
+        'RDS10',
+        'deletion protection is off only for non-production stages (context stage), whose databases are meant to be torn down with their stack; the removal policy still takes a final snapshot',
+      );
     }
     this.instance.node.addDependency(logGroup);
     acknowledge(

@@ -2,7 +2,7 @@
  * @module NodeCluster: the region's file-API nodes. ECS Fargate tasks running the node's
  * container (non-root, read-only root filesystem with a scratch /tmp) in the private `Nodes`
  * subnets, behind an internet-facing Application Load Balancer that terminates HTTPS and
- * redirects HTTP. The target group checks `/health`; rolling deploys roll back on their own when
+ * redirects HTTP. The target group checks `/ready/read` (the node can serve reads); rolling deploys roll back on their own when
  * tasks fail (deployment circuit breaker); target tracking scales on CPU and on requests per
  * task. Configuration arrives as `CALLFS_` environment variables, secrets only as ECS secrets.
  */
@@ -39,8 +39,8 @@ export interface NodeClusterProps {
   readonly accessLogBucket: s3.IBucket;
   readonly logRetention: logs.RetentionDays;
   /**
-   * Path of the load balancer's target health check (liveness, no dependency checks).
-   * @default '/health'
+   * Path of the load balancer's target health check (D2: `/ready/read`, can this node serve reads).
+   * @default '/ready/read'
    */
   readonly healthCheckPath?: string;
   /**
@@ -116,7 +116,8 @@ export class NodeCluster extends Construct {
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
-      desiredCount: props.nodeCount,
+      // No DesiredCount in the template: autoscaling owns it (floor nodeCount), so a deploy never
+      // resets a scaled-out service. ECS starts a new service with one task; scaling raises it.
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       circuitBreaker: { enable: true, rollback: true },
@@ -148,7 +149,7 @@ export class NodeCluster extends Construct {
       targets: [this.service],
       deregistrationDelay: Duration.seconds(30),
       healthCheck: {
-        path: props.healthCheckPath ?? '/health',
+        path: props.healthCheckPath ?? '/ready/read',
         healthyHttpCodes: '200',
         interval: Duration.seconds(15),
         timeout: Duration.seconds(5),

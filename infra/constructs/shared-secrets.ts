@@ -1,21 +1,22 @@
 /**
  * @module SharedSecrets: the secrets every node of every region must agree on (API keys, the
- * internal proxy secret, the single-use link secret, the Redis AUTH token). The home region
- * generates them and Secrets Manager replicates each to every other region under the same name;
- * the other regions refer to their local replica by that name. Values never appear in a
+ * internal proxy secret, the single-use link secret, the Redis AUTH token, the database
+ * credentials). The secrets stack generates them in the founding region and Secrets Manager
+ * replicates each to every other region under the same name; every region stack refers to its
+ * local copy by that name. All are retained when their stack is deleted. Values never appear in a
  * template: ECS injects them into the container and ElastiCache reads its token through a
  * CloudFormation dynamic reference.
  */
 import { RemovalPolicy, SecretValue } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { SECRET_NAMES } from '../config/names.js';
+import { DATABASE_USER, SECRET_NAMES } from '../config/names.js';
 import { acknowledge } from '../aspects/nag.js';
 
 export type SharedSecretsProps =
-  /** Home region: create the secrets and replicate them to `replicaRegions`. */
+  /** The secrets stack: create the secrets and replicate them to `replicaRegions`. */
   | { readonly mode: 'create'; readonly replicaRegions: readonly string[] }
-  /** Any other region: use the replicas the home region's stack made here. */
+  /** A region stack: use the copy of each secret in its own AWS region, by name. */
   | { readonly mode: 'replica' };
 
 export class SharedSecrets extends Construct {
@@ -24,6 +25,10 @@ export class SharedSecrets extends Construct {
   readonly internalProxySecret: secretsmanager.ISecret;
   readonly singleUseLinkSecret: secretsmanager.ISecret;
   readonly lockCacheAuthToken: secretsmanager.ISecret;
+  /** `{"username": "callfs", "password": ...}`: the Postgres master credentials. */
+  readonly databaseCredentials: secretsmanager.ISecret;
+  /** The database password as a dynamic reference, for the primary's MasterUserPassword. */
+  readonly databasePasswordValue: SecretValue;
   /** The Redis AUTH token as a dynamic reference, for ElastiCache's AuthToken. */
   readonly lockCacheAuthTokenValue: SecretValue;
 
@@ -53,6 +58,25 @@ export class SharedSecrets extends Construct {
       const token = make('LockCacheAuthToken', SECRET_NAMES.lockCacheAuthToken, 'geo-callfs Redis AUTH token (dlm.redis_password)');
       this.lockCacheAuthToken = token;
       this.lockCacheAuthTokenValue = token.secretValue;
+      const credentials = new secretsmanager.Secret(this, 'DatabaseCredentials', {
+        secretName: SECRET_NAMES.databaseCredentials,
+        description: 'geo-callfs Postgres master credentials (PGPASSWORD of every node)',
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ username: DATABASE_USER }),
+          generateStringKey: 'password',
+          passwordLength: 40,
+          // Characters RDS refuses in a master password, and those a shell or URL would need escaped.
+          excludeCharacters: ' %+~`#$&*()|[]{}:;<>?!\'/@"\\',
+        },
+        replicaRegions: props.replicaRegions.map((region) => ({ region })),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      acknowledge(
+        credentials,
+        'SMG4',
+        'every region\'s nodes receive the master password at task start from their replica of this secret; rotating it is a runbook step (rotate, then force a new deployment in every region), not a Lambda rotation that would leave running nodes with a stale password',
+      );
+      this.databaseCredentials = credentials;
     } else {
       const named = (childId: string, secretName: string): secretsmanager.ISecret => secretsmanager.Secret.fromSecretNameV2(this, childId, secretName);
       this.apiKeys = named('ApiKeys', SECRET_NAMES.apiKeys);
@@ -60,6 +84,8 @@ export class SharedSecrets extends Construct {
       this.singleUseLinkSecret = named('SingleUseLinkSecret', SECRET_NAMES.singleUseLinkSecret);
       this.lockCacheAuthToken = named('LockCacheAuthToken', SECRET_NAMES.lockCacheAuthToken);
       this.lockCacheAuthTokenValue = SecretValue.secretsManager(SECRET_NAMES.lockCacheAuthToken);
+      this.databaseCredentials = named('DatabaseCredentials', SECRET_NAMES.databaseCredentials);
     }
+    this.databasePasswordValue = SecretValue.secretsManager(SECRET_NAMES.databaseCredentials, { jsonField: 'password' });
   }
 }

@@ -14,4 +14,4 @@ if [ -z "${CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID:-}" ]; then
   CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID="${CALLFS_INSTANCE_DISCOVERY__REGION:-node}-${task_id}"
   export CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID
 fi
-exec node --import tsx app/main.ts "$@"
+exec node dist/app/main.js "$@"

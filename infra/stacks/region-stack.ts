@@ -16,7 +16,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
-import type { Region } from '../../regions/schema.js';
+import { databaseOriginOf, regionBucketName, rolloutOrder, type Region } from '../../regions/schema.js';
 import { acknowledge } from '../aspects/nag.js';
 import {
   DATABASE_NAME,
@@ -26,6 +26,7 @@ import {
   NODE_PORT,
   RDS_CA_BUNDLE_PATH,
   databaseIdentifier,
+  databaseKeyAlias,
   lockCacheId,
   parameterName,
   regionHostname,
@@ -46,7 +47,7 @@ import { SharedSecrets } from '../constructs/shared-secrets.js';
 
 export interface RegionStackProps extends StackProps {
   readonly region: Region;
-  /** Every region of the deployment, home first, in deploy order. */
+  /** Every region of the deployment. */
   readonly regions: readonly Region[];
   readonly settings: DeploymentSettings;
 }
@@ -79,8 +80,13 @@ export class RegionStack extends Stack {
     const home = regions.find((r) => r.role === 'home');
     if (home === undefined) throw new Error('region stack: the regions have no home region');
     const isHome = region.name === home.name;
-    const others = regions.filter((r) => r.name !== region.name);
-    const earlier = regions.slice(0, Math.max(0, regions.findIndex((r) => r.name === region.name)));
+    const ordered = rolloutOrder(regions);
+    const others = ordered.filter((r) => r.name !== region.name);
+    // Regions before this one in the rollout order (which a home move does not change): this
+    // stack dials them, the later ones dial it.
+    const earlier = ordered.slice(0, Math.max(0, ordered.findIndex((r) => r.name === region.name)));
+    const bucketOf = (r: Region): string => regionBucketName(r, settings.account);
+    const origin = databaseOriginOf(region, regions);
     const logRetention = production ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS;
     const globalHostname = settings.dns.globalHostname;
     warnAboutPlaceholders(this, settings);
@@ -88,14 +94,26 @@ export class RegionStack extends Stack {
     this.network = new RegionNetwork(this, 'Network', { cidr: region.cidr, availabilityZones: region.availabilityZones, logRetention });
     const vpc = this.network.vpc;
     const accessLogs = new AccessLogBucket(this, 'AccessLogs', { retentionDays: production ? 365 : 30, removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY });
-    const secrets = new SharedSecrets(this, 'SharedSecrets', isHome ? { mode: 'create', replicaRegions: others.map((r) => r.awsRegion) } : { mode: 'replica' });
+    const secrets = new SharedSecrets(this, 'SharedSecrets', { mode: 'replica' });
+    // The home region's automated backups are replicated to the next deployed region of the rollout order.
+    const backupRegion = isHome ? others.find((r) => !settings.pendingRegions.includes(r.name)) : undefined;
 
     this.database = new MetadataDatabase(this, 'MetadataDatabase', {
       vpc,
-      source: isHome
-        ? { kind: 'primary', replicaRegions: others.map((r) => r.awsRegion) }
-        : { kind: 'replica', sourceIdentifier: databaseIdentifier(home), sourceRegion: home.awsRegion },
+      source:
+        origin.kind === 'primary'
+          ? { kind: 'primary', masterPassword: secrets.databasePasswordValue }
+          : { kind: 'replica', sourceIdentifier: databaseIdentifier({ name: origin.of }), sourceRegion: this.awsRegionOf(regions, origin.of) },
       instanceIdentifier: databaseIdentifier(region),
+      keyAlias: databaseKeyAlias(region),
+      backupReplication:
+        backupRegion === undefined
+          ? undefined
+          : {
+              awsRegion: backupRegion.awsRegion,
+              kmsKeyArn: this.formatArn({ service: 'kms', region: backupRegion.awsRegion, resource: 'alias', resourceName: databaseKeyAlias(backupRegion).replace(/^alias\//, '') }),
+              retentionDays: 7,
+            },
       instanceType: new ec2.InstanceType(region.dbInstanceClass),
       deletionProtection: production,
       logRetention,
@@ -108,9 +126,9 @@ export class RegionStack extends Stack {
       logRetention,
     });
     this.bucket = new ReplicatedBucket(this, 'Bucket', {
-      bucketName: region.bucketName,
-      peers: others.map((r) => ({ name: r.name, bucketName: r.bucketName, awsRegion: r.awsRegion })),
-      replicationEnabled: settings.replication,
+      bucketName: bucketOf(region),
+      // Buckets of regions not deployed yet get no rule: S3 refuses rules to missing buckets.
+      peers: others.filter((r) => !settings.pendingRegions.includes(r.name)).map((r) => ({ name: r.name, bucketName: bucketOf(r), awsRegion: r.awsRegion })),
       accessLogBucket: accessLogs.bucket,
     });
 
@@ -136,7 +154,12 @@ export class RegionStack extends Stack {
     const image =
       settings.image.kind === 'uri'
         ? ecs.ContainerImage.fromRegistry(settings.image.uri)
-        : ecs.ContainerImage.fromAsset(settings.image.directory, { file: 'Dockerfile', platform: Platform.LINUX_AMD64 });
+        : ecs.ContainerImage.fromAsset(settings.image.directory, {
+            file: 'Dockerfile',
+            platform: Platform.LINUX_AMD64,
+            // Without it the build stops with a message naming the context key (see infra/README.md).
+            buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
+          });
     this.nodes = new NodeCluster(this, 'Nodes', {
       vpc,
       image,
@@ -157,7 +180,7 @@ export class RegionStack extends Stack {
         CALLFS_DLM__REDIS_ADDR: `${lockHomeEndpoint}:${LOCK_CACHE_PORT}`,
         CALLFS_DLM__REDIS_TLS: 'true',
         CALLFS_BACKEND__DEFAULT_BACKEND: 's3',
-        CALLFS_BACKEND__S3_BUCKET_NAME: region.bucketName,
+        CALLFS_BACKEND__S3_BUCKET_NAME: bucketOf(region),
         CALLFS_BACKEND__S3_REGION: region.awsRegion,
         // Task disks are ephemeral: no file lives on a node's local disk.
         CALLFS_BACKEND__LOCALFS_ROOT_PATH: '',
@@ -167,7 +190,7 @@ export class RegionStack extends Stack {
           others.flatMap((o) => {
             const key = `CALLFS_BACKEND__S3_REGION_BUCKETS__${o.name.toUpperCase()}`;
             return [
-              [`${key}__BUCKET`, o.bucketName],
+              [`${key}__BUCKET`, bucketOf(o)],
               [`${key}__REGION`, o.awsRegion],
             ];
           }),
@@ -178,10 +201,11 @@ export class RegionStack extends Stack {
         CALLFS_AUTH__INTERNAL_PROXY_SECRET: ecs.Secret.fromSecretsManager(secrets.internalProxySecret),
         CALLFS_AUTH__SINGLE_USE_LINK_SECRET: ecs.Secret.fromSecretsManager(secrets.singleUseLinkSecret),
         CALLFS_DLM__REDIS_PASSWORD: ecs.Secret.fromSecretsManager(secrets.lockCacheAuthToken),
-        PGPASSWORD: ecs.Secret.fromSecretsManager(this.database.credentials, 'password'),
+        PGPASSWORD: ecs.Secret.fromSecretsManager(secrets.databaseCredentials, 'password'),
       },
       bucket: this.bucket.bucket,
-      readableBuckets: others.map((r) => s3.Bucket.fromBucketAttributes(this, `ReadThrough-${r.name}`, { bucketName: r.bucketName, region: r.awsRegion, account: settings.account })),
+      readableBuckets: others.map((r) => s3.Bucket.fromBucketAttributes(this, `ReadThrough-${r.name}`, { bucketName: bucketOf(r), region: r.awsRegion, account: settings.account })),
+      healthCheckPath: region.healthCheckPath,
       accessLogBucket: accessLogs.bucket,
       logRetention,
     });
@@ -231,15 +255,25 @@ export class RegionStack extends Stack {
     this.alarms = new RegionAlarms(this, 'Alarms', {
       regionName: region.name,
       loadBalancer: this.nodes.loadBalancer,
+      notifications: region.alarmNotifications,
       targetGroup: this.nodes.targetGroup,
-      replica: this.database.isReplica ? this.database.instance : undefined,
-      sourceBucketName: region.bucketName,
+      service: this.nodes.service,
+      // Replica lag matters while the database serves as a replica, whatever it was created as.
+      replica: isHome ? undefined : this.database.instance,
+      lockCache: { replicationGroupId: lockCacheId(region), nodeCount: this.lockCache.nodeCount },
+      sourceBucketName: bucketOf(region),
       outgoingReplication: this.bucket.outgoing,
     });
 
     new CfnOutput(this, 'RegionUrl', { value: `https://${regionHostname(region, globalHostname)}` });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: this.nodes.loadBalancer.loadBalancerDnsName });
     this.acknowledgeStackWide();
+  }
+
+  private awsRegionOf(regions: readonly Region[], name: string): string {
+    const found = regions.find((r) => r.name === name);
+    if (found === undefined) throw new Error(`region stack ${this.geoRegion.name}: databaseOrigin names region "${name}", which is not in regions/`);
+    return found.awsRegion;
   }
 
   /** The region file's zones: answering here keeps synthesis free of the availability-zone lookup. */

@@ -19,7 +19,7 @@
  * Rows are read before blobs are listed: bytes are stored before their row commits, so a row
  * seen always had its bytes stored already.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { primaryTarget, replicaTarget, sql, type PgTarget } from '../rehearsal/lifecycle.js';
 import { DATABASE, type RehearsalPlan } from '../rehearsal/topology.js';
@@ -252,4 +252,27 @@ export async function auditRehearsal(plan: RehearsalPlan, options: RehearsalAudi
   const primary = await findPrimary(plan, options.primaryRegion);
   const snapshot = await snapshotRehearsal(plan, primary.target);
   return { source: `rehearsal ${plan.options.dir} (metadata from the primary in ${primary.region}, ${snapshot.entries.length} file entries)`, at: snapshot.readAt, regions: judgeAudit(snapshot, options) };
+}
+
+/**
+ * Removes an orphan the scorecard explained (the bytes of a write whose row never committed): the
+ * node's file, or the s3rver object and its metadata. False when `where` names nothing of the
+ * rehearsal or the key would leave its directory.
+ */
+export function removeRehearsalOrphan(plan: RehearsalPlan, orphan: { readonly key: string; readonly where: string }): boolean {
+  if (orphan.key === '' || orphan.key.split('/').some((part) => part === '' || part === '.' || part === '..')) return false;
+  const run = join(plan.options.dir, 'run');
+  const [kind, name] = orphan.where.split(' ');
+  if (kind === 'node' && plan.regions.some((r) => r.nodes.some((n) => n.id === name))) {
+    rmSync(join(run, 'nodes', name ?? '', 'files', orphan.key), { force: true });
+    return true;
+  }
+  const region = plan.regions.find((r) => r.bucket === name);
+  if (kind === 'bucket' && region !== undefined) {
+    const base = join(run, 's3', region.name, region.bucket, orphan.key);
+    rmSync(base + OBJECT_SUFFIX, { force: true });
+    rmSync(base + METADATA_SUFFIX, { force: true });
+    return true;
+  }
+  return false;
 }

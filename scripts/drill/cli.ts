@@ -10,6 +10,7 @@ import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOpt
 import { createAwsProvider } from './aws/provider.js';
 import { createLocalProvider } from './local-provider.js';
 import type { DrillProvider, Topology } from './provider.js';
+import { DEFAULT_BUDGETS } from './scorecard.js';
 import { lastUnfinishedRun, newRunId, readProgress, runDrill, saveProgress, type RunOutcome, type RunProgress } from './runner.js';
 
 export const USAGE = `usage:
@@ -22,10 +23,13 @@ drills:
                                  replica, move the lock home, re-point replicas and nodes, update DNS
   failback <region>              rebuild <region> as a replica of the current primary, catch up,
                                  answer it in DNS again; --switch also moves the primary back
+  home-outage <home-region>      cut the home region off with no promotion: the other regions must
+                                 keep serving reads and refuse writes cleanly; then heal it
   region-evacuate <region>       take <region> out of the global name and check no request lands there
   region-restore <region>        answer <region> in the global name again
   node-loss <instance-id>        kill one node, check the cluster serves without it, start it again
   redis-loss <region>            kill a region's Redis; if it is the lock home, move the lock home
+                                 to the healthy region nearest to the primary (measured round trip)
 
 options:
   --provider local|aws     local drives the rehearsal (npm run rehearsal -- up); aws a CDK deployment
@@ -35,6 +39,8 @@ options:
   --switch                 failback: move the primary back after the rebuild
   --no-load                do not run the load generators (no RTO/RPO scorecard)
   --steady <seconds>       scorecard: a region has recovered after this long of unbroken success (default 60)
+  --rto-budget <seconds>   scorecard: the largest acceptable RTO of any client region (default 60)
+  --hold <seconds>         home-outage: how long the home region stays cut off (default 15)
   --dir <path>             where runs and the scorecard history are kept (default data/drills)
 
 aws provider (credentials from the usual AWS environment; SQL and Redis steps need network
@@ -44,6 +50,16 @@ access to the regions' VPCs, e.g. from a bastion):
   --withdraw-by resource-path|invert   how a region is taken out of DNS (default resource-path:
                            its health check probes a path that always fails, whatever its state)
   --mrap-arn <arn>         an S3 Multi-Region Access Point to re-route (the CDK app makes none)
+  --client-subnet <region>=<ip>/<mask>   a public address of clients in <region> (repeatable): DNS
+                           convergence is judged from Route 53's answers to it (TestDNSAnswer)
+  --rds-ca-bundle <file>   the RDS CA bundle the databases' certificates are verified against
+                           (default: where the node image ships it)
+  --app-role <role>        the nodes' database role, whose write path a fence revokes (default callfs)
+  --admin-secret <name>    the secret with the administrative database credentials the drill uses
+  --account-id <12 digits> the AWS account deployed to: the regions' bucket names derive from it
+                           (needed for the replication steps unless regions/*.ts name bucketName)
+  GEO_CALLFS_AWS_ENDPOINT=http://127.0.0.1:<port>   send every AWS call to the AWS stand-in
+                           (scripts/aws-standin) instead of AWS; loopback addresses only
 `;
 
 export interface DrillCommandOptions {
@@ -63,9 +79,10 @@ export interface ScorecardHooks {
   start(progress: RunProgress, provider: DrillProvider, drillDir: string): Promise<void>;
   /**
    * After the run ended (done or failed); `withdrawn` are the regions the drill took out of
-   * traffic. Resolves whether the scorecard passed (null: there was none).
+   * traffic, `outageRegion` the one it cut off without a failover (home-outage). Resolves whether
+   * the scorecard passed (null: there was none).
    */
-  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<boolean | null>;
+  finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[], outageRegion?: string | null): Promise<boolean | null>;
 }
 
 interface AwsFlags {
@@ -73,6 +90,31 @@ interface AwsFlags {
   readonly globalHostname: string | undefined;
   readonly mrapArn: string | undefined;
   readonly withdrawBy: string | undefined;
+  readonly clientSubnets?: readonly string[] | undefined;
+  readonly caBundlePath?: string | undefined;
+  readonly appRole?: string | undefined;
+  readonly adminSecret?: string | undefined;
+  readonly accountId?: string | undefined;
+}
+
+/** `GEO_CALLFS_AWS_ENDPOINT`: the AWS stand-in's endpoint; refused unless it is on loopback. */
+function standinEndpoint(): string | undefined {
+  const value = process.env['GEO_CALLFS_AWS_ENDPOINT'];
+  if (value === undefined || value === '') return undefined;
+  const host = new URL(value).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') throw new Error(`GEO_CALLFS_AWS_ENDPOINT must be a loopback address (the AWS stand-in), not ${host}`);
+  return value;
+}
+
+function parseClientSubnets(values: readonly string[] | undefined): Record<string, string> | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  return Object.fromEntries(
+    values.map((v) => {
+      const match = /^([a-z][a-z0-9-]*)=(\d{1,3}(?:\.\d{1,3}){3}(?:\/\d{1,2})?)$/.exec(v);
+      if (match === null) throw new Error(`--client-subnet: "${v}" is not <region>=<ip>[/<mask>]`);
+      return [match[1] ?? '', match[2] ?? ''];
+    }),
+  );
 }
 
 function buildProvider(name: string, aws: AwsFlags, log: (line: string) => void): DrillProvider {
@@ -81,18 +123,26 @@ function buildProvider(name: string, aws: AwsFlags, log: (line: string) => void)
   if (aws.hostedZoneId === undefined || aws.globalHostname === undefined) throw new Error('--provider aws needs --hosted-zone-id and --global-hostname (the values the CDK app was deployed with)');
   const withdrawBy = aws.withdrawBy ?? 'resource-path';
   if (withdrawBy !== 'resource-path' && withdrawBy !== 'invert') throw new Error(`--withdraw-by must be resource-path or invert, not "${withdrawBy}"`);
+  const endpoint = standinEndpoint();
+  const clientSubnets = parseClientSubnets(aws.clientSubnets);
   return createAwsProvider({
     dns: { hostedZoneId: aws.hostedZoneId, globalHostname: aws.globalHostname },
     withdrawBy,
     ...(aws.mrapArn === undefined ? {} : { mrapArn: aws.mrapArn }),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(clientSubnets === undefined ? {} : { clientSubnets }),
+    ...(aws.caBundlePath === undefined ? {} : { caBundlePath: aws.caBundlePath }),
+    ...(aws.appRole === undefined ? {} : { appRole: aws.appRole }),
+    ...(aws.adminSecret === undefined ? {} : { adminSecret: aws.adminSecret }),
+    ...(aws.accountId === undefined ? {} : { accountId: aws.accountId }),
     log,
   });
 }
 
-function parseSteady(text: string | undefined): number {
-  if (text === undefined) return 60_000;
+function parseSeconds(flag: string, text: string | undefined, fallbackMs: number): number {
+  if (text === undefined) return fallbackMs;
   const value = Number(text.replace(/s$/, ''));
-  if (!Number.isFinite(value) || value < 1 || value > 3600) throw new Error(`--steady: "${text}" is not a number of seconds between 1 and 3600`);
+  if (!Number.isFinite(value) || value < 1 || value > 3600) throw new Error(`--${flag}: "${text}" is not a number of seconds between 1 and 3600`);
   return value * 1000;
 }
 
@@ -132,11 +182,18 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
         switch: { type: 'boolean', default: false },
         'no-load': { type: 'boolean', default: false },
         steady: { type: 'string' },
+        'rto-budget': { type: 'string' },
+        hold: { type: 'string' },
         dir: { type: 'string' },
         'hosted-zone-id': { type: 'string' },
         'global-hostname': { type: 'string' },
         'mrap-arn': { type: 'string' },
         'withdraw-by': { type: 'string' },
+        'client-subnet': { type: 'string', multiple: true },
+        'rds-ca-bundle': { type: 'string' },
+        'app-role': { type: 'string' },
+        'admin-secret': { type: 'string' },
+        'account-id': { type: 'string' },
       },
     },
     options.argv,
@@ -152,7 +209,17 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     (options.logError ?? ((text: string) => console.error(text)))(`npm run drill: name a drill\nSee: npm run drill -- --help`);
     return 2;
   }
-  let awsFlags: AwsFlags = { hostedZoneId: values['hosted-zone-id'], globalHostname: values['global-hostname'], mrapArn: values['mrap-arn'], withdrawBy: values['withdraw-by'] };
+  let awsFlags: AwsFlags = {
+    hostedZoneId: values['hosted-zone-id'],
+    globalHostname: values['global-hostname'],
+    mrapArn: values['mrap-arn'],
+    withdrawBy: values['withdraw-by'],
+    clientSubnets: values['client-subnet'],
+    caBundlePath: values['rds-ca-bundle'],
+    appRole: values['app-role'],
+    adminSecret: values['admin-secret'],
+    accountId: values['account-id'],
+  };
   const dir = resolve(values.dir ?? process.env['DRILL_DIR'] ?? join(REPO_ROOT, 'data/drills'));
   const dryRun = values['dry-run'] || (!values.yes && !values.execute);
   let progress: RunProgress;
@@ -175,6 +242,11 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
       globalHostname: awsFlags.globalHostname ?? saved.globalHostname,
       mrapArn: awsFlags.mrapArn ?? saved.mrapArn,
       withdrawBy: awsFlags.withdrawBy ?? saved.withdrawBy,
+      clientSubnets: awsFlags.clientSubnets ?? saved.clientSubnets,
+      caBundlePath: awsFlags.caBundlePath ?? saved.caBundlePath,
+      appRole: awsFlags.appRole ?? saved.appRole,
+      adminSecret: awsFlags.adminSecret ?? saved.adminSecret,
+      accountId: awsFlags.accountId ?? saved.accountId,
     };
     log(`resuming run ${found.runId} (${found.status}${found.error === null ? '' : `: ${found.error}`})`);
   } else {
@@ -182,7 +254,13 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     if (target === undefined) throw new Error(`drill ${command} needs a target\n${USAGE}`);
     const fault = values.fault ?? (providerName === 'aws' ? 'none' : DEFAULT_DRILL_OPTIONS.fault);
     if (fault !== 'partition' && fault !== 'crash' && fault !== 'none') throw new Error(`--fault must be partition, crash or none, not "${fault}"`);
-    const drillOptions: DrillOptions = { ...DEFAULT_DRILL_OPTIONS, fault, allowDataLoss: values['allow-data-loss'], switchBack: values.switch };
+    const drillOptions: DrillOptions = {
+      ...DEFAULT_DRILL_OPTIONS,
+      fault,
+      allowDataLoss: values['allow-data-loss'],
+      switchBack: values.switch,
+      holdMs: parseSeconds('hold', values.hold, DEFAULT_DRILL_OPTIONS.holdMs),
+    };
     const provider = options.provider ?? buildProvider(providerName, awsFlags, log);
     const topology = dryRun && options.provider === undefined && provider.name === 'local' ? await localTopologyForPlan(provider, log) : await provider.topology();
     progress = {
@@ -190,7 +268,13 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
       drill: command,
       target,
       provider: provider.name,
-      options: { ...drillOptions, load: !values['no-load'], steadyMs: parseSteady(values.steady), ...(provider.name === 'aws' ? { aws: awsFlags } : {}) },
+      options: {
+        ...drillOptions,
+        load: !values['no-load'],
+        steadyMs: parseSeconds('steady', values.steady, 60_000),
+        rtoBudgetMs: parseSeconds('rto-budget', values['rto-budget'], DEFAULT_BUDGETS.rtoBudgetMs),
+        ...(provider.name === 'aws' ? { aws: awsFlags } : {}),
+      },
       topology,
       createdAt: new Date().toISOString(),
       status: 'running',
@@ -206,6 +290,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     allowDataLoss: progress.options['allowDataLoss'] === true,
     switchBack: progress.options['switchBack'] === true,
     convergeTimeoutMs: DEFAULT_DRILL_OPTIONS.convergeTimeoutMs,
+    holdMs: typeof progress.options['holdMs'] === 'number' ? progress.options['holdMs'] : DEFAULT_DRILL_OPTIONS.holdMs,
   };
   const plan = planDrill(progress.drill as DrillName, progress.target ?? '', progress.topology, drillOptions);
   const hooks = options.scorecard === undefined ? null : options.scorecard;
@@ -218,7 +303,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     dryRun,
     beforeSteps: useHooks ? () => hooks.start(progress, provider, dir) : undefined,
   });
-  const passed = useHooks && (outcome.kind === 'done' || outcome.kind === 'failed') ? await hooks.finish(progress, provider, outcome, dir, plan.withdrawnRegion === null ? [] : [plan.withdrawnRegion]) : null;
+  const passed = useHooks && (outcome.kind === 'done' || outcome.kind === 'failed') ? await hooks.finish(progress, provider, outcome, dir, plan.withdrawnRegion === null ? [] : [plan.withdrawnRegion], plan.outageRegion ?? null) : null;
   if (outcome.kind === 'done') log(`drill ${plan.drill} done in ${((Date.now() - Date.parse(progress.createdAt)) / 1000).toFixed(1)} s (run ${progress.runId})`);
   if (outcome.kind === 'done' && passed === false) {
     log('every step succeeded, but the scorecard failed a budget (see above): exit code 4');

@@ -7,10 +7,11 @@
  */
 import { parseLsn } from '../../app/fencing/index.js';
 import { sleep } from '../rehearsal/state.js';
+import { REPLICA_LAG_BOUND_MS } from '../rehearsal/topology.js';
 import type { DatabaseStatus, DrillProvider, RegionLoss, Topology } from './provider.js';
 import type { DrillPlan, DrillStep, Memo, StepContext } from './runner.js';
 
-export const DRILLS = ['primary-failover', 'failback', 'region-evacuate', 'region-restore', 'node-loss', 'redis-loss'] as const;
+export const DRILLS = ['primary-failover', 'failback', 'home-outage', 'region-evacuate', 'region-restore', 'node-loss', 'redis-loss'] as const;
 export type DrillName = (typeof DRILLS)[number];
 
 export interface DrillOptions {
@@ -22,9 +23,14 @@ export interface DrillOptions {
   readonly switchBack: boolean;
   /** Longest wait of a step for the system to converge (nodes following, DNS, catch-up). */
   readonly convergeTimeoutMs: number;
+  /** `home-outage`: how long the home region stays cut off. */
+  readonly holdMs: number;
 }
 
-export const DEFAULT_DRILL_OPTIONS: DrillOptions = { fault: 'partition', allowDataLoss: false, switchBack: false, convergeTimeoutMs: 90_000 };
+export const DEFAULT_DRILL_OPTIONS: DrillOptions = { fault: 'partition', allowDataLoss: false, switchBack: false, convergeTimeoutMs: 90_000, holdMs: 15_000 };
+
+/** A replica lagging further than this at the end of a drill is not caught up (the rehearsal's status and the scorecard use it too). */
+export { REPLICA_LAG_BOUND_MS };
 
 function lsnValue(lsn: string | null): bigint | null {
   return lsn === null ? null : parseLsn(lsn);
@@ -86,6 +92,36 @@ async function nodesOnEpoch(provider: DrillProvider, epoch: number, except: Read
   return `${nodes.length} node(s) ready on epoch ${epoch}`;
 }
 
+/**
+ * Waits until every standby outside `except` streams from the primary within the lag bound: a
+ * drill is not over while a replica sits on a forked timeline or far behind. Judged by
+ * `standbys()` when the provider has it (every server, as the primary sees it), else by
+ * `databases()` (each region's replica streaming from the primary's region).
+ */
+export async function replicasStreaming(provider: DrillProvider, except: ReadonlySet<string>, timeoutMs: number): Promise<string> {
+  const describe = (items: ReadonlyArray<{ name: string; ok: boolean; why: string }>): string => items.map((i) => `${i.name} ${i.ok ? 'streaming' : i.why}`).join(', ');
+  let last: Array<{ name: string; ok: boolean; why: string }> = [];
+  try {
+    const settled = await until(`every replica${except.size > 0 ? ` outside ${[...except].join(', ')}` : ''} streaming with under ${REPLICA_LAG_BOUND_MS / 1000} s of lag`, timeoutMs, async () => {
+      if (provider.standbys !== undefined) {
+        last = (await provider.standbys())
+          .filter((st) => !except.has(st.region))
+          .map((st) => ({ name: st.name, ok: st.streaming && (st.lagMs ?? 0) <= REPLICA_LAG_BOUND_MS, why: st.streaming ? `lag ${st.lagMs ?? '?'} ms` : (st.detail ?? 'not streaming') }));
+      } else {
+        const databases = await provider.databases();
+        const primary = databases.find((d) => d.role === 'primary')?.region ?? null;
+        last = databases
+          .filter((d) => d.region !== primary && !except.has(d.region))
+          .map((d) => ({ name: d.region, ok: d.role === 'replica' && d.upstream === primary && (d.lagMs ?? 0) <= REPLICA_LAG_BOUND_MS, why: d.role === 'replica' ? `from ${d.upstream ?? 'nowhere'}, lag ${d.lagMs ?? '?'} ms` : d.role }));
+      }
+      return last.every((i) => i.ok) ? last : null;
+    }, 500);
+    return describe(settled);
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}: ${describe(last)}`);
+  }
+}
+
 async function probeAll(provider: DrillProvider, regions: readonly string[]): Promise<string> {
   const lines = [];
   for (const region of regions) lines.push(await provider.probeWrite(region));
@@ -144,6 +180,12 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
       if (outcome === 'unreachable') throw new Error(`cannot reach the ${from} database to fence it; promoting now could leave two writable primaries. Make sure it is down or isolated, then resume`);
       return `${from} fenced`;
     }),
+  );
+  if (spec.fault === 'none') {
+    steps.push(step(id('stop-old'), `stop the fenced ${from} database cleanly: its standbys receive all of its WAL`, async ({ provider }) =>
+      provider.stopFencedPrimary === undefined ? `${provider.name}: the fenced primary keeps running` : provider.stopFencedPrimary(from)));
+  }
+  steps.push(
     step(id('check-target'), `check ${to} holds every acknowledged write (its WAL is not behind another replica's)`, async ({ provider }) => {
       const settle = async (): Promise<string | null> => {
         const databases = await provider.databases();
@@ -194,6 +236,8 @@ function switchSteps(topology: Topology, spec: SwitchSpec, options: DrillOptions
       nodesOnEpoch(provider, chosenEpoch(memo, epochKey), new Set(spec.withdrawFrom ? [from] : []), options.convergeTimeoutMs)),
     step(id('objects'), `route object traffic to ${serving.join(', ')}`, ({ provider }) => provider.routeObjects(serving)),
     step(id('verify'), `write and read back through ${serving.join(', ')}`, ({ provider }) => probeAll(provider, serving)),
+    step(id('replicas'), `wait until every replica${spec.withdrawFrom ? ` outside ${from}` : ''} streams from ${to} within ${REPLICA_LAG_BOUND_MS / 1000} s`, ({ provider }) =>
+      replicasStreaming(provider, new Set(spec.withdrawFrom ? [from] : []), options.convergeTimeoutMs)),
   );
   return steps;
 }
@@ -228,7 +272,8 @@ export function failback(topology: Topology, region: string, options: DrillOptio
       const databases = await provider.databases();
       if (databases.find((d) => d.region === primary)?.role !== 'primary') throw new Error(`${primary} is not the primary: ${describeDatabases(databases)}`);
       memo['lagBeforeFault'] = Object.fromEntries(databases.map((d) => [d.region, d.lagMs]));
-      memo['faultAt'] ??= Date.now();
+      // With --switch the fault the scorecard times is the switchover (its declare step sets T0).
+      if (!options.switchBack) memo['faultAt'] ??= Date.now();
       return describeDatabases(databases);
     }),
     step('heal', `end the fault on ${region} (network back, Redis and S3 started)`, async ({ provider }) =>
@@ -251,6 +296,9 @@ export function failback(topology: Topology, region: string, options: DrillOptio
     step('restore-dns', `answer ${region} in the global name again`, ({ provider }) => provider.restoreRegion(region)),
     step('verify', `write and read back through every region`, ({ provider }) => probeAll(provider, topology.regions)),
   ];
+  if (!options.switchBack) {
+    steps.push(step('replicas', `wait until every replica streams from ${primary} within ${REPLICA_LAG_BOUND_MS / 1000} s`, ({ provider }) => replicasStreaming(provider, new Set(), options.convergeTimeoutMs)));
+  }
   if (options.switchBack) {
     const after: Topology = { ...topology };
     steps.push(...switchSteps(after, { from: primary, to: region, fault: 'none', withdrawFrom: false, rejoinFrom: true }, options, 'back-'));
@@ -264,6 +312,75 @@ export function failback(topology: Topology, region: string, options: DrillOptio
     ],
     steps,
     withdrawnRegion: null,
+  };
+}
+
+// ---- home-outage -----------------------------------------------------------------------------
+
+/**
+ * The home region is cut off and nobody promotes anything: what the other regions give their
+ * users meanwhile. Reads (and read-your-writes) must go on in every other region, which must stay
+ * in DNS; writes must be refused at once with 503, a code and `Retry-After`. Then the partition
+ * heals and the drill checks that writes, nodes and replicas all come back by themselves.
+ */
+export function homeOutage(topology: Topology, region: string, options: DrillOptions): DrillPlan {
+  const home = topology.primaryRegion;
+  if (!topology.regions.includes(region)) throw new Error(`no region "${region}" (regions: ${topology.regions.join(', ')})`);
+  if (region !== home) throw new Error(`home-outage cuts off the home region, which is ${home} (the primary's region), not ${region}`);
+  const others = topology.regions.filter((r) => r !== home);
+  return {
+    drill: 'home-outage',
+    target: home,
+    summary: [
+      `the home region ${home} (metadata primary, lock home) is cut off for ${Math.round(options.holdMs / 1000)} s and nothing is promoted`,
+      `${others.join(', ')} must keep serving reads and stay in DNS; their writes are refused (503, code, Retry-After) until ${home} is back`,
+    ],
+    steps: [
+      step('preflight', `check that ${home} is the primary and every replica streams`, async ({ provider, memo }) => {
+        const databases = await provider.databases();
+        if (databases.find((d) => d.region === home)?.role !== 'primary') throw new Error(`${home} is not the primary: ${describeDatabases(databases)}`);
+        memo['lagBeforeFault'] = Object.fromEntries(databases.map((d) => [d.region, d.lagMs]));
+        return replicasStreaming(provider, new Set(), options.convergeTimeoutMs);
+      }),
+      step('fault', `cut ${home} off from every other region (T0)`, async ({ provider, memo }) => {
+        if (provider.injectRegionLoss === undefined) throw new Error(`the ${provider.name} provider cannot cut a region off`);
+        memo['faultAt'] ??= Date.now();
+        return provider.injectRegionLoss(home, 'partition');
+      }),
+      step('detect', `wait until every node outside ${home} is ready for reads and not for writes`, async ({ provider, memo }) => {
+        const nodes = await until(`every node outside ${home} ready to read and refusing writes`, options.convergeTimeoutMs, async () => {
+          const outside = (await provider.nodeStatus()).filter((n) => n.region !== home);
+          return outside.every((n) => n.readReady !== false && n.writeReady === false) ? outside : null;
+        }, 250);
+        memo['outageDetectedAt'] ??= Date.now();
+        return `${nodes.length} node(s) read-ready, none write-ready, ${Math.round((Date.now() - (memoNumber(memo, 'faultAt') ?? Date.now())) / 100) / 10} s after T0`;
+      }),
+      step('dns', `check that clients of ${others.join(', ')} are not answered with ${home}`, async ({ provider }) => {
+        const seen = await Promise.all(others.map(async (from) => [from, await provider.answeringRegions(from)] as const));
+        const wrong = seen.filter(([, regions]) => regions.length === 0 || regions.includes(home));
+        if (wrong.length > 0) throw new Error(`the global name answers ${wrong.map(([from, regions]) => `${from}→${regions.join('+') || 'nothing'}`).join(', ')}`);
+        return seen.map(([from, regions]) => `${from}→${regions.join('+')}`).join(', ');
+      }),
+      step('hold', `keep ${home} cut off for ${Math.round(options.holdMs / 1000)} s; meanwhile read and try to write through ${others.join(', ')}`, async ({ provider, memo }) => {
+        const started = memoNumber(memo, 'faultAt') ?? Date.now();
+        const lines: string[] = [];
+        if (provider.probeHomeOutage !== undefined) for (const region of others) lines.push(await provider.probeHomeOutage(region));
+        await sleep(Math.max(0, started + options.holdMs - Date.now()));
+        return lines.join('; ') || 'held';
+      }),
+      step('heal', `join ${home} to the other regions again`, async ({ provider, memo }) => {
+        memo['outageEndedAt'] ??= Date.now();
+        return provider.healRegionLoss === undefined ? `${provider.name}: nothing to heal` : provider.healRegionLoss(home);
+      }),
+      step('nodes', `wait for every node to be ready for writes again`, async ({ provider }) => {
+        const epoch = (await provider.readEpoch(home)).epoch;
+        return nodesOnEpoch(provider, epoch, new Set(), options.convergeTimeoutMs);
+      }),
+      step('verify', `write and read back through every region`, ({ provider }) => probeAll(provider, topology.regions)),
+      step('replicas', `wait until every replica streams from ${home} within ${REPLICA_LAG_BOUND_MS / 1000} s`, ({ provider }) => replicasStreaming(provider, new Set(), options.convergeTimeoutMs)),
+    ],
+    withdrawnRegion: null,
+    outageRegion: home,
   };
 }
 
@@ -367,10 +484,32 @@ export function nodeLoss(topology: Topology, id: string, options: DrillOptions):
 
 // ---- redis-loss ------------------------------------------------------------------------------
 
+/**
+ * The lock home's successor: the region whose Redis answers with the shortest round trip from the
+ * primary's region, measured now (every write takes its locks there and commits at the primary,
+ * so that distance is what every write pays). Without measurements, the first other region.
+ */
+async function nearestLockHome(provider: DrillProvider, topology: Topology, lost: string): Promise<{ region: string; why: string }> {
+  const candidates = topology.regions.filter((r) => r !== lost);
+  const fallback = candidates[0] ?? lost;
+  if (provider.measureRttMs === undefined) return { region: fallback, why: `${provider.name} provider cannot measure round trips: first other region` };
+  const measured = await Promise.all(candidates.map(async (r) => ({ region: r, rtt: await provider.measureRttMs?.(topology.primaryRegion, r).catch(() => null) ?? null })));
+  const healthy = measured.filter((m): m is { region: string; rtt: number } => m.rtt !== null).sort((a, b) => a.rtt - b.rtt);
+  const text = measured.map((m) => `${m.region} ${m.rtt === null ? 'no answer' : `${m.rtt.toFixed(1)} ms`}`).join(', ');
+  const best = healthy[0];
+  if (best === undefined) throw new Error(`no Redis outside ${lost} answers (${text}): no lock home to move to`);
+  return { region: best.region, why: `round trips from ${topology.primaryRegion}: ${text}` };
+}
+
+function memoText(memo: Memo, key: string): string {
+  const value = memo[key];
+  if (typeof value !== 'string') throw new Error(`no ${key} recorded: the step choosing it has not run`);
+  return value;
+}
+
 export function redisLoss(topology: Topology, region: string, options: DrillOptions): DrillPlan {
   if (!topology.regions.includes(region)) throw new Error(`no region "${region}" (regions: ${topology.regions.join(', ')})`);
   const isLockHome = topology.lockHomeRegion === region;
-  const successor = topology.regions.find((r) => r !== region) ?? region;
   const steps: DrillStep[] = [
     step('preflight', `read the epoch on the primary (${topology.primaryRegion})`, async ({ provider, memo }) => {
       const epoch = await provider.readEpoch(topology.primaryRegion);
@@ -384,11 +523,19 @@ export function redisLoss(topology: Topology, region: string, options: DrillOpti
   ];
   if (isLockHome) {
     steps.push(
-      step('arm-lock-home', `arm ${successor}'s Redis as the lock home (new epoch)`, ({ provider, memo }) =>
-        armNextLockHome(provider, memo, 'newEpoch', successor, topology.primaryRegion)),
+      step('choose-successor', `choose the lock home's successor: the healthy region nearest to the primary (${topology.primaryRegion}) by measured round trip`, async ({ provider, memo }) => {
+        if (typeof memo['successor'] !== 'string') {
+          const chosen = await nearestLockHome(provider, topology, region);
+          memo['successor'] = chosen.region;
+          memo['successorWhy'] = chosen.why;
+        }
+        return `${memoText(memo, 'successor')} (${String(memo['successorWhy'] ?? '')})`;
+      }),
+      step('arm-lock-home', `arm the successor's Redis as the lock home (new epoch)`, ({ provider, memo }) =>
+        armNextLockHome(provider, memo, 'newEpoch', memoText(memo, 'successor'), topology.primaryRegion)),
       step('epoch', `write the new epoch and lock home on the primary`, ({ provider, memo }) =>
-        provider.writeEpoch(topology.primaryRegion, { epoch: chosenEpoch(memo, 'newEpoch'), fenced: false, primaryRegion: topology.primaryRegion, lockHome: provider.redisAddress(successor) })),
-      step('nodes', `wait for every node to take its locks at ${successor}`, ({ provider, memo }) =>
+        provider.writeEpoch(topology.primaryRegion, { epoch: chosenEpoch(memo, 'newEpoch'), fenced: false, primaryRegion: topology.primaryRegion, lockHome: provider.redisAddress(memoText(memo, 'successor')) })),
+      step('nodes', `wait for every node to take its locks at the successor`, ({ provider, memo }) =>
         nodesOnEpoch(provider, chosenEpoch(memo, 'newEpoch'), new Set(), options.convergeTimeoutMs)),
     );
   }
@@ -400,7 +547,9 @@ export function redisLoss(topology: Topology, region: string, options: DrillOpti
     drill: 'redis-loss',
     target: region,
     summary: [
-      isLockHome ? `${region}'s Redis is the lock home: the lock home moves to ${successor} under a new epoch; locks held at ${region} are void` : `${region}'s Redis is not the lock home (${topology.lockHomeRegion}): writes must not notice`,
+      isLockHome
+        ? `${region}'s Redis is the lock home: the lock home moves, under a new epoch, to the healthy region nearest to the primary by measured round trip; locks held at ${region} are void`
+        : `${region}'s Redis is not the lock home (${topology.lockHomeRegion}): writes must not notice`,
     ],
     steps,
     withdrawnRegion: null,
@@ -413,6 +562,8 @@ export function planDrill(name: DrillName, target: string, topology: Topology, o
       return primaryFailover(topology, target, options);
     case 'failback':
       return failback(topology, target, options);
+    case 'home-outage':
+      return homeOutage(topology, target, options);
     case 'region-evacuate':
       return regionEvacuate(topology, target, options);
     case 'region-restore':

@@ -40,7 +40,7 @@ import {
   type PgServer,
 } from '../rehearsal/lifecycle.js';
 import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-checker.js';
-import { httpFrom, inNamespace, resolveFrom } from '../rehearsal/netns.js';
+import { httpFrom, inNamespace, pingRtt, resolveFrom } from '../rehearsal/netns.js';
 import { readState, runningProcess, sleep, stopProcess } from '../rehearsal/state.js';
 import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
 import {
@@ -55,7 +55,7 @@ import {
   writeEpochStatement,
   type EpochRecord,
 } from '../../app/fencing/index.js';
-import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, Topology } from './provider.js';
+import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, StandbyStatus, Topology } from './provider.js';
 
 /** Key prefix of the nodes' Redis locks: the lock home's keys are `lockHomeKeys(LOCK_KEY_PREFIX)`. */
 export const LOCK_KEY_PREFIX = DEFAULT_LOCK_KEY_PREFIX;
@@ -106,6 +106,20 @@ class LocalProvider implements DrillProvider {
 
   async #query(server: PgServer, query: string, database = DATABASE): Promise<string[][]> {
     return sql(server.target, query, database);
+  }
+
+  /**
+   * Several statements in one psql session (one `-c` each, so ALTER SYSTEM runs outside a
+   * transaction block): one process start instead of one per statement, which is what a
+   * switchover's critical path spends its time on. Returns the rows of every statement, in order.
+   */
+  async #session(server: PgServer, statements: readonly string[], database = 'postgres'): Promise<string[][]> {
+    const conn = `host=${server.target.ip} port=${server.target.port} user=postgres dbname=${database} connect_timeout=3`;
+    const { stdout } = await inNamespace(server.target.ns, 'psql', ['-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-d', conn, ...statements.flatMap((st) => ['-c', st])], 90_000);
+    return stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('|'));
   }
 
   async #redis(region: string, args: readonly string[]): Promise<string> {
@@ -227,14 +241,19 @@ class LocalProvider implements DrillProvider {
     if (status.role === 'replica') return 'fenced';
     // Read-only first, for every new session; then the sessions opened before (some may be
     // committed and waiting for an unreachable synchronous standby, holding their row locks) are
-    // ended; then the epoch row is marked, committed locally only, for the same reason.
-    await this.#query(server, 'alter system set default_transaction_read_only = on', 'postgres');
-    await this.#query(server, 'select pg_reload_conf()', 'postgres');
+    // ended; then the epoch row is marked, committed locally only, for the same reason. One psql
+    // session does all of it.
     writePgFile(this.plan, server, 'standby.signal', '');
+    const statements = [
+      'alter system set default_transaction_read_only = on',
+      'select pg_reload_conf()',
+      "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()",
+      `\\connect ${DATABASE}`,
+      inlineReadWriteTransaction([MARK_FENCED], { synchronous_commit: 'local', lock_timeout: '2s' }),
+    ];
     for (let attempt = 1; ; attempt++) {
-      await this.#query(server, "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()", 'postgres');
       try {
-        await this.#query(server, inlineReadWriteTransaction([MARK_FENCED], { synchronous_commit: 'local', lock_timeout: '2s' }));
+        await this.#session(server, statements);
         return 'fenced';
       } catch (error) {
         if (attempt >= 5) throw error;
@@ -242,27 +261,50 @@ class LocalProvider implements DrillProvider {
     }
   }
 
+  async stopFencedPrimary(region: string): Promise<string> {
+    const server = this.#main(region);
+    const status = await this.#status(server);
+    if (status.role === 'primary') throw new Error(`${region} is a writable primary: fence it first`);
+    if (status.role === 'replica') return `${region} is a replica: nothing to stop`;
+    const lsn = status.lsn;
+    // A fast shutdown ends with a checkpoint record that every connected walsender delivers, and
+    // waits for the standbys to confirm it: afterwards they all hold the same, complete WAL, so
+    // the promoted one forks its timeline exactly where the others (and this server) end, and
+    // they follow it without pg_rewind.
+    const stopped = await stopPgServer(this.#options, server, 'fast');
+    return stopped ? `${region} stopped cleanly at ${lsn ?? '?'}; its standbys hold all of its WAL` : `${region} was not running`;
+  }
+
   async promoteDatabase(region: string): Promise<string> {
     const server = this.#main(region);
     const before = await this.#status(server);
     if (before.role === 'down') throw new Error(`the ${region} Postgres server is down: nothing to promote`);
     const started = performance.now();
-    if (before.role === 'replica') await this.#query(server, 'select pg_promote(true, 60)', 'postgres');
-    await this.#query(server, 'alter system reset default_transaction_read_only', 'postgres');
-    await this.#query(server, 'select pg_reload_conf()', 'postgres');
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const now = await this.#status(server);
-      if (now.role === 'primary') break;
-      if (Date.now() > deadline) throw new Error(`${region} still ${now.role} 60 s after pg_promote`);
-      await sleep(100);
+    // One session: promote (wait = true returns once recovery has ended; the end-of-recovery
+    // checkpoint is only requested, never waited for), make the server writable by default,
+    // create the slots its standbys will use, and report where it stands.
+    const slots = this.#servers
+      .filter((s) => s !== server)
+      .map((other) => slotOf(other.standby))
+      .map((slot) => `select pg_create_physical_replication_slot('${slot}', true) where not exists (select 1 from pg_replication_slots where slot_name = '${slot}')`);
+    const rows = await this.#session(server, [
+      ...(before.role === 'replica' ? ['select pg_promote(true, 60)'] : []),
+      'alter system reset default_transaction_read_only',
+      'select pg_reload_conf()',
+      ...slots,
+      "select 'promoted', pg_is_in_recovery(), pg_current_wal_lsn()",
+    ]);
+    const final = rows.find((r) => r[0] === 'promoted');
+    if (final?.[1] !== 'f') {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const now = await this.#status(server);
+        if (now.role === 'primary') break;
+        if (Date.now() > deadline) throw new Error(`${region} still ${now.role} 60 s after pg_promote`);
+        await sleep(100);
+      }
     }
-    for (const other of this.#servers.filter((s) => s !== server)) {
-      const slot = slotOf(other.standby);
-      await this.#query(server, `select pg_create_physical_replication_slot('${slot}', true) where not exists (select 1 from pg_replication_slots where slot_name = '${slot}')`, 'postgres');
-    }
-    const [row] = await this.#query(server, 'select pg_current_wal_lsn()', 'postgres');
-    return `${region} is the primary (at LSN ${row?.[0] ?? '?'}) after ${Math.round(performance.now() - started)} ms`;
+    return `${region} is the primary (at LSN ${final?.[2] ?? '?'}) after ${Math.round(performance.now() - started)} ms`;
   }
 
   async followPrimary(region: string, primaryRegion: string): Promise<string> {
@@ -280,26 +322,35 @@ class LocalProvider implements DrillProvider {
     const name = `${server.region.name} (${server.key})`;
     const status = await this.#status(server);
     const sourceRegion = source.region.name;
-    const sourceIp = source.target.ip;
-    if (status.role === 'replica' && status.upstream === sourceRegion && (await this.#streamingFrom(server, sourceIp))) return `${name} already streams from ${sourceRegion}`;
+    if (status.role === 'replica' && status.upstream === sourceRegion && (await this.#streamingTo(source, server))) return `${name} already streams from ${sourceRegion}`;
     if (status.role === 'replica') {
       await this.#query(server, `alter system set primary_conninfo = ${sqlLiteral(this.#conninfo(server, source))}`, 'postgres');
       await this.#query(server, `alter system set primary_slot_name = '${slotOf(server.standby)}'`, 'postgres');
       await this.#query(server, 'select pg_reload_conf()', 'postgres');
-      if (await this.#waitStreaming(server, sourceIp, STREAM_WAIT_MS)) return `${name} re-pointed to ${sourceRegion}`;
+      if (await this.#waitStreaming(server, source, STREAM_WAIT_MS)) return `${name} re-pointed to ${sourceRegion}`;
     }
     return `${name} rebuilt from ${sourceRegion} (${await this.#rebuild(server, source)})`;
   }
 
-  async #streamingFrom(server: PgServer, ip: string): Promise<boolean> {
-    const rows = await this.#query(server, "select sender_host from pg_stat_wal_receiver where status = 'streaming'", 'postgres').catch(() => [] as string[][]);
-    return rows.some((r) => r[0] === ip);
+  /**
+   * Whether `source` streams WAL to `server`, asked of the source (`pg_stat_replication`): a
+   * standby whose WAL forked off before the source's timeline connects, asks for the history and
+   * is refused, over and over; its own `pg_stat_wal_receiver` can look alive meanwhile, the
+   * source's view cannot.
+   */
+  async #streamingTo(source: PgServer, server: PgServer): Promise<boolean> {
+    const rows = await this.#query(source, `select 1 from pg_stat_replication where application_name = '${server.standby}' and state = 'streaming'`, 'postgres').catch(() => [] as string[][]);
+    return rows.length > 0;
   }
 
-  async #waitStreaming(server: PgServer, ip: string, timeoutMs: number): Promise<boolean> {
+  /** Streaming now and still half a second later (a forked standby's connections come and go). */
+  async #waitStreaming(server: PgServer, source: PgServer, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (await this.#streamingFrom(server, ip)) return true;
+      if (await this.#streamingTo(source, server)) {
+        await sleep(500);
+        if (await this.#streamingTo(source, server)) return true;
+      }
       await sleep(200);
     }
     return false;
@@ -338,7 +389,25 @@ class LocalProvider implements DrillProvider {
     );
     writePgFile(this.plan, server, 'standby.signal', '');
     await startPgServer(this.#options, server);
-    if (!(await this.#waitStreaming(server, source.target.ip, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name}`);
+    if (!(await this.#waitStreaming(server, source, 30_000))) throw new Error(`${server.region.name} (${server.key}) does not stream from ${source.region.name}`);
+  }
+
+  async standbys(): Promise<StandbyStatus[]> {
+    const statuses = await Promise.all(this.plan.regions.map((r) => this.#status(this.#main(r.name))));
+    const primaryRegion = statuses.find((st) => st.role === 'primary')?.region;
+    const primary = primaryRegion === undefined ? undefined : this.#main(primaryRegion);
+    const rows =
+      primary === undefined
+        ? []
+        : await this.#query(primary, 'select application_name, state, coalesce(extract(epoch from replay_lag) * 1000, 0)::int from pg_stat_replication', 'postgres').catch(() => [] as string[][]);
+    return this.#servers
+      .filter((server) => server !== primary)
+      .map((server): StandbyStatus => {
+        const row = rows.find((r) => r[0] === server.standby);
+        const streaming = row?.[1] === 'streaming';
+        const detail = primary === undefined ? 'no writable primary' : row === undefined ? `not connected to the primary in ${primary.region.name}` : streaming ? null : `state ${row[1] ?? '?'}`;
+        return { name: server.key, region: server.region.name, streaming, lagMs: row === undefined ? null : Number(row[2]), detail };
+      });
   }
 
   async setSynchronousRegions(primaryRegion: string, regions: readonly string[]): Promise<string> {
@@ -391,6 +460,15 @@ class LocalProvider implements DrillProvider {
     return this.#region(region).redisAddr;
   }
 
+  async measureRttMs(fromRegion: string, toRegion: string): Promise<number | null> {
+    const from = this.#region(fromRegion);
+    const to = this.#region(toRegion);
+    // Only a Redis that answers is a candidate; the round trip itself is ICMP, free of process start-up.
+    const answers = await this.#redis(toRegion, ['PING']).then((reply) => reply.includes('PONG'), () => false);
+    if (!answers) return null;
+    return pingRtt(from.ns, to.redisAddr.split(':')[0] ?? to.serviceIp, 3);
+  }
+
   async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
     const fence = await this.#redis(region, ['EVAL', ...evalArguments(armLockHomeCall(LOCK_KEY_PREFIX, epoch, fenceFloor))]);
     return `${region} Redis armed: epoch ${epoch}, fence counter ${fence.replace(/"/g, '')}`;
@@ -410,18 +488,17 @@ class LocalProvider implements DrillProvider {
     return Promise.all(
       this.plan.regions.flatMap((region) =>
         region.nodes.map(async (node): Promise<NodeStatus> => {
-          const [health, ready] = await Promise.all([
-            httpFrom(region.ns, { url: `${node.url}/health?details`, timeoutMs: 3000 }).catch(() => null),
-            httpFrom(region.ns, { url: `${node.url}/ready`, timeoutMs: 3000 }).catch(() => null),
-          ]);
+          const [health, ready, readReady, writeReady] = await Promise.all(
+            ['/health?details', '/ready', '/ready/read', '/ready/write'].map((path) => httpFrom(region.ns, { url: `${node.url}${path}`, timeoutMs: 3000 }).catch(() => null)),
+          );
           let epoch: number | null = null;
           try {
-            const body = health === null ? null : (JSON.parse(health.body.toString()) as { epoch?: unknown });
+            const body = health === null || health === undefined ? null : (JSON.parse(health.body.toString()) as { epoch?: unknown });
             epoch = typeof body?.epoch === 'number' ? body.epoch : null;
           } catch {
             epoch = null;
           }
-          return { id: node.id, region: region.name, ready: ready?.status === 200, epoch };
+          return { id: node.id, region: region.name, ready: ready?.status === 200, readReady: readReady?.status === 200, writeReady: writeReady?.status === 200, epoch };
         }),
       ),
     );
@@ -475,6 +552,28 @@ class LocalProvider implements DrillProvider {
     if (read.status !== 200 || read.body.toString() !== body) throw new Error(`read-back through ${r.hostname} answered ${read.status} with ${read.body.length} bytes`);
     await httpFrom(r.ns, { method: 'DELETE', url, headers: auth, timeoutMs: 15_000 }).catch(() => null);
     return `${region}: write + read-back ok via ${created.headers['x-callfs-served-by'] ?? '?'} in ${Math.round(created.ms + read.ms)} ms`;
+  }
+
+  async probeHomeOutage(region: string): Promise<string> {
+    const r = this.#region(region);
+    const key = credentialsOf(this.#options.dir).api_key;
+    const base = `http://${r.hostname}:${this.plan.options.nodePort}`;
+    const auth = { authorization: `Bearer ${key}` };
+    const read = await httpFrom(r.ns, { url: `${base}/v1/directories/`, headers: auth, timeoutMs: 10_000 });
+    if (read.status !== 200) throw new Error(`a read (listing /) through ${r.hostname} answered ${read.status}: ${read.body.toString().slice(0, 200)}`);
+    const path = `/v1/files/drill-probes/${region}-outage-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const write = await httpFrom(r.ns, { method: 'POST', url: `${base}${path}`, headers: { ...auth, 'content-type': 'application/octet-stream' }, body: 'must be refused\n', timeoutMs: 10_000 });
+    let code: unknown = null;
+    try {
+      code = (JSON.parse(write.body.toString()) as { code?: unknown }).code ?? null;
+    } catch {
+      code = null;
+    }
+    const retryAfter = write.headers['retry-after'];
+    if (write.status !== 503 || typeof code !== 'string' || retryAfter === undefined) {
+      throw new Error(`a write through ${r.hostname} answered ${write.status} (code ${String(code)}, Retry-After ${retryAfter ?? 'none'}) instead of a clean refusal`);
+    }
+    return `${region}: read ok in ${Math.round(read.ms)} ms via ${read.headers['x-callfs-served-by'] ?? '?'}; write refused ${write.status} ${code} (Retry-After ${retryAfter}) in ${Math.round(write.ms)} ms`;
   }
 
   // ---- faults -----------------------------------------------------------------------------

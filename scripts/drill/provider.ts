@@ -30,8 +30,25 @@ export interface NodeStatus {
   readonly region: string;
   /** Answers `/ready` with 200. */
   readonly ready: boolean;
+  /** Answers `/ready/read` with 200 (can serve reads); absent when the provider does not ask. */
+  readonly readReady?: boolean;
+  /** Answers `/ready/write` with 200 (can accept writes); absent when the provider does not ask. */
+  readonly writeReady?: boolean;
   /** The fencing epoch the node reports (`GET /health?details` → `epoch`), null when unreachable. */
   readonly epoch: number | null;
+}
+
+/** A standby database server as its primary sees it (every one, not only one per region). */
+export interface StandbyStatus {
+  /** The server's name, e.g. `us` or `eu-replica`. */
+  readonly name: string;
+  readonly region: string;
+  /** The primary streams WAL to it (`pg_stat_replication.state = 'streaming'`). */
+  readonly streaming: boolean;
+  /** Replay lag as the primary measures it, ms (0 when idle); null when not connected. */
+  readonly lagMs: number | null;
+  /** Why it is not streaming, when known. */
+  readonly detail: string | null;
 }
 
 /** What a provider knows about the deployment, gathered once when a drill is planned. */
@@ -69,6 +86,12 @@ export interface DrillProvider {
    * database cannot be reached at all (the caller decides whether that is acceptable).
    */
   fenceDatabase(region: string): Promise<'fenced' | 'unreachable'>;
+  /**
+   * Planned switchovers only, after `fenceDatabase`: shuts the fenced primary of `region` down
+   * cleanly, so every standby still streaming from it receives all of its WAL first and can follow
+   * the promoted one without a rewind (absent: the provider has nothing to gain from it).
+   */
+  stopFencedPrimary?(region: string): Promise<string>;
   /** Promotes the replica of `region` to a writable primary and waits until it accepts writes. */
   promoteDatabase(region: string): Promise<string>;
   /**
@@ -81,10 +104,20 @@ export interface DrillProvider {
   readEpoch(region: string): Promise<EpochRecord>;
   /** Writes the epoch row on the primary of `region` (unfenced, with the new lock home). */
   writeEpoch(region: string, record: EpochRecord): Promise<string>;
+  /**
+   * Every standby server of the current primary and whether it streams (absent: the provider
+   * cannot tell; drills then judge the replicas by `databases()`).
+   */
+  standbys?(): Promise<StandbyStatus[]>;
 
   // ---- locks (Redis) ------------------------------------------------------------------------
   /** `host:port` of the Redis of `region`. */
   redisAddress(region: string): string;
+  /**
+   * Round trip from `fromRegion` to the Redis of `toRegion`, measured now, in ms; null when it
+   * does not answer (absent: the provider cannot measure; drills then keep the regions' order).
+   */
+  measureRttMs?(fromRegion: string, toRegion: string): Promise<number | null>;
   /** Sets the lock home of `region` to `epoch` (Redis key the nodes' lock grants return). */
   armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string>;
   stopRedis(region: string): Promise<string>;
@@ -105,6 +138,12 @@ export interface DrillProvider {
    * with a line naming the node that served it, rejects with the status and error code.
    */
   probeWrite(region: string): Promise<string>;
+  /**
+   * While the home region is out: a read through `region`'s hostname succeeds and a write is
+   * refused cleanly (503 with an error code and `Retry-After`, not a timeout). Resolves with a line
+   * saying so, rejects with what was answered instead.
+   */
+  probeHomeOutage?(region: string): Promise<string>;
 
   // ---- fault injection (drills only; absent where faults are declared, not injected) ---------
   /**

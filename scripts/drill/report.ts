@@ -121,15 +121,45 @@ export function renderScorecardMarkdown(card: Scorecard): string {
       ),
       '',
     );
+    const orphanCause = (key: string, where: string): string => {
+      const found = card.orphans.find((o) => o.key === key && o.where === where);
+      return found === undefined ? 'no entry' : `no entry; ${found.cause}${found.cleaned ? '; cleaned' : found.explained ? '' : ' (unexplained)'}`;
+    };
     const findings = Object.entries(audit.regions).flatMap(([region, r]) => [
       ...r.dangling.map((d) => [region, 'dangling', d.path, d.where, d.reason]),
       ...r.notYetReplicated.map((d) => [region, 'not yet replicated', d.path, d.where, d.reason]),
-      ...r.orphans.map((o) => [region, 'orphan', `/${o.key}`, o.where, 'no entry']),
+      ...r.orphans.map((o) => [region, 'orphan', `/${o.key}`, o.where, orphanCause(o.key, o.where)]),
     ]);
     if (findings.length > 0) {
       const { shown, note } = limited(findings);
       lines.push(...table(['region', 'finding', 'path', 'where', 'why'], shown), ...note, '');
     }
+  }
+
+  lines.push('## Replicas at the end', '');
+  if (card.standbysAtEnd === null) lines.push('Not checked by this provider.', '');
+  else {
+    lines.push(
+      ...table(
+        ['server', 'region', 'streaming', 'lag', 'verdict'],
+        card.standbysAtEnd.map((st) => [st.name, st.region, st.streaming ? 'yes' : `**no** (${st.detail ?? '?'})`, st.lagMs === null ? '—' : `${st.lagMs} ms`, st.streaming && (st.lagMs ?? 0) <= card.replicaLagBoundMs ? 'ok' : '**failed**']),
+      ),
+      '',
+    );
+  }
+
+  if (card.outage !== null) {
+    const o = card.outage;
+    lines.push(`## Home outage (${o.region} cut off)`, '');
+    lines.push(
+      ...table(
+        ['client region', 'reads during the outage', 'success'],
+        Object.entries(o.reads).map(([region, r]) => [region, `${r.ok}/${r.total}`, r.ratio === null ? '—' : `${(r.ratio * 100).toFixed(2)} %`]),
+      ),
+      '',
+      `Reads routed to ${o.region} after the DNS TTL: ${o.readsRoutedToDeadRegion}. Writes after detection: ${o.writesAfterDetection}, refused cleanly: ${o.writesAfterDetection - o.uncleanRefusals.length}. Writes started before detection without an answer: ${o.unknownBeforeDetection}.`,
+      '',
+    );
   }
 
   lines.push('## Steps', '');
@@ -158,6 +188,11 @@ export function printScorecard(card: Scorecard, log: (line: string) => void = co
     const regions = Object.values(card.audit.regions);
     const sum = (pick: (r: (typeof regions)[number]) => number): number => regions.reduce((n, r) => n + pick(r), 0);
     log(`  audit: ${sum((r) => r.dangling.length)} dangling, ${sum((r) => r.notYetReplicated.length)} not yet replicated, ${sum((r) => r.orphans.length)} orphan blob(s)${card.audit.error === undefined ? '' : `; error: ${card.audit.error}`}`);
+  }
+  if (card.orphans.length > 0) log(`  orphans: ${card.orphans.length}, ${card.orphans.filter((o) => o.explained).length} left by unacknowledged writes, ${card.orphans.filter((o) => o.cleaned).length} cleaned`);
+  if (card.outage !== null) {
+    const reads = Object.entries(card.outage.reads).map(([region, r]) => `${region} ${r.ok}/${r.total}`).join(', ');
+    log(`  home outage (${card.outage.region}): reads ${reads}; ${card.outage.readsRoutedToDeadRegion} routed to ${card.outage.region}; writes refused cleanly ${card.outage.writesAfterDetection - card.outage.uncleanRefusals.length}/${card.outage.writesAfterDetection}`);
   }
   for (const v of card.verdicts.filter((x) => x.ok === false)) log(`  FAIL ${v.check}: ${v.detail}`);
 }

@@ -38,6 +38,8 @@ export interface DrillPlan {
   readonly steps: readonly DrillStep[];
   /** Region withdrawn from traffic by the drill (its traffic share should go to 0). */
   readonly withdrawnRegion: string | null;
+  /** Region cut off by the drill without a failover (home-outage): the scorecard judges the others' reads. */
+  readonly outageRegion?: string | null;
 }
 
 export interface StepRecord {

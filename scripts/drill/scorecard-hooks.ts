@@ -11,7 +11,9 @@ import { credentialsOf, loadPlan, rehearsalOptions } from '../rehearsal/lifecycl
 import { sleep } from '../rehearsal/state.js';
 import type { RehearsalOptions } from '../rehearsal/topology.js';
 import type { ScorecardHooks } from './cli.js';
-import { auditRehearsal } from './audit.js';
+import { auditRehearsal, removeRehearsalOrphan } from './audit.js';
+import { REPLICA_LAG_BOUND_MS } from './drills.js';
+import { DNS_TTL } from '../rehearsal/dns.js';
 import { namespaceFetchFile } from './load/fetch-file.js';
 import { startLoad, type LoadFleet } from './load/fleet.js';
 import type { DrillProvider } from './provider.js';
@@ -66,7 +68,7 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
       log(`load: one client per region writing and reading through ${plan.globalHostname} (runs until the scorecard, at most 15 min)`);
       await sleep(options.baselineMs ?? 3000);
     },
-    async finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[]): Promise<boolean | null> {
+    async finish(progress: RunProgress, provider: DrillProvider, outcome: RunOutcome, drillDir: string, withdrawn: readonly string[], outageRegion?: string | null): Promise<boolean | null> {
       const running = fleet;
       if (running === null) return null;
       fleet = null;
@@ -84,6 +86,13 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
       const promotionEnd = numberIn(memo, 'promotionEndedAt') ?? numberIn(memo, 'back-promotionEndedAt');
       const steps: StepTiming[] = progress.steps.map((s) => ({ name: s.id, start: s.startedAt, end: s.endedAt, ok: s.ok, detail: s.result }));
       const lag = (memo['lagBeforeFault'] ?? memo['back-lagBeforeFault'] ?? {}) as Record<string, number | null>;
+      const outageEnd = numberIn(memo, 'outageEndedAt');
+      const outage =
+        outageRegion === null || outageRegion === undefined
+          ? null
+          : { region: outageRegion, start: faultAt, detectedAt: numberIn(memo, 'outageDetectedAt'), end: outageEnd ?? Date.now(), dnsTtlMs: DNS_TTL * 1000 };
+      const standbysAtEnd = provider.standbys === undefined ? null : await provider.standbys().catch(() => null);
+      const rtoBudgetMs = typeof progress.options['rtoBudgetMs'] === 'number' ? progress.options['rtoBudgetMs'] : undefined;
       const card = await scoreDrill(
         {
           drill: progress.drill,
@@ -95,15 +104,19 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
           dbPromotion: promotionStart !== null && promotionEnd !== null ? { start: promotionStart, end: promotionEnd } : null,
           withdrawnRegions: withdrawn,
           // A partition cuts the lost region's own clients off with it (they sit in its namespace).
-          isolatedRegions: progress.options['fault'] === 'partition' && progress.drill === 'primary-failover' ? withdrawn : [],
+          isolatedRegions: outage !== null ? [outage.region] : progress.options['fault'] === 'partition' && progress.drill === 'primary-failover' ? withdrawn : [],
           ipRegions: Object.fromEntries(plan.regions.flatMap((r) => r.nodes.map((n) => [n.ip, r.name]))),
           ops,
           lagBeforeFaultMs: lag,
-          budgets: { steadyMs },
+          budgets: { steadyMs, ...(rtoBudgetMs === undefined ? {} : { rtoBudgetMs }) },
+          standbysAtEnd,
+          replicaLagBoundMs: REPLICA_LAG_BOUND_MS,
+          outage,
         },
         {
           fetchFile: namespaceFetchFile(reader.ns, baseUrl, apiKey),
           audit: () => auditRehearsal(plan, { primaryRegion: topology.primaryRegion }),
+          cleanOrphan: async (orphan) => removeRehearsalOrphan(plan, orphan),
         },
       );
       printScorecard(card, log);

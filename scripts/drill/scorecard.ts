@@ -46,7 +46,7 @@ export interface ScorecardBudgets {
   readonly steadyMs: number;
 }
 
-export const DEFAULT_BUDGETS: ScorecardBudgets = { rtoBudgetMs: 10 * 60_000, rpoBudget: 0, steadyMs: 60_000 };
+export const DEFAULT_BUDGETS: ScorecardBudgets = { rtoBudgetMs: 60_000, rpoBudget: 0, steadyMs: 60_000 };
 
 export interface RegionRecovery {
   /** T_recovered − T0; null when the region did not recover while the load ran. */
@@ -164,6 +164,57 @@ export interface AuditReport {
 /** An audit of the deployment, supplied by the provider. */
 export type AuditFunction = () => Promise<AuditReport>;
 
+/** An orphan blob and the write that left it, as far as the load's records tell. */
+export interface OrphanFinding {
+  readonly key: string;
+  readonly where: string;
+  /** Which write left it, or why that is unknown. */
+  readonly cause: string;
+  /** Left by a write that was never acknowledged (bytes stored, row never committed): expected debris. */
+  readonly explained: boolean;
+  /** Removed after the audit. */
+  readonly cleaned: boolean;
+}
+
+/** A standby database server at the end of the drill (provider `standbys()`). */
+export interface StandbyAtEnd {
+  readonly name: string;
+  readonly region: string;
+  readonly streaming: boolean;
+  readonly lagMs: number | null;
+  readonly detail: string | null;
+}
+
+/** The home-outage window: the region cut off, and when the cut started, was noticed and ended. */
+export interface OutageWindow {
+  readonly region: string;
+  /** T0: the partition. */
+  readonly start: number;
+  /** When every node outside the region reported it could not take writes (null: never). */
+  readonly detectedAt: number | null;
+  /** The heal. */
+  readonly end: number;
+  /** The global name's TTL: reads from other regions may still resolve to the cut-off one this long after T0. */
+  readonly dnsTtlMs: number;
+}
+
+export interface OutageResult {
+  readonly region: string;
+  /** Per other client region: reads during the window and how many succeeded. */
+  readonly reads: Readonly<Record<string, { readonly total: number; readonly ok: number; readonly ratio: number | null }>>;
+  /** Reads from other regions answered through an address of the cut-off region after T0 + TTL. */
+  readonly readsRoutedToDeadRegion: number;
+  /** Writes from other regions started between detection and the heal. */
+  readonly writesAfterDetection: number;
+  /** Of those, the ones not refused cleanly (not 503, no code, no Retry-After, or no answer). */
+  readonly uncleanRefusals: ReadonlyArray<{ readonly region: string; readonly seq: number; readonly status: number; readonly error: string | null }>;
+  /** Writes started between T0 and detection that ended without an answer (informational). */
+  readonly unknownBeforeDetection: number;
+}
+
+/** Reads from the other regions during a home outage must succeed at least this often. */
+export const OUTAGE_READ_SUCCESS = 0.999;
+
 export interface Verdict {
   readonly check: string;
   /** null: not evaluated (e.g. no audit for this provider). */
@@ -196,6 +247,10 @@ export interface Scorecard {
   readonly load: Readonly<Record<string, LoadSummary>>;
   readonly lagBeforeFaultMs: Readonly<Record<string, number | null>>;
   readonly audit: AuditReport | null;
+  readonly orphans: readonly OrphanFinding[];
+  readonly standbysAtEnd: readonly StandbyAtEnd[] | null;
+  readonly replicaLagBoundMs: number;
+  readonly outage: OutageResult | null;
   readonly verdicts: readonly Verdict[];
   readonly pass: boolean;
 }
@@ -226,6 +281,14 @@ export interface ScorecardInput {
   readonly lagBeforeFaultMs: Readonly<Record<string, number | null>>;
   readonly audit: AuditReport | null;
   readonly budgets?: Partial<ScorecardBudgets>;
+  /** The audit's orphans with their causes (default: explained from `ops`, none cleaned). */
+  readonly orphans?: readonly OrphanFinding[];
+  /** Every standby at the end (null or absent: not checked). */
+  readonly standbysAtEnd?: readonly StandbyAtEnd[] | null;
+  /** A standby further behind than this at the end fails the card (default 5 s). */
+  readonly replicaLagBoundMs?: number;
+  /** A home outage (home-outage drill): judged by the other regions' reads and write refusals. */
+  readonly outage?: OutageWindow | null;
 }
 
 /** A successful operation: an acknowledged write or a read of the expected bytes. */
@@ -343,6 +406,66 @@ function auditTotals(audit: AuditReport): { dangling: number; pending: number; o
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/**
+ * Names the write that left each orphan of `audit`: a load write to the same path (its key is the
+ * path without the leading slash) that was never acknowledged stored its bytes but not its row;
+ * drill probes are the drill's own. Anything else is unexplained.
+ */
+export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): OrphanFinding[] {
+  if (audit === null) return [];
+  const writes = new Map(Object.values(ops).flat().filter((o) => o.op === 'write').map((o) => [o.path, o]));
+  const findings: OrphanFinding[] = [];
+  for (const region of Object.values(audit.regions)) {
+    for (const orphan of region.orphans) {
+      const write = writes.get(`/${orphan.key}`);
+      if (write !== undefined) {
+        const answered = write.status === 0 ? 'no answer' : `${write.status}${write.error === undefined ? '' : ` ${write.error}`}`;
+        const at = new Date(write.t).toISOString().slice(11, 23);
+        findings.push({
+          key: orphan.key,
+          where: orphan.where,
+          cause: `load write seq ${write.seq} from ${write.region} at ${at} (${write.outcome}: ${answered})`,
+          explained: write.outcome !== 'ok',
+          cleaned: false,
+        });
+      } else if (orphan.key.startsWith('drill-probes/')) {
+        findings.push({ key: orphan.key, where: orphan.where, cause: 'a drill probe write whose row did not commit or whose delete did not finish', explained: true, cleaned: false });
+      } else {
+        findings.push({ key: orphan.key, where: orphan.where, cause: 'no write of the drill names this key', explained: false, cleaned: false });
+      }
+    }
+  }
+  return findings;
+}
+
+/** The home-outage judgement over the client regions other than the cut-off one. */
+export function outageResult(ops: OpsByRegion, window: OutageWindow, ipRegions: Readonly<Record<string, string>>): OutageResult {
+  const reads: Record<string, { total: number; ok: number; ratio: number | null }> = {};
+  let routed = 0;
+  let writesAfterDetection = 0;
+  let unknownBeforeDetection = 0;
+  const unclean: Array<{ region: string; seq: number; status: number; error: string | null }> = [];
+  const detected = window.detectedAt ?? window.end;
+  for (const [region, regionOps] of Object.entries(ops)) {
+    if (region === window.region) continue;
+    const during = regionOps.filter((o) => o.t >= window.start && o.t < window.end);
+    const regionReads = during.filter((o) => o.op === 'read');
+    const ok = regionReads.filter(opSucceeded).length;
+    reads[region] = { total: regionReads.length, ok, ratio: regionReads.length === 0 ? null : ok / regionReads.length };
+    routed += regionOps.filter((o) => o.op === 'read' && o.t >= window.start + window.dnsTtlMs && o.t < window.end && ipRegions[o.resolved ?? ''] === window.region).length;
+    for (const write of during.filter((o) => o.op === 'write')) {
+      if (write.t < detected) {
+        if (write.outcome === 'unknown') unknownBeforeDetection++;
+        continue;
+      }
+      writesAfterDetection++;
+      const clean = write.status === 503 && write.error !== undefined && /^[A-Z_]+$/.test(write.error) && write.retryAfter !== undefined && write.retryAfter !== null;
+      if (!clean) unclean.push({ region, seq: write.seq, status: write.status, error: write.error ?? null });
+    }
+  }
+  return { region: window.region, reads, readsRoutedToDeadRegion: routed, writesAfterDetection, uncleanRefusals: unclean, unknownBeforeDetection };
+}
+
 export function computeScorecard(input: ScorecardInput): Scorecard {
   const budgets: ScorecardBudgets = { ...DEFAULT_BUDGETS, ...input.budgets };
   const T0 = input.faultAt;
@@ -408,6 +531,47 @@ export function computeScorecard(input: ScorecardInput): Scorecard {
       detail: `${totals.dangling} dangling, ${totals.pending} not yet replicated, ${totals.orphans} orphan blob(s) in ${totals.checked} checks${input.audit.error === undefined ? '' : `; error: ${input.audit.error}`}`,
     });
   }
+  const orphans = input.orphans ?? explainOrphans(input.audit, input.ops);
+  if (orphans.length > 0) {
+    const unexplained = orphans.filter((o) => !o.explained);
+    verdicts.push({
+      check: 'audit: every orphan blob was left by an unacknowledged write (and cleaned)',
+      ok: unexplained.length === 0,
+      detail: `${orphans.length} orphan(s): ${orphans.filter((o) => o.explained).length} explained, ${orphans.filter((o) => o.cleaned).length} cleaned${unexplained.length === 0 ? '' : `; unexplained: ${unexplained.slice(0, 5).map((o) => `${o.key} (${o.where}: ${o.cause})`).join(', ')}`}`,
+    });
+  }
+  const lagBound = input.replicaLagBoundMs ?? 5000;
+  const standbys = input.standbysAtEnd ?? null;
+  if (standbys !== null) {
+    const behind = standbys.filter((st) => !st.streaming || (st.lagMs ?? 0) > lagBound);
+    verdicts.push({
+      check: `every replica streams from the primary with lag ≤ ${seconds(lagBound)} at the end`,
+      ok: standbys.length > 0 && behind.length === 0,
+      detail: standbys.length === 0 ? 'no replica found' : behind.length === 0 ? `${standbys.length} replica(s) streaming` : behind.map((st) => `${st.name}: ${st.streaming ? `lag ${st.lagMs ?? '?'} ms` : (st.detail ?? 'not streaming')}`).join(', '),
+    });
+  }
+  const outage = input.outage === undefined || input.outage === null ? null : outageResult(input.ops, input.outage, input.ipRegions);
+  if (outage !== null) {
+    const low = Object.entries(outage.reads).filter(([, r]) => r.ratio === null || r.ratio < OUTAGE_READ_SUCCESS);
+    verdicts.push({
+      check: `reads from every region but ${outage.region} ≥ ${(OUTAGE_READ_SUCCESS * 100).toFixed(1)} % successful during the outage`,
+      ok: Object.keys(outage.reads).length > 0 && low.length === 0,
+      detail: Object.entries(outage.reads).map(([region, r]) => `${region} ${r.ok}/${r.total}`).join(', ') || 'no other client region',
+    });
+    verdicts.push({
+      check: `no read routed to ${outage.region} after the DNS TTL`,
+      ok: outage.readsRoutedToDeadRegion === 0,
+      detail: `${outage.readsRoutedToDeadRegion} read(s) resolved to ${outage.region}`,
+    });
+    verdicts.push({
+      check: 'writes during the outage refused cleanly (503, an error code, Retry-After)',
+      ok: outage.writesAfterDetection > 0 && outage.uncleanRefusals.length === 0,
+      detail:
+        `${outage.writesAfterDetection - outage.uncleanRefusals.length}/${outage.writesAfterDetection} after detection` +
+        (outage.uncleanRefusals.length === 0 ? '' : `; not clean: ${outage.uncleanRefusals.slice(0, 5).map((w) => `${w.region}#${w.seq} ${w.status} ${w.error ?? ''}`.trim()).join(', ')}`) +
+        (outage.unknownBeforeDetection > 0 ? `; ${outage.unknownBeforeDetection} write(s) started before detection had no answer` : ''),
+    });
+  }
   const failedSteps = input.steps.filter((s) => !s.ok);
   verdicts.push({ check: 'every drill step succeeded', ok: failedSteps.length === 0, detail: failedSteps.length === 0 ? `${input.steps.length} step(s)` : `failed: ${failedSteps.map((s) => s.name).join(', ')}` });
 
@@ -431,6 +595,10 @@ export function computeScorecard(input: ScorecardInput): Scorecard {
     load,
     lagBeforeFaultMs: input.lagBeforeFaultMs,
     audit: input.audit,
+    orphans,
+    standbysAtEnd: standbys,
+    replicaLagBoundMs: lagBound,
+    outage,
     verdicts,
     pass: verdicts.every((v) => v.ok !== false),
   };
@@ -518,6 +686,8 @@ export interface ScoreDrillChecks {
   /** The provider's audit; null skips it. */
   readonly audit: AuditFunction | null;
   readonly verify?: VerifyOptions;
+  /** Removes an explained orphan (bytes of a write that never committed); absent: orphans are reported only. */
+  readonly cleanOrphan?: (orphan: { readonly key: string; readonly where: string }) => Promise<boolean>;
 }
 
 /** Runs the verification and the audit after a drill, then computes the scorecard. An audit that throws is reported in the card, not thrown. */
@@ -531,5 +701,8 @@ export async function scoreDrill(input: Omit<ScorecardInput, 'verification' | 'a
       audit = { source: 'audit', at: Date.now(), regions: {}, error: error instanceof Error ? error.message : String(error) };
     }
   }
-  return computeScorecard({ ...input, verification, audit });
+  const clean = checks.cleanOrphan;
+  const found = explainOrphans(audit, input.ops);
+  const orphans = clean === undefined ? found : await Promise.all(found.map(async (o) => (o.explained ? { ...o, cleaned: await clean(o).catch(() => false) } : o)));
+  return computeScorecard({ ...input, verification, audit, orphans });
 }

@@ -4,12 +4,13 @@
  * replica, the RTTs, and what the global name answers from inside each region.
  */
 import { readFileSync } from 'node:fs';
+import { epochRecordFromCells, READ_EPOCH_RECORD } from '../../app/fencing/index.js';
 import { readHealth, type HealthReport } from './health-checker.js';
 import { credentialsOf, loadPlan, measureRtt, pgServers, sql, type PgServer } from './lifecycle.js';
 import { namespaceExists, resolveFrom } from './netns.js';
 import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
 import type { ReplicationStats } from './s3-replicator.js';
-import { replicationStatsFile, type RehearsalOptions, type RehearsalPlan } from './topology.js';
+import { DATABASE, REPLICA_LAG_BOUND_MS, replicationStatsFile, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
 function ms(value: number | null | undefined): string {
   return value === null || value === undefined ? '—' : `${value.toFixed(1)} ms`;
@@ -74,6 +75,8 @@ export interface ReplicaLag {
   /** now() - pg_last_xact_replay_timestamp() on the replica (grows while the primary is idle). */
   readonly sinceLastReplayMs: number | null;
   readonly error: string | null;
+  /** Why this replica fails (not streaming from the primary, or replaying too far behind); null when fine. */
+  readonly failure: string | null;
 }
 
 export interface RehearsalStatus {
@@ -84,6 +87,8 @@ export interface RehearsalStatus {
   readonly health: HealthReport | null;
   /** Region of the writable primary now, or null when none is. */
   readonly primaryRegion: string | null;
+  /** Region whose Redis is the lock home now (the epoch row's `lock_home`), null when unknown. */
+  readonly lockHomeRegion: string | null;
   readonly replicas: readonly ReplicaLag[];
   readonly rttNow: readonly RttMeasurement[];
   /** region → addresses the global name resolves to from inside it. */
@@ -109,6 +114,28 @@ async function currentPrimary(plan: RehearsalPlan): Promise<PgServer | null> {
   return null;
 }
 
+/**
+ * A replica fails when the primary does not stream to it (a forked timeline, a broken connection,
+ * no primary at all) or its replay lags beyond REPLICA_LAG_BOUND_MS.
+ */
+function replicaFailure(primary: PgServer | null, state: string | null, replayLagMs: number | null, error: string | null): string | null {
+  if (error !== null) return error;
+  if (primary === null) return 'no writable primary to stream from';
+  if (state !== 'streaming') return state === null ? `not connected to the primary (${primary.region.name})` : `state ${state}, not streaming`;
+  if (replayLagMs !== null && replayLagMs > REPLICA_LAG_BOUND_MS) return `replay lag ${Math.round(replayLagMs)} ms > ${REPLICA_LAG_BOUND_MS} ms`;
+  return null;
+}
+
+/** The lock home's region: the epoch row's `lock_home` on the primary (null there: the home region's Redis). */
+async function lockHomeRegion(plan: RehearsalPlan, primary: PgServer | null): Promise<string | null> {
+  if (primary === null) return null;
+  const [row] = await sql(primary.target, READ_EPOCH_RECORD, DATABASE).catch(() => [] as string[][]);
+  if (row === undefined) return null;
+  const lockHome = epochRecordFromCells(row).lockHome;
+  if (lockHome === null) return plan.home.name;
+  return plan.regions.find((r) => r.redisAddr === lockHome)?.name ?? null;
+}
+
 /** Every standby (the servers that are not the current primary) as the primary sees it. */
 async function replicaLags(plan: RehearsalPlan, primary: PgServer | null): Promise<ReplicaLag[]> {
   const primaryRows =
@@ -125,17 +152,22 @@ async function replicaLags(plan: RehearsalPlan, primary: PgServer | null): Promi
       const row = primaryRows.find((r) => r[0] === server.standby);
       try {
         const [replica] = await sql(server.target, 'select pg_is_in_recovery(), extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000');
+        const state = row?.[1] ?? null;
+        const replayLagMs = row?.[3] === undefined || row[3] === '' ? null : Number(row[3]);
+        const error = replica?.[0] === 't' ? null : 'not in recovery (a fenced former primary?)';
         return {
           region,
           server: server.key,
-          state: row?.[1] ?? null,
+          state,
           lagBytes: row?.[2] === undefined || row[2] === '' ? null : Number(row[2]),
-          replayLagMs: row?.[3] === undefined || row[3] === '' ? null : Number(row[3]),
+          replayLagMs,
           sinceLastReplayMs: replica?.[1] === undefined || replica[1] === '' ? null : Number(replica[1]),
-          error: replica?.[0] === 't' ? null : 'not in recovery (a fenced former primary?)',
+          error,
+          failure: replicaFailure(primary, state, replayLagMs, error),
         };
       } catch (error) {
-        return { region, server: server.key, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: error instanceof Error ? error.message : String(error) };
+        const message = error instanceof Error ? error.message : String(error);
+        return { region, server: server.key, state: row?.[1] ?? null, lagBytes: null, replayLagMs: null, sinceLastReplayMs: null, error: message, failure: `unreachable: ${message}` };
       }
     }),
   );
@@ -148,12 +180,13 @@ export async function collectStatus(options: RehearsalOptions): Promise<Rehearsa
   const namespaces = state.namespaces.map((name) => ({ name, exists: namespaceExists(name) }));
   const networkUp = namespaces.every((n) => n.exists) && namespaces.length > 0;
   const primary = networkUp ? await currentPrimary(plan) : null;
-  const [replicas, rttNow, dnsAnswers] = await Promise.all([
+  const [replicas, rttNow, dnsAnswers, lockHome] = await Promise.all([
     networkUp ? replicaLags(plan, primary) : Promise.resolve([]),
     networkUp ? measureRtt(plan, 3) : Promise.resolve([]),
     networkUp
       ? Promise.all(plan.regions.map(async (r) => [r.name, await resolveFrom(r.ns, r.routerIp, plan.globalHostname).catch((e: unknown) => (e instanceof Error ? e.message : String(e)))] as const))
       : Promise.resolve([]),
+    networkUp ? lockHomeRegion(plan, primary) : Promise.resolve(null),
   ]);
   return {
     plan,
@@ -162,6 +195,7 @@ export async function collectStatus(options: RehearsalOptions): Promise<Rehearsa
     namespaces,
     health: readHealth(options.dir),
     primaryRegion: primary?.region.name ?? null,
+    lockHomeRegion: lockHome,
     replicas,
     rttNow,
     dns: Object.fromEntries(dnsAnswers),
@@ -178,12 +212,14 @@ export function statusText(status: RehearsalStatus): string {
     `rehearsal ${state.ready ? 'up' : 'starting or broken'} since ${state.startedAt}${state.upMs === null ? '' : ` (up took ${(state.upMs / 1000).toFixed(1)} s)`}`,
     `processes: ${running} of ${status.processes.length} running; namespaces: ${status.namespaces.map((n) => `${n.name}${n.exists ? '' : ' (gone)'}`).join(' ')}`,
     `health checks: ${health === null ? 'no report yet' : `last round ${healthAge?.toFixed(1)} s ago, ${health.zoneReloads} DNS reload(s)`}`,
+    `home now: ${status.primaryRegion ?? 'NONE (no writable primary)'} (metadata primary); lock home: ${status.lockHomeRegion ?? 'unknown'}${status.primaryRegion !== null && status.primaryRegion !== plan.home.name ? ` (the rehearsal started with ${plan.home.name})` : ''}`,
     '',
     'regions:',
   ];
   for (const region of plan.regions) {
     const healthy = health?.regions[region.name];
-    lines.push(`  ${region.name} (${region.role}, ${region.ns}): ${healthy === undefined ? 'unknown' : healthy ? 'healthy' : 'UNHEALTHY (out of DNS)'}`);
+    const roles = [...(region.name === status.primaryRegion ? ['home: primary'] : []), ...(region.name === status.lockHomeRegion ? ['lock home'] : [])];
+    lines.push(`  ${region.name} (${roles.length === 0 ? 'replica' : roles.join(', ')}; ${region.ns}): ${healthy === undefined ? 'unknown' : healthy ? 'healthy' : 'UNHEALTHY (out of DNS)'}`);
     for (const node of region.nodes) {
       const check = health?.nodes[node.id];
       const proc = status.processes.find((p) => p.name === `node ${node.id}`);
@@ -194,12 +230,13 @@ export function statusText(status: RehearsalStatus): string {
       lines.push(`    ${p.name.padEnd(26)} ${p.running ? `pid ${p.pid}` : 'STOPPED'}`);
     }
   }
-  lines.push('', `postgres replication (primary: ${status.primaryRegion ?? 'NONE writable'}):`);
+  lines.push('', `postgres replication (primary: ${status.primaryRegion ?? 'NONE writable'}; a replica fails when not streaming or replaying more than ${REPLICA_LAG_BOUND_MS / 1000} s behind):`);
   for (const r of status.replicas) {
+    const verdict = r.failure === null ? 'ok' : `FAILING: ${r.failure}`;
     lines.push(
       r.error !== null && r.state === null
-        ? `  ${r.region} (${r.server}): ${r.error}`
-        : `  ${r.region} (${r.server}): ${r.state ?? 'not connected'}, ${r.lagBytes ?? '—'} bytes behind, replay_lag ${ms(r.replayLagMs)}, last replayed commit ${r.sinceLastReplayMs === null ? '—' : `${(r.sinceLastReplayMs / 1000).toFixed(1)} s ago`}${r.error === null ? '' : ` (${r.error})`}`,
+        ? `  ${r.region} (${r.server}): ${verdict}`
+        : `  ${r.region} (${r.server}): ${verdict}; ${r.state ?? 'not connected'}, ${r.lagBytes ?? '—'} bytes behind, replay_lag ${ms(r.replayLagMs)}, last replayed commit ${r.sinceLastReplayMs === null ? '—' : `${(r.sinceLastReplayMs / 1000).toFixed(1)} s ago`}`,
     );
   }
   lines.push('', 'S3 replication (each region pushes its new objects to the other buckets):');

@@ -140,6 +140,12 @@ export function rttBetween(plan: Pick<RehearsalPlan, 'links'>, a: string, b: str
   return there + back;
 }
 
+/** A replica replaying further behind than this is failing (`status`, the drills' last step, the scorecard). */
+export const REPLICA_LAG_BOUND_MS = 5000;
+
+/** The node's read readiness (`GET /ready/read`), the rehearsal's health-check path in every region. */
+export const READ_READINESS_PATH = '/ready/read';
+
 export function planRehearsal(regions: readonly Region[], options: RehearsalOptions): RehearsalPlan {
   if (regions.length < 2) throw new Error('the rehearsal needs at least two regions in regions/');
   if (regions.length > 200) throw new Error('the rehearsal supports at most 200 regions');
@@ -170,8 +176,10 @@ export function planRehearsal(regions: readonly Region[], options: RehearsalOpti
       replicaDsn: `postgres://postgres@${serviceIp}:${region.role === 'home' ? POSTGRES_PORT + 1 : POSTGRES_PORT}/${DATABASE}`,
       redisAddr: `${serviceIp}:${REDIS_PORT}`,
       s3Endpoint: `http://${serviceIp}:${S3_PORT}`,
-      bucket: region.bucketName,
-      healthCheckPath: region.healthCheckPath,
+      bucket: region.bucketName ?? `geo-callfs-rehearsal-${region.name}`,
+      // What the GeoDNS health checks ask, as Route 53's do (design decision D2): can the region
+      // serve reads. A home outage then costs writes, not the other regions' place in DNS.
+      healthCheckPath: READ_READINESS_PATH,
       dnsWeight: region.dnsWeight,
       hostname: `${region.name}.${options.domain}`,
     };

@@ -1,11 +1,14 @@
 /**
- * The `aws` drill provider against mocked AWS clients (aws-sdk-client-mock): which calls each
- * drill operation sends, with which inputs, in which order, across clients. No test reaches the
+ * The `aws` drill provider against mocked AWS clients (aws-sdk-client-mock): the inputs of the
+ * calls whose shape the stand-in does not judge (health check updates, MRAP routes, replication
+ * rules, the lock home's arming) and the provider's own throttling retries. What the AWS services
+ * accept and in which order (fence, promotion, re-pointing, nodes) is tested against the AWS
+ * stand-in through the real SDK: test/drill/aws-e2e.test.ts. No test reaches the
  * network: every client class the provider uses is mocked, credentials are fake, the SQL and
  * Redis parts are in-memory fakes, `fetch` is stubbed to fail, and the clock is simulated.
  */
-import { DescribeReplicationGroupsCommand, ElastiCacheClient, TestFailoverCommand } from '@aws-sdk/client-elasticache';
-import { DescribeServicesCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import {
   AddTagsToResourceCommand,
   CreateDBInstanceReadReplicaCommand,
@@ -32,7 +35,7 @@ import {
 import { GetBucketReplicationCommand, PutBucketReplicationCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3ControlClient, SubmitMultiRegionAccessPointRoutesCommand } from '@aws-sdk/client-s3-control';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../../scripts/drill/aws/aws-calls.js';
@@ -316,9 +319,13 @@ function provider(extra: Partial<AwsProviderOptions> = {}) {
     credentials: { accessKeyId: 'AKIAFAKEFAKEFAKEFAKE', secretAccessKey: 'fake' },
     clock,
     random: () => 0.5,
+    // The stacks name each bucket after the account (regionBucketName).
+    accountId: ACCOUNT,
     sql,
     lockHome: new FakeRedis(),
     log: (line) => logLines.push(line),
+    // Pacing of Route 53 calls is the e2e test's (test/drill/aws-e2e.test.ts); here every call is immediate.
+    route53RequestsPerSecond: Infinity,
     timings: { pollIntervalMs: 1000, notPromotableBackoffMs: 1000, promotableTimeoutMs: 10_000 },
     ...extra,
   });
@@ -357,7 +364,7 @@ describe('withdrawRegion / restoreRegion', () => {
     const updates = mocks.route53.commandCalls(UpdateHealthCheckCommand).map((c) => c.args[0].input);
     expect(updates).toEqual([
       { HealthCheckId: 'hc-ap-3333', ResourcePath: '/geo-callfs-drill-withdrawn', Inverted: false },
-      { HealthCheckId: 'hc-ap-3333', ResourcePath: '/ready', Inverted: false },
+      { HealthCheckId: 'hc-ap-3333', ResourcePath: '/ready/read', Inverted: false },
     ]);
   });
 
@@ -396,45 +403,7 @@ describe('withdrawRegion / restoreRegion', () => {
 
 // ---- databases -------------------------------------------------------------------------------------
 
-describe('databases', () => {
-  it('reads roles from DescribeDBInstances in each region', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    world.put('ap', instance('ap', { DBInstanceStatus: 'failed', ReadReplicaSourceDBInstanceIdentifier: arn('eu') }));
-    expect(await provider().databases()).toEqual([
-      { region: 'eu', role: 'primary', lsn: null, lagMs: 0, upstream: null },
-      { region: 'ap', role: 'down', lsn: null, lagMs: null, upstream: null },
-      { region: 'us', role: 'replica', lsn: null, lagMs: null, upstream: 'eu' },
-    ]);
-  });
-});
-
 describe('fenceDatabase', () => {
-  it('marks the epoch row, sets default_transaction_read_only in the parameter group, tags, waits for it, ends sessions', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    secretsAndParameters();
-    sql.readOnlyAfterChecks = 2;
-    expect(await provider().fenceDatabase('eu')).toBe('fenced');
-    expect(await callLog()).toEqual([
-      { at: 'rds@eu-west-1', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: 'geo-callfs-metadata-eu' } },
-      { at: 'ssm@eu-west-1', command: 'GetParameter', input: { Name: '/geo-callfs/eu/metadata-endpoint' } },
-      { at: 'secrets@eu-west-1', command: 'GetSecretValue', input: { SecretId: 'geo-callfs/metadata-db' } },
-      { at: 'sql@eu-db.eu-west-1.rds.amazonaws.com', command: 'markFenced', input: undefined },
-      {
-        at: 'rds@eu-west-1',
-        command: 'ModifyDBParameterGroup',
-        input: { DBParameterGroupName: 'geocallfs-eu-params', Parameters: [{ ParameterName: 'default_transaction_read_only', ParameterValue: '1', ApplyMethod: 'immediate' }] },
-      },
-      { at: 'rds@eu-west-1', command: 'AddTagsToResource', input: { ResourceName: arn('eu'), Tags: [{ Key: 'geo-callfs:fenced', Value: '2026-11-25T12:00:00.000Z' }] } },
-      { at: 'sql@eu-db.eu-west-1.rds.amazonaws.com', command: 'readOnlyByDefault', input: undefined },
-      { at: 'sql@eu-db.eu-west-1.rds.amazonaws.com', command: 'readOnlyByDefault', input: undefined },
-      { at: 'sql@eu-db.eu-west-1.rds.amazonaws.com', command: 'endSessions', input: undefined },
-    ]);
-    expect(sql.epoch.fenced).toBe(true);
-    expect((await provider().databases())[0]).toEqual({ region: 'eu', role: 'fenced', lsn: null, lagMs: 0, upstream: null });
-  });
-
   it('answers unreachable when the instance is not serving, and changes nothing', async () => {
     const world = new RdsWorld();
     world.put('eu', instance('eu', { DBInstanceStatus: 'inaccessible-encryption-credentials' }));
@@ -448,59 +417,9 @@ describe('fenceDatabase', () => {
     expect(await callLines()).toEqual(['rds@eu-west-1 DescribeDBInstances']);
   });
 
-  it('still fences through the parameter group when the database refuses connections, with a warning', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    secretsAndParameters();
-    sql.unreachable = true;
-    expect(await provider().fenceDatabase('eu')).toBe('fenced');
-    expect((await callLines()).filter((l) => l.startsWith('rds@'))).toEqual(['rds@eu-west-1 DescribeDBInstances', 'rds@eu-west-1 ModifyDBParameterGroup', 'rds@eu-west-1 AddTagsToResource']);
-    expect(logLines.join('\n')).toMatch(/does not accept connections.*parameter group only/);
-  });
-
-  it('refuses with a clear error when the instance uses a default parameter group', async () => {
-    const world = new RdsWorld();
-    world.put('eu', instance('eu', { DBParameterGroups: [{ DBParameterGroupName: 'default.postgres17', ParameterApplyStatus: 'in-sync' }] }));
-    secretsAndParameters();
-    await expect(provider().fenceDatabase('eu')).rejects.toThrow(/default parameter group default\.postgres17, which cannot be modified/);
-    expect(mocks.rds.commandCalls(ModifyDBParameterGroupCommand)).toHaveLength(0);
-  });
 });
 
 describe('promoteDatabase', () => {
-  it('promotes the replica keeping a backup retention, then polls until it is an available primary', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    expect(await provider().promoteDatabase('us')).toBe('us: promoted geo-callfs-metadata-us to a writable primary');
-    expect(mocks.rds.commandCalls(PromoteReadReplicaCommand)[0]?.args[0].input).toEqual({ DBInstanceIdentifier: 'geo-callfs-metadata-us', BackupRetentionPeriod: 14 });
-    expect(await callLines()).toEqual([
-      'rds@us-east-1 DescribeDBInstances',
-      'rds@us-east-1 PromoteReadReplica',
-      'rds@us-east-1 DescribeDBInstances', // modifying
-      'rds@us-east-1 DescribeDBInstances', // rebooting
-      'rds@us-east-1 DescribeDBInstances', // available
-    ]);
-    expect(clock.sleeps).toEqual([1000, 1000]);
-  });
-
-  it('retries a replica that is not promotable yet (backing-up) until it becomes promotable', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    let refusals = 2;
-    world.promoteBehaviour = () => {
-      if (refusals-- > 0) throw new InvalidDBInstanceStateFault({ message: 'DB Instance is not in an available state (backing-up).', $metadata: { httpStatusCode: 400 } });
-    };
-    await provider().promoteDatabase('ap');
-    expect(mocks.rds.commandCalls(PromoteReadReplicaCommand).map((c) => c.args[0].input)).toEqual([
-      { DBInstanceIdentifier: 'geo-callfs-metadata-ap', BackupRetentionPeriod: 14 },
-      { DBInstanceIdentifier: 'geo-callfs-metadata-ap', BackupRetentionPeriod: 14 },
-      { DBInstanceIdentifier: 'geo-callfs-metadata-ap', BackupRetentionPeriod: 14 },
-    ]);
-    // backoff 1 s, 2 s between the attempts, then the three polls
-    expect(clock.sleeps).toEqual([1000, 2000, 1000, 1000]);
-    expect(world.get('ap')?.DBInstanceStatus).toBe('available');
-  });
-
   it('fails with a clear error when the replica never becomes promotable before the deadline', async () => {
     const world = new RdsWorld();
     deployed(world);
@@ -514,74 +433,6 @@ describe('promoteDatabase', () => {
     expect(clock.sleeps).toEqual([1000, 2000, 4000]);
   });
 
-  it('is a no-op on an instance that is already a writable primary', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    expect(await provider().promoteDatabase('eu')).toMatch(/already a writable primary/);
-    expect(await callLines()).toEqual(['rds@eu-west-1 DescribeDBInstances']);
-  });
-});
-
-describe('followPrimary', () => {
-  it('renames the old replica aside and creates a replica of the new primary from its ARN; a second run creates nothing', async () => {
-    const world = new RdsWorld();
-    world.put('us', instance('us', { BackupRetentionPeriod: 14 })); // promoted
-    world.put('ap', instance('ap', { ReadReplicaSourceDBInstanceIdentifier: arn('eu') })); // still follows the old primary
-    const p = provider();
-    const renamed = 'geo-callfs-metadata-ap-old-20261125t120000';
-    expect(await p.followPrimary('ap', 'us')).toMatch(/rebuilt geo-callfs-metadata-ap as a replica of geo-callfs-metadata-us \(us\); the old instance was renamed aside/);
-    expect(mocks.rds.commandCalls(ModifyDBInstanceCommand)[0]?.args[0].input).toEqual({ DBInstanceIdentifier: 'geo-callfs-metadata-ap', NewDBInstanceIdentifier: renamed, ApplyImmediately: true });
-    expect(mocks.rds.commandCalls(CreateDBInstanceReadReplicaCommand)[0]?.args[0].input).toEqual({
-      DBInstanceIdentifier: 'geo-callfs-metadata-ap',
-      SourceDBInstanceIdentifier: arn('us'),
-      DBInstanceClass: 'db.r6g.large',
-      MultiAZ: true,
-      StorageType: 'gp3',
-      KmsKeyId: `arn:aws:kms:ap-southeast-1:${ACCOUNT}:key/key-ap`,
-      DBSubnetGroupName: 'subnets-ap',
-      VpcSecurityGroupIds: ['sg-ap'],
-      DBParameterGroupName: 'geocallfs-ap-params',
-      Port: 5432,
-      PubliclyAccessible: false,
-      EnableCloudwatchLogsExports: ['postgresql'],
-      CACertificateIdentifier: 'rds-ca-rsa2048-g1',
-      AutoMinorVersionUpgrade: true,
-      DeletionProtection: true,
-      CopyTagsToSnapshot: true,
-      Tags: [{ Key: 'project', Value: 'geo-callfs' }],
-    });
-    expect(await callLines()).toEqual([
-      'rds@us-east-1 DescribeDBInstances', // the new primary, for its ARN
-      'rds@ap-southeast-1 DescribeDBInstances', // the region's instance: follows eu
-      'rds@ap-southeast-1 ModifyDBInstance', // renamed aside
-      'rds@ap-southeast-1 DescribeDBInstances', // gone under its name
-      'rds@ap-southeast-1 CreateDBInstanceReadReplica',
-      'rds@ap-southeast-1 DescribeDBInstances', // creating
-      'rds@ap-southeast-1 DescribeDBInstances', // available
-    ]);
-
-    for (const mock of Object.values(mocks)) mock.resetHistory();
-    expect(await p.followPrimary('ap', 'us')).toMatch(/already replicates from us/);
-    expect(await callLines()).toEqual(['rds@us-east-1 DescribeDBInstances', 'rds@ap-southeast-1 DescribeDBInstances']);
-    expect(mocks.rds.commandCalls(CreateDBInstanceReadReplicaCommand)).toHaveLength(0);
-  });
-
-  it('resets the read-only parameter of a fenced old primary before rebuilding it', async () => {
-    const world = new RdsWorld();
-    world.put('us', instance('us'));
-    world.put('eu', instance('eu', { TagList: [{ Key: 'project', Value: 'geo-callfs' }, { Key: 'geo-callfs:fenced', Value: '2026-11-25T11:00:00.000Z' }] }));
-    await provider().followPrimary('eu', 'us');
-    expect(mocks.rds.commandCalls(ResetDBParameterGroupCommand)[0]?.args[0].input).toEqual({
-      DBParameterGroupName: 'geocallfs-eu-params',
-      Parameters: [{ ParameterName: 'default_transaction_read_only', ApplyMethod: 'immediate' }],
-    });
-    expect((await callLines()).filter((l) => !l.endsWith('DescribeDBInstances'))).toEqual([
-      'rds@eu-west-1 ModifyDBInstance',
-      'rds@eu-west-1 ResetDBParameterGroup',
-      'rds@eu-west-1 CreateDBInstanceReadReplica',
-    ]);
-    expect(mocks.rds.commandCalls(CreateDBInstanceReadReplicaCommand)[0]?.args[0].input.Tags).toEqual([{ Key: 'project', Value: 'geo-callfs' }]);
-  });
 });
 
 describe('setSynchronousRegions', () => {
@@ -602,22 +453,6 @@ describe('redis', () => {
     for (const s of status.slice(0, -1)) stub.callsFakeOnce(answer(s));
     stub.callsFake(answer(status[status.length - 1] ?? 'available'));
   }
-
-  it('redis-loss: TestFailover on the primary node group, then waits for the group to be available', async () => {
-    groups(['available', 'modifying', 'modifying', 'available']);
-    mocks.elasticache.on(TestFailoverCommand).resolves({});
-    const p = provider();
-    expect(await p.stopRedis('eu')).toMatch(/TestFailover/);
-    expect(await p.startRedis('eu')).toMatch(/available again \(master\.geo-callfs-locks-eu\.cache\.amazonaws\.com:6379\)/);
-    expect(mocks.elasticache.commandCalls(TestFailoverCommand)[0]?.args[0].input).toEqual({ ReplicationGroupId: 'geo-callfs-locks-eu', NodeGroupId: '0001' });
-    expect(await callLines()).toEqual([
-      'elasticache@eu-west-1 DescribeReplicationGroups',
-      'elasticache@eu-west-1 TestFailover',
-      'elasticache@eu-west-1 DescribeReplicationGroups',
-      'elasticache@eu-west-1 DescribeReplicationGroups',
-      'elasticache@eu-west-1 DescribeReplicationGroups',
-    ]);
-  });
 
   it('arms the lock home with the AUTH token from Secrets Manager and the nodes\' key prefix', async () => {
     groups();
@@ -650,9 +485,9 @@ describe('routeObjects', () => {
           AccountId: ACCOUNT,
           Mrap: mrapArn,
           RouteUpdates: [
-            { Bucket: 'geo-callfs-eu-west-1', Region: 'eu-west-1', TrafficDialPercentage: 0 },
-            { Bucket: 'geo-callfs-ap-southeast-1', Region: 'ap-southeast-1', TrafficDialPercentage: 100 },
-            { Bucket: 'geo-callfs-us-east-1', Region: 'us-east-1', TrafficDialPercentage: 100 },
+            { Bucket: `geo-callfs-${ACCOUNT}-eu-west-1`, Region: 'eu-west-1', TrafficDialPercentage: 0 },
+            { Bucket: `geo-callfs-${ACCOUNT}-ap-southeast-1`, Region: 'ap-southeast-1', TrafficDialPercentage: 100 },
+            { Bucket: `geo-callfs-${ACCOUNT}-us-east-1`, Region: 'us-east-1', TrafficDialPercentage: 100 },
           ],
         },
       },
@@ -675,163 +510,37 @@ describe('routeObjects', () => {
       Status: status,
       Filter: { Prefix: '' },
       DeleteMarkerReplication: { Status: 'Enabled' as const },
-      Destination: { Bucket: `arn:aws:s3:::geo-callfs-${to}` },
+      Destination: { Bucket: `arn:aws:s3:::geo-callfs-${ACCOUNT}-${to}` },
     });
-    mocks.s3.on(GetBucketReplicationCommand, { Bucket: 'geo-callfs-us-east-1' }).resolves({
+    mocks.s3.on(GetBucketReplicationCommand, { Bucket: `geo-callfs-${ACCOUNT}-us-east-1` }).resolves({
       ReplicationConfiguration: { Role: 'arn:aws:iam::123456789012:role/us-replication', Rules: [rule('eu-west-1', 'Enabled', 0), rule('ap-southeast-1', 'Disabled', 1)] },
     });
-    mocks.s3.on(GetBucketReplicationCommand, { Bucket: 'geo-callfs-ap-southeast-1' }).resolves({
+    mocks.s3.on(GetBucketReplicationCommand, { Bucket: `geo-callfs-${ACCOUNT}-ap-southeast-1` }).resolves({
       ReplicationConfiguration: { Role: 'arn:aws:iam::123456789012:role/ap-replication', Rules: [rule('eu-west-1', 'Enabled', 0), rule('us-east-1', 'Enabled', 1)] },
     });
     mocks.s3.on(PutBucketReplicationCommand).resolves({});
     const line = await provider().routeObjects(['us', 'ap']);
     expect(line).toBe('objects: us, ap replicate to each other (re-enabled us→ap); rules to eu are kept as deployed (S3 queues those copies until the region is back)');
     expect(await callLog()).toEqual([
-      { at: 's3@us-east-1', command: 'GetBucketReplication', input: { Bucket: 'geo-callfs-us-east-1' } },
+      { at: 's3@us-east-1', command: 'GetBucketReplication', input: { Bucket: `geo-callfs-${ACCOUNT}-us-east-1` } },
       {
         at: 's3@us-east-1',
         command: 'PutBucketReplication',
         input: {
-          Bucket: 'geo-callfs-us-east-1',
+          Bucket: `geo-callfs-${ACCOUNT}-us-east-1`,
           ReplicationConfiguration: { Role: 'arn:aws:iam::123456789012:role/us-replication', Rules: [rule('eu-west-1', 'Enabled', 0), rule('ap-southeast-1', 'Enabled', 1)] },
         },
       },
-      { at: 's3@ap-southeast-1', command: 'GetBucketReplication', input: { Bucket: 'geo-callfs-ap-southeast-1' } },
+      { at: 's3@ap-southeast-1', command: 'GetBucketReplication', input: { Bucket: `geo-callfs-${ACCOUNT}-ap-southeast-1` } },
     ]);
   });
 });
 
 // ---- a whole primary failover ---------------------------------------------------------------------
 
-describe('a primary-failover sequence', () => {
-  it('fence eu → promote us → followPrimary ap and eu → withdraw eu → epoch and lock home on us, in this exact order', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    routeRecords();
-    secretsAndParameters();
-    mocks.route53.on(UpdateHealthCheckCommand).resolves({});
-    mocks.elasticache.on(DescribeReplicationGroupsCommand).callsFake((input: { ReplicationGroupId: string }) => ({
-      ReplicationGroups: [{ ReplicationGroupId: input.ReplicationGroupId, Status: 'available', NodeGroups: [{ NodeGroupId: '0001', PrimaryEndpoint: { Address: `master.${input.ReplicationGroupId}.cache`, Port: 6379 } }] }],
-    }));
-    const p = provider();
-
-    expect(await p.fenceDatabase('eu')).toBe('fenced');
-    await p.promoteDatabase('us');
-    await p.followPrimary('ap', 'us');
-    await p.followPrimary('eu', 'us');
-    await p.withdrawRegion('eu');
-    const epoch = await p.readEpoch('us');
-    await p.writeEpoch('us', { epoch: epoch.epoch + 1, fenced: false, primaryRegion: 'us', lockHome: 'master.geo-callfs-locks-us.cache:6379' });
-    await p.armLockHome('us', epoch.epoch + 1, 1_800_000_000_000_000);
-
-    expect(await callLines()).toEqual([
-      // fence eu
-      'rds@eu-west-1 DescribeDBInstances',
-      'ssm@eu-west-1 GetParameter',
-      'secrets@eu-west-1 GetSecretValue',
-      'sql@eu-db.eu-west-1.rds.amazonaws.com markFenced',
-      'rds@eu-west-1 ModifyDBParameterGroup',
-      'rds@eu-west-1 AddTagsToResource',
-      'sql@eu-db.eu-west-1.rds.amazonaws.com readOnlyByDefault',
-      'sql@eu-db.eu-west-1.rds.amazonaws.com endSessions',
-      // promote us
-      'rds@us-east-1 DescribeDBInstances',
-      'rds@us-east-1 PromoteReadReplica',
-      'rds@us-east-1 DescribeDBInstances',
-      'rds@us-east-1 DescribeDBInstances',
-      'rds@us-east-1 DescribeDBInstances',
-      // ap follows us
-      'rds@us-east-1 DescribeDBInstances',
-      'rds@ap-southeast-1 DescribeDBInstances',
-      'rds@ap-southeast-1 ModifyDBInstance',
-      'rds@ap-southeast-1 DescribeDBInstances',
-      'rds@ap-southeast-1 CreateDBInstanceReadReplica',
-      'rds@ap-southeast-1 DescribeDBInstances',
-      'rds@ap-southeast-1 DescribeDBInstances',
-      // eu (fenced) follows us
-      'rds@us-east-1 DescribeDBInstances',
-      'rds@eu-west-1 DescribeDBInstances',
-      'rds@eu-west-1 ModifyDBInstance',
-      'rds@eu-west-1 DescribeDBInstances',
-      'rds@eu-west-1 ResetDBParameterGroup',
-      'rds@eu-west-1 CreateDBInstanceReadReplica',
-      'rds@eu-west-1 DescribeDBInstances',
-      'rds@eu-west-1 DescribeDBInstances',
-      // withdraw eu
-      'route53@us-east-1 ListResourceRecordSets',
-      'route53@us-east-1 UpdateHealthCheck',
-      // epoch on the new primary, lock home next to it
-      'ssm@us-east-1 GetParameter',
-      'secrets@us-east-1 GetSecretValue',
-      'sql@us-db.us-east-1.rds.amazonaws.com readEpoch',
-      'sql@us-db.us-east-1.rds.amazonaws.com writeEpoch',
-      'elasticache@us-east-1 DescribeReplicationGroups',
-      'secrets@us-east-1 GetSecretValue',
-      'redis@master.geo-callfs-locks-us.cache:6379 arm',
-    ]);
-    expect(mocks.rds.commandCalls(CreateDBInstanceReadReplicaCommand).map((c) => [c.args[0].input.DBInstanceIdentifier, c.args[0].input.SourceDBInstanceIdentifier])).toEqual([
-      ['geo-callfs-metadata-ap', arn('us')],
-      ['geo-callfs-metadata-eu', arn('us')],
-    ]);
-    expect(mocks.route53.commandCalls(UpdateHealthCheckCommand)[0]?.args[0].input).toEqual({ HealthCheckId: 'hc-eu-1111', Inverted: true });
-    expect(sql.epoch).toEqual({ epoch: 8, fenced: false, primaryRegion: 'us', lockHome: 'master.geo-callfs-locks-us.cache:6379' });
-
-    // Afterwards the deployment reads: us primary, ap and eu its replicas.
-    expect(await p.databases()).toEqual([
-      { region: 'eu', role: 'replica', lsn: null, lagMs: null, upstream: 'us' },
-      { region: 'ap', role: 'replica', lsn: null, lagMs: null, upstream: 'us' },
-      { region: 'us', role: 'primary', lsn: null, lagMs: 0, upstream: null },
-    ]);
-  });
-});
-
 // ---- topology, answers, nodes -------------------------------------------------------------------
 
 describe('topology, answeringRegions and nodes', () => {
-  function ecsService(): void {
-    mocks.ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => ({ Parameters: input.Names.map((n) => ({ Name: n, Value: `${n.split('/')[2] ?? '?'}-${n.endsWith('cluster-name') ? 'cluster' : 'service'}` })) }));
-    mocks.ecs.on(ListTasksCommand).callsFake((input: { cluster: string }) => ({ taskArns: [`arn:aws:ecs:x:${ACCOUNT}:task/${input.cluster}/task-${input.cluster.split('-')[0] ?? ''}-1`] }));
-    mocks.ecs.on(DescribeTasksCommand).callsFake((input: { tasks: string[] }) => ({ tasks: input.tasks.map((t) => ({ taskArn: t, lastStatus: 'RUNNING', healthStatus: t.includes('-ap-') ? 'UNHEALTHY' : 'HEALTHY' })) }));
-  }
-
-  it('topology: primary first, Redis addresses cached, the lock home from the epoch row, nodes by region', async () => {
-    const world = new RdsWorld();
-    deployed(world);
-    secretsAndParameters();
-    ecsService();
-    mocks.elasticache.on(DescribeReplicationGroupsCommand).callsFake((input: { ReplicationGroupId: string }) => ({
-      ReplicationGroups: [{ ReplicationGroupId: input.ReplicationGroupId, Status: 'available', NodeGroups: [{ NodeGroupId: '0001', PrimaryEndpoint: { Address: `master.${input.ReplicationGroupId}.cache`, Port: 6379 } }] }],
-    }));
-    sql.epoch = { epoch: 3, fenced: false, primaryRegion: 'eu', lockHome: 'master.geo-callfs-locks-eu.cache:6379' };
-    const p = provider();
-    expect(await p.topology()).toEqual({ regions: ['eu', 'ap', 'us'], primaryRegion: 'eu', lockHomeRegion: 'eu', nodes: { eu: ['eu/task-eu-1'], ap: ['ap/task-ap-1'], us: ['us/task-us-1'] } });
-    expect(p.redisAddress('us')).toBe('master.geo-callfs-locks-us.cache:6379');
-    expect(mocks.ecs.commandCalls(ListTasksCommand).map((c) => c.args[0].input)).toContainEqual({ cluster: 'eu-cluster', serviceName: 'eu-service', desiredStatus: 'RUNNING' });
-    expect((await p.nodeStatus()).map((n) => [n.id, n.ready])).toEqual([
-      ['eu/task-eu-1', true],
-      ['ap/task-ap-1', false],
-      ['us/task-us-1', true],
-    ]);
-  });
-
-  it('stopNode stops the ECS task; startNode waits for the service to run its desired count again', async () => {
-    ecsService();
-    mocks.ecs.on(StopTaskCommand).resolves({});
-    mocks.ecs
-      .on(DescribeServicesCommand)
-      .resolvesOnce({ services: [{ runningCount: 1, desiredCount: 2 }] })
-      .resolves({ services: [{ runningCount: 2, desiredCount: 2 }] });
-    const p = provider();
-    await p.stopNode('us/task-us-1');
-    expect(await p.startNode('us/task-us-1')).toMatch(/2\/2 running/);
-    expect(await callLog()).toEqual([
-      { at: 'ssm@us-east-1', command: 'GetParameters', input: { Names: ['/geo-callfs/us/node-cluster-name', '/geo-callfs/us/node-service-name'] } },
-      { at: 'ecs@us-east-1', command: 'StopTask', input: { cluster: 'us-cluster', task: 'task-us-1', reason: 'geo-callfs drill: stopNode' } },
-      { at: 'ecs@us-east-1', command: 'DescribeServices', input: { cluster: 'us-cluster', services: ['us-service'] } },
-      { at: 'ecs@us-east-1', command: 'DescribeServices', input: { cluster: 'us-cluster', services: ['us-service'] } },
-    ]);
-  });
-
   it('answeringRegions with a client subnet: TestDNSAnswer of the global name, then of each region name', async () => {
     routeRecords();
     const answers: Record<string, string[]> = { [GLOBAL]: ['203.0.113.10', '203.0.113.11'], [`eu.${GLOBAL}`]: ['203.0.113.10', '203.0.113.11'], [`us.${GLOBAL}`]: ['198.51.100.7'], [`ap.${GLOBAL}`]: ['192.0.2.9'] };

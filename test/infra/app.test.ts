@@ -11,16 +11,22 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REGIONS } from '../../regions/index.js';
 import { applyNagChecks } from '../../infra/aspects/nag.js';
 import { FEATURE_FLAGS } from '../../infra/config/feature-flags.js';
-import { PLACEHOLDER_ACCOUNT, settingsFromContext } from '../../infra/config/settings.js';
+import { PLACEHOLDER_ACCOUNT, STAGES, settingsFromContext } from '../../infra/config/settings.js';
+import { regionBucketName } from '../../regions/schema.js';
 import { ACCOUNT, SA_REGION_FILE, regionsWith, resourcesOf, synthesizeApp, template, testSettings, type SynthesizedApp } from './support.js';
 
 let shipped: SynthesizedApp;
+let staging: SynthesizedApp;
 let withSa: SynthesizedApp;
 
 beforeAll(() => {
   shipped = synthesizeApp(REGIONS);
+  // Every stage the app knows (STAGES) synthesizes with cdk-nag on: production above, staging here.
+  staging = synthesizeApp(REGIONS, testSettings({ stage: 'staging' }));
   withSa = synthesizeApp(regionsWith({ 'sa.ts': SA_REGION_FILE }), testSettings(), false);
-}, 120_000);
+}, 300_000);
+
+const bucket = (awsRegion: string): string => `geo-callfs-${ACCOUNT}-${awsRegion}`;
 
 /** Replication rules of a region stack's data bucket, as `destination bucket name`. */
 function replicationDestinations(t: Template): string[] {
@@ -31,16 +37,82 @@ function replicationDestinations(t: Template): string[] {
 }
 
 describe('the app from regions/', () => {
-  it('has one stack per region, home first, plus the global stack, each with an explicit environment', () => {
-    const stacks = [...shipped.geo.regionStacks.values(), shipped.geo.globalStack];
-    expect(stacks.map((s) => s.stackName)).toEqual(['GeoCallfs-eu', 'GeoCallfs-ap', 'GeoCallfs-us', 'GeoCallfs-Global']);
-    expect(stacks.map((s) => `${s.account}/${s.region}`)).toEqual([`${ACCOUNT}/eu-west-1`, `${ACCOUNT}/ap-southeast-1`, `${ACCOUNT}/us-east-1`, `${ACCOUNT}/us-east-1`]);
+  it('has the secrets stack, one stack per region (founding region first, then by name) and the global stack, each with an explicit environment', () => {
+    const stacks = shipped.geo.stacks;
+    expect(stacks.map((s) => s.stackName)).toEqual(['GeoCallfs-Secrets', 'GeoCallfs-eu', 'GeoCallfs-ap', 'GeoCallfs-us', 'GeoCallfs-Global']);
+    expect(stacks.map((s) => `${s.account}/${s.region}`)).toEqual([`${ACCOUNT}/eu-west-1`, `${ACCOUNT}/eu-west-1`, `${ACCOUNT}/ap-southeast-1`, `${ACCOUNT}/us-east-1`, `${ACCOUNT}/us-east-1`]);
     expect(stacks.every((s) => s.terminationProtection)).toBe(true);
   });
 
-  it('passes cdk-nag AwsSolutions with every remaining finding acknowledged (synthesis would throw otherwise)', () => {
+  it.each(STAGES)('passes cdk-nag AwsSolutions in stage %s with every remaining finding acknowledged (synthesis would throw otherwise)', (stage) => {
     // Template.fromStack ran the validation plugins in beforeAll; a fresh synth must not throw either.
-    expect(() => shipped.geo.app.synth({ force: true })).not.toThrow();
+    const app = stage === 'production' ? shipped : staging;
+    expect(app.geo.stacks.every((s) => s.tags.tagValues().stage === stage)).toBe(true);
+    expect(() => app.geo.app.synth({ force: true })).not.toThrow();
+  });
+
+  it('in staging: databases can be deleted, stacks are not termination-protected', () => {
+    for (const name of ['eu', 'ap', 'us']) template(staging, `GeoCallfs-${name}`).hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false });
+    expect(staging.geo.stacks.some((s) => s.terminationProtection)).toBe(false);
+  });
+
+  it('names every bucket after the account and AWS region, so two deployments cannot collide', () => {
+    for (const region of REGIONS) {
+      template(shipped, `GeoCallfs-${region.name}`).hasResourceProperties('AWS::S3::Bucket', { BucketName: bucket(region.awsRegion), VersioningConfiguration: { Status: 'Enabled' } });
+    }
+    const other = synthesizeApp(REGIONS.filter((r) => r.role === 'home'), testSettings({ account: '210987654321' }), false, ['GeoCallfs-eu']);
+    template(other, 'GeoCallfs-eu').hasResourceProperties('AWS::S3::Bucket', { BucketName: 'geo-callfs-210987654321-eu-west-1' });
+  });
+
+  it('refuses to derive a bucket name without an account id, and says what to do', () => {
+    const [eu] = REGIONS;
+    if (eu === undefined) throw new Error('no region');
+    expect(() => regionBucketName(eu, undefined)).toThrow(/region eu: the bucket name is derived from the AWS account id, and none was given \(got undefined\); pass the 12-digit account or set bucketName in regions\/eu\.ts/);
+    expect(regionBucketName({ ...eu, bucketName: 'my-own-bucket' }, undefined)).toBe('my-own-bucket');
+  });
+
+  it('leaves the number of node tasks to autoscaling: no DesiredCount a deploy would reset', () => {
+    for (const name of ['eu', 'ap', 'us']) {
+      const t = template(shipped, `GeoCallfs-${name}`);
+      t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: Match.absent() });
+      t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 8, ScalableDimension: 'ecs:service:DesiredCount' });
+    }
+  });
+
+  it('retains every secret when its stack is deleted or the secret replaced', () => {
+    const secrets = [...shipped.templates.values()].flatMap((t) => Object.entries(t.findResources('AWS::SecretsManager::Secret')));
+    expect(secrets.map(([, r]) => (r.Properties as { Name: string }).Name).sort()).toEqual([
+      'geo-callfs/api-keys',
+      'geo-callfs/internal-proxy',
+      'geo-callfs/link-signing',
+      'geo-callfs/lock-cache-token',
+      'geo-callfs/metadata-db',
+    ]);
+    for (const [id, r] of secrets) expect([id, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([id, 'Retain', 'Retain']);
+    template(shipped, 'GeoCallfs-Secrets').hasResourceProperties('AWS::SecretsManager::Secret', { ReplicaRegions: [{ Region: 'ap-southeast-1' }, { Region: 'us-east-1' }] });
+  });
+
+  it('replicates the home primary\'s automated backups to the next region, under that region\'s database key', () => {
+    template(shipped, 'GeoCallfs-eu').hasResourceProperties('AWS::RDS::DBInstance', {
+      AutomaticBackupReplicationRegion: 'ap-southeast-1',
+      AutomaticBackupReplicationKmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:ap-southeast-1:${ACCOUNT}:alias/geo-callfs-metadata-ap`]] },
+    });
+    template(shipped, 'GeoCallfs-ap').hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/geo-callfs-metadata-ap' });
+    template(shipped, 'GeoCallfs-us').hasResourceProperties('AWS::RDS::DBInstance', { AutomaticBackupReplicationRegion: Match.absent() });
+  });
+
+  it('gives every region an alarm topic every alarm notifies, and the global stack one for the readiness checks', () => {
+    for (const t of [...shipped.templates.values()].filter((_, i) => i > 0)) {
+      const topics = Object.keys(t.findResources('AWS::SNS::Topic'));
+      expect(topics).toHaveLength(1);
+      for (const [id, alarm] of resourcesOf(t, 'AWS::CloudWatch::Alarm')) expect([id, alarm.Properties.AlarmActions]).toEqual([id, [{ Ref: topics[0] }]]);
+    }
+    template(shipped, 'GeoCallfs-Global').resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { Namespace: 'AWS/Route53', MetricName: 'HealthCheckStatus' }, 3);
+  });
+
+  it('health-checks every region on /ready/read, in Route 53 and at the load balancer (D2)', () => {
+    template(shipped, 'GeoCallfs-Global').allResourcesProperties('AWS::Route53::HealthCheck', { HealthCheckConfig: Match.objectLike({ ResourcePath: '/ready/read' }) });
+    for (const name of ['eu', 'ap', 'us']) template(shipped, `GeoCallfs-${name}`).hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/ready/read' });
   });
 
   it('fails synthesis on a finding nobody acknowledged', () => {
@@ -62,7 +134,7 @@ describe('the app from regions/', () => {
   it('replicates every bucket to every other region\'s bucket, so each pair replicates both ways', () => {
     for (const source of REGIONS) {
       const destinations = replicationDestinations(template(shipped, `GeoCallfs-${source.name}`));
-      expect(destinations.sort()).toEqual(REGIONS.filter((r) => r.name !== source.name).map((r) => r.bucketName).sort());
+      expect(destinations.sort()).toEqual(REGIONS.filter((r) => r.name !== source.name).map((r) => bucket(r.awsRegion)).sort());
     }
   });
 
@@ -109,11 +181,11 @@ describe('adding a fourth region (one new file in regions/)', () => {
   });
 
   it('adds the bucket replication pairs between it and every other region, both ways', () => {
-    expect(replicationDestinations(template(withSa, 'GeoCallfs-sa')).sort()).toEqual(['geo-callfs-ap-southeast-1', 'geo-callfs-eu-west-1', 'geo-callfs-us-east-1']);
+    expect(replicationDestinations(template(withSa, 'GeoCallfs-sa')).sort()).toEqual([bucket('ap-southeast-1'), bucket('eu-west-1'), bucket('us-east-1')]);
     for (const name of ['eu', 'ap', 'us']) {
       const before = replicationDestinations(template(shipped, `GeoCallfs-${name}`));
       const after = replicationDestinations(template(withSa, `GeoCallfs-${name}`));
-      expect(after.filter((b) => !before.includes(b))).toEqual(['geo-callfs-sa-east-1']);
+      expect(after.filter((b) => !before.includes(b))).toEqual([bucket('sa-east-1')]);
       expect(before.every((b) => after.includes(b))).toBe(true);
     }
   });
@@ -133,14 +205,14 @@ describe('adding a fourth region (one new file in regions/)', () => {
       for (const r of Object.values(t.toJSON().Resources as Record<string, { Type: string }>)) byType.set(r.Type, (byType.get(r.Type) ?? 0) + 1);
       return byType;
     };
-    // eu and ap come before sa in deploy order: sa dials them, so they only gain the alarms of
-    // their new outgoing replication rule (latency and failures) and ingress rules for sa's range.
+    // eu and ap come before sa in rollout order: sa dials them, so they only gain the alarms of
+    // their new outgoing replication rule (latency, pending, failures) and ingress rules for sa's range.
     for (const name of ['eu', 'ap']) {
       const before = counts(template(shipped, `GeoCallfs-${name}`));
       const after = counts(template(withSa, `GeoCallfs-${name}`));
       const changed = [...new Set([...before.keys(), ...after.keys()])].filter((type) => before.get(type) !== after.get(type));
       expect(changed).toEqual(['AWS::CloudWatch::Alarm']);
-      expect((after.get('AWS::CloudWatch::Alarm') ?? 0) - (before.get('AWS::CloudWatch::Alarm') ?? 0)).toBe(2);
+      expect((after.get('AWS::CloudWatch::Alarm') ?? 0) - (before.get('AWS::CloudWatch::Alarm') ?? 0)).toBe(3);
       const admitsSa = resourcesOf(template(withSa, `GeoCallfs-${name}`), 'AWS::EC2::SecurityGroup').filter(([, r]) =>
         JSON.stringify(r.Properties.SecurityGroupIngress ?? []).includes('10.40.0.0/16'),
       );
@@ -159,16 +231,16 @@ describe('settings from CDK context', () => {
   it('uses placeholders so a clean clone synthesizes offline, and reports them', () => {
     const settings = settingsFromContext(() => undefined, {}, '/repo');
     expect(settings.account).toBe(PLACEHOLDER_ACCOUNT);
-    expect(settings.placeholders).toEqual(['account', 'hostedZoneId', 'zoneName']);
+    expect(settings.placeholders).toEqual(['account', 'hostedZoneId', 'zoneName', 'rdsCaBundleSha256']);
     expect(settings.dns.globalHostname).toBe('files.example.com');
     expect(settings.image).toEqual({ kind: 'dockerfile', directory: '/repo' });
-    expect(settings.replication).toBe(true);
+    expect(settings.pendingRegions).toEqual([]);
   });
 
   it('takes the account from CDK_DEFAULT_ACCOUNT and every other key from context', () => {
-    const context: Record<string, string> = { hostedZoneId: 'Z0ABCDEFGHIJKLMNOPQRS', zoneName: 'corp.example', globalHostname: 'cdn.corp.example', stage: 'staging', replication: 'off', imageUri: 'repo/image:1' };
+    const context: Record<string, string> = { hostedZoneId: 'Z0ABCDEFGHIJKLMNOPQRS', zoneName: 'corp.example', globalHostname: 'cdn.corp.example', stage: 'staging', pendingRegions: 'ap, us', imageUri: 'repo/image:1' };
     const settings = settingsFromContext((key) => context[key], { CDK_DEFAULT_ACCOUNT: '210987654321' }, '/repo');
-    expect(settings).toMatchObject({ account: '210987654321', stage: 'staging', replication: false, image: { kind: 'uri', uri: 'repo/image:1' }, placeholders: [] });
+    expect(settings).toMatchObject({ account: '210987654321', stage: 'staging', pendingRegions: ['ap', 'us'], image: { kind: 'uri', uri: 'repo/image:1' }, placeholders: [] });
   });
 
   it.each([
@@ -176,7 +248,7 @@ describe('settings from CDK context', () => {
     ['stage', 'prod', /context stage: must be production or staging/],
     ['hostedZoneId', 'example.com', /context hostedZoneId/],
     ['globalHostname', 'files.other.org', /context globalHostname: must be example\.com or a name inside it/],
-    ['replication', 'maybe', /context replication: must be on or off/],
+    ['pendingRegions', 'ap;us', /context pendingRegions: must be a comma-separated list of region names/],
   ])('names the bad context key %s', (key, value, message) => {
     expect(() => settingsFromContext((k) => (k === key ? value : undefined), {}, '/repo')).toThrow(message);
   });
@@ -184,7 +256,7 @@ describe('settings from CDK context', () => {
   it('builds the node image from the repository Dockerfile as an asset, which needs no Docker at synth', () => {
     const settings = testSettings({ image: { kind: 'dockerfile', directory: new URL('../..', import.meta.url).pathname } });
     const home = REGIONS.filter((r) => r.role === 'home');
-    const app = synthesizeApp(home, settings, false);
+    const app = synthesizeApp(home, settings, false, ['GeoCallfs-eu']);
     const stack = app.geo.regionStacks.get('eu');
     const assets = stack?.node.findAll().filter((c) => c instanceof DockerImageAsset) ?? [];
     expect(assets).toHaveLength(1);

@@ -1,16 +1,21 @@
+import { SecretValue } from 'aws-cdk-lib';
 import { Template, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { MetadataDatabase, type MetadataDatabaseSource } from '../../infra/constructs/metadata-database.js';
+import { MetadataDatabase, type BackupReplication, type MetadataDatabaseSource } from '../../infra/constructs/metadata-database.js';
 import { ACCOUNT, bareStack, resourcesOf } from './support.js';
 
-function build(source: MetadataDatabaseSource, region: string, deletionProtection = true): Template {
+const PASSWORD = SecretValue.secretsManager('geo-callfs/metadata-db', { jsonField: 'password' });
+
+function build(source: MetadataDatabaseSource, region: string, deletionProtection = true, backupReplication?: BackupReplication): Template {
   const { stack, vpc } = bareStack(region);
   const db = new MetadataDatabase(stack, 'Db', {
     vpc,
     source,
     instanceIdentifier: `meta-${region}`,
+    keyAlias: `alias/meta-${region}`,
+    ...(backupReplication === undefined ? {} : { backupReplication }),
     instanceType: new ec2.InstanceType('r6g.large'),
     deletionProtection,
     logRetention: logs.RetentionDays.ONE_MONTH,
@@ -20,7 +25,8 @@ function build(source: MetadataDatabaseSource, region: string, deletionProtectio
 }
 
 describe('MetadataDatabase, home region (primary)', () => {
-  const t = build({ kind: 'primary', replicaRegions: ['us-east-1', 'ap-southeast-1'] }, 'eu-west-1');
+  const backups = { awsRegion: 'us-east-1', kmsKeyArn: `arn:aws:kms:us-east-1:${ACCOUNT}:alias/meta-us-east-1`, retentionDays: 7 };
+  const t = build({ kind: 'primary', masterPassword: PASSWORD }, 'eu-west-1', true, backups);
 
   it('is a Multi-AZ, encrypted, backed-up, deletion-protected Postgres that is not publicly accessible', () => {
     t.hasResourceProperties('AWS::RDS::DBInstance', {
@@ -48,14 +54,20 @@ describe('MetadataDatabase, home region (primary)', () => {
     t.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: Match.objectLike({ 'rds.force_ssl': '1' }) });
   });
 
-  it('takes its password from a generated secret replicated to the other regions, never a literal', () => {
-    t.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'geo-callfs/metadata-db',
-      ReplicaRegions: [{ Region: 'us-east-1' }, { Region: 'ap-southeast-1' }],
-      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }),
-    });
+  it('takes its password from the shared secret by dynamic reference, never a literal, and creates no secret itself', () => {
     const [, instance] = resourcesOf(t, 'AWS::RDS::DBInstance')[0] ?? [];
-    expect(JSON.stringify(instance?.Properties.MasterUserPassword)).toMatch(/resolve:secretsmanager:/);
+    expect(instance?.Properties.MasterUserPassword).toBe('{{resolve:secretsmanager:geo-callfs/metadata-db:SecretString:password::}}');
+    expect(instance?.Properties.MasterUsername).toBe('callfs');
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+
+  it('replicates its automated backups to the region it is told, encrypted with that region\'s key', () => {
+    t.hasResourceProperties('AWS::RDS::DBInstance', {
+      AutomaticBackupReplicationRegion: 'us-east-1',
+      AutomaticBackupReplicationKmsKeyId: `arn:aws:kms:us-east-1:${ACCOUNT}:alias/meta-us-east-1`,
+      AutomaticBackupReplicationRetentionPeriod: 7,
+    });
+    t.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/meta-eu-west-1' });
   });
 
   it('admits only the peers it is told about, never the internet', () => {
@@ -65,7 +77,7 @@ describe('MetadataDatabase, home region (primary)', () => {
   });
 
   it('can be deleted outside production stages', () => {
-    build({ kind: 'primary', replicaRegions: [] }, 'eu-west-1', false).hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false });
+    build({ kind: 'primary', masterPassword: PASSWORD }, 'eu-west-1', false).hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false });
   });
 });
 
@@ -85,7 +97,8 @@ describe('MetadataDatabase, other regions (cross-region replica)', () => {
     });
   });
 
-  it('creates no credentials of its own: the nodes read the home secret\'s replica', () => {
+  it('creates no credentials of its own and replicates no backups unless told to', () => {
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    t.hasResourceProperties('AWS::RDS::DBInstance', { AutomaticBackupReplicationRegion: Match.absent() });
   });
 });

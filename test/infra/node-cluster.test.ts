@@ -45,13 +45,13 @@ describe('NodeCluster', () => {
     });
   });
 
-  it('checks /health on the node port of each task', () => {
-    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, Protocol: 'HTTP', TargetType: 'ip', HealthCheckPath: '/health', Matcher: { HttpCode: '200' } });
+  it('checks /ready/read (D2: the node can serve reads) on the node port of each task', () => {
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, Protocol: 'HTTP', TargetType: 'ip', HealthCheckPath: '/ready/read', Matcher: { HttpCode: '200' } });
   });
 
   it('runs the tasks on Fargate in private subnets, rolling back a failing deployment', () => {
     t.hasResourceProperties('AWS::ECS::Service', {
-      DesiredCount: 2,
+      DesiredCount: Match.absent(),
       DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 }),
       NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED', Subnets: Match.arrayWith([Match.objectLike({ Ref: Match.stringLikeRegexp('NodesSubnet') })]) }) },
       CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE', Weight: 1 }],

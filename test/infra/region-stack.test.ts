@@ -15,14 +15,15 @@ let withCertificate: SynthesizedApp;
 
 beforeAll(() => {
   const regions = loadRegions({ 'eu.ts': REGION_FILES['eu.ts'], 'us.ts': REGION_FILES['us.ts'] });
-  app = synthesizeApp(regions, undefined, false);
+  app = synthesizeApp(regions, undefined, false, ['GeoCallfs-eu', 'GeoCallfs-us']);
   const certificateArn = 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
   withCertificate = synthesizeApp(
     regions.map((r) => (r.name === 'us' ? { ...r, certificateArn } : r)),
     undefined,
     false,
+    ['GeoCallfs-us'],
   );
-}, 120_000);
+}, 300_000);
 
 interface ContainerDefinition {
   Environment: Array<{ Name: string; Value: unknown }>;
@@ -60,7 +61,7 @@ describe('the node configuration a RegionStack gives its tasks', () => {
       CALLFS_DLM__TYPE: 'redis',
       CALLFS_DLM__REDIS_ADDR: 'resolved.internal.example:6379',
       CALLFS_BACKEND__DEFAULT_BACKEND: 's3',
-      CALLFS_BACKEND__S3_BUCKET_NAME: 'geo-callfs-eu-west-1',
+      CALLFS_BACKEND__S3_BUCKET_NAME: 'geo-callfs-123456789012-eu-west-1',
       CALLFS_BACKEND__S3_REGION: 'eu-west-1',
       CALLFS_BACKEND__LOCALFS_ROOT_PATH: '',
       CALLFS_INSTANCE_DISCOVERY__REGION: 'eu',
@@ -108,7 +109,7 @@ describe('the node configuration a RegionStack gives its tasks', () => {
     expect(config.auth.users).toHaveLength(1);
     const [self, other] = stack === 'GeoCallfs-eu' ? ['eu', 'us'] : ['us', 'eu'];
     expect(config.instanceDiscovery.region).toBe(self);
-    expect(config.backend.s3RegionBuckets).toEqual({ [other]: { bucket: `geo-callfs-${other === 'eu' ? 'eu-west-1' : 'us-east-1'}`, region: other === 'eu' ? 'eu-west-1' : 'us-east-1', endpoint: null } });
+    expect(config.backend.s3RegionBuckets).toEqual({ [other]: { bucket: `geo-callfs-123456789012-${other === 'eu' ? 'eu-west-1' : 'us-east-1'}`, region: other === 'eu' ? 'eu-west-1' : 'us-east-1', endpoint: null } });
     if (config.metadataStore.type !== 'postgres') throw new Error('expected postgres');
     expect(config.metadataStore.readDsn === null).toBe(stack === 'GeoCallfs-eu');
   });

@@ -22,8 +22,9 @@ const us = REGION_FILES['us.ts'] as Record<string, unknown>;
 describe('a region file', () => {
   it.each([
     ['an unknown AWS region', { ...eu, awsRegion: 'eu-west-9' }, /^regions\/bad\.ts: awsRegion: an AWS region code such as eu-west-1 \("eu-west-9" is not one\)/],
-    ['a missing bucket name', (({ bucketName: _dropped, ...rest }) => rest)(eu), /^regions\/bad\.ts: bucketName: required: the name of this region's S3 bucket/],
     ['an invalid bucket name', { ...eu, bucketName: 'Not_A_Bucket' }, /^regions\/bad\.ts: bucketName: a valid S3 bucket name/],
+    ['an alarm topic of another region', { ...eu, alarmNotifications: [{ topicArn: 'arn:aws:sns:us-east-1:123456789012:pager' }] }, /^regions\/bad\.ts: alarmNotifications\.0\.topicArn: is in us-east-1; CloudWatch alarms notify topics of their own region \(eu-west-1\)/],
+    ['a database origin that is not one', { ...eu, databaseOrigin: 'replica' }, /^regions\/bad\.ts: databaseOrigin: /],
     ['a zone of another region', { ...eu, availabilityZones: ['eu-west-1a', 'us-east-1b'] }, /^regions\/bad\.ts: availabilityZones\.1: "us-east-1b" is not a zone of eu-west-1/],
     ['a certificate of another region', { ...eu, certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc-123' }, /^regions\/bad\.ts: certificateArn: is in us-east-1; a load balancer certificate must be in eu-west-1/],
     ['a ceiling under the floor', { ...eu, nodeCount: 4, maxNodeCount: 2 }, /^regions\/bad\.ts: maxNodeCount: must be at least nodeCount \(4\)/],
@@ -51,10 +52,15 @@ describe('the set of region files', () => {
   });
 
   it('refuses a bucket, AWS region or CIDR used twice', () => {
-    const twin = { ...us, name: 'us2', cidr: '10.20.128.0/17' };
-    expect(() => loadRegions({ 'eu.ts': eu, 'us.ts': us, 'us2.ts': twin })).toThrow(
-      /regions\/us2\.ts: awsRegion: "us-east-1" is already used by regions\/us\.ts[\s\S]*regions\/us2\.ts: bucketName: "geo-callfs-us-east-1" is already used[\s\S]*regions\/us2\.ts: cidr: 10\.20\.128\.0\/17 overlaps 10\.20\.0\.0\/16 of regions\/us\.ts/,
+    const twin = { ...us, name: 'us2', cidr: '10.20.128.0/17', bucketName: 'shared-bucket' };
+    expect(() => loadRegions({ 'eu.ts': eu, 'us.ts': { ...us, bucketName: 'shared-bucket' }, 'us2.ts': twin })).toThrow(
+      /regions\/us2\.ts: awsRegion: "us-east-1" is already used by regions\/us\.ts[\s\S]*regions\/us2\.ts: bucketName: "shared-bucket" is already used[\s\S]*regions\/us2\.ts: cidr: 10\.20\.128\.0\/17 overlaps 10\.20\.0\.0\/16 of regions\/us\.ts/,
     );
+  });
+
+  it('refuses two databases created as the primary, or a replica of a region that is not there', () => {
+    expect(() => loadRegions({ 'eu.ts': eu, 'us.ts': { ...us, databaseOrigin: 'primary' } })).toThrow(/exactly one region's database is created as the primary \(found eu\.ts, us\.ts\)/);
+    expect(() => loadRegions({ 'eu.ts': eu, 'us.ts': { ...us, databaseOrigin: { replicaOf: 'mars' } } })).toThrow(/regions\/us\.ts: databaseOrigin: replicaOf "mars" must name another region of regions\//);
   });
 });
 

@@ -4,11 +4,20 @@ import { SharedSecrets } from '../../infra/constructs/shared-secrets.js';
 import { bareStack } from './support.js';
 
 describe('SharedSecrets', () => {
-  it('in the home region: generates each secret and replicates it to every other region', () => {
-    const { stack } = bareStack();
-    new SharedSecrets(stack, 'Secrets', { mode: 'create', replicaRegions: ['us-east-1', 'ap-southeast-1'] });
-    const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::SecretsManager::Secret', 4);
+  const created = bareStack();
+  new SharedSecrets(created.stack, 'Secrets', { mode: 'create', replicaRegions: ['us-east-1', 'ap-southeast-1'] });
+  const t = Template.fromStack(created.stack);
+
+  it('in the secrets stack: generates each secret, replicates it to every other region and keeps it when the stack goes', () => {
+    t.resourceCountIs('AWS::SecretsManager::Secret', 5);
+    for (const [id, secret] of Object.entries(t.findResources('AWS::SecretsManager::Secret'))) {
+      expect([id, secret.DeletionPolicy, secret.UpdateReplacePolicy]).toEqual([id, 'Retain', 'Retain']);
+    }
+    t.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'geo-callfs/metadata-db',
+      ReplicaRegions: [{ Region: 'us-east-1' }, { Region: 'ap-southeast-1' }],
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password', SecretStringTemplate: '{"username":"callfs"}' }),
+    });
     for (const name of ['geo-callfs/api-keys', 'geo-callfs/internal-proxy', 'geo-callfs/link-signing', 'geo-callfs/lock-cache-token']) {
       t.hasResourceProperties('AWS::SecretsManager::Secret', {
         Name: name,

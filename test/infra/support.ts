@@ -19,7 +19,7 @@ export function testSettings(overrides: Partial<DeploymentSettings> = {}): Deplo
     stage: 'production',
     dns: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com', globalHostname: 'files.example.com' },
     image: { kind: 'uri', uri: 'public.ecr.aws/geo-callfs/node:test' },
-    replication: true,
+    pendingRegions: [],
     placeholders: [],
     ...overrides,
   };
@@ -32,11 +32,10 @@ export const SA_REGION_FILE = {
   role: 'secondary',
   nodeCount: 2,
   maxNodeCount: 6,
-  bucketName: 'geo-callfs-sa-east-1',
   cidr: '10.40.0.0/16',
   availabilityZones: ['sa-east-1a', 'sa-east-1c'],
   dnsWeight: 100,
-  healthCheckPath: '/ready',
+  healthCheckPath: '/ready/read',
 } as const;
 
 /** The shipped regions plus `extra` files, validated exactly as regions/index.ts does. */
@@ -50,12 +49,12 @@ export interface SynthesizedApp {
   readonly templates: ReadonlyMap<string, Template>;
 }
 
-/** Builds and synthesizes the whole app (cdk-nag on unless told otherwise). */
-export function synthesizeApp(regions: readonly Region[], settings = testSettings(), nag = true): SynthesizedApp {
+/** Builds and synthesizes the whole app, or only the stacks named in `only` (cdk-nag on unless told otherwise). */
+export function synthesizeApp(regions: readonly Region[], settings = testSettings(), nag = true, only?: readonly string[]): SynthesizedApp {
   const app = new App({ context: { ...FEATURE_FLAGS } });
-  const geo = buildGeoApp(app, regions, settings, { nag });
+  const geo = buildGeoApp(app, regions, settings, { nag, ...(only === undefined ? {} : { only }) });
   const templates = new Map<string, Template>();
-  for (const stack of [...geo.regionStacks.values(), geo.globalStack]) templates.set(stack.stackName, Template.fromStack(stack));
+  for (const stack of geo.stacks) templates.set(stack.stackName, Template.fromStack(stack));
   return { geo, templates };
 }
 

@@ -4,10 +4,12 @@
  * RTO, the fencing of a node that still reaches the old primary, a failback that is interrupted
  * (its process killed) midway and resumed, region-evacuate and restore, node-loss and redis-loss.
  * The drills run in this order on the same rehearsal, each starting from where the last one left
- * it, as an operator would run them. Needs root and `ip netns`; skipped, saying why, otherwise.
+ * it, as an operator would run them: the failover, the fenced node, a failback whose switchover
+ * is scored (at most 10 s, no write lost, every replica streaming), a home outage with no
+ * promotion, evacuation, node and Redis loss. Needs root and `ip netns`; skipped, saying why, otherwise.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDrillCommand } from '../../scripts/drill/cli.js';
@@ -31,8 +33,18 @@ const DIR_PREFIX = 'drill-test-';
 interface ScorecardFile {
   readonly drill: string;
   readonly pass: boolean;
+  readonly budgets: { readonly rtoBudgetMs: number };
+  readonly rtoMaxMs: number | null;
   readonly rpo: { readonly count: number; readonly checked: number; readonly unverified: readonly unknown[]; readonly lost: readonly unknown[] };
   readonly rto: Readonly<Record<string, { readonly rtoMs: number | null; readonly dnsMs: number | null }>>;
+  readonly standbysAtEnd: ReadonlyArray<{ readonly name: string; readonly streaming: boolean }> | null;
+  readonly orphans: ReadonlyArray<{ readonly explained: boolean }>;
+  readonly outage: {
+    readonly reads: Readonly<Record<string, { readonly total: number; readonly ok: number }>>;
+    readonly readsRoutedToDeadRegion: number;
+    readonly writesAfterDetection: number;
+    readonly uncleanRefusals: readonly unknown[];
+  } | null;
 }
 
 describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => {
@@ -119,17 +131,17 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     expect(await provider.answeringRegions('eu')).not.toContain('eu');
   }, 60_000);
 
-  it('failback eu --switch, interrupted midway (its process killed) and resumed: eu is the primary again', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/drill.ts'), 'failback', 'eu', '--switch', '--yes', '--no-load', '--dir', drillDir], {
+  it('failback eu --switch under load, interrupted midway (its process killed) and resumed: a switchover of at most 10 s, no write lost, every replica streaming', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/drill.ts'), 'failback', 'eu', '--switch', '--yes', '--steady', '8', '--rto-budget', '10', '--dir', drillDir], {
       cwd: REPO_ROOT,
-      env: { ...process.env, REHEARSAL_DIR: options.dir, REHEARSAL_PREFIX: options.prefix, REHEARSAL_OCTET: String(options.octet) },
+      env: { ...process.env, REHEARSAL_DIR: options.dir, REHEARSAL_PREFIX: options.prefix, REHEARSAL_OCTET: String(options.octet), REHEARSAL_BACKEND: 'localfs' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let childOutput = '';
     child.stdout.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // Killed as soon as the rebuild of eu's databases is recorded: mid-drill.
+    // Killed as soon as the rebuild of eu's databases is recorded: mid-drill, before the switchover.
     let run: RunProgress | null = null;
     const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
@@ -150,10 +162,13 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     child.kill('SIGKILL');
     await exited;
     expect(run?.status).toBe('running');
+    // The killed process's load agents outlive it: stop them (their stop file) before resuming.
+    writeFileSync(join(drillDir, 'load', run?.runId ?? '', `${run?.runId ?? ''}.stop`), 'the drill process was killed\n');
+    await sleep(7000);
     const { code, lines } = await drill('resume', '--yes');
     expect(code, lines.join('\n')).toBe(0);
     expect(lines.join('\n')).toContain('resuming run');
-    expect(lines.join("\n")).not.toMatch(/^\[ ?\d+\/\d+\] rebuild-db /m); // done before the kill: not run again
+    expect(lines.join('\n')).not.toMatch(/^\[ ?\d+\/\d+\] rebuild-db /m); // done before the kill: not run again
     expect(await primaryRegions()).toEqual(['eu']);
     const epoch = await provider.readEpoch('eu');
     expect(epoch).toMatchObject({ epoch: 3, fenced: false, primaryRegion: 'eu' });
@@ -164,6 +179,46 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     ]);
     expect((await provider.nodeStatus()).every((n) => n.ready && n.epoch === 3)).toBe(true);
     expect(await provider.answeringRegions('eu')).toEqual(['eu']);
+    // The scorecard: T0 is the switchover's declare step, the budget 10 s, nothing lost, and every
+    // replica (the old primary and ap included) streams from eu at the end.
+    const card = latestScorecard();
+    expect(card.drill).toBe('failback');
+    expect(card.budgets.rtoBudgetMs).toBe(10_000);
+    expect(card.rpo.lost).toEqual([]);
+    expect(card.rpo.count).toBe(0);
+    expect(card.standbysAtEnd?.length).toBe(3);
+    expect(card.standbysAtEnd?.every((st) => st.streaming)).toBe(true);
+    expect(card.orphans.every((o) => o.explained)).toBe(true);
+    // The 10 s budget is judged by the card; a shared, loaded machine cannot promise speed, so
+    // outside CI every other verdict must pass and the RTO is only reported.
+    const failed = (card as unknown as { verdicts: Array<{ check: string; ok: boolean | null }> }).verdicts.filter((v) => v.ok === false);
+    expect(process.env['CI'] === undefined ? failed.filter((v) => !v.check.startsWith('RTO')) : failed, JSON.stringify(card, null, 1).slice(0, 4000)).toEqual([]);
+    console.log(`failback --switch: RTO max ${card.rtoMaxMs ?? 'none'} ms (budget 10 s)`);
+    const status = await collectStatus(options);
+    expect(status?.primaryRegion).toBe('eu');
+    expect(status?.replicas.filter((r) => r.failure !== null)).toEqual([]);
+  }, 420_000);
+
+  it('home-outage eu under load: the other regions keep reading and refuse writes cleanly; all recovers after the heal', async () => {
+    const { code, lines } = await drill('home-outage', 'eu', '--yes', '--hold', '15');
+    expect(code, lines.join('\n')).toBe(0);
+    const card = latestScorecard();
+    expect(card.drill).toBe('home-outage');
+    expect(card.outage).not.toBeNull();
+    for (const region of ['us', 'ap']) {
+      const reads = card.outage?.reads[region];
+      expect(reads?.total, `reads from ${region} during the outage`).toBeGreaterThan(20);
+      expect((reads?.ok ?? 0) / (reads?.total ?? 1)).toBeGreaterThanOrEqual(0.999);
+    }
+    expect(card.outage?.readsRoutedToDeadRegion).toBe(0);
+    expect(card.outage?.writesAfterDetection).toBeGreaterThan(0);
+    expect(card.outage?.uncleanRefusals).toEqual([]);
+    expect(card.rpo.lost).toEqual([]);
+    expect(card.pass, JSON.stringify(card, null, 1).slice(0, 4000)).toBe(true);
+    expect(lines.join('\n')).toMatch(/write refused 503 WRITES_UNAVAILABLE/);
+    expect(await primaryRegions()).toEqual(['eu']);
+    expect((await provider.nodeStatus()).every((n) => n.ready)).toBe(true);
+    expect((await collectStatus(options))?.replicas.filter((r) => r.failure !== null)).toEqual([]);
   }, 300_000);
 
   it('region-evacuate ap: no client is answered with ap; region-restore brings it back', async () => {
@@ -189,7 +244,9 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     expect(redis.code, redis.lines.join('\n')).toBe(0);
     const epoch = await provider.readEpoch('eu');
     expect(epoch.epoch).toBe(4);
-    expect(epoch.lockHome).not.toBe(provider.redisAddress('eu'));
+    // The successor is the nearest region to the primary (eu) by measured round trip: us (40 ms), not ap (80 ms).
+    expect(epoch.lockHome).toBe(provider.redisAddress('us'));
+    expect((await collectStatus(options))?.lockHomeRegion).toBe('us');
     expect((await provider.nodeStatus()).every((n) => n.ready && n.epoch === 4)).toBe(true);
   }, 300_000);
 });

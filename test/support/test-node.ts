@@ -108,7 +108,7 @@ export function testConfig(options: TestNodeOptions): Config {
               acl: null,
             },
     },
-    metadataStore: { type: 'postgres', dsn: options.dsn, readDsn: options.readDsn ?? null, readYourWritesWaitMs: options.readYourWritesWaitMs ?? 2000 },
+    metadataStore: { type: 'postgres', dsn: options.dsn, readDsn: options.readDsn ?? null, readYourWritesWaitMs: options.readYourWritesWaitMs ?? 2000, replicaMaxLagMs: 30_000 },
     dlm: testLockConfig(options),
     instanceDiscovery: {
       instanceId: options.instanceId ?? 'node1',

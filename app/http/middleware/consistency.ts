@@ -4,8 +4,11 @@
  * reads present it back (header or cookie) and are served from the replica once it has replayed
  * past the token, else from the primary. Every read says what happened:
  * `X-CallFS-Read-Source: replica|primary`, `X-CallFS-Replica-Lag-Ms`, `X-CallFS-Consistency-Wait-Ms`.
+ * A token the replica has not reached while the primary is unreachable is answered 503
+ * REPLICA_BEHIND with `Retry-After`, never from the stale replica.
  */
 import type { Context, MiddlewareHandler } from 'hono';
+import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
 import { H } from '../headers.js';
 
@@ -53,5 +56,11 @@ export const readYourWrites: MiddlewareHandler<HonoEnv> = async (c, next) => {
   setHeader(c, H.readSource, decision.source);
   setHeader(c, H.replicaLag, String(decision.lagMs));
   setHeader(c, H.consistencyWait, String(decision.waitedMs));
+  // The token is newer than this region's replica and the primary is out of reach (a home
+  // outage): the write exists somewhere this node cannot see. Answering from the replica would
+  // be a stale 404 or old bytes; say so instead, and let the client retry.
+  if (decision.replicaBehind === true && c.get('services').fencing?.writeBlocker() === 'unreachable') {
+    throw new AppError('REPLICA_BEHIND', `this region's replica has not reached the consistency token yet (waited ${decision.waitedMs} ms) and the home region cannot be reached; retry shortly`, { retryAfterSec: 2 });
+  }
   await consistency.run(decision.source, () => next());
 };

@@ -132,6 +132,12 @@ export interface AwsCallsOptions {
   readonly random?: () => number;
   /** Credentials for every client (default: the SDK's default chain). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+  /**
+   * One endpoint for every service and region (the AWS stand-in, scripts/aws-standin): each client
+   * keeps its region for signing and its whole middleware; S3 uses path-style addressing and S3
+   * Control no account host prefix, since the endpoint is one loopback host.
+   */
+  readonly endpoint?: string;
 }
 
 export class AwsCalls {
@@ -140,6 +146,7 @@ export class AwsCalls {
   readonly clock: Clock;
   readonly #random: () => number;
   readonly #credentials: AwsCallsOptions['credentials'];
+  readonly #endpoint: string | undefined;
   readonly #clients = new Map<string, unknown>();
 
   constructor(options: AwsCallsOptions = {}) {
@@ -149,6 +156,7 @@ export class AwsCalls {
     this.clock = options.clock ?? SYSTEM_CLOCK;
     this.#random = options.random ?? Math.random;
     this.#credentials = options.credentials;
+    this.#endpoint = options.endpoint;
   }
 
   /** Settings every client gets: timeouts, no SDK retries (ours are in `send`), credentials. */
@@ -158,6 +166,7 @@ export class AwsCalls {
       maxAttempts: 1,
       requestHandler: new NodeHttpHandler({ connectionTimeout: this.timeouts.connectionMs, requestTimeout: this.timeouts.requestMs }),
       ...(this.#credentials === undefined ? {} : { credentials: this.#credentials }),
+      ...(this.#endpoint === undefined ? {} : { endpoint: this.#endpoint }),
     };
   }
 
@@ -191,10 +200,10 @@ export class AwsCalls {
     return this.#client('secrets', region, () => new SecretsManagerClient(this.#config(region)));
   }
   s3(region: string): S3Client {
-    return this.#client('s3', region, () => new S3Client(this.#config(region)));
+    return this.#client('s3', region, () => new S3Client({ ...this.#config(region), ...(this.#endpoint === undefined ? {} : { forcePathStyle: true }) }));
   }
   s3Control(region: string): S3ControlClient {
-    return this.#client('s3control', region, () => new S3ControlClient(this.#config(region)));
+    return this.#client('s3control', region, () => new S3ControlClient({ ...this.#config(region), ...(this.#endpoint === undefined ? {} : { disableHostPrefix: true }) }));
   }
 
   /**

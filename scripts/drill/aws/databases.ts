@@ -8,17 +8,17 @@
  * is the region whose identifier the source ARN names); one without is the `primary`, unless a
  * fence tagged it `geo-callfs:fenced` (then `fenced`); a missing instance, one whose API does not
  * answer, one in a status that serves nothing (creating, failed, stopped, ...) or a replica whose
- * replication is `terminated` is `down`. RDS publishes neither LSNs nor (outside CloudWatch) the
- * lag, so `lsn` and `lagMs` are null.
+ * replication is `terminated` is `down`. RDS publishes neither LSNs nor (outside CloudWatch, per
+ * minute) the lag: `status` leaves them null and the provider reads them over SQL
+ * (./replication-status-sql.ts).
  */
 import {
   AddTagsToResourceCommand,
   CreateDBInstanceReadReplicaCommand,
   DescribeDBInstancesCommand,
   ModifyDBInstanceCommand,
-  ModifyDBParameterGroupCommand,
   PromoteReadReplicaCommand,
-  ResetDBParameterGroupCommand,
+  RebootDBInstanceCommand,
   type DBInstance,
 } from '@aws-sdk/client-rds';
 import type { Region } from '../../../regions/schema.js';
@@ -28,7 +28,6 @@ import { describeError, isError, isUnreachable, type AwsCalls } from './aws-call
 
 /** Tag a fence puts on the old primary, so `databases()` can tell it from the new one. */
 export const FENCED_TAG = 'geo-callfs:fenced';
-export const READ_ONLY_PARAMETER = 'default_transaction_read_only';
 
 /** Statuses in which an instance serves connections. */
 const SERVING = new Set([
@@ -126,26 +125,17 @@ export class RdsDatabases {
   }
 
   /**
-   * The control-plane half of a fence: `default_transaction_read_only = 1` in the instance's own
-   * parameter group (applied immediately), then the fenced tag. The caller marks the epoch row
-   * before and ends the sessions after. Returns the instance, or null when there is nothing to
-   * fence because the instance is a replica.
+   * The control-plane mark of a fence: the `geo-callfs:fenced` tag, so `databases()` tells the
+   * fenced former primary from the new one. What binds is in SQL (epoch row, write path revoked,
+   * sessions ended: ./write-path-fence-sql.ts). Returns false when the instance is a replica (nothing to fence).
    */
-  async makeReadOnly(region: Region, db: DBInstance): Promise<DBInstance | null> {
-    const identifier = databaseIdentifier(region);
-    if (sourceIdentifierOf(db) !== undefined) return null;
-    const group = db.DBParameterGroups?.[0]?.DBParameterGroupName;
-    if (group === undefined) throw new Error(`fence ${identifier}: RDS reports no parameter group for the instance`);
-    if (group.startsWith('default.')) {
-      throw new Error(
-        `fence ${identifier}: the instance uses the default parameter group ${group}, which cannot be modified; attach a custom parameter group (infra/constructs/metadata-database.ts creates one) and retry, or fence it by hand`,
-      );
-    }
-    await this.aws.call(`RDS ModifyDBParameterGroup ${group}`, () => this.aws.rds(region.awsRegion).send(new ModifyDBParameterGroupCommand({ DBParameterGroupName: group, Parameters: [{ ParameterName: READ_ONLY_PARAMETER, ParameterValue: '1', ApplyMethod: 'immediate' }] })));
+  async tagFenced(region: Region, db: DBInstance): Promise<boolean> {
+    if (sourceIdentifierOf(db) !== undefined) return false;
     if (!isFenced(db) && db.DBInstanceArn !== undefined) {
+      const identifier = databaseIdentifier(region);
       await this.aws.call(`RDS AddTagsToResource ${identifier}`, () => this.aws.rds(region.awsRegion).send(new AddTagsToResourceCommand({ ResourceName: db.DBInstanceArn, Tags: [{ Key: FENCED_TAG, Value: new Date(this.aws.clock.now()).toISOString() }] })));
     }
-    return db;
+    return true;
   }
 
   async promote(region: Region): Promise<string> {
@@ -193,15 +183,26 @@ export class RdsDatabases {
 
   /**
    * Makes `region`'s instance a replica of `primaryRegion`'s. An RDS replica cannot be re-pointed,
-   * so an instance that is not already a replica of the new primary is renamed aside
-   * (`<identifier>-old-<UTC stamp>`, kept for the audit of lost writes and deleted by a human) and
-   * a new replica is created under the original identifier (so its endpoint name, and the DSNs
-   * that name it, stay the same) with the old instance's class, network, key, parameter group and
-   * tags. A fenced old instance's read-only parameter is reset first, since the new replica gets
-   * its parameter group and could be promoted one day.
+   * so a new replica is built beside the old instance and swapped in under the original identifier
+   * (its endpoint name, and the DSNs that name it, stay the same). The order keeps the region's
+   * database until its replacement exists:
+   *
+   * 1. CreateDBInstanceReadReplica `<identifier>-next` from the primary's ARN (the SDK pre-signs
+   *    the cross-region request), with the old instance's class, network and key but *no*
+   *    parameter group: RDS refuses one on a cross-region PostgreSQL replica
+   *    (InvalidParameterCombination) and gives it the engine's default group;
+   * 2. wait until it is an available replica; ModifyDBInstance {DBParameterGroupName: the region's
+   *    own group}, wait for `pending-reboot`, RebootDBInstance, wait for `in-sync`;
+   * 3. only now rename the old instance aside (`<identifier>-old-<UTC stamp>`, kept for the audit
+   *    of lost writes, deleted by a human) and wait until the identifier is free (the rename
+   *    completes);
+   * 4. rename `<identifier>-next` to `<identifier>` and wait until it is an available replica.
+   *
+   * Each stage is recognised from what exists, so a resumed drill continues where it stopped.
    */
   async follow(region: Region, primaryRegion: Region): Promise<string> {
     const identifier = databaseIdentifier(region);
+    const nextIdentifier = `${identifier}-next`;
     const primaryIdentifier = databaseIdentifier(primaryRegion);
     if (region.name === primaryRegion.name) return `${region.name}: holds the primary, nothing to follow`;
     const primary = await this.lookup(primaryRegion);
@@ -212,19 +213,54 @@ export class RdsDatabases {
     const rds = this.aws.rds(region.awsRegion);
     const current = await this.lookup(region);
     if (current.kind === 'unreachable') throw new Error(`follow ${identifier}: the RDS API of ${region.awsRegion} does not answer (${current.reason})`);
+    if (current.kind === 'instance' && this.#replicatesFrom(current.db, primaryRegion)) {
+      await this.waitUntilReplicaOf(region, primaryRegion);
+      return `${region.name}: ${identifier} already replicates from ${primaryRegion.name}`;
+    }
 
-    let template: DBInstance | undefined;
+    const next = await this.lookup(region, nextIdentifier);
+    if (next.kind === 'unreachable') throw new Error(`follow ${nextIdentifier}: the RDS API of ${region.awsRegion} does not answer (${next.reason})`);
+    const template = current.kind === 'instance' ? current.db : next.kind === 'instance' ? next.db : await this.renamedAside(region);
+    if (template === undefined) throw new Error(`follow ${identifier}: no instance in ${region.awsRegion} to take the network settings from (neither ${identifier}, ${nextIdentifier} nor ${identifier}-old-*)`);
+    const group = (current.kind === 'instance' ? current.db : template).DBParameterGroups?.[0]?.DBParameterGroupName ?? this.regionParameterGroup(region);
+
+    // 1. The replacement, before anything is renamed away (unless it is already being renamed into place).
+    const nextRenaming = next.kind === 'instance' && next.db.DBInstanceStatus === 'renaming';
+    if (next.kind === 'missing') {
+      await this.aws.call(`RDS CreateDBInstanceReadReplica ${nextIdentifier}`, () => rds.send(new CreateDBInstanceReadReplicaCommand({
+          DBInstanceIdentifier: nextIdentifier,
+          SourceDBInstanceIdentifier: primaryArn,
+          // No SourceRegion field in SDK v3: its RDS middleware reads the source region from the ARN and pre-signs the request.
+          DBInstanceClass: template.DBInstanceClass,
+          MultiAZ: template.MultiAZ,
+          StorageType: template.StorageType,
+          KmsKeyId: template.StorageEncrypted === true ? template.KmsKeyId : undefined,
+          DBSubnetGroupName: template.DBSubnetGroup?.DBSubnetGroupName,
+          VpcSecurityGroupIds: (template.VpcSecurityGroups ?? []).flatMap((g) => (g.VpcSecurityGroupId === undefined ? [] : [g.VpcSecurityGroupId])),
+          Port: template.Endpoint?.Port ?? DATABASE_PORT,
+          PubliclyAccessible: false,
+          EnableCloudwatchLogsExports: template.EnabledCloudwatchLogsExports,
+          CACertificateIdentifier: template.CACertificateIdentifier,
+          AutoMinorVersionUpgrade: template.AutoMinorVersionUpgrade,
+          DeletionProtection: template.DeletionProtection,
+          CopyTagsToSnapshot: template.CopyTagsToSnapshot,
+          Tags: (template.TagList ?? []).filter((t) => t.Key !== undefined && !t.Key.startsWith('aws:') && t.Key !== FENCED_TAG),
+        })));
+    }
+    if (!nextRenaming) {
+      await this.waitUntilReplicaOf(region, primaryRegion, nextIdentifier);
+      // 2. The region's parameter group, once the replica exists.
+      await this.applyParameterGroup(region, nextIdentifier, group);
+    }
+
+    // 3. The old instance aside, once its replacement is ready.
     if (current.kind === 'instance') {
-      const source = sourceIdentifierOf(current.db);
-      if (source !== undefined && this.regionOfSource(source)?.name === primaryRegion.name) {
-        if (current.db.DBInstanceStatus !== 'available') await this.waitUntilReplicaOf(region, primaryRegion);
-        return `${region.name}: ${identifier} already replicates from ${primaryRegion.name}`;
-      }
-      template = current.db;
       const aside = `${identifier}-old-${new Date(this.aws.clock.now()).toISOString().replace(/[-:]/g, '').replace('T', 't').slice(0, 15)}`;
-      await this.aws.call(`RDS ModifyDBInstance ${identifier} → ${aside}`, () => rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, NewDBInstanceIdentifier: aside, ApplyImmediately: true })));
+      if (current.db.DBInstanceStatus !== 'renaming') {
+        await this.aws.call(`RDS ModifyDBInstance ${identifier} → ${aside}`, () => rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, NewDBInstanceIdentifier: aside, ApplyImmediately: true })));
+      }
       await this.aws.waitFor(
-        `${identifier} to be renamed to ${aside}`,
+        `${identifier} to be renamed aside (the identifier is free only once the rename completes)`,
         async () => {
           const now = await this.lookup(region);
           return { done: now.kind === 'missing', state: now.kind === 'instance' ? (now.db.DBInstanceStatus ?? '?') : now.kind };
@@ -232,44 +268,73 @@ export class RdsDatabases {
         this.timings.pollIntervalMs,
         this.timings.promotionTimeoutMs,
       );
-    } else {
-      template = await this.renamedAside(region);
-      if (template === undefined) throw new Error(`follow ${identifier}: no instance in ${region.awsRegion} to take the network settings from (neither ${identifier} nor ${identifier}-old-*)`);
     }
 
-    const group = template.DBParameterGroups?.[0]?.DBParameterGroupName;
-    if (group !== undefined && isFenced(template) && !group.startsWith('default.')) {
-      await this.aws.call(`RDS ResetDBParameterGroup ${group}`, () => rds.send(new ResetDBParameterGroupCommand({ DBParameterGroupName: group, Parameters: [{ ParameterName: READ_ONLY_PARAMETER, ApplyMethod: 'immediate' }] })));
+    // 4. The replacement under the region's identifier.
+    const pending = await this.lookup(region, nextIdentifier);
+    if (pending.kind === 'instance' && pending.db.DBInstanceStatus !== 'renaming') {
+      await this.aws.call(`RDS ModifyDBInstance ${nextIdentifier} → ${identifier}`, () => rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: nextIdentifier, NewDBInstanceIdentifier: identifier, ApplyImmediately: true })));
     }
-    await this.aws.call(`RDS CreateDBInstanceReadReplica ${identifier}`, () => rds.send(new CreateDBInstanceReadReplicaCommand({
-        DBInstanceIdentifier: identifier,
-        SourceDBInstanceIdentifier: primaryArn,
-        // No SourceRegion field in SDK v3: its RDS middleware reads the source region from the ARN and pre-signs the request.
-        DBInstanceClass: template.DBInstanceClass,
-        MultiAZ: template.MultiAZ,
-        StorageType: template.StorageType,
-        KmsKeyId: template.StorageEncrypted === true ? template.KmsKeyId : undefined,
-        DBSubnetGroupName: template.DBSubnetGroup?.DBSubnetGroupName,
-        VpcSecurityGroupIds: (template.VpcSecurityGroups ?? []).flatMap((g) => (g.VpcSecurityGroupId === undefined ? [] : [g.VpcSecurityGroupId])),
-        DBParameterGroupName: group,
-        Port: template.Endpoint?.Port ?? DATABASE_PORT,
-        PubliclyAccessible: false,
-        EnableCloudwatchLogsExports: template.EnabledCloudwatchLogsExports,
-        CACertificateIdentifier: template.CACertificateIdentifier,
-        AutoMinorVersionUpgrade: template.AutoMinorVersionUpgrade,
-        DeletionProtection: template.DeletionProtection,
-        CopyTagsToSnapshot: template.CopyTagsToSnapshot,
-        Tags: (template.TagList ?? []).filter((t) => t.Key !== undefined && !t.Key.startsWith('aws:') && t.Key !== FENCED_TAG),
-      })));
     await this.waitUntilReplicaOf(region, primaryRegion);
-    return `${region.name}: rebuilt ${identifier} as a replica of ${primaryIdentifier} (${primaryRegion.name})${current.kind === 'instance' ? '; the old instance was renamed aside, delete it after the audit' : ''}`;
+    return `${region.name}: rebuilt ${identifier} as a replica of ${primaryIdentifier} (${primaryRegion.name}) with parameter group ${group}${current.kind === 'instance' ? '; the old instance was renamed aside, delete it after the audit' : ''}`;
   }
 
-  private async waitUntilReplicaOf(region: Region, primaryRegion: Region): Promise<void> {
+  /** The custom parameter group infra gives a region's database. */
+  regionParameterGroup(region: Region): string {
+    return `${databaseIdentifier(region)}-params`;
+  }
+
+  #replicatesFrom(db: DBInstance, primaryRegion: Region): boolean {
+    const source = sourceIdentifierOf(db);
+    return source !== undefined && this.regionOfSource(source)?.name === primaryRegion.name;
+  }
+
+  /**
+   * Associates `group` with the instance and reboots it so the group takes effect ("When you
+   * associate a new DB parameter group with a DB instance, the modified static and dynamic
+   * parameters are applied only after the DB instance is rebooted").
+   */
+  private async applyParameterGroup(region: Region, identifier: string, group: string): Promise<void> {
+    const rds = this.aws.rds(region.awsRegion);
+    const read = async (): Promise<{ status: string; group: string; apply: string }> => {
+      const now = await this.lookup(region, identifier);
+      if (now.kind !== 'instance') return { status: now.kind, group: '', apply: '' };
+      const g = now.db.DBParameterGroups?.[0];
+      return { status: now.db.DBInstanceStatus ?? '?', group: g?.DBParameterGroupName ?? '', apply: g?.ParameterApplyStatus ?? '' };
+    };
+    let state = await read();
+    if (state.group === group && state.apply === 'in-sync') return;
+    if (state.group !== group) {
+      await this.aws.call(`RDS ModifyDBInstance ${identifier} {DBParameterGroupName: ${group}}`, () => rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, DBParameterGroupName: group, ApplyImmediately: true })));
+    }
     await this.aws.waitFor(
-      `${databaseIdentifier(region)} to be an available replica of ${databaseIdentifier(primaryRegion)}`,
+      `${identifier} to take parameter group ${group} (pending-reboot)`,
       async () => {
-        const now = await this.lookup(region);
+        state = await read();
+        return { done: state.status === 'available' && state.group === group && (state.apply === 'pending-reboot' || state.apply === 'in-sync'), state: `${state.status}, ${state.group} ${state.apply}` };
+      },
+      this.timings.pollIntervalMs,
+      this.timings.promotionTimeoutMs,
+    );
+    if (state.apply === 'pending-reboot') {
+      await this.aws.call(`RDS RebootDBInstance ${identifier}`, () => rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: identifier })));
+      await this.aws.waitFor(
+        `${identifier} to reboot with ${group} in sync`,
+        async () => {
+          state = await read();
+          return { done: state.status === 'available' && state.apply === 'in-sync', state: `${state.status}, ${state.group} ${state.apply}` };
+        },
+        this.timings.pollIntervalMs,
+        this.timings.promotionTimeoutMs,
+      );
+    }
+  }
+
+  private async waitUntilReplicaOf(region: Region, primaryRegion: Region, identifier = databaseIdentifier(region)): Promise<void> {
+    await this.aws.waitFor(
+      `${identifier} to be an available replica of ${databaseIdentifier(primaryRegion)}`,
+      async () => {
+        const now = await this.lookup(region, identifier);
         if (now.kind !== 'instance') return { done: false, state: now.kind };
         const source = sourceIdentifierOf(now.db);
         return { done: now.db.DBInstanceStatus === 'available' && source !== undefined && this.regionOfSource(source)?.name === primaryRegion.name, state: now.db.DBInstanceStatus ?? '?' };

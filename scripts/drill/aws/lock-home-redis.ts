@@ -26,6 +26,8 @@ export interface LockHomeRedis {
 export interface IoredisLockHomeOptions {
   readonly connectTimeoutMs?: number;
   readonly commandTimeoutMs?: number;
+  /** TLS to the cache (ElastiCache's in-transit encryption). Only a test Redis on loopback goes without. @default true */
+  readonly tls?: boolean;
 }
 
 export function createIoredisLockHome(options: IoredisLockHomeOptions = {}): LockHomeRedis {
@@ -35,7 +37,7 @@ export function createIoredisLockHome(options: IoredisLockHomeOptions = {}): Loc
         host: target.host,
         port: target.port,
         password: target.password,
-        tls: { servername: target.host },
+        ...(options.tls === false ? {} : { tls: { servername: target.host } }),
         connectTimeout: options.connectTimeoutMs ?? 5000,
         commandTimeout: options.commandTimeoutMs ?? 5000,
         maxRetriesPerRequest: 1,

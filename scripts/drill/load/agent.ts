@@ -74,6 +74,8 @@ export interface OpRecord {
   readonly resolved: string | null;
   /** sha256 (hex) of the bytes sent (write) or received (read). */
   readonly sha: string | null;
+  /** `Retry-After` of a failed answer, when it had one. */
+  readonly retryAfter?: string | null;
 }
 
 export interface AgentSummary {
@@ -225,6 +227,7 @@ export async function runAgent(options: AgentOptions, hooks: AgentHooks = {}): P
       t, ms: result.ms, op: 'write', region: options.region, path, seq: n, status: result.status, outcome,
       ...(result.error !== undefined ? { error: result.error } : outcome !== 'ok' ? { error: errorFromBody(result.body) } : {}),
       servedBy: result.headers['x-callfs-served-by'] ?? null, resolved: result.resolved, sha,
+      ...(outcome !== 'ok' && result.headers['retry-after'] !== undefined ? { retryAfter: result.headers['retry-after'] } : {}),
     });
   };
 
@@ -245,6 +248,7 @@ export async function runAgent(options: AgentOptions, hooks: AgentHooks = {}): P
       t, ms: result.ms, op: 'read', region: options.region, path: target.path, seq: target.seq, status: result.status, outcome,
       ...(error !== undefined ? { error } : {}),
       servedBy: result.headers['x-callfs-served-by'] ?? null, resolved: result.resolved, sha: got,
+      ...(outcome !== 'ok' && result.headers['retry-after'] !== undefined ? { retryAfter: result.headers['retry-after'] } : {}),
     });
   };
 

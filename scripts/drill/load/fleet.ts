@@ -6,7 +6,7 @@
  * child handle) if one lingers, and returns every region's operations.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_AGENT_DURATION_MS, readOpLog, type AgentOptions, type OpRecord } from './agent.js';
@@ -71,6 +71,8 @@ export async function startLoad(options: LoadOptions): Promise<LoadFleet> {
   if (new Set(regions).size !== regions.length) throw new Error(`startLoad: a region appears twice in ${regions.join(', ')}`);
   mkdirSync(options.dir, { recursive: true });
   const stopFile = join(options.dir, `${options.runId}.stop`);
+  // A resumed run loads again under the same id: the stop file of its interrupted load must not stop this one.
+  rmSync(stopFile, { force: true });
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const maxDurationMs = Math.min(options.maxDurationMs ?? 10 * 60_000, MAX_AGENT_DURATION_MS);
   const files: Record<string, string> = {};
