@@ -84,7 +84,7 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
   metrics.trackFencingEpoch(() => fencing.view().epoch);
   const membership = new Membership(
     metadata,
-    { instanceId, region: discovery.region, staticPeers: discovery.peerEndpoints, peerRegions: discovery.peerRegions, heartbeatMs: discovery.heartbeatMs, forgetAfterMs: 60_000 },
+    { instanceId, region: discovery.region, staticPeers: discovery.peerEndpoints, peerRegions: discovery.peerRegions, heartbeatMs: discovery.heartbeatMs, forgetAfterMs: 60_000, writeBlocker: () => fencing.writeBlocker() },
     SILENT_LOGGER,
   );
   const peers = new GuardedPeerClient(new MemoryPeerClient({ network: MEMORY_NETWORK, endpointOf: (id) => membership.endpointOf(id) }), {
