@@ -1,5 +1,6 @@
 /** @module The human tables of `npm run admin`: plain aligned columns, one section per heading. */
 import type { ClusterStatus } from '../ports/cluster-status.js';
+import type { SweepReport } from '../services/orphan-sweeper.js';
 
 /** Columns padded to their widest cell; `-` for missing values. */
 export function table(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | null>>): string {
@@ -62,4 +63,15 @@ export function statusText(status: ClusterStatus): string {
     'replication backlog',
     backlog,
   ].join('\n');
+}
+
+/** One sweep's report: totals, stores left alone, then every action (taken or, in a dry run, planned). */
+export function sweepText(report: SweepReport): string {
+  const verb = report.dryRun ? 'would' : 'did';
+  const lines = [
+    `${report.dryRun ? 'dry run (nothing changed; --yes to act)' : 'sweep done'}: ${verb} quarantine ${report.quarantined} orphaned blob(s), purge ${report.purged} quarantined blob(s) past retention, remove ${report.temporaries} stale temporary file(s)${report.dryRun ? '' : `, and removed ${report.links} used or expired link(s)`}`,
+  ];
+  for (const skip of report.skipped) lines.push(`skipped ${skip.store}: ${skip.reason}`);
+  if (report.actions.length > 0) lines.push('', table(['STORE', 'ACTION', 'KEY'], report.actions.map((a) => [a.store, a.action, a.key])));
+  return lines.join('\n');
 }

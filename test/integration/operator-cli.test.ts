@@ -5,9 +5,10 @@
  * S3 named by host:port, cause and config key, without the password.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { freePort } from '../support/processes.js';
@@ -107,6 +108,52 @@ describe('node start-up', () => {
         'config: metadata_store.dsn: must be a postgres:// URL',
       ].sort(),
     );
+  });
+
+  it('admin sweep: a dry run lists the orphaned blob and changes nothing; --yes quarantines it; a foreign file stays', async () => {
+    const root = join(dir, 'sweep-files');
+    const orphan = '.callfs/blobs/ab/ab0123456789abcdef0123456789abcd';
+    writeFileSync(join(dir, 'sweep.yaml'), yaml(['metadata_store:', `  dsn: "${dsn}"`, 'dlm:', '  type: local']).replace(join(dir, 'files'), root));
+    mkdirSync(join(root, '.callfs', 'blobs', 'ab'), { recursive: true });
+    writeFileSync(join(root, 'foreign.txt'), 'not ours');
+    writeFileSync(join(root, orphan), 'crashed write');
+    const old = new Date(Date.now() - 86_400_000);
+    for (const file of ['foreign.txt', orphan]) utimesSync(join(root, file), old, old);
+
+    // A store without this cluster's marker is never swept.
+    const unmarked = await run('app/admin/main.ts', ['sweep', '--config', join(dir, 'sweep.yaml'), '--yes']);
+    expect(unmarked.code).toBe(0);
+    expect(unmarked.stdout).toContain(`skipped local disk ${root}:`);
+    expect(readFileSync(join(root, orphan), 'utf8')).toBe('crashed write');
+
+    const db = new pg.Client({ connectionString: dsn });
+    await db.connect();
+    const { rows } = await db.query<{ cluster_id: string }>('SELECT cluster_id FROM callfs_cluster');
+    await db.end();
+    writeFileSync(join(root, '.callfs', 'cluster.json'), JSON.stringify({ cluster_id: rows[0]?.cluster_id }));
+
+    const dry = await run('app/admin/main.ts', ['sweep', '--config', join(dir, 'sweep.yaml'), '--json']);
+    expect(dry.code).toBe(0);
+    const report = JSON.parse(dry.stdout) as { dryRun: boolean; quarantined: number; actions: Array<{ action: string; key: string }> };
+    expect(report.dryRun).toBe(true);
+    expect(report.quarantined).toBe(1);
+    expect(report.actions).toEqual([{ store: `local disk ${root}`, action: 'quarantine', key: orphan }]);
+    expect(readFileSync(join(root, orphan), 'utf8')).toBe('crashed write');
+
+    const done = await run('app/admin/main.ts', ['sweep', '--config', join(dir, 'sweep.yaml'), '--yes']);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^sweep done: did quarantine 1 orphaned blob/);
+    expect(existsSync(join(root, orphan))).toBe(false);
+    const stamps = readdirSync(join(root, '.callfs', 'quarantine'));
+    expect(stamps).toHaveLength(1);
+    expect(readFileSync(join(root, '.callfs', 'quarantine', stamps[0] ?? '', orphan.slice('.callfs/'.length)), 'utf8')).toBe('crashed write');
+    expect(readFileSync(join(root, 'foreign.txt'), 'utf8')).toBe('not ours');
+  });
+
+  it('admin sweep refuses to run without --config', async () => {
+    const { code, stderr } = await run('app/admin/main.ts', ['sweep', '--dsn', dsn]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('sweep needs --config');
   });
 
   it('names Postgres by host:port, cause and key, without the password', async () => {
