@@ -1,7 +1,8 @@
 /**
  * Nodes built in-process on the memory adapters, for the unit tier: no Postgres, Redis, S3 or
  * listening socket. A node is the same Hono app a real node serves (buildServices + createApp,
- * as app/node.ts wires them), reachable at `http://<instance>.memory`; `call()` and `api()` of
+ * as app/node.ts wires them: storage identity checked, the epoch watched, peer nonces shared in the
+ * cluster's database), reachable at `http://<instance>.memory`; `call()` and `api()` of
  * test-node.ts send requests for such a URL through `app.request()`, so a test written against
  * a real node runs unchanged against a memory one. Nodes of one `MemoryCluster` share a metadata
  * database, a lock manager and an S3 stand-in, and forward to each other over the in-process
@@ -19,8 +20,10 @@ import type { Config } from '../../app/config/config.js';
 import type { HonoEnv } from '../../app/http/env.js';
 import { createLogger, SILENT_LOGGER } from '../../app/observability/logger.js';
 import { NodeMetrics } from '../../app/observability/metrics.js';
+import { EpochWatch } from '../../app/services/epoch-watch.js';
 import { Membership } from '../../app/services/membership.js';
 import { GuardedPeerClient } from '../../app/services/peer-health.js';
+import { verifyStorageIdentity, type NamedStore } from '../../app/services/storage-identity.js';
 import { MEMORY_NETWORK } from './memory-network.js';
 import { testConfig, type TestNode, type TestNodeOptions } from './test-node.js';
 
@@ -68,11 +71,20 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
   });
   const metadata = new MemoryMetadataStore(cluster.database);
   const blobs = s3 ? cluster.bucket : new MemoryBlobStore();
-  const metrics = new NodeMetrics(() => cluster.locks.activeCount());
+  const logger = process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER;
+  // As node.ts: the store must be this cluster's (marked on first use) before anything writes.
+  const store: NamedStore = s3 ? { name: 'bucket memory', store: blobs, setting: 'backend.s3_bucket_name' } : { name: 'local disk /memory', store: blobs, setting: 'backend.localfs_root_path' };
+  await verifyStorageIdentity(metadata, [store], { adoptExisting: config.backend.adoptExistingStorage, logger });
   const discovery = config.instanceDiscovery;
+  // In-process locks cannot move, so the watch follows the epoch row alone.
+  const fencing = new EpochWatch(metadata, { intervalMs: discovery.heartbeatMs, lockHome: null, lockHomeIgnoredBecause: 'locks are in-process (memory node)' }, logger);
+  await fencing.settle();
+  fencing.start();
+  const metrics = new NodeMetrics(() => cluster.locks.activeCount());
+  metrics.trackFencingEpoch(() => fencing.view().epoch);
   const membership = new Membership(
     metadata,
-    { instanceId, region: discovery.region, staticPeers: discovery.peerEndpoints, peerRegions: discovery.peerRegions, heartbeatMs: discovery.heartbeatMs, forgetAfterMs: 60_000 },
+    { instanceId, region: discovery.region, staticPeers: discovery.peerEndpoints, peerRegions: discovery.peerRegions, heartbeatMs: discovery.heartbeatMs, forgetAfterMs: 60_000, writeBlocker: () => fencing.writeBlocker() },
     SILENT_LOGGER,
   );
   const peers = new GuardedPeerClient(new MemoryPeerClient({ network: MEMORY_NETWORK, endpointOf: (id) => membership.endpointOf(id) }), {
@@ -88,9 +100,11 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
     blobs: { localfs: s3 ? null : blobs, s3: s3 ? blobs : null },
     locks: cluster.locks,
     metrics,
-    logger: process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER,
+    logger,
     peers,
     membership,
+    fencing,
+    peerNonces: metadata,
   });
   const app = createApp(services.app, {
     instanceId,
@@ -98,6 +112,7 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
     tls: false,
     maxFileBytes: config.server.maxFileBytes,
     rateLimits: config.rateLimits,
+    accessLog: config.log.accessLog,
   });
   // An empty env: no Node request or response underneath, so bodies go through web streams.
   MEMORY_NETWORK.connect(url, (request) => app.request(request, undefined, {}));
@@ -120,6 +135,7 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
       await membership.stop();
       await peers.close();
       services.cache.stop();
+      await fencing.stop();
       await metadata.close();
       rmSync(config.dataDir, { recursive: true, force: true });
     },

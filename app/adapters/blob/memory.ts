@@ -5,16 +5,14 @@
  * bytes or all the new ones, as with the real stores. It runs through the same contract suite
  * (test/contract/blob-store.contract.ts) as the local-disk and S3 stores, for in-process tests.
  *
+ * Every write is atomic here, so `WriteOptions.fresh` (in-place writes to a new key) changes nothing.
  * `setAvailable(false)` makes every call fail with STORAGE_UNAVAILABLE, as an unreachable backend.
  */
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { BackendType } from '../../domain/entry.js';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import type { BlobReadResult, BlobStore, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
-
-/** Keys of the node's own data (erasure shards), never offered to the orphan sweeper. */
-const RESERVED_PREFIX = '.callfs-';
+import type { BlobReadResult, BlobStore, ListFilesOptions, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
 
 interface StoredBlob {
   readonly bytes: Buffer;
@@ -138,21 +136,27 @@ export class MemoryBlobStore implements BlobStore {
     }
   }
 
-  async listFiles(olderThan: Date, limit: number): Promise<string[]> {
+  /** Files under `prefix` (as a directory, like the disk store) in key order; never directories. */
+  async listFiles(prefix: string, options: ListFilesOptions): Promise<string[]> {
     this.#check();
-    const found: string[] = [];
-    for (const [key, blob] of this.#files) {
-      if (found.length >= limit) break;
-      if (key.split('/').some((part) => part.startsWith(RESERVED_PREFIX))) continue;
-      if (blob.modified < olderThan) found.push(key);
-    }
-    return found;
+    const under = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    const after = options.startAfter ?? '';
+    return [...this.#files]
+      .filter(([key, blob]) => key.startsWith(under) && key > after && blob.modified < options.olderThan)
+      .map(([key]) => key)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, options.limit);
   }
 
-  /** Nothing temporary is ever stored: a write keeps its bytes in memory until it commits. */
-  async removeStaleTemporaries(): Promise<number> {
+  /** Nothing temporary is ever stored (a write keeps its bytes in memory until it commits): none to find. */
+  async removeStaleTemporaries(): Promise<string[]> {
     this.#check();
-    return 0;
+    return [];
+  }
+
+  async isEmpty(): Promise<boolean> {
+    this.#check();
+    return this.#files.size === 0;
   }
 
   async ping(): Promise<void> {

@@ -1,11 +1,12 @@
 /**
  * @module MemoryMetadataDatabase: what one Postgres database holds for every node that uses it,
  * kept in the process for the memory twin of the metadata store (memory.ts): entries with their
- * fences, links, members, replica copies, the fencing epoch row, the log position, and the
- * change feed every store opened on it listens to.
+ * fences, links, members, replica copies, the cluster identity, the nonces of signed peer calls,
+ * the fencing epoch row, the log position, and the change feed every store opened on it listens to.
  */
-import type { Entry } from '../../domain/entry.js';
-import { DIRECTORY_MODE, ROOT_OWNER } from '../../domain/entry.js';
+import { randomUUID } from 'node:crypto';
+import type { Entry, NewEntry } from '../../domain/entry.js';
+import { DIRECTORY_MODE, FILE_MODE, ROOT_OWNER } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { MemberAnnouncement } from '../../ports/cluster-registry.js';
 import type { EpochState } from '../../ports/fencing.js';
@@ -52,14 +53,46 @@ export class MemoryMetadataDatabase {
   /** path → instance → version of its copy. */
   readonly replicas = new Map<string, Map<string, number>>();
   readonly listeners = new Set<(change: MetadataChange) => void>();
+  /** Nonce → when it may be claimed again (epoch ms). */
+  readonly peerNonces = new Map<string, number>();
+  /** The cluster's identity (`callfs_cluster`), made with the database. */
+  readonly clusterId = randomUUID();
   #epoch: Omit<EpochState, 'readOnly'> = { epoch: 1, fenced: false, primaryRegion: null, lockHome: null, primaryHost: null };
   #available = true;
   #position = 0n;
 
   constructor() {
     const now = new Date();
-    const root: Entry = { path: '/', name: '', type: 'directory', size: 0, mode: DIRECTORY_MODE, owner: ROOT_OWNER, mtime: now, ctime: now, backendType: 'localfs', instanceId: null, originInstanceId: null, version: 1 };
+    const root: Entry = { path: '/', name: '', type: 'directory', size: 0, mode: DIRECTORY_MODE, owner: ROOT_OWNER, mtime: now, ctime: now, backendType: 'localfs', instanceId: null, originInstanceId: null, version: 1, blobKey: null };
     this.entries.set('/', { entry: root, fence: 0, parentPath: null });
+  }
+
+  /** Adds a new entry (version 1, times = now) stamped with `fence`; the caller checked the path is free. */
+  insert(entry: NewEntry, fence: number, blobKey: string | null = null): Entry {
+    const now = new Date();
+    const created: Entry = {
+      path: entry.path,
+      name: entry.path.slice(entry.path.lastIndexOf('/') + 1),
+      type: entry.type,
+      size: entry.size,
+      mode: entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE,
+      owner: entry.owner,
+      mtime: now,
+      ctime: now,
+      backendType: entry.backendType,
+      instanceId: entry.instanceId,
+      originInstanceId: entry.originInstanceId,
+      version: 1,
+      blobKey,
+    };
+    this.entries.set(entry.path, { entry: created, fence, parentPath: parentOf(entry.path) });
+    return created;
+  }
+
+  /** True when the directory at `path` has a child. */
+  hasChildren(path: string): boolean {
+    for (const stored of this.entries.values()) if (stored.parentPath === path) return true;
+    return false;
   }
 
   /** Changes the epoch row, as a failover does (fenced former primary, new epoch, new lock home). */

@@ -1,6 +1,6 @@
 /**
  * @module MemoryMetadataStore: the metadata ports (MetadataStore, ReplicaStore, ClusterRegistry,
- * the consistency positions and the fencing epoch) over a `MemoryMetadataDatabase` held in the
+ * StorageCatalog, PeerNonceStore, the consistency positions and the fencing epoch) over a `MemoryMetadataDatabase` held in the
  * process. Several stores opened on one database behave like several nodes sharing one Postgres:
  * each write is published to every store's subscribers before it returns, so a reader that asks
  * `syncChanges()` afterwards has seen it. It runs through the same contract suite as the Postgres
@@ -11,19 +11,23 @@
  * would), and made unavailable (every call then fails with METADATA_UNAVAILABLE, as a lost
  * connection does).
  */
-import type { Entry, NewEntry } from '../../domain/entry.js';
-import { DIRECTORY_MODE, FILE_MODE } from '../../domain/entry.js';
+import type { BackendType, Entry, NewEntry } from '../../domain/entry.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterRegistry, MemberAnnouncement, MemberRecord } from '../../ports/cluster-registry.js';
 import type { ReplicaProgress, WalPosition } from '../../ports/consistency.js';
 import type { EpochSource, EpochState } from '../../ports/fencing.js';
-import type { Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions } from '../../ports/metadata-store.js';
+import type { CommitOutcome, Fence, LinkRecord, MetadataChange, MetadataStore, MoveOptions, WriteCommit } from '../../ports/metadata-store.js';
+import type { PeerNonceStore } from '../../ports/peer-nonces.js';
 import type { ReplicaStore, UnderReplicated } from '../../ports/replica-store.js';
+import type { ClusterRecord, StorageCatalog } from '../../ports/storage-catalog.js';
+import { adoptBlobKeyIn, commitWriteIn, legacyFilesIn } from './memory-commit.js';
 import { byteOrder, isWithin, MemoryMetadataDatabase, parentOf } from './memory-database.js';
 
 export { MemoryMetadataDatabase } from './memory-database.js';
 
-export class MemoryMetadataStore implements MetadataStore, ReplicaStore, ClusterRegistry, WalPosition, ReplicaProgress, EpochSource {
+export class MemoryMetadataStore
+  implements MetadataStore, ReplicaStore, ClusterRegistry, StorageCatalog, PeerNonceStore, WalPosition, ReplicaProgress, EpochSource
+{
   readonly database: MemoryMetadataDatabase;
   readonly #listeners = new Set<(change: MetadataChange) => void>();
   readonly #relay = (change: MetadataChange): void => {
@@ -62,8 +66,7 @@ export class MemoryMetadataStore implements MetadataStore, ReplicaStore, Cluster
   }
 
   async hasChildren(path: string): Promise<boolean> {
-    for (const stored of this.#open().entries.values()) if (stored.parentPath === path) return true;
-    return false;
+    return this.#open().hasChildren(path);
   }
 
   async fileHoldersWithin(path: string): Promise<string[]> {
@@ -77,28 +80,8 @@ export class MemoryMetadataStore implements MetadataStore, ReplicaStore, Cluster
   async createEntry(entry: NewEntry, fence: Fence): Promise<Entry> {
     const db = this.#write(fence);
     if (db.entries.has(entry.path)) throw new AppError('FILE_ALREADY_EXISTS', 'the path already exists');
-    const created = this.#insert(db, entry, fence.token);
+    const created = db.insert(entry, fence.token);
     db.commit([{ path: entry.path, subtree: false }]);
-    return created;
-  }
-
-  #insert(db: MemoryMetadataDatabase, entry: NewEntry, token: number): Entry {
-    const now = new Date();
-    const created: Entry = {
-      path: entry.path,
-      name: entry.path.slice(entry.path.lastIndexOf('/') + 1),
-      type: entry.type,
-      size: entry.size,
-      mode: entry.type === 'file' ? FILE_MODE : DIRECTORY_MODE,
-      owner: entry.owner,
-      mtime: now,
-      ctime: now,
-      backendType: entry.backendType,
-      instanceId: entry.instanceId,
-      originInstanceId: entry.originInstanceId,
-      version: 1,
-    };
-    db.entries.set(entry.path, { entry: created, fence: token, parentPath: parentOf(entry.path) });
     return created;
   }
 
@@ -108,7 +91,7 @@ export class MemoryMetadataStore implements MetadataStore, ReplicaStore, Cluster
     const added: MetadataChange[] = [];
     for (const entry of entries) {
       if (db.entries.has(entry.path)) continue;
-      this.#insert(db, { ...entry, type: 'directory', size: 0 }, 0);
+      db.insert({ ...entry, type: 'directory', size: 0 }, 0);
       added.push({ path: entry.path, subtree: false });
     }
     if (added.length > 0) db.commit(added);
@@ -126,16 +109,28 @@ export class MemoryMetadataStore implements MetadataStore, ReplicaStore, Cluster
     return stored.entry;
   }
 
-  async deleteEntry(path: string, fence: Fence): Promise<boolean> {
+  async deleteEntry(path: string, fence: Fence): Promise<Entry | null> {
     const db = this.#write(fence);
     const stored = db.entries.get(path);
-    if (stored === undefined) return false;
-    if (await this.hasChildren(path)) throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
+    if (stored === undefined) return null;
+    if (db.hasChildren(path)) throw new AppError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
     if (stored.fence > fence.token) throw new AppError('LOCK_LOST', `a newer writer has changed ${path}; this delete was refused`);
     db.entries.delete(path);
     db.replicas.delete(path);
     db.commit([{ path, subtree: false }]);
-    return true;
+    return stored.entry;
+  }
+
+  async commitWrite(write: WriteCommit): Promise<CommitOutcome> {
+    return commitWriteIn(this.#open(), write);
+  }
+
+  async adoptBlobKey(path: string, version: number, blobKey: string): Promise<boolean> {
+    return adoptBlobKeyIn(this.#open(), path, version, blobKey);
+  }
+
+  async legacyFiles(holder: string | null, backend: BackendType, afterPath: string, limit: number): Promise<Entry[]> {
+    return legacyFilesIn(this.#open(), holder, backend, afterPath, limit);
   }
 
   async moveEntry(from: string, to: string, options: MoveOptions): Promise<Entry> {
@@ -148,7 +143,7 @@ export class MemoryMetadataStore implements MetadataStore, ReplicaStore, Cluster
       if (destination.entry.type !== source.entry.type) {
         throw new AppError(destination.entry.type === 'directory' ? 'IS_A_DIRECTORY' : 'NOT_A_DIRECTORY', `cannot replace a ${destination.entry.type} with a ${source.entry.type}`);
       }
-      if (await this.hasChildren(to)) throw new AppError('DIRECTORY_NOT_EMPTY', `destination directory not empty: ${to}`);
+      if (db.hasChildren(to)) throw new AppError('DIRECTORY_NOT_EMPTY', `destination directory not empty: ${to}`);
       db.entries.delete(to);
       db.replicas.delete(to);
     }
@@ -237,6 +232,37 @@ export class MemoryMetadataStore implements MetadataStore, ReplicaStore, Cluster
     this.#closed = true;
     this.#listeners.clear();
     this.database.listeners.delete(this.#relay);
+  }
+
+  // ---- storage catalog and peer nonces --------------------------------------------------
+
+  /** The identity is made with the database, before any entry: it never predates markers. */
+  async cluster(): Promise<ClusterRecord> {
+    const db = this.#open();
+    return { clusterId: db.clusterId, predatesMarkers: false, holdsEntries: db.entries.size > 1 };
+  }
+
+  async unreferencedBlobKeys(keys: readonly string[]): Promise<string[]> {
+    const referenced = new Set<string>();
+    for (const { entry } of this.#open().entries.values()) if (entry.blobKey !== null) referenced.add(entry.blobKey);
+    return keys.filter((key) => !referenced.has(key));
+  }
+
+  async highestFence(): Promise<number> {
+    let highest = 0;
+    for (const { fence } of this.#open().entries.values()) highest = Math.max(highest, fence);
+    return highest;
+  }
+
+  async claimPeerNonce(nonce: string, ttlMs: number): Promise<boolean> {
+    const nonces = this.#open().peerNonces;
+    const now = Date.now();
+    const until = nonces.get(nonce);
+    // A nonce past its time to live may be claimed again (Postgres purges such rows too).
+    if (until !== undefined && until >= now) return false;
+    for (const [seen, expires] of nonces) if (expires < now) nonces.delete(seen);
+    nonces.set(nonce, now + ttlMs);
+    return true;
   }
 
   // ---- fencing and positions --------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * Several nodes sharing one metadata store, lock manager and bucket (in-process memory twins):
  * files held by another node are forwarded to it with the caller's identity, S3 files are served
- * by any node, and a node without S3 reaches S3 files through the node that created them.
+ * by any node, a node without S3 reaches S3 files through the node that created them, and
+ * `GET /v1/cluster` shows where members listen only to admin keys.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCluster, memoryUrl, startMemoryNode } from '../../support/memory-node.js';
@@ -118,5 +119,19 @@ describe('a node without S3 reaches S3 files through the node that created them'
     expect(await (await viaS3('/v1/files/s3only/doc.txt')).text()).toBe('replaced');
     expect((await viaLocal('/v1/files/s3only/doc.txt', { method: 'DELETE' })).status).toBe(204);
     expect((await viaS3('/v1/files/s3only/doc.txt')).status).toBe(404);
+  });
+});
+
+describe('GET /v1/cluster', () => {
+  it("shows members' internal URLs only to keys listed in auth.admin_api_keys", async () => {
+    const asAdmin = await (await api(n1.url)('/v1/cluster')).json();
+    const asUser = await api(n1.url, KEYS.alice)('/v1/cluster');
+    expect(asUser.status).toBe(200);
+    const userView = await asUser.json();
+    const peer = (view: { members: Array<Record<string, unknown>> }) => view.members.find((m) => m['instance_id'] === 'node2');
+    expect(peer(asAdmin)).toMatchObject({ internal_url: n2.url, region: 'test', static: true });
+    expect(peer(userView)).toMatchObject({ instance_id: 'node2', region: 'test', static: true });
+    expect(JSON.stringify(userView)).not.toContain('internal_url');
+    expect(JSON.stringify(userView)).not.toContain(n2.url);
   });
 });
