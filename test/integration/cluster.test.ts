@@ -6,14 +6,21 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
-import { api, startTestNode, type TestNode } from '../support/test-node.js';
+import { freePort } from '../support/processes.js';
+import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
+/** Two local-disk nodes listing each other as static peers (what /v1/cluster shows of a member). */
+let n1: TestNode;
+let n2: TestNode;
 let s3a: TestNode;
 let s3b: TestNode;
 
 beforeAll(async () => {
   const dsn = await createTestDatabase(inject('pgAdminUrl'));
   const redisUrl = inject('redisUrl');
+  const [p1, p2] = [await freePort(), await freePort()];
+  n1 = await startTestNode({ dsn, redisUrl, instanceId: 'node1', port: p1, peers: { node2: `http://127.0.0.1:${p2}` } });
+  n2 = await startTestNode({ dsn, redisUrl, instanceId: 'node2', port: p2, peers: { node1: `http://127.0.0.1:${p1}` } });
   const s3 = inject('s3');
   const bucket = `cluster-${Date.now().toString(36)}`;
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
@@ -26,7 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([s3a.close(), s3b.close()]);
+  await Promise.all([n1.close(), n2.close(), s3a.close(), s3b.close()]);
 });
 
 describe('metadata cache coherence across nodes', () => {
