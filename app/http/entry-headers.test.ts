@@ -3,8 +3,8 @@ import type { Entry } from '../domain/entry.js';
 import { entryHeaders, listingItem } from './entry-headers.js';
 
 const mtime = new Date('2026-01-02T03:04:05.678Z');
-const file: Entry = { path: '/d/report.pdf', name: 'report.pdf', type: 'file', size: 1234, mode: '0644', owner: 'alice', mtime, ctime: mtime, backendType: 'localfs', instanceId: 'node1', originInstanceId: 'node1', version: 3 };
-const dir: Entry = { ...file, path: '/d', name: 'd', type: 'directory', size: 4096, mode: '0755', instanceId: null };
+const file: Entry = { path: '/d/report.pdf', name: 'report.pdf', type: 'file', size: 1234, mode: '0644', owner: 'alice', mtime, ctime: mtime, backendType: 'localfs', instanceId: 'node1', originInstanceId: 'node1', version: 3, blobKey: '.callfs/blobs/ab/0123456789abcdef0123456789abcdef' };
+const dir: Entry = { ...file, path: '/d', name: 'd', type: 'directory', size: 4096, mode: '0755', instanceId: null, blobKey: null };
 
 describe('entry headers', () => {
   it('describe a file with the X-CallFS headers, its type by extension and strong validators', () => {
