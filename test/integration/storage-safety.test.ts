@@ -377,9 +377,16 @@ describe('what the node stores on disk', () => {
     symlinkSync(outside, onDisk('swap'));
     renameSync(onDisk('.callfs', 'blobs'), onDisk('.callfs', 'blobs-moved'));
     symlinkSync(outside, onDisk('.callfs', 'blobs'));
+    // An old file there shaped like an unreferenced blob: not the sweeper's to judge.
+    const stray = `cd/cd${'0123456789abcdef'.repeat(2).slice(2)}`;
+    mkdirSync(join(outside, 'cd'), { recursive: true });
+    writeFileSync(join(outside, stray), 'outside, not ours');
+    utimesSync(join(outside, stray), new Date(Date.now() - 30 * DAY), new Date(Date.now() - 30 * DAY));
     const outsideBefore = readdirSync(outside, { recursive: true }).map(String).sort();
     try {
       expect(lstatSync(onDisk('swap')).isSymbolicLink()).toBe(true);
+      const sweep = await sweepOnce(node.config, { dryRun: true, logger: SILENT_LOGGER });
+      expect(sweep.actions.map((action) => action.key)).not.toContain(`.callfs/blobs/${stray}`);
       for (const name of ['a.txt', 'b.txt']) {
         const read = await owner(`/v1/files/swap/${name}`);
         const body = await read.text();
