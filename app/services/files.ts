@@ -180,7 +180,8 @@ export class FileService {
       // The deleted row names the bytes to release (a write may have committed since the read above).
       const deleted = (await this.#ctx.deps.metadata.deleteEntry(path, fenceOf(lock))) ?? entry;
       this.#ctx.changed(path);
-      if (deleted.type === 'file') this.#release({ path, version: deleted.version, blobKey: deleted.blobKey, backendType: deleted.backendType, instanceId: deleted.instanceId });
+      // Local bytes are gone before the 204 (the reference's DELETE removes the file, not only its row).
+      if (deleted.type === 'file') await this.#release({ path, version: deleted.version, blobKey: deleted.blobKey, backendType: deleted.backendType, instanceId: deleted.instanceId });
       else {
         const location = this.#ctx.locate(deleted);
         // The row is gone: from here on the directory is garbage. A failure only leaves work for the sweeper.
@@ -275,7 +276,8 @@ export class FileService {
       if (outcome.kind === 'committed') {
         this.#ctx.changed(path);
         for (const dir of outcome.createdDirectories) this.#ctx.changed(dir);
-        if (outcome.replaced !== null) this.#release(outcome.replaced);
+        // Not awaited: the writer's answer does not wait for the old version's removal.
+        if (outcome.replaced !== null) void this.#release(outcome.replaced);
         deps.telemetry.fileOperation(outcome.created ? 'create' : 'update', backend);
         this.#written?.(outcome.entry);
         return { created: outcome.created, entry: outcome.entry, token: outcome.token };
@@ -317,18 +319,20 @@ export class FileService {
    * Frees the bytes of a version nobody names any more. Local disk: now (a reader that opened
    * them keeps its descriptor; one that has not yet finds them gone and re-reads the entry).
    * S3: after S3_RELEASE_GRACE_MS, so reads streaming the old version finish. Bytes another node
-   * holds, and copies on replica nodes, are left to those nodes' sweepers.
+   * holds, and copies on replica nodes, are left to those nodes' sweepers. Resolves once an
+   * immediate removal is done (or scheduled, with a grace); never rejects: bytes left behind are
+   * the sweeper's.
    */
-  #release(version: ReplacedVersion): void {
+  async #release(version: ReplacedVersion): Promise<void> {
     const deps = this.#ctx.deps;
     if (version.backendType === 'localfs' && version.instanceId !== null && version.instanceId !== deps.instanceId) return;
     const store = deps.blobs[version.backendType];
     if (store === null) return;
     const key = contentKeyOf({ path: version.path, blobKey: version.blobKey });
-    const remove = (): void => void store.delete(key).catch(() => undefined);
+    const remove = (): Promise<void> => store.delete(key).catch(() => undefined);
     const grace = version.backendType === 's3' ? (deps.releaseGraceMs ?? S3_RELEASE_GRACE_MS) : 0;
-    if (grace <= 0) remove();
-    else setTimeout(remove, grace).unref();
+    if (grace <= 0) await remove();
+    else setTimeout(() => void remove(), grace).unref();
   }
 
   #conflictOnCreate(current: Entry): AppError {

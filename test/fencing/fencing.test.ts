@@ -101,23 +101,26 @@ describe('fencing epoch on a running node', () => {
   }
 
   it('refuses a lock of epoch 1 in a database at epoch 2, and writes again once the lock home is at 2', async () => {
+    // File writes take no lock (their commit checks the node's own epoch); what the lock home's
+    // epoch guards are the writes that still lock: directories, moves and deletes.
     const f = files();
     expect((await f('/v1/files/epoch.txt', { method: 'PUT', body: 'one' })).status).toBe(201);
     expect((await health()).epoch).toBe(1);
     const before = await inodes();
 
     await db.query("UPDATE callfs_epoch SET epoch = 2, primary_region = 'second'");
-    const refused = await f('/v1/files/epoch.txt', { method: 'PUT', body: 'two' });
+    const refused = await f('/v1/files/epoch.txt', { method: 'DELETE' });
     expect(refused.status).toBe(503);
     expect((await refused.json()).code).toBe('FENCED');
-    expect((await f('/v1/files/epoch-new.txt', { method: 'POST', body: 'x' })).status).toBe(503);
+    expect((await f('/v1/files/epoch-dir/', { method: 'POST' })).status).toBe(503);
+    expect((await f('/v1/files/epoch.txt', { method: 'PATCH', body: JSON.stringify({ name: 'moved.txt' }) })).status).toBe(503);
     expect(await inodes()).toEqual(before);
 
     await redisA.set(`${PREFIX}epoch`, '2');
-    const accepted = await f('/v1/files/epoch.txt', { method: 'PUT', body: 'two' });
-    expect(accepted.status).toBe(200);
-    expect(await (await f('/v1/files/epoch.txt')).text()).toBe('two');
-    expect((await f('/v1/files/epoch-new.txt', { method: 'POST', body: 'x' })).status).toBe(201);
+    expect((await f('/v1/files/epoch-dir/', { method: 'POST' })).status).toBe(201);
+    expect((await f('/v1/files/epoch.txt', { method: 'PATCH', body: JSON.stringify({ name: 'moved.txt' }) })).status).toBe(200);
+    expect(await (await f('/v1/files/moved.txt')).text()).toBe('one');
+    expect((await f('/v1/files/moved.txt', { method: 'DELETE' })).status).toBe(204);
     const seen = await eventually(health, (h) => h.epoch === 2, 5000);
     expect(seen).toMatchObject({ status: 'ok', epoch: 2, lock_home: `127.0.0.1:${homeA.port}` });
     const metrics = await (await f('/metrics')).text();
@@ -135,24 +138,26 @@ describe('fencing epoch on a running node', () => {
     const moved = await eventually(health, (h) => h.lock_home === addressB, 5000);
     expect(moved.lock_home).toBe(addressB);
 
-    expect((await f('/v1/files/relocated.txt', { method: 'PUT', body: 'on B' })).status).toBe(201);
+    // A directory is created under a lock: its fence comes from B now.
+    expect((await f('/v1/files/relocated/', { method: 'POST' })).status).toBe(201);
     const fenceOnB = await redisB.get(`${PREFIX}fence`);
     expect(fenceOnB).not.toBeNull();
     expect(await redisA.get(`${PREFIX}fence`)).toBe(fenceOnA);
-    const row = (await inodes()).find((r) => r.path === '/relocated.txt');
+    const row = (await inodes()).find((r) => r.path === '/relocated');
     expect(row?.fence).toBe(fenceOnB);
 
-    // A lock held on B excludes writers that take it from B; A knows nothing of it.
-    await redisB.set(`${PREFIX}/relocated.txt`, 'someone-else', 'PX', 1500);
+    // A lock held on B excludes writers that take it from B (a delete locks; A knows nothing of it).
+    expect((await f('/v1/files/relocated/x.txt', { method: 'PUT', body: 'on B' })).status).toBe(201);
+    await redisB.set(`${PREFIX}/relocated/x.txt`, 'someone-else', 'PX', 1500);
     const started = Date.now();
-    const waited = await f('/v1/files/relocated.txt', { method: 'PUT', body: 'after the holder' });
-    expect(waited.status).toBe(200);
+    const waited = await f('/v1/files/relocated/x.txt', { method: 'DELETE' });
+    expect(waited.status).toBe(204);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
 
     // Back to the configured lock home.
     await db.query('UPDATE callfs_epoch SET lock_home = NULL');
     await eventually(health, (h) => h.lock_home === `127.0.0.1:${homeA.port}`, 5000);
-    expect((await f('/v1/files/relocated.txt', { method: 'PUT', body: 'on A again' })).status).toBe(200);
+    expect((await f('/v1/files/relocated/again/', { method: 'POST' })).status).toBe(201);
     expect(await redisA.get(`${PREFIX}fence`)).not.toBe(fenceOnA);
   });
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { eventually } from '../support/wait.js';
 import { createTestDatabase } from '../support/postgres-server.js';
-import { storedFile } from '../support/stored-bytes.js';
+import { storedFile, toLegacyLayout } from '../support/stored-bytes.js';
 import { freePort } from '../support/processes.js';
 import { api, call, type TestResponse } from '../support/test-node.js';
 
@@ -112,6 +112,12 @@ describe('a node nobody lists joins through the registry', () => {
 
   it('gives a prompt 503 naming a crashed holder, with Retry-After, and reports it down', async () => {
     await api(c.url)('/v1/files/crash/doomed.txt', { method: 'POST', body: 'bytes only c has' });
+    // doomed.txt as an earlier release stored it (bytes at its path on c): moving it moves bytes on c.
+    const db = new pg.Client({ connectionString: dsn });
+    await db.connect();
+    await toLegacyLayout(db, c.rootPath, '/crash/doomed.txt').finally(() => db.end());
+    // A file of the versioned layout: its bytes are named by blob key, so moving it is metadata only.
+    expect((await api(c.url)('/v1/files/crash-versioned/kept.txt', { method: 'POST', body: 'versioned on c' })).status).toBe(201);
     const link = await api(a.url)('/v1/links/generate', { method: 'POST', body: JSON.stringify({ path: '/crash/doomed.txt', expiry_seconds: 300 }) });
     const { token } = (await link.json()) as { token: string };
     await c.kill();
@@ -135,6 +141,10 @@ describe('a node nobody lists joins through the registry', () => {
     expect(move.status).toBe(503);
     expect(await move.json()).toMatchObject({ code: 'PEER_UNAVAILABLE', instance_id: 'node-c' });
     expect((await api(a.url)('/v1/files/crash/doomed.txt', { method: 'HEAD' })).status).toBe(200);
+    // A directory holding only versioned files of c moves without c.
+    expect((await api(a.url)('/v1/files/crash-versioned', { method: 'PATCH', body: JSON.stringify({ name: 'versioned-moved' }) })).status).toBe(200);
+    expect((await api(a.url)('/v1/files/versioned-moved/kept.txt', { method: 'HEAD' })).status).toBe(200);
+    expect((await api(a.url)('/v1/files/crash-versioned/kept.txt', { method: 'HEAD' })).status).toBe(404);
     // A link whose bytes could not be reached is not spent: it still answers 503, not 410 LINK_USED.
     for (let attempt = 0; attempt < 2; attempt++) {
       const download = await call(`${a.url}/download/${token}`);

@@ -4,13 +4,14 @@
  * disk answers 507 and leaves the metadata untouched.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres-server.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { storedBlobKeys, storedFile } from '../support/stored-bytes.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 
 describe('Postgres and Redis outages', () => {
@@ -50,20 +51,33 @@ describe('Postgres and Redis outages', () => {
     expect((await files('/v1/files/after.txt', { method: 'PUT', body: 'after' })).status).toBe(201);
   });
 
-  it('answers 503 LOCK_UNAVAILABLE while Redis is down and recovers without a restart', async () => {
+  it('answers 503 LOCK_UNAVAILABLE to what needs a lock while Redis is down, keeps file writes going, and recovers without a restart', async () => {
     const files = api(node.url);
+    expect((await files('/v1/files/redis/old.txt', { method: 'PUT', body: 'before' })).status).toBe(201);
     await redis.stop();
-    const down = await files('/v1/files/redis.txt', { method: 'PUT', body: 'during' });
-    expect(down.status).toBe(503);
-    expect((await down.json()).code).toBe('LOCK_UNAVAILABLE');
-    expect((await files('/v1/files/redis.txt')).status).toBe(404);
+    // Directory creation, deletes and moves take the cluster lock: refused while its home is gone.
+    for (const [path, init] of [
+      ['/v1/files/redis/dir/', { method: 'POST' }],
+      ['/v1/files/redis/old.txt', { method: 'DELETE' }],
+      ['/v1/files/redis/old.txt', { method: 'PATCH', body: JSON.stringify({ name: 'moved.txt' }) }],
+    ] as const) {
+      const down = await files(path, init);
+      expect(down.status, `${init.method} ${path}`).toBe(503);
+      expect((await down.json()).code).toBe('LOCK_UNAVAILABLE');
+    }
+    expect((await files('/v1/files/redis/dir/')).status).toBe(404);
+    expect(await (await files('/v1/files/redis/old.txt')).text()).toBe('before');
+    // A file write commits in one metadata call without a lock: Redis is not in its path.
+    expect((await files('/v1/files/redis.txt', { method: 'PUT', body: 'during' })).status).toBe(201);
     await redis.start();
     let status = 0;
     for (let i = 0; i < 50 && status !== 201; i++) {
-      status = (await files('/v1/files/redis.txt', { method: 'PUT', body: 'after' })).status;
+      status = (await files('/v1/files/redis/dir/', { method: 'POST' })).status;
       if (status !== 201) await new Promise((r) => setTimeout(r, 200));
     }
     expect(status).toBe(201);
+    expect((await files('/v1/files/redis/old.txt', { method: 'DELETE' })).status).toBe(204);
+    expect(await (await files('/v1/files/redis.txt')).text()).toBe('during');
   });
 });
 
@@ -105,12 +119,16 @@ describe('disk full', () => {
     expect(full.status).toBe(507);
     expect((await full.json()).code).toBe('INSUFFICIENT_STORAGE');
     expect((await db.query("SELECT 1 FROM inodes WHERE path = '/big.bin'")).rowCount).toBe(0);
-    // `.callfs/` holds the cluster marker (the store's own data).
-    expect(readdirSync(mountPoint).sort()).toEqual(['.callfs', 'keep.txt']);
-    expect(readdirSync(join(mountPoint, '.callfs'))).toEqual(['cluster.json']);
+    // Only the store's own data: the cluster marker and the one blob keep.txt's row names, no partial blob.
+    expect(readdirSync(mountPoint)).toEqual(['.callfs']);
+    expect(readdirSync(join(mountPoint, '.callfs')).sort()).toEqual(['blobs', 'cluster.json']);
+    const kept = await storedFile(db, mountPoint, '/keep.txt');
+    expect(storedBlobKeys(mountPoint).map((key) => join(mountPoint, key))).toEqual([kept]);
+    expect(readFileSync(kept, 'utf8')).toBe('precious');
     const replace = await files('/v1/files/keep.txt', { method: 'PUT', body: big });
     expect(replace.status).toBe(507);
     expect(await (await files('/v1/files/keep.txt')).text()).toBe('precious');
+    expect(storedBlobKeys(mountPoint).map((key) => join(mountPoint, key))).toEqual([kept]);
     expect((await db.query("SELECT size FROM inodes WHERE path = '/keep.txt'")).rows[0]).toEqual({ size: '8' });
   });
 });

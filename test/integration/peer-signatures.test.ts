@@ -10,10 +10,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { signCall } from '../support/peer-calls.js';
+import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { freePort } from '../support/processes.js';
 import { api, call, KEYS, startTestNode, type TestNode, type TestResponse } from '../support/test-node.js';
 
@@ -109,6 +111,17 @@ afterAll(async () => {
   rmSync(rootA, { recursive: true, force: true });
 });
 
+/** Blobs on A's disk that no row names (what a refused write must not leave). */
+async function unreferencedOnA(): Promise<string[]> {
+  const db = new pg.Client({ connectionString: dsn });
+  await db.connect();
+  try {
+    return await unreferencedBlobKeys(db, rootA);
+  } finally {
+    await db.end();
+  }
+}
+
 describe('a captured peer call', () => {
   it('with its body swapped is refused (401) and the file keeps its content', async () => {
     expect((await api(a.url)('/v1/files/sig/swap.txt', { method: 'PUT', body: 'original content' })).status).toBe(201);
@@ -121,12 +134,15 @@ describe('a captured peer call', () => {
     evil.write('an evil payload!', 0);
     expect((await send(a.url, swapped, evil)).status).toBe(401);
     expect(await (await api(a.url)('/v1/files/sig/swap.txt')).text()).toBe('original content');
-    expect(readFileSync(join(rootA, 'sig/swap.txt'), 'utf8')).toBe('original content');
+    expect(readFileSync(await storedFile(dsn, rootA, '/sig/swap.txt'), 'utf8')).toBe('original content');
+    // The refused write left no bytes behind on A: every blob there is named by a row.
+    expect(await unreferencedOnA()).toEqual([]);
     // A longer body fails the same way.
     expect((await api(b.url)('/v1/files/sig/swap.txt', { method: 'PUT', body: 'another update' })).status).toBe(503);
     const longer = proxy.last();
     expect((await send(a.url, longer, Buffer.concat([Buffer.from('prefix '), longer.body]))).status).toBe(401);
     expect(await (await api(a.url)('/v1/files/sig/swap.txt')).text()).toBe('original content');
+    expect(await unreferencedOnA()).toEqual([]);
     // The untouched capture of a third update is a valid call.
     expect((await api(b.url)('/v1/files/sig/swap.txt', { method: 'PUT', body: 'delivered as sent' })).status).toBe(503);
     expect((await send(a.url, proxy.last())).status).toBe(200);

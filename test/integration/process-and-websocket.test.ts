@@ -3,14 +3,17 @@
  * (start, serve, SIGTERM, config errors), and WebSocket transfers on /v1/files/ws/{path}.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { freePort, waitForPort } from '../support/processes.js';
+import { storedBlobKeys, storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+import { eventually } from '../support/wait.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 
@@ -91,8 +94,10 @@ describe('the node process', () => {
 describe('WebSocket transfers', () => {
   let node: TestNode;
   let wsBase: string;
+  let dsn: string;
   beforeAll(async () => {
-    node = await startTestNode({ dsn: await createTestDatabase(inject('pgAdminUrl')) });
+    dsn = await createTestDatabase(inject('pgAdminUrl'));
+    node = await startTestNode({ dsn });
     wsBase = node.url.replace('http://', 'ws://');
   });
   afterAll(() => node.close());
@@ -137,9 +142,17 @@ describe('WebSocket transfers', () => {
       expect((await owner(`/v1/files/ws-up/new-${code}.bin`)).status).toBe(404);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const onDisk = readdirSync(join(node.rootPath ?? '', 'ws-up')).filter((name) => name.includes(String(code)));
-    expect(onDisk).toEqual([`kept-${code}.bin`]);
-    expect(readFileSync(join(node.rootPath ?? '', 'ws-up', `kept-${code}.bin`), 'utf8')).toBe('previous content');
+    // On disk: the kept file's bytes, and no blob of either abandoned upload (every stored blob is named by a row).
+    const root = node.rootPath ?? '';
+    expect(readFileSync(await storedFile(dsn, root, `/ws-up/kept-${code}.bin`), 'utf8')).toBe('previous content');
+    const db = new pg.Client({ connectionString: dsn });
+    await db.connect();
+    try {
+      expect(await eventually(() => unreferencedBlobKeys(db, root), (keys) => keys.length === 0)).toEqual([]);
+    } finally {
+      await db.end();
+    }
+    expect(storedBlobKeys(root).map((key) => readFileSync(join(root, key), 'utf8'))).not.toContain('half an upload');
   });
 
   it('downloads a file as binary frames and closes with 1000', async () => {

@@ -3,21 +3,24 @@
  * timeout (set small here), so the path lock, the temp file and the socket are released and the
  * next writer succeeds instead of waiting out its lock timeout.
  */
-import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase } from '../support/postgres-server.js';
 import { Agent, request } from 'undici';
+import { unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { KEYS, startTestNode, type TestNode } from '../support/test-node.js';
+import { eventually } from '../support/wait.js';
 
 let node: TestNode;
+let dsn: string;
 
 beforeAll(async () => {
   // The lock wait is far longer than the idle timeouts: a second writer succeeds only if the
   // stalled one was cut.
-  node = await startTestNode({ dsn: await createTestDatabase(inject('pgAdminUrl')), lockWaitMs: 20_000, bodyIdleTimeoutMs: 1000, websocketIdleTimeoutMs: 1000 });
+  dsn = await createTestDatabase(inject('pgAdminUrl'));
+  node = await startTestNode({ dsn, lockWaitMs: 20_000, bodyIdleTimeoutMs: 1000, websocketIdleTimeoutMs: 1000 });
 });
 afterAll(() => node.close());
 
@@ -53,7 +56,14 @@ describe('a client that goes quiet', () => {
     expect(next.status).toBe(200);
     await cut;
     expect((await send('/v1/files/stall/file.txt')).text).toBe('next writer');
-    expect(readdirSync(join(node.rootPath ?? '', 'stall'))).toEqual(['file.txt']);
+    // Neither the cut upload's bytes nor the replaced version's are left on disk.
+    const db = new pg.Client({ connectionString: dsn });
+    await db.connect();
+    try {
+      expect(await eventually(() => unreferencedBlobKeys(db, node.rootPath ?? ''), (keys) => keys.length === 0, 3000)).toEqual([]);
+    } finally {
+      await db.end();
+    }
   });
 
   it('in a WebSocket upload is cut, stores nothing, and the next writer to the path succeeds', async () => {

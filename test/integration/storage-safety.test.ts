@@ -20,6 +20,7 @@ import { NodeMetrics } from '../../app/observability/metrics.js';
 import { OrphanSweeper, type SweepReport } from '../../app/services/orphan-sweeper.js';
 import { CLUSTER_MARKER_KEY, type NamedStore } from '../../app/services/storage-identity.js';
 import { createTestDatabase, queryOnce } from '../support/postgres-server.js';
+import { storedFile, toLegacyLayout } from '../support/stored-bytes.js';
 import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 const HOUR = 3600_000;
@@ -54,9 +55,11 @@ describe('cluster identity of the database and the storage', () => {
 
   it('refuses to start over a used root with an empty database, saying what it found in one line', async () => {
     const root = tempRoot();
-    const used = await startTestNode({ dsn: await createTestDatabase(inject('pgAdminUrl')), localRoot: root });
+    const usedDsn = await createTestDatabase(inject('pgAdminUrl'));
+    const used = await startTestNode({ dsn: usedDsn, localRoot: root });
     expect((await api(used.url)('/v1/files/kept/report.txt', { method: 'PUT', body: 'precious' })).status).toBe(201);
     await used.close();
+    const kept = await storedFile(usedDsn, root, '/kept/report.txt');
     const emptyDsn = await createTestDatabase(inject('pgAdminUrl'));
     const refusal = await startTestNode({ dsn: emptyDsn, localRoot: root }).then(
       async (node) => {
@@ -70,7 +73,7 @@ describe('cluster identity of the database and the storage', () => {
     expect(refusal).toMatch(new RegExp(`local disk ${root} belongs to cluster ${markerOf(root).cluster_id}, but the database \\(cluster [0-9a-f-]+\\) holds no files`));
     expect(refusal).toMatch(/point metadata_store\.dsn at cluster .*'s database/);
     // Nothing was touched: the bytes and the marker stay.
-    expect(readFileSync(join(root, 'kept', 'report.txt'), 'utf8')).toBe('precious');
+    expect(readFileSync(kept, 'utf8')).toBe('precious');
     expect(markerOf(root).cluster_id).not.toBe(await clusterIdOf(emptyDsn));
   });
 
@@ -143,6 +146,24 @@ describe('the orphan sweeper', () => {
     new OrphanSweeper(catalog, catalog, stores, { graceMs: 10 * 60_000, batchSize: 1000, usedLinkRetentionMs: DAY, quarantineRetentionMs: 7 * DAY }, metrics);
   const bucketKeys = async (): Promise<string[]> => ((await s3Client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key ?? '');
   const putObject = (key: string, body: string): Promise<unknown> => s3Client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  /** Records a local-disk version under `key` for `path` the way a node's write commits it. */
+  const commitBlob = async (path: string, key: string, size: number): Promise<void> => {
+    const outcome = await catalog.commitWrite({
+      path,
+      mode: 'replace',
+      owner: 'api-user-0',
+      superUser: false,
+      size,
+      blobKey: key,
+      backendType: 'localfs',
+      instanceId: 'node1',
+      originInstanceId: 'node1',
+      directoryBackendType: 'localfs',
+      directoryInstanceId: 'node1',
+      epoch: null,
+    });
+    expect(outcome.kind).toBe('committed');
+  };
   const writeLocal = (key: string, body: string, ageMs: number): void => {
     const file = join(root, ...key.split('/'));
     mkdirSync(join(file, '..'), { recursive: true });
@@ -152,8 +173,15 @@ describe('the orphan sweeper', () => {
 
   it('keeps foreign files and legacy bytes, quarantines a crashed write\'s blob, deletes it after the retention', async () => {
     const owner = api(node.url, KEYS.owner);
-    // A file written through the API (legacy layout: bytes at the path's key in the bucket, blob_key NULL).
-    expect((await owner('/v1/files/legacy/doc.txt', { method: 'PUT', body: 'legacy bytes' })).status).toBe(201);
+    // A file written through the API: its version's bytes under a blob key in the bucket, named by its row.
+    expect((await owner('/v1/files/written/doc.txt', { method: 'PUT', body: 'current bytes' })).status).toBe(201);
+    const written = (await queryOnce<{ blob_key: string }>(dsn, 'SELECT blob_key FROM inodes WHERE path = $1', ['/written/doc.txt']))[0]?.blob_key ?? '';
+    expect(written).toMatch(/^\.callfs\/blobs\//);
+    // A file an earlier release wrote (legacy layout: bytes at the path's key in the bucket, blob_key NULL).
+    await catalog.ensureDirectories([{ path: '/legacy', type: 'directory', size: 0, owner: 'api-user-0', backendType: 's3', instanceId: null, originInstanceId: 'node1' }], { token: 0, epoch: null });
+    await catalog.createEntry({ path: '/legacy/doc.txt', type: 'file', size: 12, owner: 'api-user-0', backendType: 's3', instanceId: null, originInstanceId: 'node1' }, { token: 0, epoch: null });
+    await putObject('legacy/doc.txt', 'legacy bytes');
+    expect(await (await owner('/v1/files/legacy/doc.txt')).text()).toBe('legacy bytes');
     // Bytes of the legacy layout on the local disk whose row is gone: not the sweeper's either.
     writeLocal('legacy/old-row-deleted.txt', 'legacy bytes', DAY);
     // What a user dropped into the root and the bucket: no row, never ours.
@@ -170,7 +198,8 @@ describe('the orphan sweeper', () => {
     // A minute before the sweep's "now" (an hour ahead, see below): inside the grace period.
     writeLocal(young, 'write in progress', -HOUR + 60_000);
     await putObject(bucketOrphan, 'crashed write in the bucket');
-    await queryOnce(dsn, 'UPDATE inodes SET blob_key = $1 WHERE path = $2', [referenced, '/legacy/doc.txt']);
+    // The write of `referenced` committed: its row names it.
+    await commitBlob('/current/doc.txt', referenced, 'current version'.length);
 
     // Dry run: the list of what would be done, and nothing done. The bucket's objects are
     // minutes old, so the sweep is run an hour "later".
@@ -197,7 +226,9 @@ describe('the orphan sweeper', () => {
     const objects = await bucketKeys();
     expect(objects).toContain('foreign/object.bin');
     expect(objects).toContain('legacy/doc.txt');
+    expect(objects).toContain(written);
     expect(objects).toContain(CLUSTER_MARKER_KEY);
+    expect(await (await owner('/v1/files/written/doc.txt')).text()).toBe('current bytes');
     // The orphans moved to the quarantine, bytes intact.
     const stamp = now.toISOString().replace(/[-:.]/g, '');
     const quarantined = `.callfs/quarantine/${stamp}/${orphan.slice('.callfs/'.length)}`;
@@ -208,8 +239,7 @@ describe('the orphan sweeper', () => {
     expect(metrics.registry.render()).toContain('callfs_sweeper_objects_total{action="quarantine"} 2');
 
     // The write in progress commits.
-    expect((await owner('/v1/files/legacy/committed.txt', { method: 'PUT', body: 'x' })).status).toBe(201);
-    await queryOnce(dsn, 'UPDATE inodes SET blob_key = $1 WHERE path = $2', [young, '/legacy/committed.txt']);
+    await commitBlob('/legacy/committed.txt', young, 'write in progress'.length);
 
     // Within the retention nothing is deleted; after it the quarantine is emptied.
     expect((await sweeperWith().sweep({ now: new Date(now.getTime() + 6 * DAY) })).purged).toBe(0);
@@ -223,7 +253,7 @@ describe('the orphan sweeper', () => {
     expect(existsSync(join(root, 'legacy', 'old-row-deleted.txt'))).toBe(true);
     expect(existsSync(join(root, referenced))).toBe(true);
     expect(existsSync(join(root, young))).toBe(true);
-    expect(await bucketKeys()).toEqual(expect.arrayContaining(['foreign/object.bin', 'legacy/doc.txt', CLUSTER_MARKER_KEY]));
+    expect(await bucketKeys()).toEqual(expect.arrayContaining(['foreign/object.bin', 'legacy/doc.txt', written, CLUSTER_MARKER_KEY]));
   });
 
   it('removes its own stale temporary files, and nothing else of the same age', async () => {
@@ -267,20 +297,27 @@ describe('the orphan sweeper', () => {
 });
 
 describe('fencing tokens of the in-process lock manager', () => {
-  it('keep growing across a restart: every file is writable at the first attempt', async () => {
+  it('keep growing across a restart: every fenced change succeeds at the first attempt', async () => {
     const dsn = await createTestDatabase(inject('pgAdminUrl'));
     const root = tempRoot();
-    const paths = Array.from({ length: 50 }, (_, i) => `/fences/file-${String(i).padStart(2, '0')}.txt`);
+    // Directory creations and deletes take a lock, and the rows they write or remove carry (are
+    // checked against) its fencing token. File writes commit without a lock (no token).
+    const dirs = Array.from({ length: 50 }, (_, i) => `/fences/dir-${String(i).padStart(2, '0')}`);
     let node = await startTestNode({ dsn, localRoot: root });
-    for (const path of paths) expect((await api(node.url)(`/v1/files${path}`, { method: 'PUT', body: 'v1' })).status).toBe(201);
+    for (const dir of dirs) expect((await api(node.url)(`/v1/files${dir}/`, { method: 'POST' })).status).toBe(201);
+    expect((await api(node.url)('/v1/files/fences/file.txt', { method: 'PUT', body: 'v1' })).status).toBe(201);
     await node.close();
+    const stored = await queryOnce<{ fence: string }>(dsn, "SELECT fence FROM inodes WHERE path LIKE '/fences/dir-%' ORDER BY path");
+    expect(Number(stored.at(-1)?.fence)).toBeGreaterThanOrEqual(dirs.length);
     node = await startTestNode({ dsn, localRoot: root });
     try {
-      // In reverse order: the first writes after the restart meet the rows with the highest fences.
+      // In reverse order: the first deletes after the restart meet the rows with the highest fences.
       const statuses: number[] = [];
-      for (const path of [...paths].reverse()) statuses.push((await api(node.url)(`/v1/files${path}`, { method: 'PUT', body: 'v2' })).status);
-      expect(statuses).toEqual(paths.map(() => 200));
-      expect(readFileSync(join(root, 'fences', 'file-00.txt'), 'utf8')).toBe('v2');
+      for (const dir of [...dirs].reverse()) statuses.push((await api(node.url)(`/v1/files${dir}`, { method: 'DELETE' })).status);
+      expect(statuses).toEqual(dirs.map(() => 204));
+      expect(await queryOnce(dsn, "SELECT path FROM inodes WHERE path LIKE '/fences/dir-%'")).toEqual([]);
+      expect((await api(node.url)('/v1/files/fences/file.txt', { method: 'PUT', body: 'v2' })).status).toBe(200);
+      expect(readFileSync(await storedFile(dsn, root, '/fences/file.txt'), 'utf8')).toBe('v2');
     } finally {
       await node.close();
     }
@@ -311,32 +348,65 @@ describe('what the node stores on disk', () => {
   it('is readable by the node\'s user only: files 0600, directories 0700', async () => {
     expect((await owner('/v1/files/private/deep/er/file.txt', { method: 'PUT', body: 'secret' })).status).toBe(201);
     expect((await owner('/v1/files/private/made-dir/', { method: 'POST' })).status).toBe(201);
-    expect(statSync(onDisk('private', 'deep', 'er', 'file.txt')).mode & 0o777).toBe(0o600);
-    for (const dir of [['private'], ['private', 'deep'], ['private', 'deep', 'er'], ['private', 'made-dir'], ['.callfs']]) {
-      expect(statSync(onDisk(...dir)).mode & 0o777).toBe(0o700);
+    const file = await storedFile(db, node.rootPath ?? '', '/private/deep/er/file.txt');
+    expect(readFileSync(file, 'utf8')).toBe('secret');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // The file's bytes are under its blob key (.callfs/blobs/<fan>/<key>); a created directory is on disk too.
+    const fan = file.slice(onDisk().length + 1).split('/').slice(0, -1);
+    expect(fan).toHaveLength(3);
+    for (const dir of [['.callfs'], ['.callfs', 'blobs'], fan, ['private'], ['private', 'made-dir']]) {
+      expect(statSync(onDisk(...dir)).mode & 0o777, dir.join('/')).toBe(0o700);
     }
   });
 
   it('never reads or writes through a directory swapped for a symbolic link after use', async () => {
+    // A file of the legacy layout (bytes at its path) and one of the versioned layout (bytes under a blob key).
     expect((await owner('/v1/files/swap/a.txt', { method: 'PUT', body: 'inside' })).status).toBe(201);
+    await toLegacyLayout(db, onDisk(), '/swap/a.txt');
     expect(await (await owner('/v1/files/swap/a.txt')).text()).toBe('inside');
     expect((await owner('/v1/files/swap/b.txt', { method: 'PUT', body: 'inside too' })).status).toBe(201);
-    // Someone with access to the disk swaps the used directory for a link to elsewhere.
+    expect(await (await owner('/v1/files/swap/b.txt')).text()).toBe('inside too');
+    const bKey = (await db.query<{ blob_key: string }>("SELECT blob_key FROM inodes WHERE path = '/swap/b.txt'")).rows[0]?.blob_key ?? '';
+    const bFan = bKey.split('/').slice(2, -1);
+    // Someone with access to the disk swaps the used directories for links to elsewhere, holding
+    // files of the same names: the legacy file's directory, and the directory of every blob.
     writeFileSync(join(outside, 'a.txt'), 'outside secret');
+    mkdirSync(join(outside, ...bFan), { recursive: true });
+    writeFileSync(join(outside, ...bFan, bKey.split('/').at(-1) ?? ''), 'outside secret');
     renameSync(onDisk('swap'), onDisk('swap-moved'));
     symlinkSync(outside, onDisk('swap'));
-    expect(lstatSync(onDisk('swap')).isSymbolicLink()).toBe(true);
-    const read = await owner('/v1/files/swap/a.txt');
-    const body = await read.text();
-    expect(body).not.toContain('outside secret');
-    expect(read.status).toBe(400);
-    expect(JSON.parse(body)).toMatchObject({ code: 'INVALID_PATH' });
-    const replace = await owner('/v1/files/swap/a.txt', { method: 'PUT', body: 'escaped' });
-    expect(replace.status).toBe(400);
-    const create = await owner('/v1/files/swap/c.txt', { method: 'PUT', body: 'escaped' });
-    expect(create.status).toBe(400);
-    expect(readdirSync(outside)).toEqual(['a.txt']);
-    expect(readFileSync(join(outside, 'a.txt'), 'utf8')).toBe('outside secret');
+    renameSync(onDisk('.callfs', 'blobs'), onDisk('.callfs', 'blobs-moved'));
+    symlinkSync(outside, onDisk('.callfs', 'blobs'));
+    // An old file there shaped like an unreferenced blob: not the sweeper's to judge.
+    const stray = `cd/cd${'0123456789abcdef'.repeat(2).slice(2)}`;
+    mkdirSync(join(outside, 'cd'), { recursive: true });
+    writeFileSync(join(outside, stray), 'outside, not ours');
+    utimesSync(join(outside, stray), new Date(Date.now() - 30 * DAY), new Date(Date.now() - 30 * DAY));
+    const outsideBefore = readdirSync(outside, { recursive: true }).map(String).sort();
+    try {
+      expect(lstatSync(onDisk('swap')).isSymbolicLink()).toBe(true);
+      const sweep = await sweepOnce(node.config, { dryRun: true, logger: SILENT_LOGGER });
+      expect(sweep.actions.map((action) => action.key)).not.toContain(`.callfs/blobs/${stray}`);
+      for (const name of ['a.txt', 'b.txt']) {
+        const read = await owner(`/v1/files/swap/${name}`);
+        const body = await read.text();
+        expect(body, name).not.toContain('outside secret');
+        expect(read.status, name).toBe(400);
+        expect(JSON.parse(body), name).toMatchObject({ code: 'INVALID_PATH' });
+      }
+      for (const name of ['a.txt', 'b.txt', 'c.txt']) {
+        const write = await owner(`/v1/files/swap/${name}`, { method: 'PUT', body: 'escaped' });
+        expect(write.status, name).toBe(400);
+      }
+      expect(readdirSync(outside, { recursive: true }).map(String).sort()).toEqual(outsideBefore);
+      expect(readFileSync(join(outside, 'a.txt'), 'utf8')).toBe('outside secret');
+      expect(readFileSync(join(outside, ...bFan, bKey.split('/').at(-1) ?? ''), 'utf8')).toBe('outside secret');
+    } finally {
+      rmSync(onDisk('.callfs', 'blobs'));
+      renameSync(onDisk('.callfs', 'blobs-moved'), onDisk('.callfs', 'blobs'));
+    }
+    // Back in place, the versioned file reads again and kept its bytes.
+    expect(await (await owner('/v1/files/swap/b.txt')).text()).toBe('inside too');
   });
 
   it('answers paths near the limits with 400, and a failed write leaves no directory rows', async () => {
@@ -374,7 +444,10 @@ describe('what the node stores on disk', () => {
     expect(await (await owner(`/v1/files/unicode/${nfd}`)).text()).toBe('two');
     const listing = await (await owner('/v1/directories/unicode')).json();
     expect(listing.items.map((e: { name: string }) => e.name)).toEqual(['caf\u00e9.txt']);
-    expect(readdirSync(onDisk('unicode'))).toEqual(['caf\u00e9.txt']);
+    // One row, in NFC, whose stored bytes are the last write's.
+    const rows = await db.query<{ path: string }>("SELECT path FROM inodes WHERE path LIKE '/unicode/%'");
+    expect(rows.rows.map((r) => r.path)).toEqual(['/unicode/caf\u00e9.txt']);
+    expect(readFileSync(await storedFile(db, onDisk(), '/unicode/caf\u00e9.txt'), 'utf8')).toBe('two');
     for (const invisible of ['%E2%80%8B', '%E2%80%8D', '%EF%BB%BF', '%E2%80%A8', '%E2%80%A9', '%C2%AD']) {
       const res = await owner(`/v1/files/unicode/look${invisible}alike.txt`, { method: 'PUT', body: 'x' });
       expect(res.status).toBe(400);

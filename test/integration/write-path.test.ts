@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MIGRATIONS } from '../../app/adapters/metadata/migrations.js';
 import { createPostgresMetadataStore } from '../../app/adapters/metadata/postgres.js';
 import { LocalFsBlobStore } from '../../app/adapters/blob/local-fs.js';
 import { migrateLegacyBlobs } from '../../app/services/blob-migration.js';
 import { startNodeProcess } from '../support/node-process.js';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce } from '../support/postgres-server.js';
 import { freePort } from '../support/processes.js';
 import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
@@ -133,22 +134,48 @@ describe('durability: SIGKILL during a burst of acknowledged small writes (17)',
   }, 180_000);
 });
 
+/** Creates the schema of the release before cluster markers and blob keys (migrations 1 to 8), as its nodes did. */
+async function previousReleaseSchema(dsn: string): Promise<void> {
+  const client = new pg.Client({ connectionString: dsn });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE callfs_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 8)) {
+      await client.query(migration.sql);
+      await client.query('INSERT INTO callfs_schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 describe('migrate-blobs: legacy bytes move to blob keys, clients see no change', () => {
   it('lists in a dry run, then moves, keeping ETag, size and bytes', async () => {
     const dsn = await createTestDatabase(inject('pgAdminUrl'));
     const root = mkdtempSync(join(tmpdir(), 'callfs-legacy-'));
+    // What the release before blob keys and cluster markers left: its schema (migrations up to 8),
+    // rows without a blob key, bytes at their path, and a root with no marker.
+    await previousReleaseSchema(dsn);
+    await queryOnce(
+      dsn,
+      `INSERT INTO inodes (name, path, parent_path, type, size, owner, backend_type, callfs_instance_id, origin_instance_id)
+       VALUES ('old', '/old', '/', 'directory', 0, 'owner', 'localfs', 'legacy-node', 'legacy-node'),
+              ('a.txt', '/old/a.txt', '/old', 'file', 12, 'owner', 'localfs', 'legacy-node', 'legacy-node'),
+              ('b.txt', '/old/b.txt', '/old', 'file', 12, 'owner', 'localfs', 'legacy-node', 'legacy-node')`,
+    );
+    for (const name of ['a.txt', 'b.txt']) {
+      mkdirSync(join(root, 'old'), { recursive: true });
+      writeFileSync(join(root, 'old', name), `legacy ${name}`);
+    }
+    // Upgrading runs the newer migrations: the cluster gets its identity, recorded as predating markers.
     const metadata = await createPostgresMetadataStore({ dsn });
     const blobs = { localfs: new LocalFsBlobStore({ rootPath: root }), s3: null };
     let node: TestNode | null = null;
     try {
-      // What an earlier version of the node (or CallFS) left: bytes at their path, rows without a blob key.
-      await metadata.ensureDirectories([{ path: '/old', type: 'directory', size: 0, owner: 'owner', backendType: 'localfs', instanceId: 'legacy-node', originInstanceId: 'legacy-node' }], { token: 1, epoch: null });
-      for (const name of ['a.txt', 'b.txt']) {
-        mkdirSync(join(root, 'old'), { recursive: true });
-        writeFileSync(join(root, 'old', name), `legacy ${name}`);
-        await metadata.createEntry({ path: `/old/${name}`, type: 'file', size: `legacy ${name}`.length, owner: 'owner', backendType: 'localfs', instanceId: 'legacy-node', originInstanceId: 'legacy-node' }, { token: 1, epoch: null });
-      }
+      // The upgraded node starts over its unmarked root without backend.adopt_existing_storage, and marks it.
       node = await startTestNode({ dsn, redisUrl: inject('redisUrl'), instanceId: 'legacy-node', localRoot: root });
+      const clusterId = (await queryOnce<{ cluster_id: string }>(dsn, 'SELECT cluster_id FROM callfs_cluster'))[0]?.cluster_id;
+      expect((JSON.parse(readFileSync(join(root, '.callfs', 'cluster.json'), 'utf8')) as { cluster_id: string }).cluster_id).toBe(clusterId);
       const before = await api(node.url)('/v1/files/old/a.txt');
       expect(await before.text()).toBe('legacy a.txt');
       const etag = before.headers.get('etag');

@@ -3,8 +3,8 @@
  * layout) or, for legacy entries and missing rows, its path. Tests that check bytes on disk go
  * through it, so they follow the storage layout instead of assuming one.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 
 /** `db`: an open client, or a DSN to open one for this lookup. */
@@ -36,4 +36,20 @@ export async function unreferencedBlobKeys(db: Pick<pg.ClientBase, 'query'>, roo
   const named = await db.query<{ blob_key: string }>('SELECT blob_key FROM inodes WHERE blob_key = ANY($1::text[])', [keys]);
   const referenced = new Set(named.rows.map((r) => r.blob_key));
   return keys.filter((k) => !referenced.has(k));
+}
+
+/**
+ * Turns a local-disk file written by this node into the layout an earlier release left: its
+ * bytes moved from the blob key to the path's key, and `blob_key` cleared. For tests of what
+ * still holds for legacy entries (reads, byte moves, symbolic-link checks on their path).
+ */
+export async function toLegacyLayout(db: Pick<pg.ClientBase, 'query'>, root: string, path: string): Promise<void> {
+  const canonical = path.startsWith('/') ? path : `/${path}`;
+  const result = await db.query<{ blob_key: string | null }>('SELECT blob_key FROM inodes WHERE path = $1', [canonical]);
+  const key = result.rows[0]?.blob_key;
+  if (key === null || key === undefined) throw new Error(`${canonical} has no blob key to move`);
+  const target = join(root, canonical.slice(1));
+  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  renameSync(join(root, key), target);
+  await db.query('UPDATE inodes SET blob_key = NULL WHERE path = $1', [canonical]);
 }

@@ -467,9 +467,23 @@ export class LocalFsBlobStore implements BlobStore {
     return !(await holdsFile(''));
   }
 
-  /** Entries of a directory given by key (`''` or ending in `/`); none when it cannot be read. Links are listed, never entered. */
+  /**
+   * Entries of a directory given by key (`''` or ending in `/`); none when it cannot be read or
+   * when a symbolic link stands anywhere on its way (opened like every other directory, so a
+   * directory swapped for a link is never listed). Links inside are listed, never entered.
+   */
   async #children(dirKey: string): Promise<Dirent[]> {
-    return readdir(join(this.#realRoot, dirKey), { withFileTypes: true }).catch(() => []);
+    let handle: DirHandle;
+    try {
+      handle = await this.#openDir(dirKey === '' ? [] : dirKey.slice(0, -1).split('/'), false);
+    } catch {
+      return [];
+    }
+    try {
+      return await readdir(handle.path, { withFileTypes: true }).catch(() => []);
+    } finally {
+      await handle.close();
+    }
   }
 
   async ping(): Promise<void> {
