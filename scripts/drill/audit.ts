@@ -62,6 +62,8 @@ export interface StoredBlob {
   readonly version: number | null;
   /** For a versioned blob: the load write's path its first line names, if any. */
   readonly writtenFor?: string;
+  /** For a versioned blob: its first bytes (to name an orphan nobody explains). */
+  readonly head?: string;
 }
 
 /** What the audit compares: everything read, nothing judged yet (the pure part below judges). */
@@ -117,8 +119,7 @@ export function readBucketDir(bucketDir: string): Map<string, StoredBlob> {
     }
     try {
       const info = statSync(file);
-      const writtenFor = key.startsWith(BLOB_PREFIX) ? loadWritePath(file) : undefined;
-      objects.set(key, { size: info.size, mtimeMs: info.mtimeMs, version, ...(writtenFor === undefined ? {} : { writtenFor }) });
+      objects.set(key, { size: info.size, mtimeMs: info.mtimeMs, version, ...contentOf(key, file) });
     } catch {
       // deleted while listing
     }
@@ -129,27 +130,40 @@ export function readBucketDir(bucketDir: string): Map<string, StoredBlob> {
 const BLOB_PREFIX = '.callfs/blobs/';
 const LOAD_WRITE_LINE = /^drill (\S+) (\S+) seq=(\d+)\n/;
 
-/**
- * The path of the load write whose body `file` holds, read from its first line (`/drill-probes/`
- * for a probe of the drill itself); undefined when it is neither.
- */
-function loadWritePath(file: string): string | undefined {
-  let head: string;
+/** The first bytes of a stored file (undefined when it cannot be read). */
+function readHead(file: string): string | undefined {
   try {
     const fd = openSync(file, 'r');
     try {
       const buffer = Buffer.alloc(256);
-      head = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
+      return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
     } finally {
       closeSync(fd);
     }
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The path of the load write whose body starts with `head`, read from its first line
+ * (`/drill-probes/` for a probe of the drill itself); undefined when it is neither.
+ */
+function writtenForOf(head: string | undefined): string | undefined {
+  if (head === undefined) return undefined;
   // The drill's own probes (local provider) write `probe from <region> at <time>`.
   if (head.startsWith('probe from ')) return '/drill-probes/';
   const match = LOAD_WRITE_LINE.exec(head);
   return match === null ? undefined : `/drill/${match[1] ?? ''}/${match[2] ?? ''}/${match[3] ?? ''}`;
+}
+
+/** What the audit keeps of a versioned blob's content: the write it names, or its first bytes. */
+function contentOf(key: string, file: string): { writtenFor?: string; head?: string } {
+  if (!key.startsWith(BLOB_PREFIX)) return {};
+  const head = readHead(file);
+  const writtenFor = writtenForOf(head);
+  if (writtenFor !== undefined) return { writtenFor };
+  return head === undefined ? {} : { head: head.slice(0, 48) };
 }
 
 /** The cluster marker and the sweeper's quarantine: the store's own data, never an entry's bytes. */
@@ -166,8 +180,7 @@ export function readNodeFiles(root: string): Map<string, StoredBlob> {
       if (isNodeOwnData(relPath)) return;
       try {
         const info = statSync(file);
-        const writtenFor = relPath.startsWith(BLOB_PREFIX) ? loadWritePath(file) : undefined;
-        files.set(relPath, { size: info.size, mtimeMs: info.mtimeMs, version: null, ...(writtenFor === undefined ? {} : { writtenFor }) });
+        files.set(relPath, { size: info.size, mtimeMs: info.mtimeMs, version: null, ...contentOf(relPath, file) });
       } catch {
         // deleted while listing
       }
@@ -245,7 +258,8 @@ export function judgeAudit(snapshot: AuditSnapshot, options: Pick<RehearsalAudit
 }
 
 function orphanOf(key: string, where: string, blob: StoredBlob): OrphanBlob {
-  return blob.writtenFor === undefined ? { key, where } : { key, where, writtenFor: blob.writtenFor };
+  if (blob.writtenFor !== undefined) return { key, where, writtenFor: blob.writtenFor };
+  return { key, where, ...(blob.head === undefined ? {} : { content: `${blob.size} bytes, starting ${JSON.stringify(blob.head)}` }) };
 }
 
 async function isWritablePrimary(target: PgTarget): Promise<boolean> {

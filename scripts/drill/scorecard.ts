@@ -146,6 +146,8 @@ export interface OrphanBlob {
    * writer named in the body's first line (`drill <run> <region> seq=<n>`), when it is one of its.
    */
   readonly writtenFor?: string;
+  /** For a versioned blob that names no write: its size and first bytes. */
+  readonly content?: string;
 }
 
 export interface RegionAudit {
@@ -437,7 +439,7 @@ export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): Orp
       } else if (orphan.key.startsWith('drill-probes/') || orphan.writtenFor?.startsWith('/drill-probes/') === true) {
         findings.push({ key: orphan.key, where: orphan.where, cause: 'a drill probe write whose row did not commit or whose delete did not finish', explained: true, cleaned: false });
       } else {
-        findings.push({ key: orphan.key, where: orphan.where, cause: 'no write of the drill names this key', explained: false, cleaned: false });
+        findings.push({ key: orphan.key, where: orphan.where, cause: `no write of the drill names this key${orphan.content === undefined ? '' : ` (${orphan.content})`}`, explained: false, cleaned: false });
       }
     }
   }
