@@ -42,6 +42,8 @@ export interface TestNodeOptions {
   readonly peerCaFile?: string;
   /** Serve https with this certificate and key (PEM files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** server.tls_self_signed: https with a certificate made at start and announced to peers. */
+  readonly tlsSelfSigned?: boolean;
   /** Receives the node's log lines (silent by default; TEST_NODE_LOGS=1 prints them). */
   readonly logger?: Logger;
   /** Users allowed to administer the cluster (default: the owner key's user). */
@@ -64,9 +66,10 @@ export function testConfig(options: TestNodeOptions): Config {
     server: {
       listenHost: '127.0.0.1',
       listenPort: options.port ?? 0,
-      protocol: options.tls === undefined ? 'http' : 'https',
+      protocol: options.tls === undefined && options.tlsSelfSigned !== true ? 'http' : 'https',
       certFile: options.tls?.certFile ?? null,
       keyFile: options.tls?.keyFile ?? null,
+      tlsSelfSigned: options.tlsSelfSigned ?? false,
       externalUrl: 'http://files.test.example',
       metadataOpTimeoutMs: 3000,
       fileOpTimeoutMs: 30_000,
