@@ -128,6 +128,7 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
     cluster,
     metadata,
     blobs,
+    tlsCertificate: () => null,
     disconnect: () => MEMORY_NETWORK.disconnect(url),
     close: async () => {
       MEMORY_NETWORK.disconnect(url);
