@@ -188,12 +188,13 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
 export async function openMetadata(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<{ store: PostgresMetadataStore; dsn: string }> {
   let dsn: string;
   if (config.metadataStore.type === 'embedded') {
-    // Loaded only when used: the package installs process-wide hooks on import.
+    // Loaded only when used: production images carry no embedded Postgres.
     const { startEmbeddedPostgres } = await import('./adapters/metadata/embedded-postgres.js');
     const embedded = await startEmbeddedPostgres({
       dataDir: config.metadataStore.dataDir,
       port: config.metadataStore.port,
       log: (line) => logger.debug(line),
+      notice: (message, fields) => logger.info(message, fields),
     });
     cleanups.push(() => embedded.stop());
     dsn = embedded.dsn;

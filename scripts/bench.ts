@@ -1,15 +1,17 @@
 /**
  * `npm run bench`: our node (local disk, real Postgres, API key checked, metadata looked up)
  * against bare node:http, both pinned to core 0, with the yardstick workloads of
- * shared/bench/bench-target.sh in one run; prints medians, ratios and the RSS check.
+ * scripts/bench/rig.ts in one run; prints medians, ratios and the RSS check. Everything it
+ * runs is in this repository (scripts/bench/); it needs wrk and taskset on the machine and,
+ * when one is missing, prints the apt-get line and exits 2 without starting anything.
  *
  * GEO=1 adds the geo rows afterwards (scripts/bench-geo.ts, `npm run bench:geo`: on a rehearsal).
  *
  * Unless PROXY=0 it also measures the peer hop in the same run: client → node A → node B, where
  * B (the node of the first table) holds the files and A, a second node on the same Postgres with
  * B as its peer, forwards every request there. Its yardstick is the rig's bare undici proxy
- * (servers/proxy.mjs, HONO_IO=node, as run-baselines.sh runs proxy-node) in front of the same bare
- * node:http. A proxy and its upstream share core 0, so 0.5× direct is the ceiling of the hop.
+ * (scripts/bench/baselines/undici-proxy.ts) in front of the same bare node:http. A proxy and its
+ * upstream share core 0, so 0.5× direct is the ceiling of the hop.
  *
  * Runs are interleaved: for each workload, round r runs every server once (order rotated per
  * round), each run after its own warm-up, so drift on a shared machine hits all servers alike.
@@ -17,28 +19,30 @@
  * table shows the median of those ratios and their spread (max − min), and marks a ratio
  * "unreliable" when its spread is larger than its distance to the target.
  * Env: RUNS (5) DURATION (5) WARMUP (1) WORKLOADS ("get4k put4k get64m put64m") PROXY (1)
- *      BENCH_DIR (../shared/bench) OUT (a temp dir). Everything started here is stopped by PID.
+ *      OUT (a temp dir). Everything started here is stopped by PID.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCommandLine } from '../app/cli/command-line.js';
+import { baselineCommand, Bodies, checkPuts, cleanUp, installLine, missingTools, runWorkload as driveWorkload, SERVER_CPU, setUp, type Target } from './bench/rig.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../test/support/postgres-server.js';
 import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
 
 const USAGE = `usage: npm run bench [-- --json]
 
 Our node against bare node:http on this machine (servers pinned to core 0, load on core 1), the
-peer hop against a bare undici proxy, with medians, ratios and the RSS check. Needs wrk, gcc and
-taskset (it names the apt-get line when one is missing) and the baseline rig (BENCH_DIR).
+peer hop against a bare undici proxy, with medians, ratios and the RSS check. The baselines and
+load drivers are in scripts/bench/. Needs wrk and taskset: when one is missing it prints the
+apt-get line and exits 2.
 
 options:
   --json        machine-readable results on stdout
   -h, --help    this text
   --version     the geo-callfs and Node versions
-environment: RUNS (3) DURATION (5) WARMUP (1) WORKLOADS ("get4k put4k get64m put64m") PROXY (1)
-BENCH_DIR (../shared/bench) OUT (a temp dir) GEO=1 (then npm run bench:geo)`;
+environment: RUNS (5) DURATION (5) WARMUP (1) WORKLOADS ("get4k put4k get64m put64m") PROXY (1)
+OUT (a temp dir) GEO=1 (then npm run bench:geo)`;
 
 const { values: flags } = readCommandLine({ command: 'npm run bench --', usage: USAGE, options: { json: { type: 'boolean' } } });
 const log = (line: string): void => {
@@ -47,10 +51,14 @@ const log = (line: string): void => {
   else console.log(line);
 };
 const repo = resolve(new URL('..', import.meta.url).pathname);
-const benchDir = resolve(process.env['BENCH_DIR'] ?? join(repo, '../shared/bench'));
 const runs = Number(process.env['RUNS'] ?? '5');
 const duration = process.env['DURATION'] ?? '5';
 const warmup = process.env['WARMUP'] ?? '1';
+const missing = installLine(missingTools());
+if (missing !== null) {
+  process.stderr.write(`bench: ${missing}\n`);
+  process.exit(2);
+}
 const workloads = (process.env['WORKLOADS'] ?? 'get4k put4k get64m put64m').split(/\s+/).filter(Boolean);
 const withProxy = process.env['PROXY'] !== '0';
 const out = process.env['OUT'] ?? mkdtempSync(join(tmpdir(), 'callfs-bench-'));
@@ -63,25 +71,8 @@ const PEER_TARGETS: Record<string, number> = { get4k: 0.45, get64m: 0.45, put64m
 const RSS_BOUND_MIB = 100;
 
 /** A server under test. `pids[0]` is the process whose RSS is sampled; all count as server CPU. */
-interface Server {
-  readonly label: string;
-  readonly url: string;
+interface Server extends Target {
   readonly pids: readonly number[];
-}
-
-/** The tools the load drivers use; a missing one is named with the line that installs it. */
-function need(tools: ReadonlyArray<readonly [string, string]>): void {
-  const missing = tools.filter(([tool]) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length === 0) return;
-  const packages = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
-  throw new Error(`missing ${missing.map(([tool]) => tool).join(', ')}; install with: sudo apt-get install -y ${packages}`);
 }
 
 function rssMiB(pid: number): number {
@@ -91,40 +82,26 @@ function rssMiB(pid: number): number {
 
 /** The server's main process: our node runs under taskset, which execs node in place. */
 function start(label: string, command: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
-  const child = spawn('taskset', ['-c', '0', ...command], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn('taskset', ['-c', SERVER_CPU, ...command], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   return waitForPort(port, 30_000).then(() => {
     log(`started ${label} (pid ${child.pid ?? '?'}) on :${port}`);
     return child;
   });
 }
 
-/** One step of bench-target.sh (setup, run, check or cleanup) against `server`. */
-function rig(phase: string, server: Server, env: Record<string, string> = {}): void {
-  execFileSync('bash', [join(benchDir, 'bench-target.sh'), server.url, KEY, PREFIX], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      RUNS: '1',
-      DURATION: duration,
-      WARMUP: warmup,
-      WORKLOADS: workloads.join(' '),
-      LABEL: server.label,
-      RESULTS_DIR: join(out, 'results'),
-      SERVER_PIDS: server.pids.join(' '),
-      APPEND: '1',
-      PHASE: phase,
-      ...env,
-    },
-  });
-}
-
-/** One measured run (after its warm-up) of `workload`; returns the peak RSS of `pids[0]`. */
-function runWorkload(server: Server, workload: string, round: number): number {
+/**
+ * One measured run of `workload` after its own unmeasured warm-up; appends the run to the
+ * server's raw runs and returns the peak RSS of `pids[0]` during both.
+ */
+async function runWorkload(server: Server, workload: string, round: number): Promise<number> {
   const pid = server.pids[0] ?? 0;
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
   try {
-    rig('run', server, { WORKLOADS: workload, RUN_BASE: String(round) });
+    if (Number(warmup) > 0) await driveWorkload(server, workload, Number(warmup), round + 1);
+    const line = await driveWorkload(server, workload, Number(duration), round + 1);
+    appendFileSync(join(out, 'results', `${server.label}.runs.jsonl`), JSON.stringify(line) + '\n');
+    log(`  ${server.label} ${workload} round ${round + 1}: ${workload.endsWith('64m') ? `${line.mbps ?? 0} MB/s` : `${line.rps} req/s`}${line.errors > 0 ? `, ${line.errors} errors` : ''}`);
   } finally {
     clearInterval(sampler);
   }
@@ -203,20 +180,6 @@ function nodeConfig(instanceId: string, port: number, dsn: string, root: string,
   return file;
 }
 
-/**
- * The rig's proxy script. The rig is read-only and may have no node_modules of its own; then the
- * script runs from a copy next to a link to our node_modules (same hono/undici versions).
- */
-function rigProxyScript(): string {
-  const script = join(benchDir, 'servers/proxy.mjs');
-  if (existsSync(join(benchDir, 'node_modules/undici'))) return script;
-  const dir = join(out, 'rig-proxy');
-  mkdirSync(dir, { recursive: true });
-  for (const name of ['proxy.mjs', 'fsutil.mjs']) copyFileSync(join(benchDir, 'servers', name), join(dir, name));
-  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
-  return join(dir, 'proxy.mjs');
-}
-
 const unitOf = (w: string): string => (w.endsWith('64m') ? 'MB/s' : 'req/s');
 const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 
@@ -227,18 +190,14 @@ function rssRow(what: string, peak: number, idle: number): string {
 }
 
 async function main(): Promise<void> {
-  need([
-    ['wrk', 'wrk'],
-    ['cc', 'gcc'],
-    ['taskset', 'util-linux'],
-  ]);
-  if (!existsSync(join(benchDir, 'bench-target.sh'))) throw new Error(`bench rig not found at ${benchDir} (set BENCH_DIR)`);
   mkdirSync(join(out, 'results'), { recursive: true });
   let postgres: PostgresServer | null = null;
   const children: ChildProcess[] = [];
+  const bodies = new Bodies(workloads.some((w) => w.endsWith('64m')));
   const stopAll = async (): Promise<void> => {
     for (const child of children) await stopChild(child);
     await postgres?.destroy();
+    bodies.remove();
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
@@ -257,21 +216,19 @@ async function main(): Promise<void> {
     const ourConfig = nodeConfig('bench-node', ourPort, dsn, join(out, 'ours-files'), withProxy ? { 'bench-peer': url(peerPort) } : {});
     const ours = await start('callfs-ts', [...tsx, ourConfig], {}, ourPort);
     children.push(ours);
-    const base = await start('node-http', [process.execPath, join(benchDir, 'servers/node-http.mjs')], { PORT: String(basePort), DATA_DIR: baseRoot, API_KEY: KEY }, basePort);
+    const base = await start('node-http', baselineCommand('node-http'), { PORT: String(basePort), DATA_DIR: baseRoot, API_KEY: KEY }, basePort);
     children.push(base);
-    const servers: Server[] = [
-      { label: 'callfs-ts', url: url(ourPort), pids: [ours.pid ?? 0] },
-      { label: 'node-http', url: url(basePort), pids: [base.pid ?? 0] },
-    ];
+    const server = (label: string, port: number, pids: Array<number | undefined>): Server => ({ label, url: url(port), key: KEY, prefix: PREFIX, pids: pids.map((p) => p ?? 0) });
+    const servers: Server[] = [server('callfs-ts', ourPort, [ours.pid]), server('node-http', basePort, [base.pid])];
     if (withProxy) {
       const peerConfig = nodeConfig('bench-peer', peerPort, dsn, join(out, 'peer-files'), { 'bench-node': url(ourPort) });
       const peer = await start('callfs-peer (A→B)', [...tsx, peerConfig], {}, peerPort);
       children.push(peer);
-      const proxyEnv = { PORT: String(proxyPort), ORIGIN: url(basePort), API_KEY: KEY, HONO_IO: 'node', NODE_ENV: 'production' };
-      const proxy = await start('undici-proxy (→ node-http)', [process.execPath, rigProxyScript()], proxyEnv, proxyPort);
+      const proxyEnv = { PORT: String(proxyPort), ORIGIN: url(basePort), API_KEY: KEY, NODE_ENV: 'production' };
+      const proxy = await start('undici-proxy (→ node-http)', baselineCommand('undici-proxy'), proxyEnv, proxyPort);
       children.push(proxy);
-      servers.push({ label: 'callfs-peer', url: url(peerPort), pids: [peer.pid ?? 0, ours.pid ?? 0] });
-      servers.push({ label: 'undici-proxy', url: url(proxyPort), pids: [proxy.pid ?? 0, base.pid ?? 0] });
+      servers.push(server('callfs-peer', peerPort, [peer.pid, ours.pid]));
+      servers.push(server('undici-proxy', proxyPort, [proxy.pid, base.pid]));
     }
     await new Promise((r) => setTimeout(r, 1000));
     const idle = new Map(servers.map((s) => [s.label, rssMiB(s.pids[0] ?? 0)]));
@@ -280,19 +237,24 @@ async function main(): Promise<void> {
     // Only the holders get files: uploading through A would store them on A, not on B. The
     // proxied servers read and replace the files of the server behind them.
     const holders = servers.slice(0, 2);
-    for (const s of holders) rig('setup', s);
+    for (const s of holders) {
+      log(`setting up ${s.label}: uploading and checking the workloads' files`);
+      await setUp(s, workloads, bodies);
+    }
     const peaks = new Map<string, number>();
     for (const workload of workloads) {
       for (let round = 0; round < runs; round++) {
         for (let k = 0; k < servers.length; k++) {
           const server = servers[(k + round) % servers.length] as Server;
           const key = `${server.label} ${workload}`;
-          peaks.set(key, Math.max(peaks.get(key) ?? 0, runWorkload(server, workload, round)));
+          peaks.set(key, Math.max(peaks.get(key) ?? 0, await runWorkload(server, workload, round)));
         }
       }
     }
-    for (const s of servers) rig('check', s);
-    for (const s of holders) rig('cleanup', s);
+    const putWarnings: string[] = [];
+    for (const s of servers) putWarnings.push(...(await checkPuts(s, workloads)));
+    for (const s of holders) await cleanUp(s);
+    for (const warning of putWarnings) log(`WARNING: ${warning}`);
 
     // RSS checks only mean something when 64 MiB bodies went through.
     const big = workloads.some((w) => w.endsWith('64m'));

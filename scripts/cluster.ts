@@ -104,7 +104,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
   try {
     const pgPort = await freePort();
-    const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: pgPort, log: () => undefined });
+    const pg = await startEmbeddedPostgres({
+      dataDir: join(dir, 'pg'),
+      port: pgPort,
+      log: () => undefined,
+      notice: (message, fields) => console.log(`${message}: ${Object.entries(fields).map(([key, value]) => `${key} ${value}`).join('; ')}`),
+    });
     postgres = pg;
     const redisPort = await freePort();
     const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

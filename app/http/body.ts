@@ -1,7 +1,7 @@
 /**
  * @module Request and response bodies as Node streams. Under @hono/node-server the raw Node
  * request and response are used directly (Hono's web-stream bridge costs more than half the
- * throughput here, see shared/bench/RESULTS.md); in-process `app.request()` calls fall back to
+ * throughput here, see docs/benchmarks.md, "The rig"); in-process `app.request()` calls fall back to
  * the web streams. Nothing is ever buffered whole.
  */
 import { Readable } from 'node:stream';

@@ -6,7 +6,8 @@
  *   current primary, read with psql from inside its namespace (`sql()` of the rehearsal).
  * - S3 bytes: each region's bucket as s3rver keeps it on disk,
  *   `<dir>/run/s3/<region>/<bucket>/<key>._S3rver_object` (+ `._S3rver_metadata.json` holding
- *   `x-amz-meta-callfs-version`). The node stores a file at its path without the leading slash.
+ *   `x-amz-meta-callfs-version`). A file's key is its blob key (`inodes.blob_key`, one key per
+ *   version) or, for entries of the legacy layout, its path without the leading slash.
  *   An S3 entry must be in every region's bucket, at its version or newer, once replication has
  *   caught up: a missing or older copy of an entry changed within `replicationGraceMs` that some
  *   bucket already holds is reported as "not yet replicated", anything else as dangling.
@@ -14,12 +15,13 @@
  *   on every node with a `replicas` row at the entry's version, with the entry's size.
  * - Orphans: objects and node files no entry points at (skipping S3 directory markers, the
  *   nodes' `.callfs-*` files, and anything newer than the metadata read, which may belong to a
- *   write still in progress).
+ *   write still in progress). A versioned orphan's first line names the load write it was for,
+ *   when it is one (`drill <run> <region> seq=<n>`, for path `/drill/<run>/<region>/<n>`).
  *
  * Rows are read before blobs are listed: bytes are stored before their row commits, so a row
  * seen always had its bytes stored already.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { primaryTarget, replicaTarget, sql, type PgTarget } from '../rehearsal/lifecycle.js';
 import { DATABASE, type RehearsalPlan } from '../rehearsal/topology.js';
@@ -42,6 +44,8 @@ export interface EntryRow {
   readonly size: number;
   readonly version: number;
   readonly updatedMs: number;
+  /** Key of the version's bytes (`.callfs/blobs/…`); null or absent: the legacy layout, at the path. */
+  readonly blobKey?: string | null;
 }
 
 export interface ReplicaRow {
@@ -56,6 +60,8 @@ export interface StoredBlob {
   readonly mtimeMs: number;
   /** `x-amz-meta-callfs-version` of an object; null for node files or objects without it. */
   readonly version: number | null;
+  /** For a versioned blob: the load write's path its first line names, if any. */
+  readonly writtenFor?: string;
 }
 
 /** What the audit compares: everything read, nothing judged yet (the pure part below judges). */
@@ -111,12 +117,39 @@ export function readBucketDir(bucketDir: string): Map<string, StoredBlob> {
     }
     try {
       const info = statSync(file);
-      objects.set(key, { size: info.size, mtimeMs: info.mtimeMs, version });
+      const writtenFor = key.startsWith(BLOB_PREFIX) ? loadWritePath(file) : undefined;
+      objects.set(key, { size: info.size, mtimeMs: info.mtimeMs, version, ...(writtenFor === undefined ? {} : { writtenFor }) });
     } catch {
       // deleted while listing
     }
   });
   return objects;
+}
+
+const BLOB_PREFIX = '.callfs/blobs/';
+const LOAD_WRITE_LINE = /^drill (\S+) (\S+) seq=(\d+)\n/;
+
+/**
+ * The path of the load write whose body `file` holds, read from its first line (`/drill-probes/`
+ * for a probe of the drill itself); undefined when it is neither.
+ */
+function loadWritePath(file: string): string | undefined {
+  let head: string;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(256);
+      head = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  // The drill's own probes (local provider) write `probe from <region> at <time>`.
+  if (head.startsWith('probe from ')) return '/drill-probes/';
+  const match = LOAD_WRITE_LINE.exec(head);
+  return match === null ? undefined : `/drill/${match[1] ?? ''}/${match[2] ?? ''}/${match[3] ?? ''}`;
 }
 
 /** The cluster marker and the sweeper's quarantine: the store's own data, never an entry's bytes. */
@@ -133,7 +166,8 @@ export function readNodeFiles(root: string): Map<string, StoredBlob> {
       if (isNodeOwnData(relPath)) return;
       try {
         const info = statSync(file);
-        files.set(relPath, { size: info.size, mtimeMs: info.mtimeMs, version: null });
+        const writtenFor = relPath.startsWith(BLOB_PREFIX) ? loadWritePath(file) : undefined;
+        files.set(relPath, { size: info.size, mtimeMs: info.mtimeMs, version: null, ...(writtenFor === undefined ? {} : { writtenFor }) });
       } catch {
         // deleted while listing
       }
@@ -155,18 +189,22 @@ export function judgeAudit(snapshot: AuditSnapshot, options: Pick<RehearsalAudit
     if (r === undefined) out.set(region, (r = { checked: 0, dangling: [], notYetReplicated: [], orphans: [] }));
     return r;
   };
-  const entriesByPath = new Map(snapshot.entries.map((e) => [e.path, e]));
+  const contentKey = (entry: EntryRow): string => entry.blobKey ?? entry.path.slice(1);
+  // A versioned key holds exactly one version: the object's version header is not compared then.
+  const versionOf = (entry: EntryRow, object: StoredBlob | undefined): number | null => (entry.blobKey === null || entry.blobKey === undefined ? (object?.version ?? null) : entry.version);
+  const entriesByKey = new Map(snapshot.entries.map((e) => [contentKey(e), e]));
   const replicasAt = new Set<string>();
   for (const entry of snapshot.entries) {
-    const key = entry.path.slice(1);
+    const key = contentKey(entry);
     if (entry.backend === 's3') {
-      const holders = Object.values(snapshot.buckets).filter((b) => (b.objects.get(key)?.version ?? entry.version) >= entry.version && b.objects.has(key));
+      const holders = Object.values(snapshot.buckets).filter((b) => (versionOf(entry, b.objects.get(key)) ?? entry.version) >= entry.version && b.objects.has(key));
       const recent = entry.updatedMs > snapshot.readAt - grace;
       for (const [region, bucket] of Object.entries(snapshot.buckets)) {
         const r = regionOut(region);
         r.checked++;
         const object = bucket.objects.get(key);
-        const reason = object === undefined ? 'missing' : object.version !== null && object.version < entry.version ? `older version ${object.version} < ${entry.version}` : null;
+        const objectVersion = versionOf(entry, object);
+        const reason = object === undefined ? 'missing' : objectVersion !== null && objectVersion < entry.version ? `older version ${objectVersion} < ${entry.version}` : null;
         if (reason === null) continue;
         const finding: DanglingEntry = { path: entry.path, backend: 's3', where: `bucket ${bucket.bucket}`, reason };
         if (recent && holders.length > 0) r.notYetReplicated.push(finding);
@@ -193,17 +231,21 @@ export function judgeAudit(snapshot: AuditSnapshot, options: Pick<RehearsalAudit
   const settled = (blob: StoredBlob): boolean => blob.mtimeMs < snapshot.readAt - slack;
   for (const [region, bucket] of Object.entries(snapshot.buckets)) {
     for (const [key, blob] of bucket.objects) {
-      if (entriesByPath.get(`/${key}`)?.backend !== 's3' && settled(blob)) regionOut(region).orphans.push({ key, where: `bucket ${bucket.bucket}` });
+      if (entriesByKey.get(key)?.backend !== 's3' && settled(blob)) regionOut(region).orphans.push(orphanOf(key, `bucket ${bucket.bucket}`, blob));
     }
   }
   for (const [id, node] of Object.entries(snapshot.nodes)) {
     for (const [key, blob] of node.files) {
-      const entry = entriesByPath.get(`/${key}`);
-      const owned = entry?.backend === 'localfs' && (entry.instance === id || replicasAt.has(`${id}\n/${key}`));
-      if (!owned && settled(blob)) regionOut(node.region).orphans.push({ key, where: `node ${id}` });
+      const entry = entriesByKey.get(key);
+      const owned = entry?.backend === 'localfs' && (entry.instance === id || replicasAt.has(`${id}\n${entry.path}`));
+      if (!owned && settled(blob)) regionOut(node.region).orphans.push(orphanOf(key, `node ${id}`, blob));
     }
   }
   return Object.fromEntries(out);
+}
+
+function orphanOf(key: string, where: string, blob: StoredBlob): OrphanBlob {
+  return blob.writtenFor === undefined ? { key, where } : { key, where, writtenFor: blob.writtenFor };
 }
 
 async function isWritablePrimary(target: PgTarget): Promise<boolean> {
@@ -230,14 +272,19 @@ export async function findPrimary(plan: RehearsalPlan, region?: string): Promise
 /** Reads the rows, then the buckets and node files, of a running rehearsal. */
 export async function snapshotRehearsal(plan: RehearsalPlan, primary: PgTarget): Promise<AuditSnapshot> {
   const readAt = Date.now();
-  const rows = await sql(primary, "select encode(convert_to(path, 'UTF8'), 'hex'), backend_type, coalesce(callfs_instance_id, ''), size, version, (extract(epoch from updated_at) * 1000)::bigint from inodes where type = 'file'", DATABASE);
-  const entries: EntryRow[] = rows.map(([hex = '', backend = '', instance = '', size = '0', version = '1', updated = '0']) => ({
+  const rows = await sql(
+    primary,
+    "select encode(convert_to(path, 'UTF8'), 'hex'), backend_type, coalesce(callfs_instance_id, ''), size, version, (extract(epoch from updated_at) * 1000)::bigint, coalesce(blob_key, '') from inodes where type = 'file'",
+    DATABASE,
+  );
+  const entries: EntryRow[] = rows.map(([hex = '', backend = '', instance = '', size = '0', version = '1', updated = '0', blobKey = '']) => ({
     path: hexToText(hex),
     backend,
     instance: instance === '' ? null : instance,
     size: Number(size),
     version: Number(version),
     updatedMs: Number(updated),
+    blobKey: blobKey === '' ? null : blobKey,
   }));
   const replicaRows = await sql(primary, "select encode(convert_to(path, 'UTF8'), 'hex'), instance_id, version from replicas", DATABASE);
   const replicas: ReplicaRow[] = replicaRows.map(([hex = '', instance = '', version = '0']) => ({ path: hexToText(hex), instance, version: Number(version) }));

@@ -91,7 +91,14 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
         outageRegion === null || outageRegion === undefined
           ? null
           : { region: outageRegion, start: faultAt, detectedAt: numberIn(memo, 'outageDetectedAt'), end: outageEnd ?? Date.now(), dnsTtlMs: DNS_TTL * 1000 };
-      const standbysAtEnd = provider.standbys === undefined ? null : await provider.standbys().catch(() => null);
+      // After an unplanned failover the lost region's databases stay cut off (or down) until a
+      // failback rebuilds them: they cannot stream yet, and are not judged by this drill.
+      const lostRegions = progress.drill === 'primary-failover' ? withdrawn : [];
+      const allStandbys = provider.standbys === undefined ? null : await provider.standbys().catch(() => null);
+      const standbysAtEnd = allStandbys === null ? null : allStandbys.filter((st) => !lostRegions.includes(st.region));
+      if (allStandbys !== null && standbysAtEnd !== null && standbysAtEnd.length < allStandbys.length) {
+        log(`scorecard: not judging the replicas of ${lostRegions.join(', ')} (lost by the failover; rebuilt by failback)`);
+      }
       const rtoBudgetMs = typeof progress.options['rtoBudgetMs'] === 'number' ? progress.options['rtoBudgetMs'] : undefined;
       const card = await scoreDrill(
         {

@@ -141,6 +141,11 @@ export interface DanglingEntry {
 export interface OrphanBlob {
   readonly key: string;
   readonly where: string;
+  /**
+   * For a versioned blob (`.callfs/blobs/…`, a key the node chose): the path the drill's load
+   * writer named in the body's first line (`drill <run> <region> seq=<n>`), when it is one of its.
+   */
+  readonly writtenFor?: string;
 }
 
 export interface RegionAudit {
@@ -407,9 +412,10 @@ function auditTotals(audit: AuditReport): { dangling: number; pending: number; o
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /**
- * Names the write that left each orphan of `audit`: a load write to the same path (its key is the
- * path without the leading slash) that was never acknowledged stored its bytes but not its row;
- * drill probes are the drill's own. Anything else is unexplained.
+ * Names the write that left each orphan of `audit`: a load write to the same path that was never
+ * acknowledged stored its bytes but not its row. The path is the orphan's key without the leading
+ * slash (bytes stored at their path), or, for a versioned blob, the path its body names
+ * (`writtenFor`); drill probes are the drill's own. Anything else is unexplained.
  */
 export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): OrphanFinding[] {
   if (audit === null) return [];
@@ -417,7 +423,7 @@ export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): Orp
   const findings: OrphanFinding[] = [];
   for (const region of Object.values(audit.regions)) {
     for (const orphan of region.orphans) {
-      const write = writes.get(`/${orphan.key}`);
+      const write = writes.get(orphan.writtenFor ?? `/${orphan.key}`);
       if (write !== undefined) {
         const answered = write.status === 0 ? 'no answer' : `${write.status}${write.error === undefined ? '' : ` ${write.error}`}`;
         const at = new Date(write.t).toISOString().slice(11, 23);
@@ -428,7 +434,7 @@ export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): Orp
           explained: write.outcome !== 'ok',
           cleaned: false,
         });
-      } else if (orphan.key.startsWith('drill-probes/')) {
+      } else if (orphan.key.startsWith('drill-probes/') || orphan.writtenFor?.startsWith('/drill-probes/') === true) {
         findings.push({ key: orphan.key, where: orphan.where, cause: 'a drill probe write whose row did not commit or whose delete did not finish', explained: true, cleaned: false });
       } else {
         findings.push({ key: orphan.key, where: orphan.where, cause: 'no write of the drill names this key', explained: false, cleaned: false });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -26,6 +26,8 @@ describe('embedded Postgres (npm distribution)', () => {
   let counter = 0;
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'callfs-embedded-'));
+    // As root the server runs as "postgres", which must enter the (0700) temp dir to keep its data there.
+    chmodSync(dataDir, 0o755);
     embedded = await startEmbeddedPostgres({ dataDir, port: await freePort() });
   }, 60_000);
   afterAll(async () => {

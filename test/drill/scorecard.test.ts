@@ -14,6 +14,7 @@ import {
   computeScorecard,
   dnsConvergence,
   errorsByPhase,
+  explainOrphans,
   recoveryTime,
   scoreDrill,
   verifyAcknowledged,
@@ -405,6 +406,66 @@ describe('the rehearsal audit', () => {
     expect(audit['us']?.orphans).toEqual([{ key: 'leftover', where: 'node us-1' }]);
     expect(audit['eu']?.checked).toBe(5 + 2);
     expect(audit['us']?.checked).toBe(5 + 1);
+  });
+
+  it('finds versioned bytes under their blob keys, on holders and replicas, and names the load write an orphan was for', () => {
+    const k = (n: number): string => `.callfs/blobs/${String(n).padStart(2, '0')}/${String(n).padStart(2, '0')}${'0'.repeat(30)}`;
+    const snapshot: AuditSnapshot = {
+      readAt,
+      entries: [
+        { path: '/s3file', backend: 's3', instance: null, size: 3, version: 4, updatedMs: readAt - 600_000, blobKey: k(1) },
+        { path: '/localfile', backend: 'localfs', instance: 'eu-1', size: 5, version: 2, updatedMs: readAt - 600_000, blobKey: k(2) },
+        { path: '/lost', backend: 'localfs', instance: 'eu-1', size: 5, version: 1, updatedMs: readAt - 600_000, blobKey: k(3) },
+      ],
+      replicas: [{ path: '/localfile', instance: 'us-1', version: 2 }],
+      buckets: {
+        eu: { bucket: 'b-eu', objects: new Map([[k(1), blob(3, 0)], ['s3file', blob(3, 0, 1)]]) },
+        us: { bucket: 'b-us', objects: new Map([[k(1), blob(3, 0)]]) },
+      },
+      nodes: {
+        'eu-1': { region: 'eu', files: new Map([[k(2), blob(5, 0)], ['lost', blob(5, 0)], [k(9), { ...blob(7, 0), writtenFor: '/drill/run1/eu/9' }]]) },
+        'us-1': { region: 'us', files: new Map([[k(2), blob(5, 0)]]) },
+      },
+    };
+    const audit = judgeAudit(snapshot, { replicationGraceMs: 30_000, orphanSlackMs: 5000 });
+    // The blob of /lost is missing; bytes at its path do not count for an entry with a blob key.
+    expect(audit['eu']?.dangling.map((d) => [d.path, d.reason])).toEqual([['/lost', 'missing on the holder']]);
+    expect(audit['us']?.dangling).toEqual([]);
+    expect(audit['eu']?.orphans).toEqual([
+      { key: 's3file', where: 'bucket b-eu' },
+      { key: 'lost', where: 'node eu-1' },
+      { key: k(9), where: 'node eu-1', writtenFor: '/drill/run1/eu/9' },
+    ]);
+    expect(audit['us']?.orphans).toEqual([]);
+  });
+
+  it('explains a versioned orphan by the load write its body names: unacknowledged explains it, acknowledged does not', () => {
+    const ops = { eu: [op({ at: 1, seq: 5, outcome: 'unknown' }), op({ at: 2, seq: 6 })] };
+    const orphans = [
+      { key: '.callfs/blobs/aa/aa01', where: 'node eu-1', writtenFor: '/drill/run1/eu/5' },
+      { key: '.callfs/blobs/aa/aa02', where: 'node eu-1', writtenFor: '/drill/run1/eu/6' },
+      { key: '.callfs/blobs/aa/aa03', where: 'node eu-2', writtenFor: '/drill-probes/' },
+      { key: '.callfs/blobs/aa/aa04', where: 'node eu-2' },
+    ];
+    const audit: AuditReport = { source: 'test', at: T0, regions: { eu: { checked: 2, dangling: [], notYetReplicated: [], orphans } } };
+    expect(explainOrphans(audit, ops).map((o) => [o.key, o.explained])).toEqual([
+      ['.callfs/blobs/aa/aa01', true],
+      ['.callfs/blobs/aa/aa02', false],
+      ['.callfs/blobs/aa/aa03', true],
+      ['.callfs/blobs/aa/aa04', false],
+    ]);
+  });
+
+  it('reads which load write or drill probe a versioned blob was for from its first line', () => {
+    const root = join(scratch, 'nodes', 'eu-9', 'files');
+    mkdirSync(join(root, '.callfs', 'blobs', 'ab'), { recursive: true });
+    writeFileSync(join(root, '.callfs', 'blobs', 'ab', 'ab01'), 'drill 20261204T0500Z eu seq=17\n0123abcd\n');
+    writeFileSync(join(root, '.callfs', 'blobs', 'ab', 'ab02'), 'probe from us at 2026-12-04T05:00:00.000Z\n');
+    writeFileSync(join(root, '.callfs', 'blobs', 'ab', 'ab03'), 'something else');
+    const files = readNodeFiles(root);
+    expect(files.get('.callfs/blobs/ab/ab01')?.writtenFor).toBe('/drill/20261204T0500Z/eu/17');
+    expect(files.get('.callfs/blobs/ab/ab02')?.writtenFor).toBe('/drill-probes/');
+    expect(files.get('.callfs/blobs/ab/ab03')?.writtenFor).toBeUndefined();
   });
 
   it('reads s3rver bucket directories and node roots as the rehearsal stores them', () => {

@@ -68,6 +68,8 @@ describe('a node under write load while the master changes', () => {
   let files: ReturnType<typeof api>;
   /** path → bytes of the last acknowledged write. */
   const acknowledged = new Map<string, Buffer>();
+  /** Directories whose creation was acknowledged. */
+  const directories = new Set<string>();
 
   beforeAll(async () => {
     const dsn = await createTestDatabase(inject('pgAdminUrl'));
@@ -81,14 +83,27 @@ describe('a node under write load while the master changes', () => {
     await node?.close();
   });
 
-  /** Writes in LOOPS parallel loops while `action` runs: POST a new file, and every other round PUT over the last one acknowledged. */
+  /**
+   * Writes in LOOPS parallel loops while `action` runs: POST a new file, then create a directory
+   * (which takes a lock: file writes commit without one), then PUT over the last file acknowledged.
+   */
   async function writeDuring(name: string, action: () => Promise<void>): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     let running = true;
     const loop = async (loopId: number): Promise<void> => {
       let lastAcked: string | null = null;
       for (let round = 0; running; round++) {
-        const target: string | null = round % 2 === 1 ? lastAcked : null;
+        const step = round % 3;
+        if (step === 1) {
+          const dir = `/${name}/loop${loopId}/dir${round}`;
+          const res = await files(`/v1/files${dir}/`, { method: 'POST', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+          const text = await res.text();
+          outcomes.push({ path: `${dir}/`, method: 'POST', endedAt: Date.now(), status: res.status, body: res.status < 300 ? null : parseJson(text) });
+          if (res.status < 300) directories.add(dir);
+          else await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        const target: string | null = step === 2 ? lastAcked : null;
         const path: string = target ?? `/${name}/loop${loopId}/file${round}.bin`;
         const method = target === null ? 'POST' : 'PUT';
         const bytes = randomBytes(64 + ((loopId * 31 + round) % 200));
@@ -142,13 +157,18 @@ describe('a node under write load while the master changes', () => {
       expect(res.status, path).toBe(200);
       expect(Buffer.from(await res.arrayBuffer()).equals(bytes), path).toBe(true);
     }
+    for (const dir of directories) {
+      const res = await files(`/v1/files${dir}`, { method: 'HEAD', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      expect(res.status, dir).toBe(200);
+      expect(res.headers.get('x-callfs-type'), dir).toBe('directory');
+    }
   }
 
-  /** The node's next grant increments the fence on `port`, so that is the Redis it locks on. */
+  /** The node's next grant (a directory is created under a lock) increments the fence on `port`, so that is the Redis it locks on. */
   async function expectNodeLocksOn(port: number): Promise<void> {
     expect(String(await setup.command(port, 'INFO', 'replication'))).toContain('role:master');
     const before = Number(await setup.command(port, 'GET', FENCE_KEY));
-    const res = await files(`/v1/files/probe-${port}.txt`, { method: 'PUT', body: 'probe', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const res = await files(`/v1/files/probe-${port}/`, { method: 'POST', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     expect(res.status).toBeLessThan(300);
     expect(Number(await setup.command(port, 'GET', FENCE_KEY))).toBeGreaterThan(before);
   }
