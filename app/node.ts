@@ -4,7 +4,7 @@
  * whose `close()` shuts everything down in order. main.ts calls it for the process; tests call
  * it to run real nodes in-process.
  */
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -23,6 +23,7 @@ import { usesSentinel } from './adapters/locks/redis-connection.js';
 import type { LockHomeControl } from './ports/fencing.js';
 import { EpochWatch } from './services/epoch-watch.js';
 import { UndiciPeerClient } from './adapters/peers/undici.js';
+import { SELF_SIGNED_VALIDITY_MS, SelfSignedIdentity } from './adapters/tls/self-signed-identity.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { LockManager } from './ports/lock-manager.js';
 import type { StorageCatalog } from './ports/storage-catalog.js';
@@ -48,11 +49,15 @@ export interface RunningNode {
   readonly port: number;
   readonly metricsUrl: string | null;
   readonly logger: Logger;
+  /** The certificate (PEM) the listener presents now when it serves self-signed https; else null. */
+  tlsCertificate(): string | null;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes adapters. */
   close(): Promise<void>;
 }
 
 const STARTUP_REPLICA_WAIT_MS = 30_000;
+/** How often a self-signed identity checks whether its certificate is due for renewal. */
+const TLS_RENEWAL_CHECK_MS = 10 * 60_000;
 
 export async function startNode(config: Config, options: { logger?: Logger } = {}): Promise<RunningNode> {
   // Every line names the node and its region, whoever supplied the logger.
@@ -104,7 +109,13 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       logger,
     );
     const peerCa = discovery.peerCaFile === null ? undefined : readFileSync(discovery.peerCaFile);
-    const peers = new GuardedPeerClient(new UndiciPeerClient({ endpointOf: (id) => membership.endpointOf(id), ...(peerCa ? { ca: peerCa } : {}) }), {
+    const peerClient = new UndiciPeerClient({
+      endpointOf: (id) => membership.endpointOf(id),
+      certificatesOf: (id) => membership.certificatesOf(id),
+      onRefused: (id, reason) => logger.warn('peer refused: it did not prove the TLS identity it announced', { peer: id, reason }),
+      ...(peerCa ? { ca: peerCa } : {}),
+    });
+    const peers = new GuardedPeerClient(peerClient, {
       failureThreshold: discovery.peerFailureThreshold,
       openMs: discovery.peerOpenMs,
       probeIntervalMs: discovery.probeIntervalMs,
@@ -129,8 +140,12 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     if (config.sweeper.enabled) startSweeper(config, metadata, stores, metrics, logger, cleanups);
     else logger.info('the orphan sweeper is off (sweeper.enabled: false)');
 
+    // Self-signed https: the certificate names the host peers use (that of the internal URL).
+    const identity = config.server.tlsSelfSigned
+      ? new SelfSignedIdentity({ host: discovery.internalUrl === null ? advertisedHost(config.server.listenHost) : new URL(discovery.internalUrl).hostname, validityMs: SELF_SIGNED_VALIDITY_MS })
+      : null;
     const server = await naming('the listener', `${config.server.listenHost}:${config.server.listenPort}`, 'server.listen_addr', () =>
-      listen(config, app.fetch, config.server.listenHost, config.server.listenPort),
+      listen(config, app.fetch, config.server.listenHost, config.server.listenPort, identity?.serving() ?? null),
     );
     attachWebSocket(server, services.app, config);
     const port = (server.address() as AddressInfo).port;
@@ -139,7 +154,16 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     cleanups.push(() => closeServer(server, config.server.shutdownGraceMs));
     const scheme = config.server.protocol === 'https' ? 'https' : 'http';
     const url = `${scheme}://${hostForUrl(config.server.listenHost)}:${port}`;
-    await membership.start({ internalUrl: discovery.internalUrl ?? `${scheme}://${advertisedHost(config.server.listenHost)}:${port}`, version: packageVersion(), startedAt: new Date() });
+    await membership.start({
+      internalUrl: discovery.internalUrl ?? `${scheme}://${advertisedHost(config.server.listenHost)}:${port}`,
+      version: packageVersion(),
+      startedAt: new Date(),
+      tlsCertificates: identity?.announced() ?? null,
+    });
+    if (identity !== null) {
+      logger.info('serving https with a self-signed certificate announced to peers', { host: identity.host, sha256: identity.serving().fingerprint256 });
+      renewCertificates(identity, server as HttpsServer, membership, logger, cleanups);
+    }
     peers.start();
     services.app.replication.start();
     cleanups.push(() => services.app.replication.stop());
@@ -148,13 +172,13 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     if (config.metrics !== null) {
       const metricsApp = new Hono();
       metricsApp.get('/metrics', (c) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }));
-      const metricsServer = await listen({ ...config, server: { ...config.server, protocol: 'http' } }, metricsApp.fetch, config.metrics.listenHost, config.metrics.listenPort);
+      const metricsServer = await listen({ ...config, server: { ...config.server, protocol: 'http' } }, metricsApp.fetch, config.metrics.listenHost, config.metrics.listenPort, null);
       metricsUrl = `http://${hostForUrl(config.metrics.listenHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`;
       cleanups.push(() => closeServer(metricsServer, 1000));
     }
     logger.info('node started', { url, version: packageVersion(), node: process.version });
     let closing: Promise<void> | null = null;
-    return { url, port, metricsUrl, logger, close: () => (closing ??= closeAll()) };
+    return { url, port, metricsUrl, logger, tlsCertificate: () => identity?.serving().cert ?? null, close: () => (closing ??= closeAll()) };
   } catch (error) {
     await closeAll();
     throw error;
@@ -355,19 +379,29 @@ async function openLocks(config: Config, cleanups: Array<() => Promise<void>>, c
 
 type FetchHandler = (request: Request, env: Record<string, unknown>) => Response | Promise<Response>;
 
-function listen(config: Config, fetch: FetchHandler, hostname: string, port: number): Promise<Server> {
+/** Renews a self-signed certificate while the node runs: the successor is announced long before it is served. */
+function renewCertificates(identity: SelfSignedIdentity, server: HttpsServer, membership: Membership, logger: Logger, cleanups: Array<() => Promise<void>>): void {
+  const timer = setInterval(() => {
+    const change = identity.tick();
+    if (change === 'none') return;
+    if (change === 'switched') server.setSecureContext(identity.serving());
+    logger.info(change === 'switched' ? 'now serving the renewed self-signed certificate' : 'announced the successor of the self-signed certificate', { sha256: identity.serving().fingerprint256 });
+    membership.announceCertificates(identity.announced()).catch((error: unknown) => logger.warn('announcing the renewed certificate failed', { error: String(error) }));
+  }, TLS_RENEWAL_CHECK_MS);
+  timer.unref();
+  cleanups.push(async () => clearInterval(timer));
+}
+
+/** `selfSigned`: the key and certificate of `server.tls_self_signed`; otherwise https reads the configured files. */
+function listen(config: Config, fetch: FetchHandler, hostname: string, port: number, selfSigned: { cert: string; key: string } | null): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const tls = config.server.protocol === 'https' && config.server.certFile !== null && config.server.keyFile !== null;
+    const files = config.server.protocol === 'https' && config.server.certFile !== null && config.server.keyFile !== null;
+    const serverOptions = selfSigned !== null ? { cert: selfSigned.cert, key: selfSigned.key } : files ? { cert: readFileSync(config.server.certFile ?? ''), key: readFileSync(config.server.keyFile ?? '') } : null;
     const server = serve({
       fetch,
       hostname,
       port,
-      ...(tls
-        ? {
-            createServer: createHttpsServer,
-            serverOptions: { cert: readFileSync(config.server.certFile ?? ''), key: readFileSync(config.server.keyFile ?? '') },
-          }
-        : {}),
+      ...(serverOptions === null ? {} : { createServer: createHttpsServer, serverOptions }),
     }) as Server;
     // A client that goes away makes its request emit 'error'; whoever reads the body handles it,
     // and a body nobody reads must not turn that into an uncaught exception.

@@ -60,6 +60,12 @@ export interface Config {
     readonly protocol: 'http' | 'https';
     readonly certFile: string | null;
     readonly keyFile: string | null;
+    /**
+     * Serve https with a key pair and certificate generated at start (in memory, renewed while
+     * running) for the host of the internal URL, announced to peers in the member registry
+     * (`server.tls_self_signed`). Excludes certFile/keyFile.
+     */
+    readonly tlsSelfSigned: boolean;
     /** Base URL used to build single-use link URLs, e.g. `https://files.example.com`. */
     readonly externalUrl: string;
     /** Budget for metadata operations of a request. */

@@ -122,3 +122,38 @@ describe('environment over the embedded default', () => {
     expect(problems).toContain('config: auth.api_keys: at least one API key is required (auth.api_keys or auth.api_key_users)');
   });
 });
+
+describe('server.tls_self_signed', () => {
+  const files = (yaml: string): LoadInput => input({ '/srv/config.yaml': yaml });
+  const noProtocol = VALID.replace('  protocol: http\n', '');
+
+  it('serves https without certificate files (protocol unset, https or auto)', () => {
+    for (const yaml of [`${noProtocol.replace('server:', 'server:\n  tls_self_signed: true')}`, VALID.replace('protocol: http', 'protocol: https\n  tls_self_signed: true'), VALID.replace('protocol: http', 'protocol: auto\n  tls_self_signed: true')]) {
+      expect(loadConfigWithWarnings(files(yaml)).config.server).toMatchObject({ protocol: 'https', tlsSelfSigned: true, certFile: null, keyFile: null });
+    }
+  });
+
+  it('is set from CALLFS_SERVER__TLS_SELF_SIGNED, and off by default', () => {
+    expect(loadConfigWithWarnings(input({ '/srv/config.yaml': noProtocol }, { CALLFS_SERVER__TLS_SELF_SIGNED: 'true' })).config.server.tlsSelfSigned).toBe(true);
+    expect(loadConfigWithWarnings(files(VALID)).config.server.tlsSelfSigned).toBe(false);
+  });
+
+  it('refuses protocol http, certificate files beside it, and an http internal_url', () => {
+    expect(problemsOf(() => loadConfigWithWarnings(files(VALID.replace('protocol: http', 'protocol: http\n  tls_self_signed: true'))))).toEqual([
+      'config: server.tls_self_signed: needs server.protocol https (or auto); with protocol http there is nothing to encrypt',
+    ]);
+    expect(problemsOf(() => loadConfigWithWarnings(files(VALID.replace('protocol: http', 'protocol: https\n  tls_self_signed: true\n  cert_file: c.pem\n  key_file: k.pem'))))).toEqual([
+      'config: server.tls_self_signed: use either server.cert_file/key_file or tls_self_signed, not both',
+    ]);
+    const env = { CALLFS_SERVER__TLS_SELF_SIGNED: 'true', CALLFS_INSTANCE_DISCOVERY__INTERNAL_URL: 'http://10.0.0.5:8443' };
+    expect(problemsOf(() => loadConfigWithWarnings(input({ '/srv/config.yaml': noProtocol }, env)))).toEqual([
+      'config: instance_discovery.internal_url (from CALLFS_INSTANCE_DISCOVERY__INTERNAL_URL): must be an https:// URL with server.tls_self_signed (peers reach this node over TLS)',
+    ]);
+  });
+
+  it('still asks for certificate files when https is chosen without it', () => {
+    expect(problemsOf(() => loadConfigWithWarnings(files(noProtocol)))).toEqual([
+      'config: server.protocol: https needs server.cert_file and server.key_file, or server.tls_self_signed: true (or set protocol: http)',
+    ]);
+  });
+});

@@ -209,10 +209,14 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
   if (listen === null) problems.add('server.listen_addr', `"${server.listen_addr ?? ''}" is not host:port (e.g. :8443 or 127.0.0.1:8443)`);
   const certFile = server.cert_file ?? null;
   const keyFile = server.key_file ?? null;
+  const tlsSelfSigned = server.tls_self_signed ?? false;
   const protocolSetting = server.protocol ?? 'https';
-  const protocol = protocolSetting === 'auto' ? (certFile && keyFile ? 'https' : 'http') : protocolSetting;
-  if (protocol === 'https' && (certFile === null || keyFile === null)) {
-    problems.add('server.protocol', 'https needs server.cert_file and server.key_file (or set protocol: http)');
+  const protocol = protocolSetting === 'auto' ? ((certFile && keyFile) || tlsSelfSigned ? 'https' : 'http') : protocolSetting;
+  if (tlsSelfSigned) {
+    if (protocol === 'http') problems.add('server.tls_self_signed', 'needs server.protocol https (or auto); with protocol http there is nothing to encrypt');
+    if (certFile !== null || keyFile !== null) problems.add('server.tls_self_signed', 'use either server.cert_file/key_file or tls_self_signed, not both');
+  } else if (protocol === 'https' && (certFile === null || keyFile === null)) {
+    problems.add('server.protocol', 'https needs server.cert_file and server.key_file, or server.tls_self_signed: true (or set protocol: http)');
   }
 
   const users: ApiUser[] = [];
@@ -238,6 +242,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
   }
   const internalUrl = discovery.internal_url ?? null;
   if (internalUrl !== null && !/^https?:\/\/[^/\s]+/.test(internalUrl)) problems.add('instance_discovery.internal_url', `"${internalUrl}" is not an http(s) URL`);
+  else if (internalUrl !== null && tlsSelfSigned && !internalUrl.startsWith('https://')) problems.add('instance_discovery.internal_url', 'must be an https:// URL with server.tls_self_signed (peers reach this node over TLS)');
   const heartbeatMs = discovery.heartbeat_interval ?? 5000;
   if (heartbeatMs < 100) problems.add('instance_discovery.heartbeat_interval', 'must be at least 100ms');
 
@@ -257,6 +262,7 @@ function build(file: FileConfig, cwd: string, problems: Problems, mode: 'strict'
       protocol,
       certFile,
       keyFile,
+      tlsSelfSigned,
       externalUrl: server.external_url ?? 'localhost:8443',
       metadataOpTimeoutMs: server.metadata_op_timeout ?? 5000,
       fileOpTimeoutMs: server.file_op_timeout ?? 60_000,

@@ -37,6 +37,7 @@ export const FileConfigSchema = z.looseObject({
       external_url: text.optional(),
       cert_file: text.optional(),
       key_file: text.optional(),
+      tls_self_signed: flag.optional(),
       read_timeout: duration.optional(),
       write_timeout: duration.optional(),
       file_op_timeout: duration.optional(),

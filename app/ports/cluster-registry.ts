@@ -13,6 +13,12 @@ export interface MemberAnnouncement {
   readonly region: string;
   readonly version: string;
   readonly startedAt: Date;
+  /**
+   * PEM bundle of the self-signed certificate(s) this node's https listener may present
+   * (`server.tls_self_signed`); peers trust exactly these for this member. Null: none announced
+   * (plain http, or https verified with \`instance_discovery.peer_ca_file\` / the system's CAs).
+   */
+  readonly tlsCertificates: string | null;
 }
 
 export interface MemberRecord extends MemberAnnouncement {

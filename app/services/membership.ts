@@ -103,6 +103,24 @@ export class Membership {
     return this.options.staticPeers[instanceId] ?? this.#registered.get(instanceId)?.internalUrl;
   }
 
+  /**
+   * The certificates a registered member announced for its self-signed https listener: the only
+   * ones its peers trust for it. Undefined for a static peer (`peer_endpoints` win, verified with
+   * `peer_ca_file`) and for a member that announced none.
+   */
+  certificatesOf(instanceId: string): string | undefined {
+    if (instanceId === this.instanceId || instanceId in this.options.staticPeers) return undefined;
+    return this.#registered.get(instanceId)?.tlsCertificates ?? undefined;
+  }
+
+  /** Announces a new certificate bundle (a renewal) with the next heartbeat, written at once. */
+  async announceCertificates(tlsCertificates: string): Promise<void> {
+    if (this.#self === null) return;
+    this.#self = { ...this.#self, tlsCertificates };
+    await this.#beating; // a heartbeat already under way carries the old bundle
+    await this.beat();
+  }
+
   regionOf(instanceId: string): string {
     if (instanceId === this.instanceId) return this.options.region;
     return this.options.peerRegions[instanceId] ?? this.#registered.get(instanceId)?.region ?? this.options.region;

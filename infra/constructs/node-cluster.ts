@@ -5,6 +5,12 @@
  * redirects HTTP. The target group checks `/ready/read` (the node can serve reads); rolling deploys roll back on their own when
  * tasks fail (deployment circuit breaker); target tracking scales on CPU and on requests per
  * task. Configuration arrives as `CALLFS_` environment variables, secrets only as ECS secrets.
+ *
+ * Nothing crosses the network in clear between tasks: every node serves HTTPS on the node port
+ * with a self-signed certificate it makes at start (`server.tls_self_signed`) and announces in
+ * the member registry, the shared Postgres reached over verified TLS; peers trust exactly the
+ * announced certificate. The load balancer speaks HTTPS to the targets too (it does not
+ * validate target certificates, so a self-signed one is enough).
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
@@ -55,6 +61,28 @@ export interface NodeClusterProps {
   readonly targetRequestsPerNode?: number;
 }
 
+/**
+ * The node's listener settings the target group depends on: HTTPS with a self-signed certificate
+ * made at start. Applied over `environment`, so a caller cannot turn the node back to plain HTTP
+ * behind an HTTPS target group.
+ */
+export const NODE_TLS_ENVIRONMENT: Readonly<Record<string, string>> = {
+  CALLFS_SERVER__PROTOCOL: 'https',
+  CALLFS_SERVER__TLS_SELF_SIGNED: 'true',
+};
+
+/**
+ * The container's liveness check: GET /health over HTTPS on loopback, within 3 s. It asks the
+ * process it runs beside, so the certificate is not verified (it is made at start and held only
+ * in memory); nothing secret is sent.
+ */
+export function livenessCommand(port: number): string {
+  return [
+    `require('node:https').get({ host: '127.0.0.1', port: ${port}, path: '/health', rejectUnauthorized: false, timeout: 3000 },`,
+    ' (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on(\'timeout\', () => process.exit(1)).on(\'error\', () => process.exit(1))',
+  ].join('');
+}
+
 export class NodeCluster extends Construct {
   readonly cluster: ecs.Cluster;
   readonly service: ecs.FargateService;
@@ -80,13 +108,13 @@ export class NodeCluster extends Construct {
       image: props.image,
       essential: true,
       readonlyRootFilesystem: true,
-      environment: { ...props.environment },
+      environment: { ...props.environment, ...NODE_TLS_ENVIRONMENT },
       secrets: { ...props.secrets },
-      portMappings: [{ containerPort: NODE_PORT, name: 'http', protocol: ecs.Protocol.TCP }],
+      portMappings: [{ containerPort: NODE_PORT, name: 'https', protocol: ecs.Protocol.TCP }],
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'node' }),
       stopTimeout: Duration.seconds(30),
       healthCheck: {
-        command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${NODE_PORT}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+        command: ['CMD', 'node', '-e', livenessCommand(NODE_PORT)],
         interval: Duration.seconds(15),
         timeout: Duration.seconds(5),
         retries: 3,
@@ -141,15 +169,21 @@ export class NodeCluster extends Construct {
     });
     this.loadBalancer.logAccessLogs(props.accessLogBucket, 'alb');
 
+    // HTTPS to the targets and for their health checks. The load balancer does not validate the
+    // targets' certificates, so the nodes' self-signed ones serve ("The load balancer does not
+    // validate these certificates. Therefore, you can use self-signed certificates or certificates
+    // that have expired": Routing configuration, Target groups for your Application Load
+    // Balancers, https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#target-group-routing-configuration).
     this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
       vpc: props.vpc,
       port: NODE_PORT,
-      protocol: elbv2.ApplicationProtocol.HTTP,
+      protocol: elbv2.ApplicationProtocol.HTTPS,
       targetType: elbv2.TargetType.IP,
       targets: [this.service],
       deregistrationDelay: Duration.seconds(30),
       healthCheck: {
         path: props.healthCheckPath ?? '/ready/read',
+        protocol: elbv2.Protocol.HTTPS,
         healthyHttpCodes: '200',
         interval: Duration.seconds(15),
         timeout: Duration.seconds(5),

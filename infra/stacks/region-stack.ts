@@ -170,7 +170,7 @@ export class RegionStack extends Stack {
       certificate,
       environment: {
         CALLFS_SERVER__LISTEN_ADDR: `:${NODE_PORT}`,
-        CALLFS_SERVER__PROTOCOL: 'http',
+        // HTTPS with a self-signed certificate announced to peers: NodeCluster sets it (NODE_TLS_ENVIRONMENT).
         CALLFS_SERVER__EXTERNAL_URL: `https://${globalHostname}`,
         CALLFS_LOG__FORMAT: 'json',
         CALLFS_METADATA_STORE__TYPE: 'postgres',

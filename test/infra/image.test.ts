@@ -4,11 +4,13 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { createSelfSignedCertificate } from '../../app/adapters/tls/certificate.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const dockerfile = readFileSync(`${repo}/Dockerfile`, 'utf8');
@@ -65,6 +67,33 @@ describe('the image health check', () => {
       await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${port}` })).rejects.toMatchObject({ code: 1 });
     } finally {
       server.close();
+    }
+  }, 120_000);
+
+  it('speaks HTTPS to a node with a self-signed certificate, and finds the scheme itself when the environment does not say', async () => {
+    const made = createSelfSignedCertificate({ host: '127.0.0.1', validityMs: 86_400_000 });
+    let status = 200;
+    const handler = (request: IncomingMessage, response: ServerResponse): void => {
+      response.statusCode = request.url === '/health' ? status : 404;
+      response.end();
+    };
+    const tls = createHttpsServer({ cert: made.certPem, key: made.keyPem }, handler);
+    const plain = createServer(handler);
+    await Promise.all([tls, plain].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+    const tlsPort = (tls.address() as AddressInfo).port;
+    const plainPort = (plain.address() as AddressInfo).port;
+    try {
+      await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${tlsPort}`, CALLFS_SERVER__TLS_SELF_SIGNED: 'true' })).resolves.toBeDefined();
+      await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${tlsPort}` })).resolves.toBeDefined();
+      await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${plainPort}` })).resolves.toBeDefined();
+      // The environment's word is kept: https is not tried against a node said to speak http, and the reverse.
+      await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${tlsPort}`, CALLFS_SERVER__PROTOCOL: 'http' })).rejects.toMatchObject({ code: 1 });
+      await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${plainPort}`, CALLFS_SERVER__TLS_SELF_SIGNED: 'true' })).rejects.toMatchObject({ code: 1 });
+      status = 503;
+      await expect(run({ CALLFS_SERVER__LISTEN_ADDR: `:${tlsPort}`, CALLFS_SERVER__TLS_SELF_SIGNED: 'true' })).rejects.toMatchObject({ code: 1 });
+    } finally {
+      tls.close();
+      plain.close();
     }
   }, 120_000);
 });

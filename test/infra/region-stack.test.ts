@@ -56,7 +56,8 @@ describe('the node configuration a RegionStack gives its tasks', () => {
     expect(env.CALLFS_METADATA_STORE__READ_DSN).toBeUndefined();
     expect(env).toMatchObject({
       CALLFS_SERVER__LISTEN_ADDR: ':8080',
-      CALLFS_SERVER__PROTOCOL: 'http',
+      CALLFS_SERVER__PROTOCOL: 'https',
+      CALLFS_SERVER__TLS_SELF_SIGNED: 'true',
       CALLFS_SERVER__EXTERNAL_URL: 'https://files.example.com',
       CALLFS_DLM__TYPE: 'redis',
       CALLFS_DLM__REDIS_ADDR: 'resolved.internal.example:6379',
@@ -101,7 +102,7 @@ describe('the node configuration a RegionStack gives its tasks', () => {
       CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID: 'eu-0123456789abcdef',
     };
     const config = loadConfig({ argv: [], env, cwd: '/app', readFile: () => null });
-    expect(config.server).toMatchObject({ listenPort: 8080, protocol: 'http', externalUrl: 'https://files.example.com' });
+    expect(config.server).toMatchObject({ listenPort: 8080, protocol: 'https', tlsSelfSigned: true, certFile: null, externalUrl: 'https://files.example.com' });
     expect(config.metadataStore.type).toBe('postgres');
     expect(config.dlm).toMatchObject({ type: 'redis', redisAddr: 'resolved.internal.example:6379', redisPassword: 'a-generated-token', tls: true });
     expect(config.backend).toMatchObject({ defaultBackend: 's3', localfsRootPath: null });

@@ -237,6 +237,8 @@ export async function startAwsWorld(): Promise<AwsWorld> {
           caBundle,
           appRole: APP_ROLE,
           nodePort,
+          // The stand-in's tasks answer plain http (the deployed nodes serve self-signed https).
+          nodeScheme: 'http',
           fetch: probeFetch as typeof fetch,
           lockHome: createIoredisLockHome({ tls: false }),
           timings: { pollIntervalMs: 50, notPromotableBackoffMs: 50, promotableTimeoutMs: 60_000, promotionTimeoutMs: 60_000, replicaTimeoutMs: 120_000, redisTimeoutMs: 60_000, nodeReplaceTimeoutMs: 60_000 },

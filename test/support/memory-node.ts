@@ -116,7 +116,7 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
   });
   // An empty env: no Node request or response underneath, so bodies go through web streams.
   MEMORY_NETWORK.connect(url, (request) => app.request(request, undefined, {}));
-  await membership.start({ internalUrl: url, version: 'memory', startedAt: new Date() });
+  await membership.start({ internalUrl: url, version: 'memory', startedAt: new Date(), tlsCertificates: null });
   peers.start();
   services.app.replication.start();
   return {
@@ -128,6 +128,7 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
     cluster,
     metadata,
     blobs,
+    tlsCertificate: () => null,
     disconnect: () => MEMORY_NETWORK.disconnect(url),
     close: async () => {
       MEMORY_NETWORK.disconnect(url);

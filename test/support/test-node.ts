@@ -42,6 +42,10 @@ export interface TestNodeOptions {
   readonly peerCaFile?: string;
   /** Serve https with this certificate and key (PEM files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** server.tls_self_signed: https with a certificate made at start and announced to peers. */
+  readonly tlsSelfSigned?: boolean;
+  /** instance_discovery.internal_url: the URL announced to peers (default: derived from the listener). */
+  readonly internalUrl?: string;
   /** Receives the node's log lines (silent by default; TEST_NODE_LOGS=1 prints them). */
   readonly logger?: Logger;
   /** Users allowed to administer the cluster (default: the owner key's user). */
@@ -55,6 +59,8 @@ export interface TestNode {
   readonly port: number;
   readonly rootPath: string | null;
   readonly config: Config;
+  /** The certificate the node presents now with `tlsSelfSigned` (PEM); null otherwise. */
+  tlsCertificate(): string | null;
   close(): Promise<void>;
 }
 
@@ -64,9 +70,10 @@ export function testConfig(options: TestNodeOptions): Config {
     server: {
       listenHost: '127.0.0.1',
       listenPort: options.port ?? 0,
-      protocol: options.tls === undefined ? 'http' : 'https',
+      protocol: options.tls === undefined && options.tlsSelfSigned !== true ? 'http' : 'https',
       certFile: options.tls?.certFile ?? null,
       keyFile: options.tls?.keyFile ?? null,
+      tlsSelfSigned: options.tlsSelfSigned ?? false,
       externalUrl: 'http://files.test.example',
       metadataOpTimeoutMs: 3000,
       fileOpTimeoutMs: 30_000,
@@ -116,7 +123,7 @@ export function testConfig(options: TestNodeOptions): Config {
       peerEndpoints: options.peers ?? {},
       peerRegions: options.peerRegions ?? {},
       regionRttMs: {},
-      internalUrl: null,
+      internalUrl: options.internalUrl ?? null,
       peerCaFile: options.peerCaFile ?? null,
       heartbeatMs: 1000,
       probeIntervalMs: 500,
@@ -149,6 +156,7 @@ export async function startTestNode(options: TestNodeOptions): Promise<TestNode>
     port: node.port,
     rootPath: config.backend.localfsRootPath,
     config,
+    tlsCertificate: () => node.tlsCertificate(),
     close: async () => {
       await node.close();
       if (options.localRoot === undefined && config.backend.localfsRootPath !== null) rmSync(config.backend.localfsRootPath, { recursive: true, force: true });

@@ -10,7 +10,9 @@
  * cluster's identity (`callfs_cluster`, also written as a marker into every blob store) and
  * `inodes.blob_key` (the store key of an entry's current bytes; NULL: the legacy layout, bytes at
  * the path's key), 10 the versioned write path: the one-call commit `callfs_commit_writes` (see
- * `callfs_commit_write` below for what one write checks and records).
+ * `callfs_commit_write` below for what one write checks and records), 11 the certificates a member
+ * with `server.tls_self_signed` announces (`cluster_members.tls_certificates`, a PEM bundle its
+ * peers trust for it and nothing else).
  */
 import { ASSERT_EPOCH_FUNCTION, EPOCH_PRIMARY_HOST_DDL, EPOCH_TABLE_DDL } from '../../fencing/index.js';
 
@@ -297,5 +299,10 @@ BEGIN
   RETURN out;
 END $$ LANGUAGE plpgsql VOLATILE;
 `,
+  },
+  {
+    version: 11,
+    name: 'certificates announced by members that serve self-signed https',
+    sql: 'ALTER TABLE cluster_members ADD COLUMN IF NOT EXISTS tls_certificates text;',
   },
 ];

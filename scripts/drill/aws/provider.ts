@@ -41,6 +41,7 @@ import { SubmitMultiRegionAccessPointRoutesCommand } from '@aws-sdk/client-s3-co
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import type { DBInstance } from '@aws-sdk/client-rds';
+import { Agent, request as undiciRequest } from 'undici';
 import type { Task } from '@aws-sdk/client-ecs';
 import { parseLsn } from '../../../app/fencing/index.js';
 import { REGIONS } from '../../../regions/index.js';
@@ -119,6 +120,13 @@ export interface AwsProviderOptions extends AwsCallsOptions {
   readonly appRole?: string;
   /** Port of the node containers (`/health?details`). @default NODE_PORT */
   readonly nodePort?: number;
+  /**
+   * Scheme of the node containers. The deployment's nodes serve HTTPS with a self-signed
+   * certificate (`server.tls_self_signed`), which this unauthenticated health read does not
+   * verify (it sends nothing secret and only decides whether a task counts as ready).
+   * @default 'https'
+   */
+  readonly nodeScheme?: 'http' | 'https';
   /** @default DEFAULT_ROUTE53_RATE */
   readonly route53RequestsPerSecond?: number;
   readonly lockHome?: LockHomeRedis;
@@ -621,12 +629,18 @@ export class AwsDrillProvider implements DrillProvider {
 
   /** `GET /health?details` of a node task on its private address; null when it does not answer 200. */
   async #nodeDetails(ip: string): Promise<{ epoch: number | null } | null> {
-    const fetchFn = this.#options.fetch ?? fetch;
+    const scheme = this.#options.nodeScheme ?? 'https';
+    const url = `${scheme}://${ip}:${this.#options.nodePort ?? NODE_PORT}/health?details`;
+    const timeoutMs = Math.min(5000, this.#aws.timeouts.requestMs);
     try {
-      const response = await fetchFn(`http://${ip}:${this.#options.nodePort ?? NODE_PORT}/health?details`, { signal: AbortSignal.timeout(Math.min(5000, this.#aws.timeouts.requestMs)) });
-      const body = (await response.json().catch(() => null)) as { epoch?: unknown } | null;
-      if (response.status !== 200 || body === null) return null;
-      return { epoch: typeof body.epoch === 'number' ? body.epoch : null };
+      const injected = this.#options.fetch;
+      const { status, body } =
+        injected === undefined && scheme === 'https'
+          ? await readUnverifiedTls(url, timeoutMs)
+          : await (injected ?? fetch)(url, { signal: AbortSignal.timeout(timeoutMs) }).then(async (r) => ({ status: r.status, body: (await r.json().catch(() => null)) as unknown }));
+      if (status !== 200 || typeof body !== 'object' || body === null) return null;
+      const epoch = (body as { epoch?: unknown }).epoch;
+      return { epoch: typeof epoch === 'number' ? epoch : null };
     } catch {
       return null;
     }
@@ -758,5 +772,16 @@ export class AwsDrillProvider implements DrillProvider {
       }
     }
     throw new Error(`routeObjects: no MRAP control region answered (${tried.join('; ')})`);
+  }
+}
+
+/** GET of a node's JSON over HTTPS without verifying its self-signed certificate (health reads only). */
+async function readUnverifiedTls(url: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false, timeout: timeoutMs } });
+  try {
+    const response = await undiciRequest(url, { dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    return { status: response.statusCode, body: await response.body.json().catch(() => null) };
+  } finally {
+    await dispatcher.close();
   }
 }
