@@ -6,6 +6,7 @@
  * is printed and written to the history. Load needs clients inside the regions, which only the
  * rehearsal has: with another provider the drill runs without a scorecard, and says so.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentialsOf, loadPlan, rehearsalOptions } from '../rehearsal/lifecycle.js';
 import { sleep } from '../rehearsal/state.js';
@@ -14,6 +15,7 @@ import type { ScorecardHooks } from './cli.js';
 import { auditRehearsal, removeRehearsalOrphan } from './audit.js';
 import { REPLICA_LAG_BOUND_MS } from './drills.js';
 import { DNS_TTL } from '../rehearsal/dns.js';
+import { readOpLog, type OpRecord } from './load/agent.js';
 import { namespaceFetchFile } from './load/fetch-file.js';
 import { startLoad, type LoadFleet } from './load/fleet.js';
 import type { DrillProvider } from './provider.js';
@@ -114,6 +116,7 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
           isolatedRegions: outage !== null ? [outage.region] : progress.options['fault'] === 'partition' && progress.drill === 'primary-failover' ? withdrawn : [],
           ipRegions: Object.fromEntries(plan.regions.flatMap((r) => r.nodes.map((n) => [n.ip, r.name]))),
           ops,
+          earlierWrites: earlierWrites(join(drillDir, 'load'), progress.runId),
           lagBeforeFaultMs: lag,
           budgets: { steadyMs, ...(rtoBudgetMs === undefined ? {} : { rtoBudgetMs }) },
           standbysAtEnd,
@@ -132,4 +135,28 @@ export function scorecardHooks(options: ScorecardHookOptions = {}): ScorecardHoo
       return card.pass;
     },
   };
+}
+
+/** The writes logged by the load of every earlier run under `loadDir` (`<runId>/<runId>-<region>.jsonl`). */
+function earlierWrites(loadDir: string, currentRunId: string): OpRecord[] {
+  if (!existsSync(loadDir)) return [];
+  const writes: OpRecord[] = [];
+  for (const runId of readdirSync(loadDir)) {
+    if (runId === currentRunId) continue;
+    let names: string[];
+    try {
+      names = readdirSync(join(loadDir, runId));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.jsonl')) continue;
+      try {
+        writes.push(...readOpLog(join(loadDir, runId, name)).filter((op) => op.op === 'write'));
+      } catch {
+        // an unreadable log explains nothing
+      }
+    }
+  }
+  return writes;
 }

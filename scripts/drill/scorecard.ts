@@ -284,6 +284,11 @@ export interface ScorecardInput {
   /** Address → region of every node (rehearsal: `plan.regions[].nodes[].ip`). */
   readonly ipRegions: Readonly<Record<string, string>>;
   readonly ops: OpsByRegion;
+  /**
+   * Writes of earlier drill runs on the same system (their load logs): they only explain orphans,
+   * e.g. a write cut off by a failover whose row an earlier drill's rebuild took away.
+   */
+  readonly earlierWrites?: readonly OpRecord[];
   readonly verification: VerificationResult | null;
   readonly lagBeforeFaultMs: Readonly<Record<string, number | null>>;
   readonly audit: AuditReport | null;
@@ -419,9 +424,9 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
  * slash (bytes stored at their path), or, for a versioned blob, the path its body names
  * (`writtenFor`); drill probes are the drill's own. Anything else is unexplained.
  */
-export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): OrphanFinding[] {
+export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion, earlierWrites: readonly OpRecord[] = []): OrphanFinding[] {
   if (audit === null) return [];
-  const writes = new Map(Object.values(ops).flat().filter((o) => o.op === 'write').map((o) => [o.path, o]));
+  const writes = new Map([...earlierWrites, ...Object.values(ops).flat()].filter((o) => o.op === 'write').map((o) => [o.path, o]));
   const findings: OrphanFinding[] = [];
   for (const region of Object.values(audit.regions)) {
     for (const orphan of region.orphans) {
@@ -439,7 +444,7 @@ export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion): Orp
       } else if (orphan.key.startsWith('drill-probes/') || orphan.writtenFor?.startsWith('/drill-probes/') === true) {
         findings.push({ key: orphan.key, where: orphan.where, cause: 'a drill probe write whose row did not commit or whose delete did not finish', explained: true, cleaned: false });
       } else {
-        findings.push({ key: orphan.key, where: orphan.where, cause: `no write of the drill names this key${orphan.content === undefined ? '' : ` (${orphan.content})`}`, explained: false, cleaned: false });
+        findings.push({ key: orphan.key, where: orphan.where, cause: orphan.writtenFor === undefined ? `no write of the drill names this key${orphan.content === undefined ? '' : ` (${orphan.content})`}` : `its body names ${orphan.writtenFor}, a write of no load run on record`, explained: false, cleaned: false });
       }
     }
   }
@@ -539,7 +544,7 @@ export function computeScorecard(input: ScorecardInput): Scorecard {
       detail: `${totals.dangling} dangling, ${totals.pending} not yet replicated, ${totals.orphans} orphan blob(s) in ${totals.checked} checks${input.audit.error === undefined ? '' : `; error: ${input.audit.error}`}`,
     });
   }
-  const orphans = input.orphans ?? explainOrphans(input.audit, input.ops);
+  const orphans = input.orphans ?? explainOrphans(input.audit, input.ops, input.earlierWrites);
   if (orphans.length > 0) {
     const unexplained = orphans.filter((o) => !o.explained);
     verdicts.push({
@@ -710,7 +715,7 @@ export async function scoreDrill(input: Omit<ScorecardInput, 'verification' | 'a
     }
   }
   const clean = checks.cleanOrphan;
-  const found = explainOrphans(audit, input.ops);
+  const found = explainOrphans(audit, input.ops, input.earlierWrites);
   const orphans = clean === undefined ? found : await Promise.all(found.map(async (o) => (o.explained ? { ...o, cleaned: await clean(o).catch(() => false) } : o)));
   return computeScorecard({ ...input, verification, audit, orphans });
 }

@@ -456,6 +456,14 @@ describe('the rehearsal audit', () => {
     ]);
   });
 
+  it('explains an orphan by an unacknowledged write of an earlier run on the same system', () => {
+    const orphans = [{ key: '.callfs/blobs/bb/bb01', where: 'node eu-2', writtenFor: '/drill/run0/eu/3' }];
+    const audit: AuditReport = { source: 'test', at: T0, regions: { eu: { checked: 1, dangling: [], notYetReplicated: [], orphans } } };
+    const earlier = { ...op({ at: 1, seq: 3, outcome: 'unknown' }), path: '/drill/run0/eu/3' };
+    expect(explainOrphans(audit, {}, [])[0]).toMatchObject({ explained: false, cause: 'its body names /drill/run0/eu/3, a write of no load run on record' });
+    expect(explainOrphans(audit, {}, [earlier])[0]).toMatchObject({ explained: true });
+  });
+
   it('reads which load write or drill probe a versioned blob was for from its first line', () => {
     const root = join(scratch, 'nodes', 'eu-9', 'files');
     mkdirSync(join(root, '.callfs', 'blobs', 'ab'), { recursive: true });
