@@ -251,7 +251,11 @@ export function judgeAudit(snapshot: AuditSnapshot, options: Pick<RehearsalAudit
     for (const [key, blob] of node.files) {
       const entry = entriesByKey.get(key);
       const owned = entry?.backend === 'localfs' && (entry.instance === id || replicasAt.has(`${id}\n${entry.path}`));
-      if (!owned && settled(blob)) regionOut(node.region).orphans.push(orphanOf(key, `node ${id}`, blob));
+      if (owned || !settled(blob)) continue;
+      // The current version's bytes on a node no replica row names: a copy whose row was never
+      // recorded (e.g. a replication cut by a failover), not bytes without an entry.
+      if (entry?.backend === 'localfs' && entry.blobKey !== null && entry.blobKey !== undefined) regionOut(node.region).orphans.push({ key, where: `node ${id}`, copyOf: entry.path });
+      else regionOut(node.region).orphans.push(orphanOf(key, `node ${id}`, blob));
     }
   }
   return Object.fromEntries(out);

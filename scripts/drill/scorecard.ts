@@ -148,6 +148,12 @@ export interface OrphanBlob {
   readonly writtenFor?: string;
   /** For a versioned blob that names no write: its size and first bytes. */
   readonly content?: string;
+  /**
+   * A copy of the current version of this entry (same blob key) on a node no replica row names:
+   * an unrecorded replica (its row was not written, e.g. a replication cut by a failover); not
+   * bytes without an entry, so not an orphan the cluster could lose data by.
+   */
+  readonly copyOf?: string;
 }
 
 export interface RegionAudit {
@@ -430,6 +436,10 @@ export function explainOrphans(audit: AuditReport | null, ops: OpsByRegion, earl
   const findings: OrphanFinding[] = [];
   for (const region of Object.values(audit.regions)) {
     for (const orphan of region.orphans) {
+      if (orphan.copyOf !== undefined) {
+        findings.push({ key: orphan.key, where: orphan.where, cause: `an unrecorded copy of the current version of ${orphan.copyOf} (no replica row names this node; the entry itself is whole)`, explained: true, cleaned: false });
+        continue;
+      }
       const write = writes.get(orphan.writtenFor ?? `/${orphan.key}`);
       if (write !== undefined) {
         const answered = write.status === 0 ? 'no answer' : `${write.status}${write.error === undefined ? '' : ` ${write.error}`}`;

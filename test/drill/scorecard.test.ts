@@ -425,6 +425,7 @@ describe('the rehearsal audit', () => {
       nodes: {
         'eu-1': { region: 'eu', files: new Map([[k(2), blob(5, 0)], ['lost', blob(5, 0)], [k(9), { ...blob(7, 0), writtenFor: '/drill/run1/eu/9' }]]) },
         'us-1': { region: 'us', files: new Map([[k(2), blob(5, 0)]]) },
+        'us-2': { region: 'us', files: new Map([[k(2), blob(5, 0)]]) },
       },
     };
     const audit = judgeAudit(snapshot, { replicationGraceMs: 30_000, orphanSlackMs: 5000 });
@@ -436,7 +437,9 @@ describe('the rehearsal audit', () => {
       { key: 'lost', where: 'node eu-1' },
       { key: k(9), where: 'node eu-1', writtenFor: '/drill/run1/eu/9' },
     ]);
-    expect(audit['us']?.orphans).toEqual([]);
+    // A copy of /localfile's current version on a node without a replica row: unrecorded, not lost.
+    expect(audit['us']?.orphans).toEqual([{ key: k(2), where: 'node us-2', copyOf: '/localfile' }]);
+    expect(explainOrphans(audit['us'] === undefined ? null : { source: 't', at: T0, regions: { us: audit['us'] } }, {})).toMatchObject([{ explained: true }]);
   });
 
   it('explains a versioned orphan by the load write its body names: unacknowledged explains it, acknowledged does not', () => {
