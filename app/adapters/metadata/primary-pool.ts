@@ -10,6 +10,9 @@
 import pg from 'pg';
 import { AppError } from '../../errors/app-error.js';
 import { dsnWithHost, parseMultiHostDsn, type PostgresHost } from './multi-host-dsn.js';
+
+/** Pool clients that already carry the checked-out error listener (clients are reused). */
+const GUARDED = new WeakSet<pg.PoolClient>();
 import { locatePrimary, type PrimaryLocation } from './primary-locator.js';
 
 export interface PrimaryPoolOptions {
@@ -75,7 +78,15 @@ export class PrimaryPool {
   async connect(): Promise<pg.PoolClient> {
     const pool = await this.#pool();
     try {
-      return await pool.connect();
+      const client = await pool.connect();
+      // A checked-out client has no pool listener: a connection ended by the server between two
+      // queries (a failover's pg_terminate_backend) would be an uncaught 'error' and end the
+      // process. The next query on it fails and reports it; the caller releases it then.
+      if (!GUARDED.has(client)) {
+        GUARDED.add(client);
+        client.on('error', (error: Error) => this.reportFailure(error));
+      }
+      return client;
     } catch (error) {
       this.reportFailure(error);
       throw error;
