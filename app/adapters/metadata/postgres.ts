@@ -58,22 +58,8 @@ interface EntryRow {
   blob_key: string | null;
 }
 
-/** An entry as `callfs_entry_json` renders it (times in epoch ms). */
-interface EntryJson {
-  path: string;
-  name: string;
-  type: 'file' | 'directory';
-  size: number;
-  mode: string;
-  owner: string;
-  mtime: number;
-  ctime: number;
-  backend_type: 'localfs' | 's3';
-  callfs_instance_id: string | null;
-  origin_instance_id: string | null;
-  version: number;
-  blob_key: string | null;
-}
+/** An entry as `callfs_entry_json` renders it (numbers as JSON numbers, times in epoch ms). */
+type EntryJson = Omit<EntryRow, 'size' | 'version' | 'mtime' | 'ctime'> & { size: number; version: number; mtime: number; ctime: number };
 
 /** One result of `callfs_commit_writes`. */
 type CommitJson =
@@ -81,21 +67,7 @@ type CommitJson =
   | { error: string; message: string; detail: string | null };
 
 function entryFromJson(row: EntryJson): Entry {
-  return {
-    path: row.path,
-    name: row.name,
-    type: row.type,
-    size: Number(row.size),
-    mode: row.mode,
-    owner: row.owner,
-    mtime: new Date(Number(row.mtime)),
-    ctime: new Date(Number(row.ctime)),
-    backendType: row.backend_type,
-    instanceId: row.callfs_instance_id,
-    originInstanceId: row.origin_instance_id,
-    version: Number(row.version),
-    blobKey: row.blob_key,
-  };
+  return toEntry({ ...row, size: String(row.size), version: String(row.version), mtime: new Date(Number(row.mtime)), ctime: new Date(Number(row.ctime)) });
 }
 
 /** The row a refusal's DETAIL carries (JSON of `callfs_entry_json`, or 'null'). */
