@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baselineCommand, missingTools } from '../../scripts/bench/rig.js';
 import { freePort, stopChild, waitForPort } from '../support/processes.js';
+import { eventually } from '../support/wait.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const KEY = 'bench-rig-test-key';
@@ -95,8 +96,10 @@ describe('the bench rig', () => {
     const up = JSON.parse(sent.stdout) as { requests: number; bytes: number; errors: number };
     expect(up.errors).toBe(0);
     expect(up.requests).toBeGreaterThan(0);
-    // Each connection replaces its own file, always with the whole body.
-    expect(readdirSync(join(data, 'large')).filter((f) => f.startsWith('up-')).sort()).toEqual(['up-0.bin', 'up-1.bin']);
+    // Each connection replaces its own file, always with the whole body. The driver stops with
+    // uploads in flight; the server removes their temp files once it sees the connections close.
+    const large = await eventually(async () => readdirSync(join(data, 'large')).filter((f) => f.startsWith('up-')).sort(), (names) => !names.some((f) => f.includes('.part-')), 10_000);
+    expect(large).toEqual(['up-0.bin', 'up-1.bin']);
     expect(statSync(join(data, 'large/up-0.bin')).size).toBe(size);
   });
 
@@ -112,7 +115,9 @@ describe('the bench rig', () => {
     const line = JSON.parse(result.stdout.split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}') as { requests?: number; errors?: number };
     expect(line.requests).toBeGreaterThan(0);
     expect(line.errors).toBe(0);
-    expect(readdirSync(join(data, 'small')).sort()).toEqual(['f0.bin', 'f1.bin', 'f2.bin', 'f3.bin']);
+    // wrk stops with requests in flight; their temp files go once the server sees the close.
+    const small = await eventually(async () => readdirSync(join(data, 'small')).sort(), (names) => !names.some((f) => f.includes('.part-')), 10_000);
+    expect(small).toEqual(['f0.bin', 'f1.bin', 'f2.bin', 'f3.bin']);
     expect(statSync(join(data, 'small/f3.bin')).size).toBe(4096);
   });
 });
