@@ -243,6 +243,11 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
       },
     );
   });
+  // Node closes a kept-alive connection after 5 s idle, and a client that sends on it at that
+  // moment gets a reset. AWS endpoints keep idle connections far longer; so does the stand-in,
+  // so the drills' pauses between calls do not turn into resets AWS would not cause.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

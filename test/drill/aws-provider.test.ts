@@ -38,7 +38,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../scripts/drill/aws/aws-calls.js';
+import { AwsCalls, type Clock } from '../../scripts/drill/aws/aws-calls.js';
 import type { DatabaseTarget, EpochSql } from '../../scripts/drill/aws/epoch-sql.js';
 import type { LockHomeRedis } from '../../scripts/drill/aws/lock-home-redis.js';
 import { createAwsProvider, type AwsProviderOptions } from '../../scripts/drill/aws/provider.js';
@@ -391,6 +391,23 @@ describe('withdrawRegion / restoreRegion', () => {
     );
     expect(mocks.route53.commandCalls(UpdateHealthCheckCommand)).toHaveLength(3);
     expect(clock.sleeps).toEqual([50, 100]);
+  });
+
+  it('sends a read again when its kept-alive connection was reset under it, and never a write', async () => {
+    const calls = new AwsCalls();
+    const reset = (): Error => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    let reads = 0;
+    await expect(calls.call('RDS DescribeDBInstances geo-callfs-metadata-us', () => (reads++ === 0 ? Promise.reject(reset()) : Promise.resolve('found')))).resolves.toBe('found');
+    expect(reads).toBe(2);
+    let writes = 0;
+    await expect(calls.call('RDS PromoteReadReplica geo-callfs-metadata-us', () => (writes++, Promise.reject(reset())))).rejects.toThrow(/socket hang up/);
+    expect(writes).toBe(1);
+    let stubborn = 0;
+    await expect(calls.call('Route 53 TestDNSAnswer', () => (stubborn++, Promise.reject(reset())))).rejects.toThrow(/socket hang up/);
+    expect(stubborn).toBe(3);
+    let timeouts = 0;
+    await expect(calls.call('RDS DescribeDBInstances geo-callfs-metadata-us', () => (timeouts++, Promise.reject(Object.assign(new Error('timed out'), { name: 'TimeoutError' }))))).rejects.toThrow(/timed out/);
+    expect(timeouts).toBe(1);
   });
 
   it('does not retry errors that are not throttling', async () => {

@@ -118,6 +118,19 @@ export function isUnreachable(error: unknown): boolean {
   return cause !== undefined && cause !== error && isUnreachable(cause);
 }
 
+/** Describe*, List*, Get* and TestDNSAnswer: calls that change nothing, safe to send twice. */
+const READ_ONLY_CALL = /(^|\s)(Describe|List|Get|Test)[A-Z]\w*/;
+const MAX_RESET_RETRIES = 2;
+
+/** The connection was reset or closed under the request (not a timeout: that may be an outage). */
+export function isConnectionReset(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const name = errorName(error);
+  if (name === 'ECONNRESET' || name === 'EPIPE') return true;
+  const cause = (error as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== error && isConnectionReset(cause);
+}
+
 export function describeError(error: unknown): string {
   const name = errorName(error);
   const message = error instanceof Error ? error.message : String(error);
@@ -211,10 +224,20 @@ export class AwsCalls {
    * module comment). `label` names the call in errors, e.g. "Route 53 UpdateHealthCheck".
    */
   async call<O>(label: string, send: () => Promise<O>): Promise<O> {
+    let resets = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         return await send();
       } catch (error) {
+        // A kept-alive connection the far end closed as the request went out: the request never
+        // reached the service. A read is sent again at once, on a new connection (the SDK's own
+        // retry would do the same; ours are off). A write is not: the drill's steps re-check
+        // state before acting, and a resume repeats it deliberately.
+        if (isConnectionReset(error) && READ_ONLY_CALL.test(label) && resets < MAX_RESET_RETRIES) {
+          resets++;
+          attempt--;
+          continue;
+        }
         if (!isThrottling(error)) throw error;
         if (attempt >= this.retry.maxAttempts) {
           throw new Error(`${label}: still throttled after ${attempt} attempts (${describeError(error)})`, { cause: error });

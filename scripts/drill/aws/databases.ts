@@ -207,7 +207,8 @@ export class RdsDatabases {
     if (region.name === primaryRegion.name) return `${region.name}: holds the primary, nothing to follow`;
     const primary = await this.lookup(primaryRegion);
     if (primary.kind !== 'instance' || sourceIdentifierOf(primary.db) !== undefined || primary.db.DBInstanceArn === undefined) {
-      throw new Error(`follow ${primaryRegion.name}: ${primaryIdentifier} is not a primary (${primary.kind === 'instance' ? 'it is a replica' : primary.kind})`);
+      const why = primary.kind === 'instance' ? 'it is a replica' : primary.kind === 'unreachable' ? `the RDS API of ${primaryRegion.awsRegion} does not answer: ${primary.reason}` : primary.kind;
+      throw new Error(`follow ${primaryRegion.name}: ${primaryIdentifier} is not a primary (${why})`);
     }
     const primaryArn = primary.db.DBInstanceArn;
     const rds = this.aws.rds(region.awsRegion);
