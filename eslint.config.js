@@ -78,7 +78,13 @@ export default tseslint.config(
   },
   {
     files: ['infra/**/*.ts'],
-    rules: { 'no-restricted-imports': forbid(['**/app/**', '**/scripts/**'], 'infra/ deploys the node; it reads regions/ but never imports app/ internals or scripts') },
+    // One exception: the node's environment is written as typed configuration keys (pure, no I/O).
+    rules: {
+      'no-restricted-imports': forbid(
+        ['**/app/**', '!**/app/config', '**/app/config/*', '!**/app/config/node-environment.js', '**/scripts/**'],
+        'infra/ deploys the node; it reads regions/ and the typed node settings (app/config/node-environment.ts) but never imports other app/ internals or scripts',
+      ),
+    },
   },
   {
     files: ['infra/constructs/**/*.ts'],

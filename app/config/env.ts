@@ -37,3 +37,8 @@ export function envOverrides(env: Readonly<Record<string, string | undefined>>):
   }
   return { tree, sources };
 }
+
+/** The `CALLFS_` variable of a dotted key. */
+export function envName(key: string): string {
+  return `CALLFS_${key.split('.').join('__').toUpperCase()}`;
+}

@@ -1,4 +1,7 @@
-/** @module Parsing of Go-style durations (`30s`, `1m30s`, `500ms`, plus days: `7d`) and byte sizes (`10GiB`, `100MB`). */
+/**
+ * @module Parsing of configuration values: Go-style durations (`30s`, `1m30s`, `500ms`, plus days:
+ * `7d`), byte sizes (`10GiB`, `100MB`) and listen addresses (`:8443`, `[::1]:8443`).
+ */
 const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
@@ -40,4 +43,14 @@ export function parseSizeBytes(value: unknown): number | null {
   if (!match) return null;
   const factor = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
   return factor === undefined ? null : Math.floor(Number(match[1]) * factor);
+}
+
+/** host and port of `:8443`, `0.0.0.0:8443`, `[::1]:8443`; null when malformed. */
+export function parseListenAddr(value: string): { host: string; port: number } | null {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port > 65535) return null;
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
 }

@@ -1,8 +1,8 @@
 /**
  * @module ClusterRegistry: the members of a cluster as they announce themselves, beside the static
  * `instance_discovery.peer_endpoints` map. Each node upserts its own row on a heartbeat and
- * deletes it on a graceful stop. Adapter: Postgres (`adapters/metadata/postgres.ts`, table
- * `cluster_members`), so every node sharing the metadata store sees the same membership.
+ * deletes it on a graceful stop. Adapter: Postgres (`adapters/metadata/postgres/members.ts`,
+ * table `cluster_members`; memory twin `memory/members.ts`), so every node sharing the metadata store sees the same membership.
  *
  * Failure translation: as MetadataStore (database down → METADATA_UNAVAILABLE).
  */

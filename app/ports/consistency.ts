@@ -2,7 +2,7 @@
  * @module Consistency positions of the metadata store: where the primary's write-ahead log is
  * (a write's consistency token is the position after it committed), and how far a read replica
  * has replayed it. Positions are Postgres LSNs in their text form (`16/B374D848`). Adapter:
- * Postgres (`adapters/metadata/postgres.ts`).
+ * Postgres (`adapters/metadata/postgres/positions.ts`; memory twin `memory/positions.ts`).
  */
 export interface WalPosition {
   /** The primary's current WAL position: at or after every write committed before the call. */

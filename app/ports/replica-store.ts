@@ -4,7 +4,7 @@
  * own disk. A row whose version is older than the entry's is stale (never served, repaired by a
  * re-copy). Rows go away with their entry (delete, or a move: the copies stay at the old key; the
  * orphan sweeper collects copies stored as versioned blobs under `.callfs/blobs/`, never bytes at
- * a path's key). Adapter: Postgres (`adapters/metadata/postgres.ts`).
+ * a path's key). Adapter: Postgres (`adapters/metadata/postgres/replicas.ts`; memory twin `memory/replicas.ts`).
  */
 export interface UnderReplicated {
   readonly path: string;

@@ -4,7 +4,7 @@
  * restart. The cluster has one identity (`callfs_cluster`), recorded in every blob store too as
  * `.callfs/cluster.json` (services/storage-identity.ts); versioned content lives under
  * `.callfs/blobs/` and the row of an entry names its current bytes in `inodes.blob_key`.
- * Adapter: Postgres (`adapters/metadata/postgres.ts`).
+ * Adapter: Postgres (`adapters/metadata/postgres/catalog.ts`; memory twin `memory/catalog.ts`).
  */
 
 export interface ClusterRecord {

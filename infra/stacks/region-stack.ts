@@ -1,10 +1,10 @@
 /**
  * @module RegionStack: everything one region runs, deployable on its own with
  * `npx cdk deploy GeoCallfs-<name>`. It composes the constructs, wires the node's `CALLFS_`
- * configuration, opens the security groups to exactly the flows that exist (load balancer →
- * nodes, nodes → Postgres/Redis, nodes ↔ nodes, and the same from the other regions' VPCs over
- * peering), publishes the values other regions need as SSM parameters, and reads the ones it
- * needs from the regions deployed before it.
+ * configuration (node-configuration.ts), opens the security groups to exactly the flows that exist
+ * (load balancer → nodes, nodes → Postgres/Redis, nodes ↔ nodes, and the same from the other
+ * regions' VPCs over peering), publishes the values other regions need as SSM parameters, and
+ * reads the ones it needs from the regions deployed before it.
  */
 import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
@@ -18,20 +18,7 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
 import { databaseOriginOf, regionBucketName, rolloutOrder, type Region } from '../../regions/schema.js';
 import { acknowledge } from '../aspects/nag.js';
-import {
-  DATABASE_NAME,
-  DATABASE_PORT,
-  DATABASE_USER,
-  LOCK_CACHE_PORT,
-  NODE_PORT,
-  RDS_CA_BUNDLE_PATH,
-  databaseIdentifier,
-  databaseKeyAlias,
-  lockCacheId,
-  parameterName,
-  regionHostname,
-  regionStackName,
-} from '../config/names.js';
+import { NODE_PORT, databaseIdentifier, databaseKeyAlias, lockCacheId, parameterName, regionHostname, regionStackName } from '../config/names.js';
 import { warnAboutPlaceholders, type DeploymentSettings } from '../config/settings.js';
 import { AccessLogBucket } from '../constructs/access-log-bucket.js';
 import { LockCache } from '../constructs/lock-cache.js';
@@ -44,6 +31,7 @@ import { RegionPeering } from '../constructs/region-peering.js';
 import { RemoteParameter } from '../constructs/remote-parameter.js';
 import { ReplicatedBucket } from '../constructs/replicated-bucket.js';
 import { SharedSecrets } from '../constructs/shared-secrets.js';
+import { nodeEnvironmentOf, nodeSecretsOf, type NodeEndpoints } from './node-configuration.js';
 
 export interface RegionStackProps extends StackProps {
   readonly region: Region;
@@ -54,6 +42,46 @@ export interface RegionStackProps extends StackProps {
 
 /** Subnet route tables per zone that carry routes to other regions (Nodes and Data). */
 const PEERED_ROUTE_TABLES_PER_ZONE = 2;
+
+/** Where a region stands in the deployment: its home, its neighbours in the rollout order. */
+interface RegionPlacement {
+  readonly home: Region;
+  readonly isHome: boolean;
+  /** Every other region, in rollout order. */
+  readonly others: readonly Region[];
+  /**
+   * Regions before this one in the rollout order (which a home move does not change): this stack
+   * dials them, the later ones dial it.
+   */
+  readonly earlier: readonly Region[];
+  /** Other regions already deployed (buckets and backups may point only at those). */
+  readonly deployed: readonly Region[];
+}
+
+function placementOf(region: Region, regions: readonly Region[], settings: DeploymentSettings): RegionPlacement {
+  const home = regions.find((r) => r.role === 'home');
+  if (home === undefined) throw new Error('region stack: the regions have no home region');
+  const ordered = rolloutOrder(regions);
+  const others = ordered.filter((r) => r.name !== region.name);
+  return {
+    home,
+    isHome: region.name === home.name,
+    others,
+    earlier: ordered.slice(0, Math.max(0, ordered.findIndex((r) => r.name === region.name))),
+    deployed: others.filter((r) => !settings.pendingRegions.includes(r.name)),
+  };
+}
+
+/** What the stack's constructs share: settings and the retention of their logs. */
+interface RegionContext {
+  readonly region: Region;
+  readonly regions: readonly Region[];
+  readonly settings: DeploymentSettings;
+  readonly placement: RegionPlacement;
+  readonly production: boolean;
+  readonly logRetention: logs.RetentionDays;
+  readonly bucketOf: (region: Region) => string;
+}
 
 export class RegionStack extends Stack {
   /** The region this stack deploys (`Stack.region` is its AWS region code). */
@@ -77,29 +105,58 @@ export class RegionStack extends Stack {
       description: `geo-callfs region ${region.name} (${region.awsRegion}, ${region.role})`,
     });
     this.geoRegion = region;
-    const home = regions.find((r) => r.role === 'home');
-    if (home === undefined) throw new Error('region stack: the regions have no home region');
-    const isHome = region.name === home.name;
-    const ordered = rolloutOrder(regions);
-    const others = ordered.filter((r) => r.name !== region.name);
-    // Regions before this one in the rollout order (which a home move does not change): this
-    // stack dials them, the later ones dial it.
-    const earlier = ordered.slice(0, Math.max(0, ordered.findIndex((r) => r.name === region.name)));
-    const bucketOf = (r: Region): string => regionBucketName(r, settings.account);
-    const origin = databaseOriginOf(region, regions);
-    const logRetention = production ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS;
-    const globalHostname = settings.dns.globalHostname;
+    const context: RegionContext = {
+      region,
+      regions,
+      settings,
+      placement: placementOf(region, regions, settings),
+      production,
+      logRetention: production ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS,
+      bucketOf: (r) => regionBucketName(r, settings.account),
+    };
     warnAboutPlaceholders(this, settings);
 
-    this.network = new RegionNetwork(this, 'Network', { cidr: region.cidr, availabilityZones: region.availabilityZones, logRetention });
-    const vpc = this.network.vpc;
+    this.network = new RegionNetwork(this, 'Network', { cidr: region.cidr, availabilityZones: region.availabilityZones, logRetention: context.logRetention });
     const accessLogs = new AccessLogBucket(this, 'AccessLogs', { retentionDays: production ? 365 : 30, removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY });
     const secrets = new SharedSecrets(this, 'SharedSecrets', { mode: 'replica' });
-    // The home region's automated backups are replicated to the next deployed region of the rollout order.
-    const backupRegion = isHome ? others.find((r) => !settings.pendingRegions.includes(r.name)) : undefined;
+    this.database = this.metadataDatabase(context, secrets);
+    this.lockCache = new LockCache(this, 'LockCache', {
+      vpc: this.network.vpc,
+      replicationGroupId: lockCacheId(region),
+      nodeType: region.cacheNodeType,
+      authToken: secrets.lockCacheAuthTokenValue,
+      logRetention: context.logRetention,
+    });
+    this.bucket = new ReplicatedBucket(this, 'Bucket', {
+      bucketName: context.bucketOf(region),
+      // Buckets of regions not deployed yet get no rule: S3 refuses rules to missing buckets.
+      peers: context.placement.deployed.map((r) => ({ name: r.name, bucketName: context.bucketOf(r), awsRegion: r.awsRegion })),
+      accessLogBucket: accessLogs.bucket,
+    });
 
-    this.database = new MetadataDatabase(this, 'MetadataDatabase', {
-      vpc,
+    const customResourceLogs = new logs.LogGroup(this, 'CustomResourceLogs', { retention: context.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.nodes = this.nodeCluster(context, this.nodeEndpoints(context, customResourceLogs), secrets, accessLogs);
+    this.openFlows(context.placement.others);
+    this.peerings = this.peerWith(context, customResourceLogs);
+    this.publishForOtherRegions();
+
+    const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: settings.dns.hostedZoneId, zoneName: settings.dns.zoneName });
+    new RegionHostname(this, 'Hostname', { zone, hostname: regionHostname(region, settings.dns.globalHostname), loadBalancer: this.nodes.loadBalancer });
+    this.alarms = this.regionAlarms(context);
+
+    new CfnOutput(this, 'RegionUrl', { value: `https://${regionHostname(region, settings.dns.globalHostname)}` });
+    new CfnOutput(this, 'LoadBalancerDnsName', { value: this.nodes.loadBalancer.loadBalancerDnsName });
+    this.acknowledgeStackWide();
+  }
+
+  /** The region's Postgres: the primary in the region that holds it, a cross-region read replica elsewhere. */
+  private metadataDatabase(context: RegionContext, secrets: SharedSecrets): MetadataDatabase {
+    const { region, regions, placement } = context;
+    const origin = databaseOriginOf(region, regions);
+    // The home region's automated backups are replicated to the next deployed region of the rollout order.
+    const backupRegion = placement.isHome ? placement.deployed[0] : undefined;
+    return new MetadataDatabase(this, 'MetadataDatabase', {
+      vpc: this.network.vpc,
       source:
         origin.kind === 'primary'
           ? { kind: 'primary', masterPassword: secrets.databasePasswordValue }
@@ -115,119 +172,69 @@ export class RegionStack extends Stack {
               retentionDays: 7,
             },
       instanceType: new ec2.InstanceType(region.dbInstanceClass),
-      deletionProtection: production,
-      logRetention,
+      deletionProtection: context.production,
+      logRetention: context.logRetention,
     });
-    this.lockCache = new LockCache(this, 'LockCache', {
-      vpc,
-      replicationGroupId: lockCacheId(region),
-      nodeType: region.cacheNodeType,
-      authToken: secrets.lockCacheAuthTokenValue,
-      logRetention,
-    });
-    this.bucket = new ReplicatedBucket(this, 'Bucket', {
-      bucketName: bucketOf(region),
-      // Buckets of regions not deployed yet get no rule: S3 refuses rules to missing buckets.
-      peers: others.filter((r) => !settings.pendingRegions.includes(r.name)).map((r) => ({ name: r.name, bucketName: bucketOf(r), awsRegion: r.awsRegion })),
-      accessLogBucket: accessLogs.bucket,
-    });
+  }
 
-    // Values of other regions, read at deploy time from their SSM parameters.
-    const customResourceLogs = new logs.LogGroup(this, 'CustomResourceLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+  /** The primary and the lock home: this region's own at home, elsewhere read at deploy time from the home region's SSM parameters. */
+  private nodeEndpoints(context: RegionContext, logGroup: logs.ILogGroup): NodeEndpoints {
+    const { home, isHome } = context.placement;
     const fromHome = (value: 'metadata-endpoint' | 'lock-cache-endpoint'): string =>
-      new RemoteParameter(this, `Home-${value}`, { parameterName: parameterName(home, value), awsRegion: home.awsRegion, logGroup: customResourceLogs }).value;
-    const primaryEndpoint = isHome ? this.database.endpointAddress : fromHome('metadata-endpoint');
-    const lockHomeEndpoint = isHome ? this.lockCache.primaryEndpointAddress : fromHome('lock-cache-endpoint');
+      new RemoteParameter(this, `Home-${value}`, { parameterName: parameterName(home, value), awsRegion: home.awsRegion, logGroup }).value;
+    return {
+      isHome,
+      primary: isHome ? this.database.endpointAddress : fromHome('metadata-endpoint'),
+      lockHome: isHome ? this.lockCache.primaryEndpointAddress : fromHome('lock-cache-endpoint'),
+      local: this.database.endpointAddress,
+    };
+  }
 
-    // The nodes write to the primary; elsewhere the DSN also lists the local replica, which the
-    // node follows once it is promoted. The password comes from PGPASSWORD, never from the DSN.
-    const tls = `sslmode=verify-full&sslrootcert=${RDS_CA_BUNDLE_PATH}`;
-    const dsn = isHome
-      ? `postgres://${DATABASE_USER}@${primaryEndpoint}:${DATABASE_PORT}/${DATABASE_NAME}?${tls}`
-      : `postgres://${DATABASE_USER}@${primaryEndpoint}:${DATABASE_PORT},${this.database.endpointAddress}:${DATABASE_PORT}/${DATABASE_NAME}?target_session_attrs=read-write&${tls}`;
-
-    // Reads go to the region's own replica where the node supports a read DSN (the key is
-    // ignored by nodes that do not); in the home region the primary serves them.
-    const readDsn = isHome ? undefined : `postgres://${DATABASE_USER}@${this.database.endpointAddress}:${DATABASE_PORT}/${DATABASE_NAME}?${tls}`;
-
+  private nodeCluster(context: RegionContext, endpoints: NodeEndpoints, secrets: SharedSecrets, accessLogs: AccessLogBucket): NodeCluster {
+    const { region, settings, placement, bucketOf } = context;
+    const globalHostname = settings.dns.globalHostname;
     const certificate = this.certificate(region, settings, globalHostname);
-    const image =
-      settings.image.kind === 'uri'
-        ? ecs.ContainerImage.fromRegistry(settings.image.uri)
-        : ecs.ContainerImage.fromAsset(settings.image.directory, {
-            file: 'Dockerfile',
-            platform: Platform.LINUX_AMD64,
-            // Without it the build stops with a message naming the context key (see infra/README.md).
-            buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
-          });
-    this.nodes = new NodeCluster(this, 'Nodes', {
-      vpc,
-      image,
+    return new NodeCluster(this, 'Nodes', {
+      vpc: this.network.vpc,
+      image: containerImage(settings),
       cpu: region.nodeCpu,
       memoryLimitMiB: region.nodeMemoryMiB,
       nodeCount: region.nodeCount,
       maxNodeCount: region.maxNodeCount,
       certificate,
-      environment: {
-        CALLFS_SERVER__LISTEN_ADDR: `:${NODE_PORT}`,
-        // HTTPS with a self-signed certificate announced to peers: NodeCluster sets it (NODE_TLS_ENVIRONMENT).
-        CALLFS_SERVER__EXTERNAL_URL: `https://${globalHostname}`,
-        CALLFS_LOG__FORMAT: 'json',
-        CALLFS_METADATA_STORE__TYPE: 'postgres',
-        CALLFS_METADATA_STORE__DSN: dsn,
-        ...(readDsn === undefined ? {} : { CALLFS_METADATA_STORE__READ_DSN: readDsn }),
-        CALLFS_DLM__TYPE: 'redis',
-        CALLFS_DLM__REDIS_ADDR: `${lockHomeEndpoint}:${LOCK_CACHE_PORT}`,
-        CALLFS_DLM__REDIS_TLS: 'true',
-        CALLFS_BACKEND__DEFAULT_BACKEND: 's3',
-        CALLFS_BACKEND__S3_BUCKET_NAME: bucketOf(region),
-        CALLFS_BACKEND__S3_REGION: region.awsRegion,
-        // Task disks are ephemeral: no file lives on a node's local disk.
-        CALLFS_BACKEND__LOCALFS_ROOT_PATH: '',
-        CALLFS_INSTANCE_DISCOVERY__REGION: region.name,
-        // The other regions' buckets, for reads whose copy has not replicated here yet.
-        ...Object.fromEntries(
-          others.flatMap((o) => {
-            const key = `CALLFS_BACKEND__S3_REGION_BUCKETS__${o.name.toUpperCase()}`;
-            return [
-              [`${key}__BUCKET`, bucketOf(o)],
-              [`${key}__REGION`, o.awsRegion],
-            ];
-          }),
-        ),
-      },
-      secrets: {
-        CALLFS_AUTH__API_KEYS: ecs.Secret.fromSecretsManager(secrets.apiKeys),
-        CALLFS_AUTH__INTERNAL_PROXY_SECRET: ecs.Secret.fromSecretsManager(secrets.internalProxySecret),
-        CALLFS_AUTH__SINGLE_USE_LINK_SECRET: ecs.Secret.fromSecretsManager(secrets.singleUseLinkSecret),
-        CALLFS_DLM__REDIS_PASSWORD: ecs.Secret.fromSecretsManager(secrets.lockCacheAuthToken),
-        PGPASSWORD: ecs.Secret.fromSecretsManager(secrets.databaseCredentials, 'password'),
-      },
+      environment: nodeEnvironmentOf({ region, others: placement.others, bucketOf, globalHostname, endpoints }),
+      secrets: nodeSecretsOf(secrets),
       bucket: this.bucket.bucket,
-      readableBuckets: others.map((r) => s3.Bucket.fromBucketAttributes(this, `ReadThrough-${r.name}`, { bucketName: bucketOf(r), region: r.awsRegion, account: settings.account })),
+      readableBuckets: placement.others.map((r) => s3.Bucket.fromBucketAttributes(this, `ReadThrough-${r.name}`, { bucketName: bucketOf(r), region: r.awsRegion, account: settings.account })),
       healthCheckPath: region.healthCheckPath,
       accessLogBucket: accessLogs.bucket,
-      logRetention,
+      logRetention: context.logRetention,
     });
+  }
 
-    // Flows inside the region.
+  /**
+   * Flows inside the region, and from the other regions' VPCs (over peering): their nodes write
+   * to this region's database and lock cache when it is home, and proxy to this region's nodes.
+   */
+  private openFlows(others: readonly Region[]): void {
     this.database.allowFrom(this.nodes.nodeSecurityGroup, 'nodes of this region');
     this.lockCache.allowFrom(this.nodes.nodeSecurityGroup, 'nodes of this region');
-    // Flows from the other regions' VPCs (over peering): their nodes write to this region's
-    // database and lock cache when it is home, and proxy to this region's nodes.
     for (const other of others) {
       const from = ec2.Peer.ipv4(other.cidr);
       this.database.allowFrom(from, `nodes of region ${other.name}`);
       this.lockCache.allowFrom(from, `nodes of region ${other.name}`);
       this.nodes.nodeSecurityGroup.addIngressRule(from, ec2.Port.tcp(NODE_PORT), `nodes of region ${other.name}`);
     }
+  }
 
-    this.peerings = earlier.map(
+  /** VPC peerings to the regions deployed before this one (the later ones peer with it). */
+  private peerWith(context: RegionContext, logGroup: logs.ILogGroup): RegionPeering[] {
+    return context.placement.earlier.map(
       (peer) =>
         new RegionPeering(this, `Peering-${peer.name}`, {
-          vpc,
+          vpc: this.network.vpc,
           localSubnets: this.network.privateSubnets,
-          localCidr: region.cidr,
+          localCidr: context.region.cidr,
           peer: {
             name: peer.name,
             awsRegion: peer.awsRegion,
@@ -236,11 +243,13 @@ export class RegionStack extends Stack {
             routeTablesParameter: parameterName(peer, 'route-table-ids'),
             routeTableCount: peer.availabilityZones.length * PEERED_ROUTE_TABLES_PER_ZONE,
           },
-          logGroup: customResourceLogs,
+          logGroup,
         }),
     );
+  }
 
-    this.publish('vpc-id', vpc.vpcId);
+  private publishForOtherRegions(): void {
+    this.publish('vpc-id', this.network.vpc.vpcId);
     this.publish('route-table-ids', Fn.join(',', this.network.privateRouteTableIds));
     this.publish('metadata-endpoint', this.database.endpointAddress);
     this.publish('lock-cache-endpoint', this.lockCache.primaryEndpointAddress);
@@ -248,26 +257,22 @@ export class RegionStack extends Stack {
     this.publish('load-balancer-dns', this.nodes.loadBalancer.loadBalancerDnsName);
     this.publish('node-cluster-name', this.nodes.cluster.clusterName);
     this.publish('node-service-name', this.nodes.service.serviceName);
+  }
 
-    const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: settings.dns.hostedZoneId, zoneName: settings.dns.zoneName });
-    new RegionHostname(this, 'Hostname', { zone, hostname: regionHostname(region, globalHostname), loadBalancer: this.nodes.loadBalancer });
-
-    this.alarms = new RegionAlarms(this, 'Alarms', {
+  private regionAlarms(context: RegionContext): RegionAlarms {
+    const { region, placement, bucketOf } = context;
+    return new RegionAlarms(this, 'Alarms', {
       regionName: region.name,
       loadBalancer: this.nodes.loadBalancer,
       notifications: region.alarmNotifications,
       targetGroup: this.nodes.targetGroup,
       service: this.nodes.service,
       // Replica lag matters while the database serves as a replica, whatever it was created as.
-      replica: isHome ? undefined : this.database.instance,
+      replica: placement.isHome ? undefined : this.database.instance,
       lockCache: { replicationGroupId: lockCacheId(region), nodeCount: this.lockCache.nodeCount },
       sourceBucketName: bucketOf(region),
       outgoingReplication: this.bucket.outgoing,
     });
-
-    new CfnOutput(this, 'RegionUrl', { value: `https://${regionHostname(region, globalHostname)}` });
-    new CfnOutput(this, 'LoadBalancerDnsName', { value: this.nodes.loadBalancer.loadBalancerDnsName });
-    this.acknowledgeStackWide();
   }
 
   private awsRegionOf(regions: readonly Region[], name: string): string {
@@ -312,4 +317,15 @@ export class RegionStack extends Stack {
       }
     }
   }
+}
+
+/** The node's image: a published one, or built from the repository's Dockerfile. */
+function containerImage(settings: DeploymentSettings): ecs.ContainerImage {
+  if (settings.image.kind === 'uri') return ecs.ContainerImage.fromRegistry(settings.image.uri);
+  return ecs.ContainerImage.fromAsset(settings.image.directory, {
+    file: 'Dockerfile',
+    platform: Platform.LINUX_AMD64,
+    // Without it the build stops with a message naming the context key (see infra/README.md).
+    buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
+  });
 }

@@ -6,10 +6,10 @@
  * outcomes from both. Each commit runs without awaiting anything between reading the row and
  * writing it: writers of one path take turns in call order, as row locks make them in Postgres.
  */
-import type { BackendType, Entry } from '../../domain/entry.js';
-import { AppError } from '../../errors/app-error.js';
-import type { CommitOutcome, ReplacedVersion, WriteCommit } from '../../ports/metadata-store.js';
-import { byteOrder, parentOf, type MemoryMetadataDatabase } from './memory-database.js';
+import type { BackendType, Entry } from '../../../domain/entry.js';
+import { AppError } from '../../../errors/app-error.js';
+import type { CommitOutcome, ReplacedVersion, WriteCommit } from '../../../ports/metadata-store.js';
+import { byteOrder, parentOf, type MemoryMetadataDatabase } from './database.js';
 
 /** Commits one write whose bytes are stored already; see `MetadataStore.commitWrite`. */
 export function commitWriteIn(db: MemoryMetadataDatabase, write: WriteCommit): CommitOutcome {

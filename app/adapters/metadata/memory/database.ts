@@ -5,13 +5,13 @@
  * the fencing epoch row, the log position, and the change feed every store opened on it listens to.
  */
 import { randomUUID } from 'node:crypto';
-import type { Entry, NewEntry } from '../../domain/entry.js';
-import { DIRECTORY_MODE, FILE_MODE, ROOT_OWNER } from '../../domain/entry.js';
-import { AppError } from '../../errors/app-error.js';
-import type { MemberAnnouncement } from '../../ports/cluster-registry.js';
-import type { EpochState } from '../../ports/fencing.js';
-import type { LinkRecord, MetadataChange } from '../../ports/metadata-store.js';
-import { fencedError } from './errors.js';
+import type { Entry, NewEntry } from '../../../domain/entry.js';
+import { DIRECTORY_MODE, FILE_MODE, ROOT_OWNER } from '../../../domain/entry.js';
+import { AppError } from '../../../errors/app-error.js';
+import type { MemberAnnouncement } from '../../../ports/cluster-registry.js';
+import type { EpochState } from '../../../ports/fencing.js';
+import type { LinkRecord, MetadataChange } from '../../../ports/metadata-store.js';
+import { fencedError } from '../errors.js';
 
 export interface StoredEntry {
   entry: Entry;
