@@ -26,6 +26,7 @@ import { AppError } from './errors/app-error.js';
 import type { EpochWatch } from './services/epoch-watch.js';
 import { LinkService } from './services/links.js';
 import { MoveService } from './services/moves.js';
+import { Placement } from './services/placement.js';
 import { SignedPeerClient } from './services/signed-peer-client.js';
 import type { PeerNonceStore } from './ports/peer-nonces.js';
 
@@ -126,6 +127,7 @@ export function buildServices(parts: ServiceParts): { app: AppServices; cache: E
     ...bytes,
   ];
   const app: AppServices = {
+    placement: new Placement(files.context, signedPeers.canCall),
     files,
     moves: new MoveService(files.context),
     directories: new DirectoryService(reads?.store ?? metadata),
