@@ -1,4 +1,4 @@
-/** @module The services the HTTP layer calls, assembled by main.ts (or by tests). */
+/** @module The services the HTTP layer calls, assembled by the composition root (compose.ts). */
 import type { ClusterStatus } from '../ports/cluster-status.js';
 import type { Authenticator } from '../services/authenticator.js';
 import type { DirectoryService } from '../services/directories.js';
