@@ -66,7 +66,7 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
     const server = await naming('the listener', `${config.server.listenHost}:${config.server.listenPort}`, 'server.listen_addr', () =>
       listen(config, node.app.fetch, config.server.listenHost, config.server.listenPort, identity?.serving() ?? null),
     );
-    attachWebSocket(server, node.services, config);
+    attachWebSocket(server, node.services, config.server);
     const port = (server.address() as AddressInfo).port;
     // Stop accepting and drain first, then leave the registry.
     cleanups.push(() => membership.stop());

@@ -38,7 +38,10 @@ function reject(socket: Duplex, status: number, code: string, message: string): 
   );
 }
 
-export function attachWebSocket(server: Server, services: AppServices, config: Config): void {
+/** The server settings a transfer needs (the rest of the config, secrets included, stays out). */
+export type WebSocketSettings = Pick<Config['server'], 'websocketIdleTimeoutMs' | 'maxFileBytes'>;
+
+export function attachWebSocket(server: Server, services: AppServices, settings: WebSocketSettings): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = request.url ?? '/';
@@ -60,8 +63,8 @@ export function attachWebSocket(server: Server, services: AppServices, config: C
     // The HTTP idle timeout stops here; the WebSocket's own (server.websocket_idle_timeout) takes over.
     if (socket instanceof Socket) socket.setTimeout(0);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const sent = cutWhenIdle(ws, config.server.websocketIdleTimeoutMs);
-      const run = mode === 'download' ? download(ws, services, userId, target.path, sent) : upload(ws, services, userId, target, config.server.maxFileBytes);
+      const sent = cutWhenIdle(ws, settings.websocketIdleTimeoutMs);
+      const run = mode === 'download' ? download(ws, services, userId, target.path, sent) : upload(ws, services, userId, target, settings.maxFileBytes);
       run.catch((error: unknown) => closeWithError(ws, error));
     });
   });
