@@ -170,15 +170,15 @@ interface ServiceParts {
   readonly membership: Membership;
   readonly regionalReads?: RegionalReads;
   readonly regionBuckets?: ReadonlyMap<string, BlobStore>;
-  readonly fencing?: EpochWatch;
-  /** Cluster-wide nonces of signed peer calls (absent: this process remembers them alone). */
-  readonly peerNonces?: PeerNonceStore;
+  readonly fencing: EpochWatch;
+  /** Cluster-wide nonces of signed peer calls, so a call replayed to another node is refused too. */
+  readonly peerNonces: PeerNonceStore;
   readonly clusterStatus?: ClusterStatusSource;
 }
 
 /** The services the HTTP layer calls, with the signed peer client as the only holder of the internal secret. */
 function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCache } {
-  const { config, metadata, blobs, locks, metrics, logger } = parts;
+  const { config, metadata, blobs, locks, metrics, logger, fencing } = parts;
   const reads = parts.regionalReads;
   // Entries read from a replica lag behind the change feed, so they are not cached.
   const cache = new EntryCache(reads?.store ?? metadata, metrics, { maxEntries: reads === undefined ? config.cache.maxEntries : 0, ttlMs: config.cache.ttlMs });
@@ -188,7 +188,7 @@ function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCac
     secret: config.auth.internalProxySecret,
     self: config.instanceDiscovery.instanceId,
     peers,
-    nonces: parts.peerNonces ?? null,
+    nonces: parts.peerNonces,
     logger,
   });
   const isUp = (id: string): boolean => membership.endpointOf(id) !== undefined && peers.health(id).state === 'closed';
@@ -202,8 +202,8 @@ function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCac
     instanceId: config.instanceDiscovery.instanceId,
     defaultBackend: config.backend.defaultBackend,
     lockWaitMs: config.server.lockWaitMs,
-    onFenced: parts.fencing === undefined ? undefined : () => parts.fencing?.fenced(),
-    epoch: parts.fencing === undefined ? undefined : () => parts.fencing?.view().epoch ?? null,
+    onFenced: () => fencing.fenced(),
+    epoch: () => fencing.view().epoch,
     s3Origins:
       parts.regionBuckets !== undefined && parts.regionBuckets.size > 0
         ? { ownRegion: config.instanceDiscovery.region, regionOf: (id) => membership.regionOf(id), storeFor: (region) => parts.regionBuckets?.get(region) ?? null }
@@ -239,7 +239,7 @@ function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCac
     { name: 'metadata', check: () => metadata.ping(), roles: reads === undefined ? ['read', 'write'] : ['write'] },
     ...(reads === undefined ? [] : [{ name: 'replica', check: () => replicaWithinBound(reads.consistency, reads.maxLagMs ?? DEFAULT_REPLICA_MAX_LAG_MS), roles: ['read'] as const }]),
     { name: 'locks', check: () => locks.ping(), roles: ['write'] },
-    ...(parts.fencing ? [{ name: 'fencing', check: () => parts.fencing?.assertWritable() ?? Promise.resolve(), roles: ['write'] as const }] : []),
+    { name: 'fencing', check: () => fencing.assertWritable(), roles: ['write'] },
     ...bytes,
   ];
   const app: AppServices = {
@@ -250,7 +250,7 @@ function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCac
     consistency: reads?.consistency ?? null,
     links: new LinkService(files.context, metadata, metrics, config.auth.singleUseLinkSecret, linkBaseUrl(config.server.externalUrl)),
     health: new HealthService(dependencies),
-    fencing: parts.fencing ?? null,
+    fencing,
     authenticator: new Authenticator({
       users: config.auth.users,
       internalSecretAsBearer: config.auth.acceptInternalSecretAsBearer ? (header) => signedPeers.isInternalSecret(header) : null,
