@@ -1,6 +1,7 @@
 /**
- * @module createApp: builds the node's Hono application from already-constructed services.
- * Pure: no I/O here or at import time; main.ts (or a test) supplies the services.
+ * @module createApp: the node's HTTP surface, its middleware and route table, over
+ * already-constructed services. Pure: no I/O here or at import time; the composition root
+ * (compose.ts) calls it with the services it built.
  */
 import { Hono, type Context } from 'hono';
 import { AppError } from './errors/app-error.js';

@@ -12,7 +12,7 @@
 import process from 'node:process';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/config.js';
-import { openBlobStores, openMetadata } from './node.js';
+import { openBlobStores, openMetadata } from './open-adapters.js';
 import { SILENT_LOGGER } from './observability/logger.js';
 import { readFileOrNull } from './read-config-file.js';
 import { migrateLegacyBlobs } from './services/blob-migration.js';

@@ -39,18 +39,14 @@ export function hasCode(value: unknown, code: ErrorCode): value is AppError {
 }
 
 /**
- * The entry's bytes live on another node of the cluster. Services throw it before reading any
- * request body, so the HTTP layer can forward the untouched request to `instanceId`; when
- * nothing forwards it, it renders as PEER_UNAVAILABLE naming the holder.
+ * The refusal for a file whose bytes another node holds when this node cannot forward to it (no
+ * peers configured, or the entry moved to another node under a request already being served
+ * here): PEER_UNAVAILABLE naming the holder. Forwarding itself is decided by services/placement.ts
+ * before any body is read, never by catching this.
  */
-export class HeldElsewhere extends AppError {
-  readonly instanceId: string;
-
-  constructor(instanceId: string, path: string) {
-    super('PEER_UNAVAILABLE', `${path} is held by node ${instanceId}, which this node cannot reach`, {
-      details: { instance_id: instanceId },
-      retryAfterSec: 5,
-    });
-    this.instanceId = instanceId;
-  }
+export function heldElsewhere(instanceId: string, path: string): AppError {
+  return new AppError('PEER_UNAVAILABLE', `${path} is held by node ${instanceId}, which this node cannot reach`, {
+    details: { instance_id: instanceId },
+    retryAfterSec: 5,
+  });
 }

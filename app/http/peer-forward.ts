@@ -1,14 +1,19 @@
 /**
- * @module Forwarding a request to the node that holds a file. The untouched request (method,
- * path and query, body stream, range and conditional headers) goes to the holder through the
- * signed peer client (services/signed-peer-client.ts), carrying the caller's identity, so the
- * holder applies the caller's own permissions. The holder's answer streams back unchanged apart
- * from hop-by-hop headers. A hop counter refuses loops.
+ * @module Carrying out a `forward` answer of services/placement.ts over HTTP. Every request goes
+ * through the signed peer client (services/signed-peer-client.ts), which alone signs, counts hops
+ * and refuses loops; this module only says what is sent and how the answer comes back:
+ * - `forwardRequest`: the untouched client request (method, path and query, body stream, range
+ *   and conditional headers, consistency token, request id and trace), carrying the caller's
+ *   identity so the holder applies the caller's own permissions. The holder's answer streams
+ *   back unchanged apart from hop-by-hop headers.
+ * - `readFromHolder` / `writeToHolder`: calls built from scratch for transfers that are not an
+ *   HTTP request of the same shape (link downloads, WebSocket transfers).
  */
 import type { Readable } from 'node:stream';
 import type { Context } from 'hono';
-import { AppError, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, heldElsewhere } from '../errors/app-error.js';
 import type { PeerResponse } from '../ports/peer-client.js';
+import type { Forward } from '../services/placement.js';
 import { clientSignal, declaredLength, requestBody, sendStream } from './body.js';
 import type { HonoEnv } from './env.js';
 import type { AppServices } from './services.js';
@@ -16,46 +21,18 @@ import { rawPathname } from './request-path.js';
 import { consistencyToken } from './middleware/consistency.js';
 import { H } from './headers.js';
 
-/** A request is forwarded at most this many times. */
-export const MAX_PEER_HOPS = 2;
-
 const FORWARDED_REQUEST_HEADERS = ['x-callfs-replication', 'content-type', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept'];
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'x-request-id', 'date']);
 
-export interface HolderCall {
-  readonly method: string;
-  readonly target: string;
-  readonly caller: string;
-  readonly headers?: Record<string, string>;
-  readonly body?: Readable | null;
-  readonly signal?: AbortSignal | undefined;
-}
-
 /**
- * Sends a signed request to `instanceId`; `previousHops` is how often the current request was
- * already forwarded. Throws PEER_UNAVAILABLE / PEER_LOOP.
- */
-export async function callHolder(services: AppServices, previousHops: number, instanceId: string, call: HolderCall): Promise<PeerResponse> {
-  if (!services.peers.canCall) throw new HeldElsewhere(instanceId, call.target);
-  const hop = previousHops + 1;
-  if (hop > MAX_PEER_HOPS) throw new AppError('PEER_LOOP', `request forwarded ${hop - 1} times; nodes disagree about who holds it`);
-  return services.peers.call(instanceId, { ...call, hop });
-}
-
-/** `/v1/files` URL target of a canonical path (each segment encoded once). */
-export function filesTarget(path: string): string {
-  return '/v1/files' + path.split('/').map(encodeURIComponent).join('/');
-}
-
-/**
- * Forwards the current request as it is to `instanceId` and relays the answer. Only requests
+ * Forwards the current request as it is to the holder and relays the answer. Only requests
  * with a body carry the client's abort signal: a client leaving mid-upload fails the peer call,
  * and the signal tells the peer health check that the client, not the peer, went away. Bodyless
  * requests skip it (an AbortController per request is a measurable share of a forwarded small
  * GET): their peer call cannot fail because of the client, and if the client left before the
  * answer arrives, `sendStream` drops the answer's body.
  */
-export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): Promise<Response> {
+export async function forwardRequest(c: Context<HonoEnv>, to: Forward): Promise<Response> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = c.req.header(name);
@@ -74,23 +51,25 @@ export async function forwardToHolder(c: Context<HonoEnv>, instanceId: string): 
   const query = url.indexOf('?');
   const method = c.req.method;
   const hasBody = method === 'PUT' || method === 'POST' || method === 'PATCH';
-  const response = await callHolder(c.get('services'), c.get('peerHop') ?? 0, instanceId, {
+  const services = c.get('services');
+  // The client's own path and query (not the canonical target): the holder sees what it sent.
+  const response = await services.peers.call(to.instanceId, {
     method,
     target: rawPathname(c) + (query >= 0 ? url.slice(query) : ''),
     caller: c.get('userId'),
+    hop: nextHop(c.get('peerHop')),
     headers,
     body: hasBody ? requestBody(c) : null,
     signal: hasBody ? clientSignal(c) : undefined,
   });
-  const services = c.get('services');
   // Hops between regions this answer made: the holder's own, plus this one if it crossed regions.
-  const crossed = services.peerRegionOf(instanceId) === services.region ? 0 : 1;
+  const crossed = services.peerRegionOf(to.instanceId) === services.region ? 0 : 1;
   const hops = Number(response.headers[H.regionHops.toLowerCase()] ?? 0) + crossed;
   return relay(c, { ...response, headers: { ...response.headers, [H.regionHops.toLowerCase()]: String(Number.isSafeInteger(hops) ? hops : crossed) } }, method === 'HEAD');
 }
 
 /** Streams a holder's answer to the client. */
-export function relay(c: Context<HonoEnv>, response: PeerResponse, isHead: boolean): Response {
+function relay(c: Context<HonoEnv>, response: PeerResponse, isHead: boolean): Response {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(response.headers)) {
     if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name)) continue;
@@ -101,12 +80,34 @@ export function relay(c: Context<HonoEnv>, response: PeerResponse, isHead: boole
   return sendStream(c, response.status, headers, bodyless ? null : response.body);
 }
 
-/** Runs `handler`; if the file turns out to be held by another node, forwards the request there. */
-export async function orForward(c: Context<HonoEnv>, handler: () => Promise<Response>): Promise<Response> {
-  try {
-    return await handler();
-  } catch (error) {
-    if (error instanceof HeldElsewhere && c.get('services').peers.canCall) return forwardToHolder(c, error.instanceId);
-    throw error;
+export interface HolderTransfer {
+  /** Identity whose permissions the holder applies. */
+  readonly caller: string;
+  /** How often the current request was already forwarded (0 from a client). */
+  readonly previousHops?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * A file's bytes from its holder (a 200 answer, whose body the caller must consume or destroy).
+ * A missing file is FILE_NOT_FOUND; any other answer is PEER_UNAVAILABLE naming the holder.
+ */
+export async function readFromHolder(services: AppServices, to: Forward, transfer: HolderTransfer): Promise<PeerResponse> {
+  const response = await services.peers.call(to.instanceId, { method: 'GET', target: to.target, caller: transfer.caller, hop: nextHop(transfer.previousHops), signal: transfer.signal });
+  if (response.status !== 200) {
+    response.body.resume();
+    throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${to.path}`) : heldElsewhere(to.instanceId, to.path);
   }
+  return response;
+}
+
+/** Stores `body` as the file's new content on its holder (a PUT); anything but 200/201 is PEER_UNAVAILABLE. */
+export async function writeToHolder(services: AppServices, to: Forward, transfer: HolderTransfer, body: Readable): Promise<void> {
+  const response = await services.peers.call(to.instanceId, { method: 'PUT', target: to.target, caller: transfer.caller, hop: nextHop(transfer.previousHops), body, signal: transfer.signal });
+  response.body.resume();
+  if (response.status !== 200 && response.status !== 201) throw new AppError('PEER_UNAVAILABLE', `holder answered ${response.status}`);
+}
+
+function nextHop(previousHops: number | undefined): number {
+  return (previousHops ?? 0) + 1;
 }

@@ -1,4 +1,4 @@
-/** @module The services the HTTP layer calls, assembled by main.ts (or by tests). */
+/** @module The services the HTTP layer calls, assembled by the composition root (compose.ts). */
 import type { ClusterStatus } from '../ports/cluster-status.js';
 import type { Authenticator } from '../services/authenticator.js';
 import type { DirectoryService } from '../services/directories.js';
@@ -7,6 +7,7 @@ import type { HealthService } from '../services/health.js';
 import type { EpochView } from '../services/epoch-watch.js';
 import type { LinkService } from '../services/links.js';
 import type { MoveService } from '../services/moves.js';
+import type { Placement } from '../services/placement.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { SignedPeerClient } from '../services/signed-peer-client.js';
@@ -16,6 +17,8 @@ import type { ShardService } from '../services/shards.js';
 import type { ReadConsistency } from '../services/read-consistency.js';
 
 export interface AppServices {
+  /** Where a request on a file is served: here, or forwarded to the node holding its bytes. */
+  readonly placement: Placement;
   readonly files: FileService;
   readonly moves: MoveService;
   readonly directories: DirectoryService;

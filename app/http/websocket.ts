@@ -20,9 +20,9 @@ import { PassThrough, Readable } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import { parseUrlPath, type ParsedPath } from '../domain/path.js';
-import { AppError, HeldElsewhere, isAppError } from '../errors/app-error.js';
+import { AppError, isAppError } from '../errors/app-error.js';
 import { toAppError } from './errors.js';
-import { callHolder, filesTarget } from './peer-forward.js';
+import { readFromHolder, writeToHolder } from './peer-forward.js';
 import type { AppServices } from './services.js';
 
 const PREFIX = '/v1/files/ws/';
@@ -38,7 +38,10 @@ function reject(socket: Duplex, status: number, code: string, message: string): 
   );
 }
 
-export function attachWebSocket(server: Server, services: AppServices, config: Config): void {
+/** The server settings a transfer needs (the rest of the config, secrets included, stays out). */
+export type WebSocketSettings = Pick<Config['server'], 'websocketIdleTimeoutMs' | 'maxFileBytes'>;
+
+export function attachWebSocket(server: Server, services: AppServices, settings: WebSocketSettings): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = request.url ?? '/';
@@ -60,8 +63,8 @@ export function attachWebSocket(server: Server, services: AppServices, config: C
     // The HTTP idle timeout stops here; the WebSocket's own (server.websocket_idle_timeout) takes over.
     if (socket instanceof Socket) socket.setTimeout(0);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const sent = cutWhenIdle(ws, config.server.websocketIdleTimeoutMs);
-      const run = mode === 'download' ? download(ws, services, userId, target.path, sent) : upload(ws, services, userId, target, config.server.maxFileBytes);
+      const sent = cutWhenIdle(ws, settings.websocketIdleTimeoutMs);
+      const run = mode === 'download' ? download(ws, services, userId, target.path, sent) : upload(ws, services, userId, target, settings.maxFileBytes);
       run.catch((error: unknown) => closeWithError(ws, error));
     });
   });
@@ -102,14 +105,9 @@ function closeWithError(ws: WebSocket, error: unknown): void {
 /** The file's bytes: from this node's store, or streamed from the node that holds them. */
 async function openForDownload(services: AppServices, userId: string, path: string): Promise<Readable> {
   const entry = await services.files.stat(path);
-  const location = await services.files.context.locateForRead(entry);
-  if (location.kind === 'local') return (await services.files.open(entry, undefined)).stream;
-  const response = await callHolder(services, 0, location.instanceId, { method: 'GET', target: filesTarget(path), caller: userId });
-  if (response.status !== 200) {
-    response.body.resume();
-    throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${path}`) : new HeldElsewhere(location.instanceId, path);
-  }
-  return response.body;
+  const placed = await services.placement.read(entry);
+  if (placed.serve === 'here') return (await services.files.open(entry, undefined, undefined, placed.location)).stream;
+  return (await readFromHolder(services, placed, { caller: userId })).body;
 }
 
 async function download(ws: WebSocket, services: AppServices, userId: string, path: string, sent: () => void): Promise<void> {
@@ -159,15 +157,10 @@ async function upload(ws: WebSocket, services: AppServices, userId: string, targ
   });
   ws.on('error', (error) => body.destroy(error));
   try {
-    try {
-      await services.files.put(userId, target, { stream, length: undefined }, null);
-    } catch (error) {
-      if (!(error instanceof HeldElsewhere)) throw error;
-      // Another node holds the file: stream the upload to it as a PUT with the caller's identity.
-      const response = await callHolder(services, 0, error.instanceId, { method: 'PUT', target: filesTarget(target.path), caller: userId, body: stream });
-      response.body.resume();
-      if (response.status !== 200 && response.status !== 201) throw new AppError('PEER_UNAVAILABLE', `holder answered ${response.status}`);
-    }
+    const placed = await services.placement.put(userId, target);
+    // Another node holds the file: the upload streams to it as a PUT with the caller's identity.
+    if (placed.serve === 'forward') await writeToHolder(services, placed, { caller: userId }, stream);
+    else await services.files.put(userId, placed, { stream, length: undefined }, null);
     if (ws.readyState === ws.OPEN) {
       ws.send(`ok:${total}`);
       ws.close(1000, 'stored');

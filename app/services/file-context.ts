@@ -7,7 +7,7 @@ import type { BackendType, Entry } from '../domain/entry.js';
 import { authorize, type Access } from '../domain/permissions.js';
 import { contentKeyOf } from '../domain/blob-key.js';
 import { parentOf } from '../domain/path.js';
-import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, hasCode, heldElsewhere } from '../errors/app-error.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { LockHandle, LockManager } from '../ports/lock-manager.js';
 import type { Fence, MetadataStore } from '../ports/metadata-store.js';
@@ -133,10 +133,13 @@ export class FileContext {
     return entry.instanceId !== null && entry.instanceId !== this.deps.instanceId && entry.backendType === 'localfs';
   }
 
-  /** Throws HeldElsewhere when another node holds the file's bytes (before any body is read). */
+  /**
+   * Refuses (PEER_UNAVAILABLE) an entry whose bytes another node holds. For use cases already
+   * placed here by services/placement.ts: it catches an entry that moved to another node since.
+   */
   requireLocal(entry: Entry): void {
     const location = this.locate(entry);
-    if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
+    if (location.kind === 'remote') throw heldElsewhere(location.instanceId, entry.path);
   }
 
   /** Instance id recorded on new entries of the default backend (CallFS: null for S3). */

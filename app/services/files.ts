@@ -24,11 +24,12 @@ import { contentKeyOf, newBlobKey } from '../domain/blob-key.js';
 import type { Entry, NewEntry } from '../domain/entry.js';
 import { ancestorsOf, toBlobKey, type ParsedPath } from '../domain/path.js';
 import { isSuperUser } from '../domain/permissions.js';
-import { AppError, hasCode, HeldElsewhere, isAppError } from '../errors/app-error.js';
+import { AppError, hasCode, heldElsewhere, isAppError } from '../errors/app-error.js';
 import type { BlobStore, ByteRange } from '../ports/blob-store.js';
 import type { LockHandle } from '../ports/lock-manager.js';
 import type { CommitOutcome, ReplacedVersion, WriteCommit } from '../ports/metadata-store.js';
 import { fenceOf, FileContext, requireAllowed, type FileServiceDeps, type UploadBody } from './file-context.js';
+import type { CheckedEntry, LocalLocation } from './placement.js';
 
 /** How long the replaced version of an S3 file stays readable after the commit (reads in flight). */
 export const S3_RELEASE_GRACE_MS = 60_000;
@@ -92,16 +93,19 @@ export class FileService {
   }
 
   /**
-   * Opens a file's bytes (optionally a range). Remote entries are the cluster layer's job. The
+   * Opens a file's bytes (optionally a range). Bytes held elsewhere are forwarded for (see
+   * placement.ts); one found elsewhere here is refused as PEER_UNAVAILABLE. The
    * read pins one version: when the bytes `entry` names are gone (a newer version replaced them
    * and they were released), the entry is read again from the primary and its version opened;
    * `FileRead.entry` is the entry whose bytes are streamed, so headers must come from it.
+   * `located`: where Placement.read found `entry`'s bytes (saves locating them again; a newer
+   * version is located afresh).
    */
-  async open(entry: Entry, range: ByteRange | undefined, signal?: AbortSignal): Promise<FileRead> {
+  async open(entry: Entry, range: ByteRange | undefined, signal?: AbortSignal, located?: LocalLocation): Promise<FileRead> {
     let current = entry;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#openVersion(current, range, signal);
+        return await this.#openVersion(current, range, signal, current === entry ? located : undefined);
       } catch (error) {
         if (!hasCode(error, 'FILE_NOT_FOUND') || attempt >= MAX_PIN_ATTEMPTS) throw error;
         const fresh = await this.#ctx.deps.metadata.getEntry(current.path);
@@ -114,10 +118,10 @@ export class FileService {
     }
   }
 
-  async #openVersion(entry: Entry, range: ByteRange | undefined, signal: AbortSignal | undefined): Promise<FileRead> {
+  async #openVersion(entry: Entry, range: ByteRange | undefined, signal: AbortSignal | undefined, located: LocalLocation | undefined): Promise<FileRead> {
     if (entry.type !== 'file') throw new AppError('IS_A_DIRECTORY', `${entry.path} is a directory`);
-    const location = await this.#ctx.locateForRead(entry);
-    if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, entry.path);
+    const location = located ?? (await this.#ctx.locateForRead(entry));
+    if (location.kind === 'remote') throw heldElsewhere(location.instanceId, entry.path);
     const started = performance.now();
     // Bytes under a blob key never change; only the legacy layout needs the version check.
     const expectVersion = entry.backendType === 's3' && entry.blobKey === null ? entry.version : undefined;
@@ -151,26 +155,23 @@ export class FileService {
   }
 
   /**
-   * PUT: replaces a file's content, or creates it (with parents) when missing.
+   * PUT: replaces a file's content, or creates it (with parents) when missing, once
+   * Placement.put has checked the caller's rights and placed the write here (`checked`).
    * Returns whether the file was created.
    */
-  async put(userId: string, target: ParsedPath, body: UploadBody, precondition: WritePrecondition | null): Promise<WriteResult> {
-    if (target.directoryIntent) throw new AppError('IS_A_DIRECTORY', 'PUT cannot target a directory (trailing slash)');
-    // Checked on the cached entry first (cheap refusal before any body is read); the commit
-    // checks ownership and type again, and the conditions against the version it replaces.
-    const existing = await this.#ctx.authorize(userId, 'write', target.path, true);
-    if (existing?.type === 'directory') throw new AppError('IS_A_DIRECTORY', `${target.path} is a directory`);
-    if (existing !== null) this.#ctx.requireLocal(existing);
-    precondition?.(existing);
-    return this.#writeFile(userId, target.path, body, 'replace', precondition, existing);
+  async put(userId: string, checked: CheckedEntry, body: UploadBody, precondition: WritePrecondition | null): Promise<WriteResult> {
+    // The rights and type were checked on the cached entry (cheap refusal before any body is
+    // read); the commit checks them again, and the conditions against the version it replaces.
+    precondition?.(checked.existing);
+    return this.#writeFile(userId, checked.path, body, 'replace', precondition, checked.existing);
   }
 
-  /** DELETE: a file, or an empty directory (non-empty → DIRECTORY_NOT_EMPTY, 409). */
-  async delete(userId: string, path: string, signal?: AbortSignal): Promise<void> {
-    const existing = await this.#ctx.authorize(userId, 'delete', path);
-    if (existing === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
-    if (path === '/') throw new AppError('PERMISSION_DENIED', 'the root directory cannot be deleted');
-    this.#ctx.requireLocal(existing);
+  /**
+   * DELETE: a file, or an empty directory (non-empty → DIRECTORY_NOT_EMPTY, 409), once
+   * Placement.remove has checked the caller's rights and placed the delete here.
+   */
+  async delete(checked: CheckedEntry, signal?: AbortSignal): Promise<void> {
+    const { path } = checked;
     await this.#ctx.withLock('delete', [path], signal, async (lock) => {
       const entry = await this.#ctx.deps.metadata.entryForWrite(path, fenceOf(lock));
       if (entry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);

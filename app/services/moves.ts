@@ -9,7 +9,7 @@
  */
 import type { Entry } from '../domain/entry.js';
 import { ancestorsOf, isWithin, joinPath, parentOf, parsePath, toBlobKey } from '../domain/path.js';
-import { AppError, hasCode, HeldElsewhere } from '../errors/app-error.js';
+import { AppError, hasCode, heldElsewhere } from '../errors/app-error.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { Fence } from '../ports/metadata-store.js';
 import { fenceOf, type FileContext } from './file-context.js';
@@ -67,7 +67,7 @@ export class MoveService {
       const existing = await metadata.getEntry(destination);
       if (existing !== null) this.#checkOverwrite(entry, existing, request.overwrite, await metadata.hasChildren(destination));
       const location = this.ctx.locate(entry);
-      if (location.kind === 'remote') throw new HeldElsewhere(location.instanceId, source);
+      if (location.kind === 'remote') throw heldElsewhere(location.instanceId, source);
       const store = location.store;
       const remoteHolders = entry.type === 'directory' && entry.backendType === 'localfs' ? await this.#remoteHoldersWithin(source) : [];
       if (existing !== null && existing.type === 'directory') await store.removeDirectory(toBlobKey(destination));

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { PeerClient, PeerRequest } from '../ports/peer-client.js';
 import type { PeerNonceStore } from '../ports/peer-nonces.js';
-import { SignedPeerClient } from './signed-peer-client.js';
+import { MAX_PEER_HOPS, SignedPeerClient } from './signed-peer-client.js';
 
 const secret = 'internal-secret-for-tests';
 
@@ -53,6 +53,14 @@ async function drain(stream: Readable): Promise<string> {
 }
 
 describe('SignedPeerClient', () => {
+  it('refuses to forward a request past the hop limit, sending nothing', async () => {
+    const { transport, client } = node('sender', null);
+    const call = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice' };
+    await client.call('receiver', { ...call, hop: MAX_PEER_HOPS });
+    await expect(client.call('receiver', { ...call, hop: MAX_PEER_HOPS + 1 })).rejects.toMatchObject({ code: 'PEER_LOOP' });
+    expect(transport.sent).toHaveLength(1);
+  });
+
   it('accepts a call once, for its destination only, and hands over its body without the MAC', async () => {
     const call = await capture('hello body');
     const shared = new SharedNonces();

@@ -1,8 +1,9 @@
 /**
  * @module SignedPeerClient: the one object that holds the internal secret. Every call this node
  * makes to another node (forwarded requests of every method, WebSocket transfers relayed to a
- * holder, link redemptions, replica copies, byte moves) goes through `call()`, which builds the
- * peer headers in one place and signs them (domain/peer-signature.ts); every call another node
+ * holder, link redemptions, replica copies, byte moves) goes through `call()`, which refuses a
+ * request forwarded too often (the loop guard), builds the peer headers in one place and signs
+ * them (domain/peer-signature.ts); every call another node
  * makes to this one is checked by `verify()` and its body by `verifiedBody()`. CallFS's form,
  * the secret itself as a bearer, is checked here too (`isInternalSecret`).
  *
@@ -22,6 +23,9 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { PeerClient, PeerResponse } from '../ports/peer-client.js';
 import type { PeerNonceStore } from '../ports/peer-nonces.js';
+
+/** A request is forwarded at most this many times (nodes that disagree about a holder cannot loop). */
+export const MAX_PEER_HOPS = 2;
 
 export interface PeerCall {
   readonly method: string;
@@ -109,9 +113,13 @@ export class SignedPeerClient {
     return this.#peers?.endpointOf(instanceId);
   }
 
-  /** Sends a signed call to `instanceId`; the answer's body must be consumed or destroyed. */
+  /**
+   * Sends a signed call to `instanceId`; the answer's body must be consumed or destroyed. A call
+   * past MAX_PEER_HOPS is refused (PEER_LOOP) before anything is sent.
+   */
   async call(instanceId: string, call: PeerCall): Promise<PeerResponse> {
     if (this.#peers === null) throw new AppError('PEER_UNAVAILABLE', `instance ${instanceId} is not a known peer of this node`, { details: { instance_id: instanceId }, retryAfterSec: 5 });
+    if (call.hop > MAX_PEER_HOPS) throw new AppError('PEER_LOOP', `request forwarded ${call.hop - 1} times; nodes disagree about who holds it`);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(call.headers ?? {})) {
       const lower = name.toLowerCase();

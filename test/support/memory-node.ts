@@ -1,8 +1,8 @@
 /**
  * Nodes built in-process on the memory adapters, for the unit tier: no Postgres, Redis, S3 or
- * listening socket. A node is the same Hono app a real node serves (buildServices + createApp,
- * as app/node.ts wires them: storage identity checked, the epoch watched, peer nonces shared in the
- * cluster's database), reachable at `http://<instance>.memory`; `call()` and `api()` of
+ * listening socket. A node is the same object graph a real node runs (app/compose.ts's
+ * composeNode, on memory adapters instead of open-adapters.ts: storage identity checked, the
+ * epoch watched, peer nonces shared in the cluster's database), its Hono app reachable at `http://<instance>.memory`; `call()` and `api()` of
  * test-node.ts send requests for such a URL through `app.request()`, so a test written against
  * a real node runs unchanged against a memory one. Nodes of one `MemoryCluster` share a metadata
  * database, a lock manager and an S3 stand-in, and forward to each other over the in-process
@@ -14,15 +14,10 @@ import { MemoryBlobStore } from '../../app/adapters/blob/memory.js';
 import { MemoryLockManager } from '../../app/adapters/locks/memory.js';
 import { MemoryMetadataDatabase, MemoryMetadataStore } from '../../app/adapters/metadata/memory.js';
 import { MemoryPeerClient } from '../../app/adapters/peers/memory.js';
-import { createApp } from '../../app/app.js';
-import { buildServices } from '../../app/compose.js';
+import { composeNode } from '../../app/compose.js';
 import type { Config } from '../../app/config/config.js';
 import type { HonoEnv } from '../../app/http/env.js';
 import { createLogger, SILENT_LOGGER } from '../../app/observability/logger.js';
-import { NodeMetrics } from '../../app/observability/metrics.js';
-import { EpochWatch } from '../../app/services/epoch-watch.js';
-import { Membership } from '../../app/services/membership.js';
-import { GuardedPeerClient } from '../../app/services/peer-health.js';
 import { verifyStorageIdentity, type NamedStore } from '../../app/services/storage-identity.js';
 import { MEMORY_NETWORK } from './memory-network.js';
 import { testConfig, type TestNode, type TestNodeOptions } from './test-node.js';
@@ -72,53 +67,29 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
   const metadata = new MemoryMetadataStore(cluster.database);
   const blobs = s3 ? cluster.bucket : new MemoryBlobStore();
   const logger = process.env['TEST_NODE_LOGS'] === '1' ? createLogger({ level: 'debug', format: 'console' }) : SILENT_LOGGER;
-  // As node.ts: the store must be this cluster's (marked on first use) before anything writes.
+  // As open-adapters.ts: the store must be this cluster's (marked on first use) before anything writes.
   const store: NamedStore = s3 ? { name: 'bucket memory', store: blobs, setting: 'backend.s3_bucket_name' } : { name: 'local disk /memory', store: blobs, setting: 'backend.localfs_root_path' };
   await verifyStorageIdentity(metadata, [store], { adoptExisting: config.backend.adoptExistingStorage, logger });
-  const discovery = config.instanceDiscovery;
-  // In-process locks cannot move, so the watch follows the epoch row alone.
-  const fencing = new EpochWatch(metadata, { intervalMs: discovery.heartbeatMs, lockHome: null, lockHomeIgnoredBecause: 'locks are in-process (memory node)' }, logger);
-  await fencing.settle();
-  fencing.start();
-  const metrics = new NodeMetrics(() => cluster.locks.activeCount());
-  metrics.trackFencingEpoch(() => fencing.view().epoch);
-  const membership = new Membership(
-    metadata,
-    { instanceId, region: discovery.region, staticPeers: discovery.peerEndpoints, peerRegions: discovery.peerRegions, heartbeatMs: discovery.heartbeatMs, forgetAfterMs: 60_000, writeBlocker: () => fencing.writeBlocker() },
-    SILENT_LOGGER,
-  );
-  const peers = new GuardedPeerClient(new MemoryPeerClient({ network: MEMORY_NETWORK, endpointOf: (id) => membership.endpointOf(id) }), {
-    failureThreshold: discovery.peerFailureThreshold,
-    openMs: discovery.peerOpenMs,
-    probeIntervalMs: discovery.probeIntervalMs,
-    probeTimeoutMs: 200,
-    peerIds: () => membership.peerIds(),
-  });
-  const services = buildServices({
+  const node = await composeNode(
     config,
-    metadata,
-    blobs: { localfs: s3 ? null : blobs, s3: s3 ? blobs : null },
-    locks: cluster.locks,
-    metrics,
+    {
+      metadata,
+      blobs: { localfs: s3 ? null : blobs, s3: s3 ? blobs : null },
+      stores: [store],
+      locks: cluster.locks,
+      // In-process locks cannot move, so the watch follows the epoch row alone.
+      lockHome: null,
+      lockHomeIgnoredBecause: 'locks are in-process (memory node)',
+      peerTransport: (directory) => new MemoryPeerClient({ network: MEMORY_NETWORK, endpointOf: (id) => directory.endpointOf(id) }),
+    },
     logger,
-    peers,
-    membership,
-    fencing,
-    peerNonces: metadata,
-  });
-  const app = createApp(services.app, {
-    instanceId,
-    region: discovery.region,
-    tls: false,
-    maxFileBytes: config.server.maxFileBytes,
-    rateLimits: config.rateLimits,
-    accessLog: config.log.accessLog,
-  });
+  );
+  const { app, membership, peers, services } = node;
   // An empty env: no Node request or response underneath, so bodies go through web streams.
   MEMORY_NETWORK.connect(url, (request) => app.request(request, undefined, {}));
   await membership.start({ internalUrl: url, version: 'memory', startedAt: new Date(), tlsCertificates: null });
   peers.start();
-  services.app.replication.start();
+  services.replication.start();
   return {
     url,
     port: 0,
@@ -132,11 +103,11 @@ export async function startMemoryNode(options: MemoryNodeOptions = {}): Promise<
     disconnect: () => MEMORY_NETWORK.disconnect(url),
     close: async () => {
       MEMORY_NETWORK.disconnect(url);
-      await services.app.replication.stop();
+      await services.replication.stop();
       await membership.stop();
       await peers.close();
-      services.cache.stop();
-      await fencing.stop();
+      node.cache.stop();
+      await node.fencing.stop();
       await metadata.close();
       rmSync(config.dataDir, { recursive: true, force: true });
     },

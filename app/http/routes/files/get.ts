@@ -2,7 +2,8 @@
  * @module GET and HEAD /v1/files/{path} (CallFS reference §2.3.1–2.3.2): a file's bytes
  * (with Range, ETag and conditional requests, which CallFS lacks) or a directory's children as
  * a JSON array. Hono answers HEAD through the GET route; the body is left out here. HEAD is
- * answered from the shared metadata; a GET of bytes another node holds is forwarded there.
+ * answered from the shared metadata; a GET of bytes another node holds is forwarded there
+ * (services/placement.ts decides).
  * A GET pins one version: every header is computed from the entry whose bytes are streamed.
  */
 import type { Context, Hono } from 'hono';
@@ -14,7 +15,7 @@ import { sendStream } from '../../body.js';
 import { H } from '../../headers.js';
 import { entryHeaders, listingItem } from '../../entry-headers.js';
 import type { HonoEnv } from '../../env.js';
-import { forwardToHolder } from '../../peer-forward.js';
+import { forwardRequest } from '../../peer-forward.js';
 import { pathAfter } from '../../request-path.js';
 
 export const FILES_ROUTE = '/v1/files/*';
@@ -69,10 +70,10 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
     return sendStream(c, 200, headers, null);
   }
   const services = c.get('services');
-  const location = await services.files.context.locateForRead(entry);
-  if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
+  const placed = await services.placement.read(entry);
+  if (placed.serve === 'forward') return forwardRequest(c, placed);
   // No abort signal needed: sendStream destroys the stream when the client goes away.
-  const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);
+  const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined, undefined, placed.location);
   if (read.entry !== entry) {
     // The version `entry` named was replaced and released before it could be opened: answer for
     // the version that was opened, so ETag, size, Range and bytes all describe one version.

@@ -1,13 +1,14 @@
 /**
  * @module PATCH /v1/files/{path}: rename (`name`) or move (`destination`), with `overwrite`
  * (body or `?overwrite=true`) and `create_parents` (CallFS reference §2.3.5).
- * Answers 200 `{"path": "<canonical destination>"}`.
+ * Answers 200 `{"path": "<canonical destination>"}`. A source another node holds is moved
+ * there (services/placement.ts decides).
  */
 import type { Context, Hono } from 'hono';
 import { clientSignal } from '../../body.js';
 import type { HonoEnv } from '../../env.js';
 import { optionalBoolean, optionalString, readJsonObject } from '../../json-body.js';
-import { forwardToHolder } from '../../peer-forward.js';
+import { forwardRequest } from '../../peer-forward.js';
 import { pathAfter } from '../../request-path.js';
 import { FILES_ROUTE } from './get.js';
 
@@ -19,9 +20,9 @@ export function registerFilesPatch(app: Hono<HonoEnv>): void {
     c.set('routeTemplate', FILES_ROUTE);
     const { path } = pathAfter(c, '/v1/files');
     const services = c.get('services');
-    const source = await services.files.stat(path);
-    const location = services.files.context.locate(source);
-    if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
+    // Decided before the body is read, so a forward carries it untouched.
+    const placed = await services.placement.move(path);
+    if (placed.serve === 'forward') return forwardRequest(c, placed);
     const body = await readJsonObject(c, MAX_PATCH_BODY_BYTES);
     const destination = await services.moves.move(
       c.get('userId'),

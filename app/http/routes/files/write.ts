@@ -2,7 +2,9 @@
  * @module POST (create) and PUT (create or replace) /v1/files/{path} (CallFS reference
  * §2.3.3–2.3.4). Bodies stream straight from the socket to the blob store; the declared
  * Content-Length must match what arrives, and the size limit is enforced before and while
- * reading. PUT honours If-Match / If-None-Match / If-Unmodified-Since (412 when they fail).
+ * reading. PUT honours If-Match / If-None-Match / If-Unmodified-Since (412 when they fail). A
+ * PUT on a file another node holds is forwarded there before its body is read
+ * (services/placement.ts decides); a POST is always served here.
  */
 import { Readable } from 'node:stream';
 import type { Context, Hono } from 'hono';
@@ -12,7 +14,7 @@ import { AppError } from '../../../errors/app-error.js';
 import type { UploadBody } from '../../../services/file-context.js';
 import { clientSignal, declaredLength, requestBody } from '../../body.js';
 import type { HonoEnv } from '../../env.js';
-import { orForward } from '../../peer-forward.js';
+import { forwardRequest } from '../../peer-forward.js';
 import { pathAfter } from '../../request-path.js';
 import { FILES_ROUTE } from './get.js';
 
@@ -21,7 +23,11 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
     c.set('routeTemplate', FILES_ROUTE);
     const target = pathAfter(c, '/v1/files');
     const body = target.directoryIntent ? emptyUpload(c) : upload(c, maxFileBytes);
-    const { outcome, token } = await c.get('services').files.create(c.get('userId'), target, body);
+    const services = c.get('services');
+    // Always `here` (a path another node holds is CallFS's 409); asked so every write is placed alike.
+    const placed = services.placement.create();
+    if (placed.serve === 'forward') return forwardRequest(c, placed);
+    const { outcome, token } = await services.files.create(c.get('userId'), target, body);
     if (token !== null) c.set('writeToken', token);
     if (outcome === 'created' && !target.directoryIntent) await replicateIfAsked(c, target.path);
     return c.body(null, outcome === 'created' ? 201 : 200);
@@ -39,13 +45,16 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
       const validators = { etag: current === null ? null : etagOf(current), lastModified: current?.mtime ?? null };
       if (evaluatePreconditions(conditions, validators, false) !== 'proceed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
     };
-    return orForward(c, async () => {
-      const { created, entry, token } = await c.get('services').files.put(c.get('userId'), target, upload(c, maxFileBytes), conditional ? precondition : null);
-      if (token !== null) c.set('writeToken', token);
-      c.header('ETag', etagOf(entry));
-      await replicateIfAsked(c, target.path);
-      return c.body(null, created ? 201 : 200);
-    });
+    // A body over the limit is refused here, even for a file another node holds.
+    const body = upload(c, maxFileBytes);
+    const services = c.get('services');
+    const placed = await services.placement.put(c.get('userId'), target);
+    if (placed.serve === 'forward') return forwardRequest(c, placed);
+    const { created, entry, token } = await services.files.put(c.get('userId'), placed, body, conditional ? precondition : null);
+    if (token !== null) c.set('writeToken', token);
+    c.header('ETag', etagOf(entry));
+    await replicateIfAsked(c, target.path);
+    return c.body(null, created ? 201 : 200);
   };
   app.post('/v1/files', post);
   app.post(FILES_ROUTE, post);

@@ -7,10 +7,10 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { baseName } from '../../../domain/path.js';
 import { INTERNAL_PROXY_USER } from '../../../domain/permissions.js';
-import { AppError, HeldElsewhere, isAppError } from '../../../errors/app-error.js';
+import { isAppError } from '../../../errors/app-error.js';
 import type { Entry } from '../../../domain/entry.js';
 import { clientSignal, sendStream } from '../../body.js';
-import { callHolder, filesTarget } from '../../peer-forward.js';
+import { readFromHolder } from '../../peer-forward.js';
 import type { HonoEnv } from '../../env.js';
 import { clientIp } from '../../middleware/rate-limit.js';
 
@@ -51,23 +51,14 @@ function linkHeaders(entry: Entry): Record<string, string> {
 async function sendLinkedFile(c: Context<HonoEnv>, entry: Entry): Promise<Response> {
   const services = c.get('services');
   const headers = linkHeaders(entry);
-  const location = await services.files.context.locateForRead(entry);
-  if (location.kind === 'remote') {
+  const placed = await services.placement.read(entry);
+  if (placed.serve === 'forward') {
     // The holder is asked for the bytes on the link's authority.
-    const response = await callHolder(services, c.get('peerHop') ?? 0, location.instanceId, {
-      method: 'GET',
-      target: filesTarget(entry.path),
-      caller: INTERNAL_PROXY_USER,
-      signal: clientSignal(c),
-    });
-    if (response.status !== 200) {
-      response.body.resume();
-      throw response.status === 404 ? new AppError('FILE_NOT_FOUND', `file not found: ${entry.path}`) : new HeldElsewhere(location.instanceId, entry.path);
-    }
+    const response = await readFromHolder(services, placed, { caller: INTERNAL_PROXY_USER, previousHops: c.get('peerHop'), signal: clientSignal(c) });
     const length = response.headers['content-length'];
     return sendStream(c, 200, typeof length === 'string' ? { ...headers, 'Content-Length': length } : headers, response.body);
   }
-  const read = await services.files.open(entry, undefined, clientSignal(c));
+  const read = await services.files.open(entry, undefined, clientSignal(c), placed.location);
   return sendStream(c, 200, { ...headers, 'Content-Length': String(read.size) }, c.req.method === 'HEAD' ? null : read.stream);
 }
 
