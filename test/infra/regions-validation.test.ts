@@ -84,6 +84,8 @@ describe('the regions/ folder', () => {
     const copy = join(scratch, 'synth');
     cpSync(join(repo, 'regions'), join(copy, 'regions'), { recursive: true });
     cpSync(join(repo, 'infra'), join(copy, 'infra'), { recursive: true, filter: (source) => !source.includes('cdk.out') });
+    // The node's environment is typed from the app's config schema (app/config/node-environment.ts).
+    cpSync(join(repo, 'app'), join(copy, 'app'), { recursive: true });
     cpSync(join(repo, 'package.json'), join(copy, 'package.json'));
     symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
     writeFileSync(join(copy, 'regions', 'sa.ts'), `export default ${JSON.stringify({ ...SA_REGION_FILE, awsRegion: 'sa-west-9' })} as const;\n`);
