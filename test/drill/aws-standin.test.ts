@@ -35,7 +35,9 @@ beforeAll(async () => {
     hostedZoneId: ZONE,
     globalHostname: GLOBAL,
     msPerSecond: 1,
-    timeScale: { ecs: 50, route53: 5 },
+    // RDS at 3 ms per simulated second: a rename (300-600 s) lasts about 1-2 s, long enough for the
+    // test's calls made during it on a busy machine; a cross-region replica about 4-11 s.
+    timeScale: { rds: 3, ecs: 50, route53: 5 },
     nodePort: await freePort(),
   });
   aws = new AwsCalls({ endpoint: standin.endpoint, credentials: { accessKeyId: 'AKIDRULES', secretAccessKey: 'rules-secret' } });
