@@ -14,7 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
 import { databaseOriginOf, regionBucketName, rolloutOrder, type Region } from '../../regions/schema.js';
 import { acknowledge } from '../aspects/nag.js';
@@ -34,6 +34,7 @@ import {
 } from '../config/names.js';
 import { warnAboutPlaceholders, type DeploymentSettings } from '../config/settings.js';
 import { AccessLogBucket } from '../constructs/access-log-bucket.js';
+import { DrillSqlRunner } from '../constructs/drill-sql-runner.js';
 import { LockCache } from '../constructs/lock-cache.js';
 import { MetadataDatabase } from '../constructs/metadata-database.js';
 import { NodeCluster } from '../constructs/node-cluster.js';
@@ -65,6 +66,7 @@ export class RegionStack extends Stack {
   readonly nodes: NodeCluster;
   readonly alarms: RegionAlarms;
   readonly peerings: readonly RegionPeering[];
+  readonly drillSqlRunner: DrillSqlRunner;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     const { region, regions, settings } = props;
@@ -154,12 +156,16 @@ export class RegionStack extends Stack {
     const image =
       settings.image.kind === 'uri'
         ? ecs.ContainerImage.fromRegistry(settings.image.uri)
-        : ecs.ContainerImage.fromAsset(settings.image.directory, {
-            file: 'Dockerfile',
-            platform: Platform.LINUX_AMD64,
-            // Without it the build stops with a message naming the context key (see infra/README.md).
-            buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
-          });
+        : // One asset for the nodes and the drill SQL runner: built and pushed once.
+          ecs.ContainerImage.fromDockerImageAsset(
+            new DockerImageAsset(this, 'NodeImage', {
+              directory: settings.image.directory,
+              file: 'Dockerfile',
+              platform: Platform.LINUX_AMD64,
+              // Without it the build stops with a message naming the context key (see infra/README.md).
+              buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
+            }),
+          );
     this.nodes = new NodeCluster(this, 'Nodes', {
       vpc,
       image,
@@ -210,6 +216,18 @@ export class RegionStack extends Stack {
       logRetention,
     });
 
+    // ---- The failover drill's SQL, run inside this VPC (infra/constructs/drill-sql-runner.ts).
+    this.drillSqlRunner = new DrillSqlRunner(this, 'DrillSqlRunner', {
+      vpc,
+      image,
+      databaseCredentials: secrets.databaseCredentials,
+      databaseSecurityGroup: this.database.securityGroup,
+      caBundlePath: RDS_CA_BUNDLE_PATH,
+      logRetention,
+    });
+    this.database.allowFrom(this.drillSqlRunner.securityGroup, 'drill SQL runner of this region');
+    // ----
+
     // Flows inside the region.
     this.database.allowFrom(this.nodes.nodeSecurityGroup, 'nodes of this region');
     this.lockCache.allowFrom(this.nodes.nodeSecurityGroup, 'nodes of this region');
@@ -248,6 +266,10 @@ export class RegionStack extends Stack {
     this.publish('load-balancer-dns', this.nodes.loadBalancer.loadBalancerDnsName);
     this.publish('node-cluster-name', this.nodes.cluster.clusterName);
     this.publish('node-service-name', this.nodes.service.serviceName);
+    this.publish('drill-sql-task-definition', this.drillSqlRunner.taskDefinition.taskDefinitionArn);
+    this.publish('drill-sql-subnets', Fn.join(',', this.drillSqlRunner.subnetIds));
+    this.publish('drill-sql-security-group', this.drillSqlRunner.securityGroup.securityGroupId);
+    this.publish('drill-sql-log-group', this.drillSqlRunner.logGroup.logGroupName);
 
     const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: settings.dns.hostedZoneId, zoneName: settings.dns.zoneName });
     new RegionHostname(this, 'Hostname', { zone, hostname: regionHostname(region, globalHostname), loadBalancer: this.nodes.loadBalancer });
