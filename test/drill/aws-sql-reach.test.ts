@@ -4,13 +4,15 @@
  * it with DescribeTasks until STOPPED and reads its result from CloudWatch Logs, and the stand-in
  * ran the runner's real entry point against the region's real Postgres (TLS verified against the
  * test's CA bundle). The same step through the direct connection gives the same record, and a
- * batch that fails names the region, the task and the statement.
+ * batch that fails names the region, the task and the statement (or the refused connection).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSqlBatch, DRILL_SQL_ENV } from '../../app/drill-sql/batch.js';
 import { READ_EPOCH_RECORD } from '../../app/fencing/index.js';
-import { DATABASE_NAME, parameterName } from '../../infra/config/names.js';
+import { DATABASE_NAME, databaseIdentifier, parameterName } from '../../infra/config/names.js';
 import { DRILL_SQL_CONTAINER_NAME, DRILL_SQL_STARTED_BY, drillSqlLogStream } from '../../infra/config/drill-sql-runner.js';
+import { AwsCalls } from '../../scripts/drill/aws/aws-calls.js';
+import { DEFAULT_ECS_SQL_TIMINGS, EcsSqlReach } from '../../scripts/drill/aws/sql-reach-ecs.js';
 import { startAwsWorld, type AwsWorld } from '../support/aws-standin-world.js';
 
 let world: AwsWorld;
@@ -94,8 +96,20 @@ describe('SQL reach through the drill SQL runner task', () => {
     expect(viaDirect).toEqual(viaEcs);
   }, 60_000);
 
-  it('a runner that cannot verify the database names the region, the task, and the connection as unreachable', async () => {
-    // A wrong CA bundle: the provider's direct path shows the same failure kind as the task's.
+  it('a task whose statement fails, or that cannot connect, names the region, the task id and what failed', async () => {
+    const eu = world.regions.find((r) => r.name === 'eu');
+    if (eu === undefined) throw new Error('no eu');
+    const reach = new EcsSqlReach(new AwsCalls({ endpoint: world.standin.endpoint, credentials: { accessKeyId: 'AKIDSTANDIN0000000000', secretAccessKey: 'stand-in-secret-key' } }), { ...DEFAULT_ECS_SQL_TIMINGS, pollIntervalMs: 50 });
+    const instance = world.standin.rds.instances.find((i) => i.region === eu.awsRegion && i.identifier === databaseIdentifier(eu));
+    const target = { host: instance?.address ?? '', port: instance?.port ?? 0, database: DATABASE_NAME, user: '', password: '' };
+    await expect(reach.run(eu, target, { statements: [{ sql: 'SELECT 1' }, { sql: 'SELEKT 2' }] })).rejects.toThrow(
+      /^eu: drill SQL task [0-9a-f]{32} \(exit code 1\): statement 1 of the batch failed \(SQLSTATE 42601\): syntax error/,
+    );
+    const refused = reach.run(eu, { ...target, port: 1 }, { statements: [{ sql: 'SELECT 1' }] });
+    await expect(refused).rejects.toMatchObject({ name: 'DatabaseUnreachable', message: expect.stringMatching(/^eu: drill SQL task [0-9a-f]{32} \(exit code 1\): cannot connect to the database/) });
+  }, 60_000);
+
+  it('a direct connection whose certificate does not verify is unreachable, as a task\'s refused connection is', async () => {
     const direct = world.provider({ sqlVia: 'direct', caBundle: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' });
     await expect(direct.readEpoch('ap')).rejects.toMatchObject({ name: 'DatabaseUnreachable' });
   }, 60_000);
