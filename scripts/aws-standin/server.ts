@@ -1,14 +1,16 @@
 /**
  * @module The AWS stand-in: one HTTP server on loopback that answers the control-plane calls of
- * the drills (RDS, Route 53, ECS, ElastiCache, S3, SSM, Secrets Manager, STS) for a deployment laid
+ * the drills (RDS, Route 53, ECS, ElastiCache, S3, SSM, Secrets Manager, STS, and CloudWatch Logs
+ * for the drill SQL runner's output) for a deployment laid
  * out as the CDK app lays it out (the names of infra/config/names.ts). The real SDK v3 clients talk
  * to it through an endpoint override, with their whole middleware stack: signing, serialisation,
  * the RDS cross-region pre-signed URL, error parsing and retries. It keeps state, moves resources
  * through their documented states with compressed durations, and enforces the documented rules
  * the drills depend on; each rule cites its AWS page where it is encoded.
  *
- * It never reaches the network: the server listens on 127.0.0.1 only, and the node tasks it runs
- * answer on loopback addresses.
+ * It never reaches the network: the server listens on 127.0.0.1 only, the node tasks it runs
+ * answer on loopback addresses, and the drill SQL runner processes it starts connect to the
+ * instance endpoints it reports (the tests' loopback Postgres servers).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';

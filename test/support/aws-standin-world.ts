@@ -9,6 +9,9 @@
  *   node's migrations, owned by `postgres` (the administrative role); the nodes' role `callfs_app`
  *   has read and write privileges and owns nothing;
  * - one real Redis per region, with an AUTH token, as each region's lock cache;
+ * - each region's drill SQL runner: RunTask runs `app/drill-sql/main.ts` (through tsx) as a local
+ *   process with the task's environment, against that region's Postgres, the test's CA bundle
+ *   standing in for the image's RDS bundle; the provider's default (`auto`) sends its SQL there;
  * - node tasks that report on `/health?details` the epoch of their region's database, and a
  *   `fetch` that serves the drill's probe writes as a region's nodes would: through the writable
  *   primary, as the nodes' role, only while the region has a ready node.
