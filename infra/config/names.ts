@@ -72,7 +72,12 @@ export type PublishedValue =
   | 'load-balancer-dns'
   /** ECS cluster and service of the region's nodes (generated names), read by the AWS drill provider. */
   | 'node-cluster-name'
-  | 'node-service-name';
+  | 'node-service-name'
+  /** The drill SQL runner (infra/constructs/drill-sql-runner.ts): task definition ARN, subnets (comma-separated), security group, log group. */
+  | 'drill-sql-task-definition'
+  | 'drill-sql-subnets'
+  | 'drill-sql-security-group'
+  | 'drill-sql-log-group';
 
 /** `/geo-callfs/eu/metadata-endpoint`: readable by the other regions' stacks at deploy time. */
 export function parameterName(region: Pick<Region, 'name'>, value: PublishedValue): string {

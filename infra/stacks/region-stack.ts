@@ -14,13 +14,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
 import { databaseOriginOf, regionBucketName, rolloutOrder, type Region } from '../../regions/schema.js';
 import { acknowledge } from '../aspects/nag.js';
-import { NODE_PORT, databaseIdentifier, databaseKeyAlias, lockCacheId, parameterName, regionHostname, regionStackName } from '../config/names.js';
+import { NODE_PORT, RDS_CA_BUNDLE_PATH, databaseIdentifier, databaseKeyAlias, lockCacheId, parameterName, regionHostname, regionStackName } from '../config/names.js';
 import { warnAboutPlaceholders, type DeploymentSettings } from '../config/settings.js';
 import { AccessLogBucket } from '../constructs/access-log-bucket.js';
+import { DrillSqlRunner } from '../constructs/drill-sql-runner.js';
 import { LockCache } from '../constructs/lock-cache.js';
 import { MetadataDatabase } from '../constructs/metadata-database.js';
 import { NodeCluster } from '../constructs/node-cluster.js';
@@ -93,6 +94,7 @@ export class RegionStack extends Stack {
   readonly nodes: NodeCluster;
   readonly alarms: RegionAlarms;
   readonly peerings: readonly RegionPeering[];
+  readonly drillSqlRunner: DrillSqlRunner;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     const { region, regions, settings } = props;
@@ -135,7 +137,18 @@ export class RegionStack extends Stack {
     });
 
     const customResourceLogs = new logs.LogGroup(this, 'CustomResourceLogs', { retention: context.logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    this.nodes = this.nodeCluster(context, this.nodeEndpoints(context, customResourceLogs), secrets, accessLogs);
+    const image = this.containerImage(settings);
+    this.nodes = this.nodeCluster(context, image, this.nodeEndpoints(context, customResourceLogs), secrets, accessLogs);
+    // The failover drill's SQL, run inside this VPC (infra/constructs/drill-sql-runner.ts).
+    this.drillSqlRunner = new DrillSqlRunner(this, 'DrillSqlRunner', {
+      vpc: this.network.vpc,
+      image,
+      databaseCredentials: secrets.databaseCredentials,
+      databaseSecurityGroup: this.database.securityGroup,
+      caBundlePath: RDS_CA_BUNDLE_PATH,
+      logRetention: context.logRetention,
+    });
+    this.database.allowFrom(this.drillSqlRunner.securityGroup, 'drill SQL runner of this region');
     this.openFlows(context.placement.others);
     this.peerings = this.peerWith(context, customResourceLogs);
     this.publishForOtherRegions();
@@ -177,6 +190,19 @@ export class RegionStack extends Stack {
     });
   }
 
+  /** The node image: a registry URI, or one asset built from the repository for the nodes and the drill SQL runner. */
+  private containerImage(settings: DeploymentSettings): ecs.ContainerImage {
+    if (settings.image.kind === 'uri') return ecs.ContainerImage.fromRegistry(settings.image.uri);
+    const asset = new DockerImageAsset(this, 'NodeImage', {
+      directory: settings.image.directory,
+      file: 'Dockerfile',
+      platform: Platform.LINUX_AMD64,
+      // Without it the build stops with a message naming the context key (see infra/README.md).
+      buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
+    });
+    return ecs.ContainerImage.fromDockerImageAsset(asset);
+  }
+
   /** The primary and the lock home: this region's own at home, elsewhere read at deploy time from the home region's SSM parameters. */
   private nodeEndpoints(context: RegionContext, logGroup: logs.ILogGroup): NodeEndpoints {
     const { home, isHome } = context.placement;
@@ -190,13 +216,13 @@ export class RegionStack extends Stack {
     };
   }
 
-  private nodeCluster(context: RegionContext, endpoints: NodeEndpoints, secrets: SharedSecrets, accessLogs: AccessLogBucket): NodeCluster {
+  private nodeCluster(context: RegionContext, image: ecs.ContainerImage, endpoints: NodeEndpoints, secrets: SharedSecrets, accessLogs: AccessLogBucket): NodeCluster {
     const { region, settings, placement, bucketOf } = context;
     const globalHostname = settings.dns.globalHostname;
     const certificate = this.certificate(region, settings, globalHostname);
     return new NodeCluster(this, 'Nodes', {
       vpc: this.network.vpc,
-      image: containerImage(settings),
+      image,
       cpu: region.nodeCpu,
       memoryLimitMiB: region.nodeMemoryMiB,
       nodeCount: region.nodeCount,
@@ -257,6 +283,10 @@ export class RegionStack extends Stack {
     this.publish('load-balancer-dns', this.nodes.loadBalancer.loadBalancerDnsName);
     this.publish('node-cluster-name', this.nodes.cluster.clusterName);
     this.publish('node-service-name', this.nodes.service.serviceName);
+    this.publish('drill-sql-task-definition', this.drillSqlRunner.taskDefinition.taskDefinitionArn);
+    this.publish('drill-sql-subnets', Fn.join(',', this.drillSqlRunner.subnetIds));
+    this.publish('drill-sql-security-group', this.drillSqlRunner.securityGroup.securityGroupId);
+    this.publish('drill-sql-log-group', this.drillSqlRunner.logGroup.logGroupName);
   }
 
   private regionAlarms(context: RegionContext): RegionAlarms {
@@ -320,12 +350,3 @@ export class RegionStack extends Stack {
 }
 
 /** The node's image: a published one, or built from the repository's Dockerfile. */
-function containerImage(settings: DeploymentSettings): ecs.ContainerImage {
-  if (settings.image.kind === 'uri') return ecs.ContainerImage.fromRegistry(settings.image.uri);
-  return ecs.ContainerImage.fromAsset(settings.image.directory, {
-    file: 'Dockerfile',
-    platform: Platform.LINUX_AMD64,
-    // Without it the build stops with a message naming the context key (see infra/README.md).
-    buildArgs: { RDS_CA_BUNDLE_SHA256: settings.image.rdsCaBundleSha256 ?? '' },
-  });
-}

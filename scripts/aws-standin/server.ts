@@ -1,14 +1,16 @@
 /**
  * @module The AWS stand-in: one HTTP server on loopback that answers the control-plane calls of
- * the drills (RDS, Route 53, ECS, ElastiCache, S3, SSM, Secrets Manager, STS) for a deployment laid
+ * the drills (RDS, Route 53, ECS, ElastiCache, S3, SSM, Secrets Manager, STS, and CloudWatch Logs
+ * for the drill SQL runner's output) for a deployment laid
  * out as the CDK app lays it out (the names of infra/config/names.ts). The real SDK v3 clients talk
  * to it through an endpoint override, with their whole middleware stack: signing, serialisation,
  * the RDS cross-region pre-signed URL, error parsing and retries. It keeps state, moves resources
  * through their documented states with compressed durations, and enforces the documented rules
  * the drills depend on; each rule cites its AWS page where it is encoded.
  *
- * It never reaches the network: the server listens on 127.0.0.1 only, and the node tasks it runs
- * answer on loopback addresses.
+ * It never reaches the network: the server listens on 127.0.0.1 only, the node tasks it runs
+ * answer on loopback addresses, and the drill SQL runner processes it starts connect to the
+ * instance endpoints it reports (the tests' loopback Postgres servers).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,9 @@ import { EcsService, type NodeHealth } from './ecs.js';
 import { ELASTICACHE_NAMESPACE, ElastiCacheService, LookupServices, S3ReplicationService, STS_NAMESPACE, replicationXml, type CacheGroup } from './others.js';
 import { AwsError, QueryParams, jsonAnswer, jsonError, queryAnswer, queryError, readBody, restXmlAnswer, restXmlError, signedScope, type Answer } from './protocol.js';
 import { RDS_NAMESPACE, RdsService, instanceArn, type RdsBacking } from './rds.js';
+import { LogsService } from './logs.js';
+import { RunTaskService, type RunnerProcess } from './ecs-run-task.js';
+import { publishDrillSqlRunner } from './drill-sql-runner.js';
 import { ROUTE53_NAMESPACE, Route53Service, type ZoneRegion } from './route53.js';
 
 export const STANDIN_ACCOUNT = '123456789012';
@@ -47,7 +52,7 @@ export interface StandinOptions {
    * minutes (a task launch) to hours (a cross-region replica), and a test may stretch the short
    * ones so a state that lasts a minute on AWS is long enough to be observed by polling.
    */
-  readonly timeScale?: Partial<Record<'rds' | 'ecs' | 'route53' | 'elasticache', number>>;
+  readonly timeScale?: Partial<Record<'rds' | 'ecs' | 'route53' | 'elasticache' | 'runTask', number>>;
   readonly rdsBacking?: RdsBacking | null;
   /** What a node task reports on `/health?details`. @default no epoch */
   readonly nodeHealth?: (region: string, taskId: string) => Promise<NodeHealth>;
@@ -58,6 +63,11 @@ export interface StandinOptions {
   readonly onCacheFailover?: (group: CacheGroup) => Promise<void>;
   /** Extra rate limits per service name (`rds`, `ecs`, ...); Route 53's documented one always applies. */
   readonly rateLimits?: Readonly<Record<string, { readonly capacity: number; readonly perSecond: number }>>;
+  /**
+   * The drill SQL runner each region's stack defines (RunTask + CloudWatch Logs, ./ecs-run-task.ts):
+   * how its entry point runs here, and the file standing in for the image's RDS CA bundle.
+   */
+  readonly drillSqlRunner?: { readonly process: RunnerProcess; readonly caBundlePath: string };
   /** Errors of background transitions (a failed replica creation, ...). @default stderr */
   readonly onError?: (error: unknown) => void;
 }
@@ -78,6 +88,8 @@ export interface AwsStandin {
   readonly route53: Route53Service;
   readonly elastiCache: ElastiCacheService;
   readonly lookups: LookupServices;
+  readonly logs: LogsService;
+  readonly runTasks: RunTaskService | null;
   readonly s3: S3ReplicationService;
   readonly calls: readonly StandinCall[];
   readonly clock: StandinClock;
@@ -100,7 +112,7 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     (options.onError ?? ((e: unknown) => process.stderr.write(`aws stand-in: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)))(error);
   };
   const clock = new StandinClock(options.msPerSecond ?? 5);
-  const clockOf = (service: 'rds' | 'ecs' | 'route53' | 'elasticache'): StandinClock => {
+  const clockOf = (service: 'rds' | 'ecs' | 'route53' | 'elasticache' | 'runTask'): StandinClock => {
     const scale = options.timeScale?.[service];
     if (scale === undefined) return clock;
     const own = new StandinClock(scale);
@@ -151,6 +163,15 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     lookups.parameters.set(`${region.awsRegion}:${parameterName(region, 'metadata-endpoint')}`, `${databaseIdentifier(region)}.standin.${region.awsRegion}.rds.amazonaws.com`);
     for (const [name, value] of Object.entries(options.secrets ?? {})) lookups.secrets.set(`${region.awsRegion}:${name}`, value);
   }
+
+  // ---- drill SQL runner (one-shot tasks and their log streams)
+  const logs = new LogsService();
+  const runner = options.drillSqlRunner;
+  const runTasks = runner === undefined ? null : new RunTaskService(clockOf('runTask'), STANDIN_ACCOUNT, logs, runner.process, (r, id) => lookups.secrets.get(`${r}:${id}`), onError);
+  if (runTasks !== null && runner !== undefined) {
+    for (const region of options.regions) publishDrillSqlRunner(region, clusterName(region.name), STANDIN_ACCOUNT, runner.caBundlePath, runTasks, lookups);
+  }
+  // ----
 
   const elastiCache = new ElastiCacheService(clockOf('elasticache'), options.onCacheFailover ?? (() => Promise.resolve()), onError);
   for (const region of options.regions) elastiCache.add(region.awsRegion, lockCacheId(region), region.cache.address, region.cache.port);
@@ -206,8 +227,13 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
           return { answer: queryAnswer(operation, ELASTICACHE_NAMESPACE, elastiCache.handle(region, operation, query ?? new QueryParams('')), requestId), service, region, operation };
         case 'sts':
           return { answer: queryAnswer(operation, STS_NAMESPACE, lookups.sts(operation, scope.accessKeyId), requestId), service, region, operation };
-        case 'ecs':
-          return { answer: jsonAnswer(ecs.handle(region, jsonOperation, JSON.parse(body === '' ? '{}' : body) as Record<string, unknown>)), service, region, operation };
+        case 'ecs': {
+          const input = JSON.parse(body === '' ? '{}' : body) as Record<string, unknown>;
+          if (runTasks?.owns(region, jsonOperation, input) === true) return { answer: jsonAnswer(runTasks.handle(region, jsonOperation, input)), service, region, operation };
+          return { answer: jsonAnswer(ecs.handle(region, jsonOperation, input)), service, region, operation };
+        }
+        case 'logs':
+          return { answer: jsonAnswer(logs.handle(region, jsonOperation, JSON.parse(body === '' ? '{}' : body) as Record<string, unknown>)), service, region, operation };
         case 'ssm':
           return { answer: jsonAnswer(lookups.ssm(region, jsonOperation, JSON.parse(body === '' ? '{}' : body) as Record<string, unknown>)), service, region, operation };
         case 'secretsmanager':
@@ -260,6 +286,8 @@ export async function startAwsStandin(options: StandinOptions): Promise<AwsStand
     route53,
     elastiCache,
     lookups,
+    logs,
+    runTasks,
     s3,
     calls,
     clock,

@@ -8,6 +8,7 @@ import { loadPlan, REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js
 import { readState } from '../rehearsal/state.js';
 import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
 import { createAwsProvider } from './aws/provider.js';
+import { SQL_VIA, type SqlVia } from './aws/sql-reach.js';
 import { createLocalProvider } from './local-provider.js';
 import type { DrillProvider, Topology } from './provider.js';
 import { DEFAULT_BUDGETS } from './scorecard.js';
@@ -43,8 +44,8 @@ options:
   --hold <seconds>         home-outage: how long the home region stays cut off (default 15)
   --dir <path>             where runs and the scorecard history are kept (default data/drills)
 
-aws provider (credentials from the usual AWS environment; SQL and Redis steps need network
-access to the regions' VPCs, e.g. from a bastion):
+aws provider (credentials from the usual AWS environment; Redis steps, and SQL with
+--sql-via direct, need network access to the regions' VPCs, e.g. from a bastion):
   --hosted-zone-id <id>    the hosted zone the CDK app was deployed with
   --global-hostname <name> the global hostname (files.<zone> by default in the CDK app)
   --withdraw-by resource-path|invert   how a region is taken out of DNS (default resource-path:
@@ -52,6 +53,9 @@ access to the regions' VPCs, e.g. from a bastion):
   --mrap-arn <arn>         an S3 Multi-Region Access Point to re-route (the CDK app makes none)
   --client-subnet <region>=<ip>/<mask>   a public address of clients in <region> (repeatable): DNS
                            convergence is judged from Route 53's answers to it (TestDNSAnswer)
+  --sql-via auto|ecs|direct   where the drill's SQL runs: ecs, a one-shot task of the region's
+                           drill SQL runner inside its VPC; direct, a connection from here; auto
+                           (default), ecs in the regions whose stack publishes the runner
   --rds-ca-bundle <file>   the RDS CA bundle the databases' certificates are verified against
                            (default: where the node image ships it)
   --app-role <role>        the nodes' database role, whose write path a fence revokes (default callfs)
@@ -95,6 +99,7 @@ interface AwsFlags {
   readonly appRole?: string | undefined;
   readonly adminSecret?: string | undefined;
   readonly accountId?: string | undefined;
+  readonly sqlVia?: string | undefined;
 }
 
 /** `GEO_CALLFS_AWS_ENDPOINT`: the AWS stand-in's endpoint; refused unless it is on loopback. */
@@ -125,7 +130,10 @@ function buildProvider(name: string, aws: AwsFlags, log: (line: string) => void)
   if (withdrawBy !== 'resource-path' && withdrawBy !== 'invert') throw new Error(`--withdraw-by must be resource-path or invert, not "${withdrawBy}"`);
   const endpoint = standinEndpoint();
   const clientSubnets = parseClientSubnets(aws.clientSubnets);
+  const sqlVia = aws.sqlVia ?? 'auto';
+  if (!(SQL_VIA as readonly string[]).includes(sqlVia)) throw new Error(`--sql-via must be ${SQL_VIA.join(', ')}, not "${sqlVia}"`);
   return createAwsProvider({
+    sqlVia: sqlVia as SqlVia,
     dns: { hostedZoneId: aws.hostedZoneId, globalHostname: aws.globalHostname },
     withdrawBy,
     ...(aws.mrapArn === undefined ? {} : { mrapArn: aws.mrapArn }),
@@ -194,6 +202,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
         'app-role': { type: 'string' },
         'admin-secret': { type: 'string' },
         'account-id': { type: 'string' },
+        'sql-via': { type: 'string' },
       },
     },
     options.argv,
@@ -219,6 +228,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
     appRole: values['app-role'],
     adminSecret: values['admin-secret'],
     accountId: values['account-id'],
+    sqlVia: values['sql-via'],
   };
   const dir = resolve(values.dir ?? process.env['DRILL_DIR'] ?? join(REPO_ROOT, 'data/drills'));
   const dryRun = values['dry-run'] || (!values.yes && !values.execute);
@@ -247,6 +257,7 @@ export async function runDrillCommand(options: DrillCommandOptions): Promise<num
       appRole: awsFlags.appRole ?? saved.appRole,
       adminSecret: awsFlags.adminSecret ?? saved.adminSecret,
       accountId: awsFlags.accountId ?? saved.accountId,
+      sqlVia: awsFlags.sqlVia ?? saved.sqlVia,
     };
     log(`resuming run ${found.runId} (${found.status}${found.error === null ? '' : `: ${found.error}`})`);
   } else {

@@ -5,7 +5,9 @@
  * (TLS verified against the test's CA bundle) and real Redis servers. The drills run in sequence
  * on one deployment, as an operator would run them: a planned switchover from the home region,
  * the failback with the switch back, an evacuation (and restore) of a region, a node loss and the
- * lock home's Redis loss.
+ * lock home's Redis loss. The drill's SQL runs inside each region: the provider starts the region's
+ * drill SQL runner task (RunTask), and the stand-in runs the runner's entry point against that
+ * region's Postgres and keeps its output as the task's log stream.
  *
  * Besides each drill passing, the tests check the AWS calls the stand-in saw: no cross-region
  * replica is created with a parameter group (RDS refuses it), no instance is renamed aside before
@@ -166,5 +168,16 @@ describe('drills with the AWS provider against the stand-in', () => {
     expect(worstSecond).toBeLessThanOrEqual(10);
     expect(world.standin.calls.filter((c) => c.service === 'route53' && c.status === 400 && c.operation === 'ErrorResponse')).toHaveLength(0);
     expect(world.standin.errors, world.log.join('\n')).toEqual([]);
+  });
+
+  it('ran the drills\' SQL inside each region through its drill SQL runner task, never from here', () => {
+    // Every region's SQL went through RunTask of its runner (the provider's default, `auto`, finds it published).
+    const runs = world.standin.runTasks?.runs ?? [];
+    for (const region of world.regions) expect(runs.filter((r) => r.region === region.awsRegion).length, region.name).toBeGreaterThan(0);
+    expect(world.log.filter((line) => /connecting directly/.test(line))).toEqual([]);
+    // Each task stopped after its container exited, and the drill read each result from CloudWatch Logs.
+    const tasks = world.standin.runTasks?.tasks ?? [];
+    expect(tasks.filter((t) => t.lastStatus === 'STOPPED' && t.stopCode === 'EssentialContainerExited').length).toBeGreaterThan(0);
+    expect(world.standin.calls.filter((c) => c.service === 'logs' && c.operation === 'GetLogEvents').length).toBeGreaterThanOrEqual(tasks.filter((t) => t.exitCode !== undefined).length);
   });
 });

@@ -9,6 +9,9 @@
  *   node's migrations, owned by `postgres` (the administrative role); the nodes' role `callfs_app`
  *   has read and write privileges and owns nothing;
  * - one real Redis per region, with an AUTH token, as each region's lock cache;
+ * - each region's drill SQL runner: RunTask runs `app/drill-sql/main.ts` (through tsx) as a local
+ *   process with the task's environment, against that region's Postgres, the test's CA bundle
+ *   standing in for the image's RDS bundle; the provider's default (`auto`) sends its SQL there;
  * - node tasks that report on `/health?details` the epoch of their region's database, and a
  *   `fetch` that serves the drill's probe writes as a region's nodes would: through the writable
  *   primary, as the nodes' role, only while the region has a ready node.
@@ -16,7 +19,8 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { MIGRATIONS } from '../../app/adapters/metadata/migrations.js';
@@ -136,6 +140,11 @@ export async function startAwsWorld(): Promise<AwsWorld> {
     const currentPort = (region: Region): number | undefined =>
       started.standin?.rds.instances.find((i) => i.region === region.awsRegion && i.identifier === databaseIdentifier(region))?.port;
     const nodePort = await freePort();
+    // The drill SQL runner's entry point runs as a local process per RunTask (the image's command, through tsx here).
+    const caDir = mkdtempSync(join(tmpdir(), 'callfs-drill-sql-ca-'));
+    const caBundlePath = join(caDir, 'rds-global-bundle.pem');
+    writeFileSync(caBundlePath, caBundle);
+    const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
     const standin = await startAwsStandin({
       regions: ordered.map((r) => ({
         name: r.name,
@@ -153,7 +162,16 @@ export async function startAwsWorld(): Promise<AwsWorld> {
       // replica takes 1.2-3.6 s); ECS tasks: 20 ms, so a task's minute-long replacement lasts long
       // enough to be seen; Route 53: 2 ms (a 90 s health status change takes 180 ms).
       msPerSecond: 1,
-      timeScale: { ecs: 20, route53: 2 },
+      timeScale: { ecs: 20, route53: 2, runTask: 5 },
+      drillSqlRunner: {
+        caBundlePath,
+        process: {
+          command: process.execPath,
+          args: ['--import', 'tsx', 'app/drill-sql/main.ts'],
+          cwd: repoRoot,
+          imageEnvironment: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', NODE_ENV: 'production' },
+        },
+      },
       nodePort,
       secrets: {
         [SECRET_NAMES.databaseCredentials]: JSON.stringify({ username: 'postgres', password: 'admin-password-unused-by-trust-auth' }),
@@ -241,6 +259,7 @@ export async function startAwsWorld(): Promise<AwsWorld> {
           nodeScheme: 'http',
           fetch: probeFetch as typeof fetch,
           lockHome: createIoredisLockHome({ tls: false }),
+          ecsSqlTimings: { pollIntervalMs: 50, logTimeoutMs: 10_000, taskTimeoutMs: 60_000 },
           timings: { pollIntervalMs: 50, notPromotableBackoffMs: 50, promotableTimeoutMs: 60_000, promotionTimeoutMs: 60_000, replicaTimeoutMs: 120_000, redisTimeoutMs: 60_000, nodeReplaceTimeoutMs: 60_000 },
           log: (line) => log.push(line),
           ...overrides,
@@ -253,6 +272,7 @@ export async function startAwsWorld(): Promise<AwsWorld> {
       },
       close: async () => {
         await world.close();
+        rmSync(caDir, { recursive: true, force: true });
         await Promise.allSettled([...servers.map((s) => s.destroy()), ...Object.values(redis).map((r) => r.stop())]);
       },
     };

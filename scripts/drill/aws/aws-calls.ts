@@ -14,6 +14,7 @@
  * one place, and exercised by the tests (a mocked client's `send` bypasses the SDK's middleware).
  * `waitFor` is the one polling loop (bounded, with the injected clock so tests do not sleep).
  */
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElastiCacheClient } from '@aws-sdk/client-elasticache';
 import { RDSClient } from '@aws-sdk/client-rds';
@@ -205,6 +206,10 @@ export class AwsCalls {
   }
   ecs(region: string): ECSClient {
     return this.#client('ecs', region, () => new ECSClient(this.#config(region)));
+  }
+  /** CloudWatch Logs: the drill SQL runner's result line (./sql-reach-ecs.ts). */
+  logs(region: string): CloudWatchLogsClient {
+    return this.#client('logs', region, () => new CloudWatchLogsClient(this.#config(region)));
   }
   ssm(region: string): SSMClient {
     return this.#client('ssm', region, () => new SSMClient(this.#config(region)));

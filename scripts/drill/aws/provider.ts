@@ -29,9 +29,12 @@
  * | routeObjects | with `mrapArn`: S3 Control SubmitMultiRegionAccessPointRoutes (100 active, 0 others) in the first control region that answers. Without: per active region S3 GetBucketReplication → PutBucketReplication only if a rule to another active region is disabled |
  *
  * Every client has connection and request timeouts and throttling is retried by ./aws-calls.ts.
- * SQL, Redis and the nodes' health run from the machine running the drill, so it needs a route
- * into the VPCs (isolated subnets): a bastion or a tunnel (docs/drills.md says what the CDK app
- * must provide). `endpoint` sends every call to the AWS stand-in (scripts/aws-standin).
+ * "SQL" above is one batch through the SQL reach (`sqlVia`, ./sql-reach.ts): by default a
+ * one-shot task of the region's drill SQL runner inside its VPC (ECS RunTask → DescribeTasks until
+ * STOPPED → CloudWatch Logs GetLogEvents, ./sql-reach-ecs.ts), which reads the credentials itself
+ * (no GetSecretValue here), or a direct connection from here. Redis and the nodes' health still
+ * run from the machine running the drill, which needs a route into the VPCs for them: a bastion
+ * or a tunnel (docs/drills.md). `endpoint` sends every call to the AWS stand-in (scripts/aws-standin).
  */
 import { DescribeReplicationGroupsCommand, TestFailoverCommand } from '@aws-sdk/client-elasticache';
 import { DescribeServicesCommand, DescribeTasksCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
@@ -50,11 +53,16 @@ import { DATABASE_NAME, DATABASE_PORT, DATABASE_USER, LOCK_CACHE_PORT, NODE_PORT
 import type { DnsSettings } from '../../../infra/config/settings.js';
 import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, Topology } from '../provider.js';
 import { AwsCalls, describeError, isError, isUnreachable, type AwsCallsOptions } from './aws-calls.js';
-import { withDatabaseSession, readCaBundle, type DatabaseSessionOptions } from './database-session.js';
+import { readCaBundle, type DatabaseSessionOptions } from './database-session.js';
 import { DEFAULT_DATABASE_TIMINGS, RdsDatabases, isServing, type DatabaseTimings, type Lookup } from './databases.js';
-import { DatabaseUnreachableError, createPgEpochSql, type DatabaseTarget, type EpochSql } from './epoch-sql.js';
-import { readReplicationPosition, type ReplicationPosition } from './replication-status-sql.js';
-import { restoreWritePath, revokeWritePath } from './write-path-fence-sql.js';
+import { DatabaseUnreachableError, type DatabaseTarget, type EpochSql } from './epoch-sql.js';
+import { REPLICATION_POSITION_BATCH, replicationPositionFromRows, type ReplicationPosition } from './replication-status-sql.js';
+import { fenceOutcome, restoreWritePathBatch, writePathFenceStatements } from './write-path-fence-sql.js';
+// ---- SQL reach (./sql-reach.ts): where the drill's SQL runs (an ECS task in the region, or a direct connection)
+import { AutoSqlReach, DirectSqlReach, type SqlReach, type SqlVia } from './sql-reach.js';
+import { DEFAULT_ECS_SQL_TIMINGS, EcsSqlReach, type EcsSqlTimings } from './sql-reach-ecs.js';
+import { MARK_FENCED_STATEMENTS, READ_EPOCH_BATCH, epochFromRows, writeEpochBatch } from './sql-reach-epoch.js';
+// ----
 import { NODE_LOCK_KEY_PREFIX, createIoredisLockHome, type LockHomeRedis } from './lock-home-redis.js';
 
 /** Path a withdrawn region's health check probes in `resource-path` mode: no node answers it with 2xx/3xx. */
@@ -108,8 +116,19 @@ export interface AwsProviderOptions extends AwsCallsOptions {
   readonly accountId?: string;
   /** Where SubmitMultiRegionAccessPointRoutes is sent, tried in order. */
   readonly mrapControlRegions?: readonly string[];
-  /** The epoch row SQL (default: over `pg`, TLS verified against the RDS CA bundle). */
+  /** The epoch row SQL (default: batches through the SQL reach, `sqlVia`). */
   readonly sql?: EpochSql;
+  /**
+   * Where the drill's SQL runs (./sql-reach.ts): `ecs`, a one-shot task of the region's drill SQL
+   * runner inside its VPC; `direct`, a connection from here (a bastion or VPN); `auto`, `ecs` in
+   * the regions that publish the runner and `direct` elsewhere.
+   * @default 'auto'
+   */
+  readonly sqlVia?: SqlVia;
+  /** The SQL reach itself (replaces `sqlVia`). */
+  readonly sqlReach?: SqlReach;
+  /** Polling and timeouts of the ECS runner tasks. */
+  readonly ecsSqlTimings?: Partial<EcsSqlTimings>;
   /** PEM of the CA bundle database certificates must chain to; default: read from `caBundlePath`. */
   readonly caBundle?: string;
   /** @default RDS_CA_BUNDLE_PATH (where the node image ships the RDS bundle) */
@@ -171,8 +190,8 @@ export class AwsDrillProvider implements DrillProvider {
   readonly #options: AwsProviderOptions;
   readonly #timings: ProviderTimings;
   readonly #rds: RdsDatabases;
-  #sql: EpochSql | undefined;
   #ca: string | undefined;
+  readonly #reach: SqlReach;
   readonly #appRole: string;
   #route53Turn: Promise<void> = Promise.resolve();
   #route53Last = 0;
@@ -195,6 +214,14 @@ export class AwsDrillProvider implements DrillProvider {
     this.#appRole = options.appRole ?? DATABASE_USER;
     this.#lockHome = options.lockHome ?? createIoredisLockHome({ connectTimeoutMs: this.#aws.timeouts.connectionMs, commandTimeoutMs: this.#aws.timeouts.requestMs });
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#reach = options.sqlReach ?? this.#makeReach(options.sqlVia ?? 'auto');
+  }
+
+  #makeReach(via: SqlVia): SqlReach {
+    const direct = new DirectSqlReach(() => this.#sessionOptions());
+    if (via === 'direct') return direct;
+    const ecs = new EcsSqlReach(this.#aws, { ...DEFAULT_ECS_SQL_TIMINGS, connectTimeoutMs: this.#aws.timeouts.connectionMs, statementTimeoutMs: this.#aws.timeouts.requestMs, ...this.#options.ecsSqlTimings });
+    return via === 'ecs' ? ecs : new AutoSqlReach(ecs, direct, this.#log);
   }
 
   #region(name: string): Region {
@@ -367,7 +394,7 @@ export class AwsDrillProvider implements DrillProvider {
     const position = async (region: Region, lookup: Lookup): Promise<ReplicationPosition | null> => {
       if (lookup.kind !== 'instance') return null;
       try {
-        return await withDatabaseSession(await this.#dbTarget(region, lookup.db), this.#sessionOptions(), readReplicationPosition);
+        return replicationPositionFromRows((await this.#reach.run(region, await this.#dbTarget(region, lookup.db), REPLICATION_POSITION_BATCH)).rows);
       } catch (error) {
         if (!isUnreachable(error)) throw error;
         return null;
@@ -398,10 +425,14 @@ export class AwsDrillProvider implements DrillProvider {
     try {
       target = await this.#dbTarget(region, found.db);
       // 1. The epoch row: nodes that read it stop writing.
-      await this.#epochSql().markFenced(target);
       // 2. What binds every session, a node's that never reads the row included: the nodes' role
       //    loses its write privileges and its sessions end (./write-path-fence-sql.ts).
-      const outcome = await withDatabaseSession(target, this.#sessionOptions(), (client) => revokeWritePath(client, this.#appRole));
+      // One batch (one runner task on ECS), the mark committed first.
+      const injected = this.#options.sql;
+      if (injected !== undefined) await injected.markFenced(target);
+      const mark = injected === undefined ? MARK_FENCED_STATEMENTS : [];
+      const ran = await this.#reach.run(region, target, { statements: [...mark, ...writePathFenceStatements(this.#appRole)] });
+      const outcome = fenceOutcome(this.#appRole, ran.rows, ran.stoppedAt);
       this.#log(`fence ${name}: ${this.#appRole} can no longer write; ${outcome.sessionsEnded} session(s) ended`);
     } catch (error) {
       if (!isUnreachable(error)) throw error;
@@ -418,7 +449,7 @@ export class AwsDrillProvider implements DrillProvider {
     const line = await this.#rds.promote(region);
     // The fence's revocation reached this database as WAL while it replicated: give the nodes'
     // role its write path back here (the promoted database is the one they will write to).
-    await withDatabaseSession(await this.#dbTarget(region), this.#sessionOptions(), (client) => restoreWritePath(client, this.#appRole));
+    await this.#reach.run(region, await this.#dbTarget(region), restoreWritePathBatch(this.#appRole));
     return `${line}; ${this.#appRole} may write to it`;
   }
 
@@ -433,22 +464,23 @@ export class AwsDrillProvider implements DrillProvider {
   }
 
   async readEpoch(name: string): Promise<EpochRecord> {
-    return this.#epochSql().readEpoch(await this.#dbTarget(this.#region(name)));
+    const region = this.#region(name);
+    const target = await this.#dbTarget(region);
+    if (this.#options.sql !== undefined) return this.#options.sql.readEpoch(target);
+    return epochFromRows((await this.#reach.run(region, target, READ_EPOCH_BATCH)).rows);
   }
 
   async writeEpoch(name: string, record: EpochRecord): Promise<string> {
-    await this.#epochSql().writeEpoch(await this.#dbTarget(this.#region(name)), record);
+    const region = this.#region(name);
+    const target = await this.#dbTarget(region);
+    if (this.#options.sql !== undefined) await this.#options.sql.writeEpoch(target, record);
+    else await this.#reach.run(region, target, writeEpochBatch(target, record));
     return `${name}: epoch ${record.epoch} written (primary ${record.primaryRegion ?? '?'}, lock home ${record.lockHome ?? 'configured'}, ${record.fenced ? 'fenced' : 'unfenced'})`;
   }
 
   #sessionOptions(): DatabaseSessionOptions {
     this.#ca ??= this.#options.caBundle ?? readCaBundle(this.#options.caBundlePath);
     return { ca: this.#ca, connectTimeoutMs: this.#aws.timeouts.connectionMs, statementTimeoutMs: this.#aws.timeouts.requestMs };
-  }
-
-  #epochSql(): EpochSql {
-    this.#sql ??= this.#options.sql ?? createPgEpochSql({ ...this.#sessionOptions() });
-    return this.#sql;
   }
 
   /**
@@ -465,6 +497,8 @@ export class AwsDrillProvider implements DrillProvider {
     }
     const host = db.Endpoint?.Address;
     if (host === undefined || host === '') throw new DatabaseUnreachableError(`${region.name}: ${databaseIdentifier(region)} has no endpoint yet (${db.DBInstanceStatus ?? '?'})`);
+    // The ECS runner task gets the credentials from Secrets Manager itself: they are not read here.
+    if (!(await this.#reach.needsCredentials(region))) return { host, port: db.Endpoint?.Port ?? DATABASE_PORT, database: DATABASE_NAME, user: '', password: '' };
     const secretName = this.#options.adminSecret ?? SECRET_NAMES.databaseCredentials;
     let credentials = this.#dbCredentials.get(region.name);
     if (credentials === undefined) {
