@@ -46,19 +46,20 @@ import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type Rehea
 import {
   armLockHomeCall,
   DEFAULT_LOCK_KEY_PREFIX,
+  END_CLIENT_SESSIONS,
   epochRecordFromCells,
   evalArguments,
   inlineReadWriteTransaction,
   MARK_FENCED,
   READ_EPOCH_RECORD,
+  RELOAD_CONFIGURATION,
+  RESET_READ_ONLY_DEFAULT,
+  SET_READ_ONLY_DEFAULT,
   sqlLiteral,
   writeEpochStatement,
   type EpochRecord,
 } from '../../app/fencing/index.js';
 import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, StandbyStatus, Topology } from './provider.js';
-
-/** Key prefix of the nodes' Redis locks: the lock home's keys are `lockHomeKeys(LOCK_KEY_PREFIX)`. */
-export const LOCK_KEY_PREFIX = DEFAULT_LOCK_KEY_PREFIX;
 
 /** How long a re-pointed replica may take to start streaming before it is rebuilt instead. */
 const STREAM_WAIT_MS = 15_000;
@@ -245,9 +246,9 @@ class LocalProvider implements DrillProvider {
     // session does all of it.
     writePgFile(this.plan, server, 'standby.signal', '');
     const statements = [
-      'alter system set default_transaction_read_only = on',
-      'select pg_reload_conf()',
-      "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()",
+      SET_READ_ONLY_DEFAULT,
+      RELOAD_CONFIGURATION,
+      END_CLIENT_SESSIONS,
       `\\connect ${DATABASE}`,
       inlineReadWriteTransaction([MARK_FENCED], { synchronous_commit: 'local', lock_timeout: '2s' }),
     ];
@@ -289,8 +290,8 @@ class LocalProvider implements DrillProvider {
       .map((slot) => `select pg_create_physical_replication_slot('${slot}', true) where not exists (select 1 from pg_replication_slots where slot_name = '${slot}')`);
     const rows = await this.#session(server, [
       ...(before.role === 'replica' ? ['select pg_promote(true, 60)'] : []),
-      'alter system reset default_transaction_read_only',
-      'select pg_reload_conf()',
+      RESET_READ_ONLY_DEFAULT,
+      RELOAD_CONFIGURATION,
       ...slots,
       "select 'promoted', pg_is_in_recovery(), pg_current_wal_lsn()",
     ]);
@@ -470,7 +471,7 @@ class LocalProvider implements DrillProvider {
   }
 
   async armLockHome(region: string, epoch: number, fenceFloor: number): Promise<string> {
-    const fence = await this.#redis(region, ['EVAL', ...evalArguments(armLockHomeCall(LOCK_KEY_PREFIX, epoch, fenceFloor))]);
+    const fence = await this.#redis(region, ['EVAL', ...evalArguments(armLockHomeCall(DEFAULT_LOCK_KEY_PREFIX, epoch, fenceFloor))]);
     return `${region} Redis armed: epoch ${epoch}, fence counter ${fence.replace(/"/g, '')}`;
   }
 

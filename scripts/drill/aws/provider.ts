@@ -43,19 +43,19 @@ import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import type { DBInstance } from '@aws-sdk/client-rds';
 import { Agent, request as undiciRequest } from 'undici';
 import type { Task } from '@aws-sdk/client-ecs';
-import { parseLsn } from '../../../app/fencing/index.js';
+import { DEFAULT_LOCK_KEY_PREFIX, parseLsn } from '../../../app/fencing/index.js';
 import { REGIONS } from '../../../regions/index.js';
 import { regionBucketName, type Region } from '../../../regions/schema.js';
 import { DATABASE_NAME, DATABASE_PORT, DATABASE_USER, LOCK_CACHE_PORT, NODE_PORT, SECRET_NAMES, databaseIdentifier, lockCacheId, parameterName, regionHostname } from '../../../infra/config/names.js';
 import type { DnsSettings } from '../../../infra/config/settings.js';
 import type { DatabaseStatus, DrillProvider, EpochRecord, NodeStatus, Topology } from '../provider.js';
 import { AwsCalls, describeError, isError, isUnreachable, type AwsCallsOptions } from './aws-calls.js';
-import { withDatabaseSession, readCaBundle, type DatabaseSessionOptions } from './database-session.js';
+import { DatabaseUnreachableError, withDatabaseSession, readCaBundle, type DatabaseSessionOptions, type DatabaseTarget } from './database-session.js';
 import { DEFAULT_DATABASE_TIMINGS, RdsDatabases, isServing, type DatabaseTimings, type Lookup } from './databases.js';
-import { DatabaseUnreachableError, createPgEpochSql, type DatabaseTarget, type EpochSql } from './epoch-sql.js';
+import { createPgEpochSql, type EpochSql } from './epoch-sql.js';
 import { readReplicationPosition, type ReplicationPosition } from './replication-status-sql.js';
 import { restoreWritePath, revokeWritePath } from './write-path-fence-sql.js';
-import { NODE_LOCK_KEY_PREFIX, createIoredisLockHome, type LockHomeRedis } from './lock-home-redis.js';
+import { createIoredisLockHome, type LockHomeRedis } from './lock-home-redis.js';
 
 /** Path a withdrawn region's health check probes in `resource-path` mode: no node answers it with 2xx/3xx. */
 export const WITHDRAWN_PATH = '/geo-callfs-drill-withdrawn';
@@ -130,7 +130,7 @@ export interface AwsProviderOptions extends AwsCallsOptions {
   /** @default DEFAULT_ROUTE53_RATE */
   readonly route53RequestsPerSecond?: number;
   readonly lockHome?: LockHomeRedis;
-  /** @default NODE_LOCK_KEY_PREFIX */
+  /** @default DEFAULT_LOCK_KEY_PREFIX */
   readonly lockKeyPrefix?: string;
   /** Backup retention of a promoted replica that has none of its own (the stacks' primary keeps 14 days). */
   readonly backupRetentionDays?: number;
@@ -503,7 +503,7 @@ export class AwsDrillProvider implements DrillProvider {
     const cache = this.#caches.get(name) ?? (await this.#loadCache(region));
     const secret = await this.#aws.call(`Secrets Manager GetSecretValue ${SECRET_NAMES.lockCacheAuthToken}`, () => this.#aws.secrets(region.awsRegion).send(new GetSecretValueCommand({ SecretId: SECRET_NAMES.lockCacheAuthToken })));
     if (secret.SecretString === undefined || secret.SecretString === '') throw new Error(`${name}: secret ${SECRET_NAMES.lockCacheAuthToken} is empty`);
-    const prefix = this.#options.lockKeyPrefix ?? NODE_LOCK_KEY_PREFIX;
+    const prefix = this.#options.lockKeyPrefix ?? DEFAULT_LOCK_KEY_PREFIX;
     const fence = await this.#lockHome.arm({ host: cache.host, port: cache.port, password: secret.SecretString }, prefix, epoch, fenceFloor);
     return `${name}: lock home ${cache.host}:${cache.port} armed with epoch ${epoch} (${prefix}fence = ${fence})`;
   }

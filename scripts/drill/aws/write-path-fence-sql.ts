@@ -1,6 +1,5 @@
 /**
- * @module The binding half of a fence on RDS, in SQL (a candidate for app/fencing at merge): the
- * nodes' application role loses its write privileges on the metadata tables and its sessions are
+ * @module The binding half of a fence on RDS, in SQL: the nodes' application role loses its write privileges on the metadata tables and its sessions are
  * ended. Unlike `default_transaction_read_only`, which any session may turn off for itself, a
  * session of the application role cannot give itself back a privilege it was revoked: only the
  * tables' owner can grant it. So the fence holds only when the application role owns none of the
@@ -14,6 +13,8 @@
  * Runs as the database's administrative role (the RDS master user), never as the application role.
  */
 import type pg from 'pg';
+import { endedSessions, endRoleSessions } from '../../../app/fencing/index.js';
+import { inReadWriteTransaction } from './database-session.js';
 
 /** The privileges the application role holds on every table and sequence of `schema`, and the fence takes back. */
 export const WRITE_PRIVILEGES = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] as const;
@@ -61,34 +62,25 @@ export async function revokeWritePath(client: pg.Client, appRole: string, schema
   if (problem !== null) throw new Error(`the fence cannot bind the nodes' role: ${problem}`);
   const role = client.escapeIdentifier(appRole);
   const ns = client.escapeIdentifier(schema);
-  await client.query('BEGIN TRANSACTION READ WRITE');
-  try {
-    await client.query(`REVOKE ${WRITE_PRIVILEGES.join(', ')} ON ALL TABLES IN SCHEMA ${ns} FROM ${role}`);
-    await client.query(`REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA ${ns} FROM ${role}`);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  await inReadWriteTransaction(client, [
+    { text: `REVOKE ${WRITE_PRIVILEGES.join(', ')} ON ALL TABLES IN SCHEMA ${ns} FROM ${role}`, values: [] },
+    { text: `REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA ${ns} FROM ${role}`, values: [] },
+  ]);
   // Sessions that began a write before the revocation finish it or fail; ending them makes every
   // later statement of the role run under the new privileges.
-  const { rows } = await client.query<{ ended: string }>('SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::text AS ended FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [appRole]);
+  const ended = endRoleSessions(appRole);
+  const { rows } = await client.query<{ ended: string }>(ended.text, [...ended.values]);
   const still = await writableTables(client, appRole, schema);
   if (still.length > 0) throw new Error(`the fence did not bind: ${appRole} may still write to ${still.join(', ')} (through PUBLIC or a role it belongs to)`);
-  return { sessionsEnded: Number(rows[0]?.ended ?? 0) };
+  return { sessionsEnded: endedSessions(rows[0]) };
 }
 
 /** Gives `appRole` its write path back (on a promoted database, whose catalog came from the fenced one). */
 export async function restoreWritePath(client: pg.Client, appRole: string, schema = METADATA_SCHEMA): Promise<void> {
   const role = client.escapeIdentifier(appRole);
   const ns = client.escapeIdentifier(schema);
-  await client.query('BEGIN TRANSACTION READ WRITE');
-  try {
-    await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${ns} TO ${role}`);
-    await client.query(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${ns} TO ${role}`);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  await inReadWriteTransaction(client, [
+    { text: `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${ns} TO ${role}`, values: [] },
+    { text: `GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${ns} TO ${role}`, values: [] },
+  ]);
 }
