@@ -12,7 +12,7 @@ function forbid(groups, message) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', 'infra/cdk.out/**', '.scratch/**', '**/*.local.ts', 'test/support/s3rver-main.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', 'infra/cdk.out/**', '.scratch/**', '**/*.local.ts', 'scripts/local-services/s3rver-main.mjs'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -4,7 +4,7 @@
  */
 import { join, resolve } from 'node:path';
 import { parseCommandLine } from '../../app/cli/command-line.js';
-import { loadPlan, REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js';
+import { loadPlan, rehearsalOptions, REPO_ROOT } from '../rehearsal/paths.js';
 import { readState } from '../rehearsal/state.js';
 import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
 import { createAwsProvider } from './aws/provider.js';

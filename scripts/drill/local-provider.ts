@@ -17,28 +17,14 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  crashRegion,
-  credentialsOf,
-  ensureNodeRunning,
-  loadPlan,
-  nodeDir,
-  pgDataDir,
-  pgProcess,
-  pgServers,
-  resetPgDataDir,
-  restartRegionServices,
-  runPostgresTool,
-  setPartitions,
-  slotOf,
-  sql,
-  startPgServer,
-  startRegionRedis,
-  stopPgServer,
-  stopRegionRedis,
-  writePgFile,
-  type PgServer,
-} from '../rehearsal/lifecycle.js';
+import { credentialsOf } from '../local-credentials.js';
+import { setPartitions } from '../rehearsal/network.js';
+import { ensureNodeRunning, nodeDir } from '../rehearsal/nodes.js';
+import { loadPlan } from '../rehearsal/paths.js';
+import { pgDataDir, pgProcess, type PgServer, pgServers, resetPgDataDir, runPostgresTool, startPgServer, stopPgServer, writePgFile } from '../rehearsal/pg-servers.js';
+import { sql } from '../rehearsal/postgres.js';
+import { crashRegion, restartRegionServices, startRegionRedis, stopRegionRedis } from '../rehearsal/region-services.js';
+import { slotOf } from '../rehearsal/replication.js';
 import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-checker.js';
 import { httpFrom, inNamespace, pingRtt, resolveFrom } from '../rehearsal/netns.js';
 import { readState, runningProcess, sleep, stopProcess } from '../rehearsal/state.js';

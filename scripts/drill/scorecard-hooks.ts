@@ -8,7 +8,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentialsOf, loadPlan, rehearsalOptions } from '../rehearsal/lifecycle.js';
+import { credentialsOf } from '../local-credentials.js';
+import { loadPlan, rehearsalOptions } from '../rehearsal/paths.js';
 import { sleep } from '../rehearsal/state.js';
 import type { RehearsalOptions } from '../rehearsal/topology.js';
 import type { ScorecardHooks } from './cli.js';

@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { epochRecordFromCells, READ_EPOCH_RECORD } from '../../app/fencing/index.js';
 import { readHealth, type HealthReport } from './health-checker.js';
-import { credentialsOf, loadPlan, measureRtt, pgServers, sql, type PgServer } from './lifecycle.js';
+import { credentialsOf } from '../local-credentials.js';
+import { measureRtt } from './network.js';
+import { loadPlan } from './paths.js';
+import { type PgServer, pgServers } from './pg-servers.js';
+import { sql } from './postgres.js';
 import { namespaceExists, resolveFrom } from './netns.js';
 import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
 import type { ReplicationStats } from './s3-replicator.js';

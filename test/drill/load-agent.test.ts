@@ -15,8 +15,8 @@ import { isAcknowledgedWrite, parseAgentOptions, readOpLog, runAgent, sha256, ty
 import { directFetchFile } from '../../scripts/drill/load/fetch-file.js';
 import { startLoad } from '../../scripts/drill/load/fleet.js';
 import { verifyAcknowledged } from '../../scripts/drill/scorecard.js';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

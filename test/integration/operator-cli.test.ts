@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { KEYS } from '../support/test-node.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

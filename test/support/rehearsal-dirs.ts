@@ -6,7 +6,8 @@
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { down, rehearsalOptions } from '../../scripts/rehearsal/lifecycle.js';
+import { down } from '../../scripts/rehearsal/lifecycle.js';
+import { rehearsalOptions } from '../../scripts/rehearsal/paths.js';
 import { isRunning, processStartTime } from '../../scripts/rehearsal/state.js';
 
 /** A fresh directory owned by this process; Postgres (its own OS user) may pass through it. */
