@@ -8,7 +8,7 @@ import { loadPlan, rehearsalOptions, REPO_ROOT } from '../rehearsal/paths.js';
 import { readState } from '../rehearsal/state.js';
 import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
 import { createAwsProvider } from './aws/provider.js';
-import { createLocalProvider } from './local-provider.js';
+import { createLocalProvider } from './local/provider.js';
 import type { DrillProvider, Topology } from './provider.js';
 import { DEFAULT_BUDGETS } from './scorecard.js';
 import { lastUnfinishedRun, newRunId, readProgress, runDrill, saveProgress, type RunOutcome, type RunProgress } from './runner.js';

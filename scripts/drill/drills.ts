@@ -5,10 +5,9 @@
  * times: the old primary is fenced (read-only, epoch row fenced) before anything is promoted, and
  * the promotion target is checked to hold every write the old primary acknowledged.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseLsn } from '../../app/fencing/index.js';
-import { sleep } from '../rehearsal/state.js';
-import { REPLICA_LAG_BOUND_MS } from '../rehearsal/topology.js';
-import type { DatabaseStatus, DrillProvider, RegionLoss, Topology } from './provider.js';
+import { REPLICA_LAG_BOUND_MS, type DatabaseStatus, type DrillProvider, type RegionLoss, type Topology } from './provider.js';
 import type { DrillPlan, DrillStep, Memo, StepContext } from './runner.js';
 
 export const DRILLS = ['primary-failover', 'failback', 'home-outage', 'region-evacuate', 'region-restore', 'node-loss', 'redis-loss'] as const;
@@ -28,9 +27,6 @@ export interface DrillOptions {
 }
 
 export const DEFAULT_DRILL_OPTIONS: DrillOptions = { fault: 'partition', allowDataLoss: false, switchBack: false, convergeTimeoutMs: 90_000, holdMs: 15_000 };
-
-/** A replica lagging further than this at the end of a drill is not caught up (the rehearsal's status and the scorecard use it too). */
-export { REPLICA_LAG_BOUND_MS };
 
 function lsnValue(lsn: string | null): bigint | null {
   return lsn === null ? null : parseLsn(lsn);

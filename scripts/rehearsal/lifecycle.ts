@@ -11,7 +11,7 @@
  * geodns.ts), which the drills also use one server at a time; this one only orders them, holds
  * the rehearsal's lock and keeps the state file.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentialsOf } from '../local-credentials.js';
 import { startDns } from './geodns.js';
@@ -22,7 +22,8 @@ import { startNode } from './nodes.js';
 import { loadPlan, pathsOf } from './paths.js';
 import { startRedis, startReplicator, startS3 } from './region-services.js';
 import { startPrimary, startReplica, waitForReplication } from './replication.js';
-import { emptyState, isRunning, processStartTime, readState, removeState, stopProcess, writeState, type ProcessRecord, type RehearsalState } from './state.js';
+import { emptyState, readState, removeState, stopProcess, writeState, type ProcessRecord, type RehearsalState } from './state.js';
+import { isRunning, takePidLock } from '../local-services/pid-lock.js';
 import { buildWanDelay, ensureSystemPackages } from './system.js';
 import { allNodes, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
@@ -44,28 +45,11 @@ export function isFullyUp(state: RehearsalState | null): boolean {
  */
 async function exclusively<T>(dir: string, action: () => Promise<T>): Promise<T> {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'busy.json');
-  const me = { pid: process.pid, startTime: processStartTime(process.pid) ?? '' };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(file, JSON.stringify(me), { flag: 'wx' });
-      break;
-    } catch {
-      let holder: { pid: number; startTime: string } | null = null;
-      try {
-        holder = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; startTime: string };
-      } catch {
-        // unreadable: written by a process that died mid-write
-      }
-      if (holder !== null && isRunning(holder) && holder.pid !== process.pid) throw new Error(`another up or down of this rehearsal is running (pid ${holder.pid})`);
-      if (attempt > 2) throw new Error(`cannot take ${file}`);
-      rmSync(file, { force: true });
-    }
-  }
+  const release = takePidLock(join(dir, 'busy.json'), {}, (holder) => `another up or down of this rehearsal is running (pid ${holder.pid})`);
   try {
     return await action();
   } finally {
-    rmSync(file, { force: true });
+    release();
   }
 }
 

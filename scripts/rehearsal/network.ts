@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { inNamespace, logTail, namespaceExists, pingRtt, run, startDaemon } from './netns.js';
 import { loadPlan, STOP, type Paths, type Remember } from './paths.js';
-import { isRunning, readState, sleep, writeState, type RehearsalState, type RttMeasurement } from './state.js';
+import { readState, sleep, writeState, type RehearsalState, type RttMeasurement } from './state.js';
+import { isRunning } from '../local-services/pid-lock.js';
 import { delayMatrix, namespacesOf, pairKey, rttBetween, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
 /** `ip netns exec` mounts the files of /etc/netns/<namespace>/ over /etc inside the namespace. */

@@ -9,7 +9,8 @@ import { credentialsOf, type Credentials } from '../local-credentials.js';
 import { startDaemon, waitForTcp } from './netns.js';
 import { nodeYaml } from './node-config.js';
 import { loadPlan, REPO_ROOT, requireUp, STOP } from './paths.js';
-import { isRunning, readState, recordProcess, runningProcess, stopProcess, type ProcessRecord } from './state.js';
+import { readState, recordProcess, runningProcess, stopProcess, type ProcessRecord } from './state.js';
+import { isRunning } from '../local-services/pid-lock.js';
 import type { NodePlan, RehearsalOptions, RehearsalPlan } from './topology.js';
 
 function nodeEnv(): NodeJS.ProcessEnv {

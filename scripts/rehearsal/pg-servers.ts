@@ -10,7 +10,8 @@ import { inNamespace } from './netns.js';
 import { loadPlan, pathsOf, requireUp } from './paths.js';
 import { asPostgres, postgresOwnedDir, primaryTarget, replicaTarget, runPostgresDaemon, type PgServerName, type PgTarget } from './postgres.js';
 import { standbyName } from './replication.js';
-import { isRunning, recordProcess, runningProcess, sleep, stopProcess, type ProcessRecord } from './state.js';
+import { recordProcess, runningProcess, sleep, stopProcess, type ProcessRecord } from './state.js';
+import { isRunning } from '../local-services/pid-lock.js';
 import type { RegionPlan, RehearsalOptions, RehearsalPlan } from './topology.js';
 
 /** A Postgres server of the rehearsal, named by the role `up` gave it. */

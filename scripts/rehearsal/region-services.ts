@@ -11,7 +11,8 @@ import { s3ServerCommand } from '../local-services/s3.js';
 import { startDaemon, waitForTcp } from './netns.js';
 import { loadPlan, pathsOf, REPO_ROOT, requireUp, STOP, type Paths, type Remember } from './paths.js';
 import { pgProcessName, pgServers, stopPgServer } from './pg-servers.js';
-import { isRunning, readState, recordProcess, runningProcess, stopProcess, type ProcessRecord } from './state.js';
+import { readState, recordProcess, runningProcess, stopProcess, type ProcessRecord } from './state.js';
+import { isRunning } from '../local-services/pid-lock.js';
 import { REDIS_PORT, regionNamed, S3_PORT, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
 export async function startRedis(region: RegionPlan, paths: Paths, remember: Remember): Promise<void> {

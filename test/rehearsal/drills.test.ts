@@ -13,10 +13,10 @@ import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDrillCommand } from '../../scripts/drill/cli.js';
-import { createLocalProvider } from '../../scripts/drill/local-provider.js';
+import { createLocalProvider } from '../../scripts/drill/local/provider.js';
 import type { DrillProvider } from '../../scripts/drill/provider.js';
 import { readProgress, runsDir, type RunProgress } from '../../scripts/drill/runner.js';
-import { scorecardHooks } from '../../scripts/drill/scorecard-hooks.js';
+import { scorecardHooks } from '../../scripts/drill/local/scorecard-hooks.js';
 import { credentialsOf } from '../../scripts/local-credentials.js';
 import { down, up } from '../../scripts/rehearsal/lifecycle.js';
 import { rehearsalOptions, REPO_ROOT } from '../../scripts/rehearsal/paths.js';

@@ -15,7 +15,8 @@ import { stopRegionNodes } from '../../scripts/rehearsal/nodes.js';
 import { rehearsalOptions } from '../../scripts/rehearsal/paths.js';
 import { httpFrom, namespaceExists, netnsAvailable, pingRtt, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
-import { isRunning, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
+import { readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
+import { isRunning } from '../../scripts/local-services/pid-lock.js';
 import { regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
 import { downAbandonedRuns, ownedTestDir } from '../support/rehearsal-dirs.js';
 

@@ -17,18 +17,18 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentialsOf } from '../local-credentials.js';
-import { setPartitions } from '../rehearsal/network.js';
-import { ensureNodeRunning, nodeDir } from '../rehearsal/nodes.js';
-import { loadPlan } from '../rehearsal/paths.js';
-import { pgDataDir, pgProcess, type PgServer, pgServers, resetPgDataDir, runPostgresTool, startPgServer, stopPgServer, writePgFile } from '../rehearsal/pg-servers.js';
-import { sql } from '../rehearsal/postgres.js';
-import { crashRegion, restartRegionServices, startRegionRedis, stopRegionRedis } from '../rehearsal/region-services.js';
-import { slotOf } from '../rehearsal/replication.js';
-import { readWithdrawn, readHealth, writeWithdrawn } from '../rehearsal/health-checker.js';
-import { httpFrom, inNamespace, pingRtt, resolveFrom } from '../rehearsal/netns.js';
-import { readState, runningProcess, sleep, stopProcess } from '../rehearsal/state.js';
-import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../rehearsal/topology.js';
+import { credentialsOf } from '../../local-credentials.js';
+import { setPartitions } from '../../rehearsal/network.js';
+import { ensureNodeRunning, nodeDir } from '../../rehearsal/nodes.js';
+import { loadPlan } from '../../rehearsal/paths.js';
+import { pgDataDir, pgProcess, type PgServer, pgServers, resetPgDataDir, runPostgresTool, startPgServer, stopPgServer, writePgFile } from '../../rehearsal/pg-servers.js';
+import { sql } from '../../rehearsal/postgres.js';
+import { crashRegion, restartRegionServices, startRegionRedis, stopRegionRedis } from '../../rehearsal/region-services.js';
+import { slotOf } from '../../rehearsal/replication.js';
+import { readWithdrawn, readHealth, writeWithdrawn } from '../../rehearsal/health-checker.js';
+import { httpFrom, inNamespace, pingRtt, resolveFrom } from '../../rehearsal/netns.js';
+import { readState, runningProcess, sleep, stopProcess } from '../../rehearsal/state.js';
+import { DATABASE, pairKey, REDIS_PORT, regionNamed, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../../rehearsal/topology.js';
 import {
   armLockHomeCall,
   DEFAULT_LOCK_KEY_PREFIX,
@@ -44,8 +44,8 @@ import {
   sqlLiteral,
   writeEpochStatement,
   type EpochRecord,
-} from '../../app/fencing/index.js';
-import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, StandbyStatus, Topology } from './provider.js';
+} from '../../../app/fencing/index.js';
+import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, StandbyStatus, Topology } from '../provider.js';
 
 /** How long a re-pointed replica may take to start streaming before it is rebuilt instead. */
 const STREAM_WAIT_MS = 15_000;
