@@ -32,7 +32,7 @@ const ENTRY_POINTS: ReadonlyArray<readonly [string, string, string]> = [
   ['bench', 'scripts/bench.ts', 'npm run bench --'],
   ['bench:geo', 'scripts/bench-geo.ts', 'npm run bench:geo --'],
   ['bench:write-phases', 'scripts/bench-write-phases.ts', 'npm run bench:write-phases --'],
-  ['promote', 'app/promote.ts', 'npm run promote --'],
+  ['promote', 'app/admin/promote.ts', 'npm run promote --'],
   ['admin', 'app/admin/main.ts', 'npm run admin --'],
 ];
 

@@ -182,7 +182,7 @@ describe('npm run promote', () => {
     expect(put.headers.get('x-callfs-replicas')).toBe('prom-q');
     await p.stop();
 
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(repoRoot, 'app/promote.ts'), '--config', q.configFile, '--from', 'prom-p'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(repoRoot, 'app/admin/promote.ts'), '--config', q.configFile, '--from', 'prom-p'], {
       cwd: repoRoot,
       env: { ...process.env, NODE_OPTIONS: '' },
     });
