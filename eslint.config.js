@@ -104,7 +104,7 @@ export default tseslint.config(
   {
     // The drill core: the drills, the runner, the scorecard and its report are written over the
     // provider interface (provider.ts) only. cli.ts is the entry that picks a provider.
-    files: ['scripts/drill/*.ts', 'scripts/drill/load/**/*.ts'],
+    files: ['scripts/drill/*.ts', 'scripts/drill/load/**/*.ts', 'scripts/drill/scorecard/**/*.ts', 'scripts/drill/drills/**/*.ts'],
     ignores: ['scripts/drill/cli.ts', '**/*.test.ts'],
     rules: {
       'no-restricted-imports': forbid(
