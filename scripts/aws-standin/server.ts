@@ -18,7 +18,8 @@ import { StandinClock, TokenBucket } from './clock.js';
 import { EcsService, type NodeHealth } from './ecs.js';
 import { ELASTICACHE_NAMESPACE, ElastiCacheService, LookupServices, S3ReplicationService, STS_NAMESPACE, replicationXml, type CacheGroup } from './others.js';
 import { AwsError, QueryParams, jsonAnswer, jsonError, queryAnswer, queryError, readBody, restXmlAnswer, restXmlError, signedScope, type Answer } from './protocol.js';
-import { RDS_NAMESPACE, RdsService, instanceArn, type RdsBacking } from './rds.js';
+import { RdsService } from './rds.js';
+import { RDS_NAMESPACE, instanceArn, type RdsBacking } from './rds-model.js';
 import { ROUTE53_NAMESPACE, Route53Service, type ZoneRegion } from './route53.js';
 
 export const STANDIN_ACCOUNT = '123456789012';
