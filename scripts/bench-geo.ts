@@ -16,7 +16,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readCommandLine } from '../app/cli/command-line.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentialsOf, down, REPO_ROOT, rehearsalOptions, up } from './rehearsal/lifecycle.js';
+import { credentialsOf } from './local-credentials.js';
+import { down, up } from './rehearsal/lifecycle.js';
+import { rehearsalOptions, REPO_ROOT } from './rehearsal/paths.js';
 import { inNamespace, netnsAvailable } from './rehearsal/netns.js';
 import { parseRttTable, rttBetween, type RegionPlan, type RehearsalPlan } from './rehearsal/topology.js';
 

@@ -24,7 +24,7 @@ import { createPostgresMetadataStore, type PostgresMetadataStore } from '../app/
 import { newBlobKey } from '../app/domain/blob-key.js';
 import { toBlobKey } from '../app/domain/path.js';
 import { readCommandLine } from '../app/cli/command-line.js';
-import { createTestDatabase, startPostgres } from '../test/support/postgres-server.js';
+import { createTestDatabase, startPostgres } from './local-services/postgres.js';
 
 const USAGE = `usage: npm run bench:write-phases [-- --json]
 

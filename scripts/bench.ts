@@ -27,8 +27,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCommandLine } from '../app/cli/command-line.js';
 import { baselineCommand, Bodies, checkPuts, cleanUp, installLine, missingTools, runWorkload as driveWorkload, SERVER_CPU, setUp, type Target } from './bench/rig.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../test/support/postgres-server.js';
-import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
+import { createTestDatabase, startPostgres, type PostgresServer } from './local-services/postgres.js';
+import { freePort, stopChild, waitForPort } from './local-services/processes.js';
 
 const USAGE = `usage: npm run bench [-- --json]
 

@@ -1,17 +1,19 @@
 /**
  * `npm run cluster`: a three-node cluster on this machine, in one command. One Postgres (the
  * embedded distribution from npm, data kept under data/cluster/pg), one Redis (the machine's
- * redis-server; installed from Debian when run as root and missing), and three nodes as separate
- * processes in regions eu, us and ap on 127.0.0.1:9101..9103, with local-disk files under
+ * redis-server, started by the local-services toolkit the tests and the rehearsal share;
+ * installed from Debian when run as root and missing), and three nodes as separate processes
+ * in regions eu, us and ap on 127.0.0.1:9101..9103, with local-disk files under
  * data/cluster/<node>/files and replication factor 2. Ctrl-C (or SIGTERM) stops exactly what it
  * started, nodes first. Env: CLUSTER_BASE_PORT (9101), CLUSTER_DIR (data/cluster).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readCommandLine, usageError } from '../app/cli/command-line.js';
 import { startEmbeddedPostgres } from '../app/adapters/metadata/embedded-postgres.js';
-import { freePort, stopChild, waitForPort } from '../test/support/processes.js';
+import { freePort, stopChild, waitForPort } from './local-services/processes.js';
+import { requireRedisServer, startRedis, type RedisServer } from './local-services/redis.js';
 import { credentialsOf, type Credentials } from './local-credentials.js';
 
 const USAGE = `usage: npm run cluster [-- options]
@@ -35,19 +37,6 @@ const NODES = [
   { id: 'node-us', region: 'us' },
   { id: 'node-ap', region: 'ap' },
 ] as const;
-
-function ensureRedis(): void {
-  try {
-    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
-    return;
-  } catch {
-    // missing: install below or explain
-  }
-  const command = 'apt-get update && apt-get install -y --no-install-recommends redis-server';
-  if (process.getuid?.() !== 0) throw new Error(`redis-server is needed for cluster-wide locks; install it with: sudo sh -c '${command}'`);
-  console.log('installing redis-server');
-  execFileSync('sh', ['-c', `DEBIAN_FRONTEND=noninteractive ${command}`], { stdio: 'inherit' });
-}
 
 function nodeYaml(node: (typeof NODES)[number], port: number, dsn: string, redisPort: number, creds: Credentials): string {
   const peers = NODES.map((peer, i) => ({ ...peer, port: basePort + i })).filter((peer) => peer.id !== node.id);
@@ -87,17 +76,19 @@ function nodeYaml(node: (typeof NODES)[number], port: number, dsn: string, redis
 }
 
 async function main(): Promise<void> {
-  ensureRedis();
+  requireRedisServer();
   mkdirSync(dir, { recursive: true });
   const creds = credentialsOf(dir);
   const children: ChildProcess[] = [];
   let postgres: { stop(): Promise<void> } | null = null;
+  let redis: RedisServer | null = null;
   let stopping = false;
   const stopAll = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the cluster');
     for (const child of children.reverse()) await stopChild(child, 'SIGTERM', 15_000);
+    await redis?.stop();
     await postgres?.stop();
   };
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
@@ -111,10 +102,8 @@ async function main(): Promise<void> {
       notice: (message, fields) => console.log(`${message}: ${Object.entries(fields).map(([key, value]) => `${key} ${value}`).join('; ')}`),
     });
     postgres = pg;
-    const redisPort = await freePort();
-    const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    children.push(redis);
-    await waitForPort(redisPort);
+    redis = await startRedis();
+    const redisPort = redis.port;
     // Start the first node alone (it runs the schema migrations), then the other two.
     const startNode = async (index: number): Promise<void> => {
       const node = NODES[index];

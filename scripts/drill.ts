@@ -3,7 +3,7 @@
  * (`--provider local`, the default) or an AWS deployment (`--provider aws`). See docs/drills.md.
  */
 import { runDrillCommand } from './drill/cli.js';
-import { scorecardHooks } from './drill/scorecard-hooks.js';
+import { scorecardHooks } from './drill/local/scorecard-hooks.js';
 
 try {
   process.exitCode = await runDrillCommand({ argv: process.argv.slice(2), scorecard: scorecardHooks() });

@@ -13,7 +13,9 @@
  * before each S3 replication copy).
  */
 import { readCommandLine, usageError } from '../app/cli/command-line.js';
-import { down, rehearsalOptions, setPartitions, up } from './rehearsal/lifecycle.js';
+import { down, up } from './rehearsal/lifecycle.js';
+import { setPartitions } from './rehearsal/network.js';
+import { rehearsalOptions } from './rehearsal/paths.js';
 import { readState } from './rehearsal/state.js';
 import { collectStatus, endpointsText, statusText } from './rehearsal/report.js';
 

@@ -6,102 +6,15 @@
  *
  * Operations: DescribeDBInstances, CreateDBInstanceReadReplica, PromoteReadReplica,
  * ModifyDBInstance (rename, parameter group), RebootDBInstance, ModifyDBParameterGroup,
- * ResetDBParameterGroup, AddTagsToResource.
+ * ResetDBParameterGroup, AddTagsToResource. The model is in rds-model.ts, how an instance is
+ * shown in rds-view.ts; this is the service's behaviour.
  */
 import type { QueryParams} from './protocol.js';
 import { AwsError, list, type XmlElement } from './protocol.js';
-import type { DurationRange, StandinClock } from './clock.js';
+import type { StandinClock } from './clock.js';
+import { instanceArn, parseArn, RDS_DURATIONS, type BackedInstance, type DbInstance, type ParameterGroup, type RdsBacking, type RdsEvent } from './rds-model.js';
+import { instanceView } from './rds-view.js';
 
-export const RDS_NAMESPACE = 'http://rds.amazonaws.com/doc/2014-10-31/';
-
-/**
- * Documented durations (seconds). Promotion: "the promotion process takes a few minutes"
- * (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ReadRepl.Promote.html). Rename:
- * "The new DNS name for the renamed DB instance becomes effective in about 10 minutes. The renamed
- * DB instance is not available until the new name becomes effective"
- * (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html). A
- * cross-region replica starts from a snapshot copied across regions: tens of minutes for a small
- * database, hours for a large one
- * (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ReadRepl.XRgn.html). Reboot: a few
- * minutes (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html).
- */
-export const RDS_DURATIONS = {
-  promote: { min: 60, max: 300 },
-  backupAfterPromote: { min: 60, max: 300 },
-  rename: { min: 300, max: 600 },
-  createCrossRegionReplica: { min: 1200, max: 3600 },
-  modify: { min: 30, max: 120 },
-  reboot: { min: 60, max: 240 },
-} satisfies Record<string, DurationRange>;
-
-/** What a DB instance runs on. The stand-in without one gives fake endpoints. */
-export interface RdsBacking {
-  /** A new streaming replica of `source`'s server; resolves with where it listens. */
-  createReplica(source: BackedInstance, replica: { region: string; identifier: string }): Promise<{ address: string; port: number; handle: unknown }>;
-  /** Ends recovery on the instance's server; resolves once it accepts writes. */
-  promote(instance: BackedInstance): Promise<void>;
-}
-
-export interface BackedInstance {
-  readonly region: string;
-  readonly identifier: string;
-  readonly address: string;
-  readonly port: number;
-  readonly handle: unknown;
-}
-
-export interface DbInstance {
-  identifier: string;
-  readonly region: string;
-  readonly account: string;
-  status: string;
-  /** ARN of the source (replicas only). */
-  sourceArn: string | undefined;
-  parameterGroup: { name: string; applyStatus: string };
-  backupRetentionPeriod: number;
-  tags: Array<{ Key: string; Value: string }>;
-  address: string;
-  port: number;
-  handle: unknown;
-  readonly engineVersion: string;
-  readonly instanceClass: string;
-  readonly multiAz: boolean;
-  readonly storageType: string;
-  readonly encrypted: boolean;
-  readonly kmsKeyId: string | undefined;
-  readonly subnetGroup: string;
-  readonly securityGroups: string[];
-  readonly caCertificate: string;
-  /** Set while a rename is under way: the identifier stays taken until it completes. */
-  renamingTo: string | undefined;
-  readonly createdAt: number;
-}
-
-export interface ParameterGroup {
-  readonly name: string;
-  readonly region: string;
-  readonly family: string;
-  readonly parameters: Map<string, string>;
-}
-
-/** One RDS call as the stand-in saw it, for the tests' order checks. */
-export interface RdsEvent {
-  readonly at: number;
-  readonly region: string;
-  readonly action: string;
-  readonly identifier: string;
-  readonly detail: Record<string, string | undefined>;
-}
-
-export function instanceArn(region: string, account: string, identifier: string): string {
-  return `arn:aws:rds:${region}:${account}:db:${identifier}`;
-}
-
-/** `arn:aws:rds:<region>:<account>:db:<id>` → region and id. */
-function parseArn(arn: string): { region: string; identifier: string } | null {
-  const match = /^arn:[^:]+:rds:([^:]+):\d*:db:(.+)$/.exec(arn);
-  return match === null ? null : { region: match[1] ?? '', identifier: match[2] ?? '' };
-}
 
 export class RdsService {
   readonly instances: DbInstance[] = [];
@@ -141,13 +54,13 @@ export class RdsService {
       case 'DescribeDBInstances':
         return this.#describe(region, params);
       case 'CreateDBInstanceReadReplica':
-        return { DBInstance: this.#view(this.#createReplica(region, params)) };
+        return { DBInstance: instanceView(this.instances, this.#createReplica(region, params)) };
       case 'PromoteReadReplica':
-        return { DBInstance: this.#view(this.#promote(region, params)) };
+        return { DBInstance: instanceView(this.instances, this.#promote(region, params)) };
       case 'ModifyDBInstance':
-        return { DBInstance: this.#view(this.#modify(region, params)) };
+        return { DBInstance: instanceView(this.instances, this.#modify(region, params)) };
       case 'RebootDBInstance':
-        return { DBInstance: this.#view(this.#reboot(region, params)) };
+        return { DBInstance: instanceView(this.instances, this.#reboot(region, params)) };
       case 'ModifyDBParameterGroup':
       case 'ResetDBParameterGroup':
         return { DBParameterGroupName: this.#changeParameters(region, action, params) };
@@ -165,46 +78,9 @@ export class RdsService {
       // An identifier is taken by the instance that holds it until a rename away completes.
       const found = this.instances.find((i) => i.region === region && i.identifier === identifier);
       if (found === undefined) throw new AwsError('DBInstanceNotFound', `DBInstance ${identifier} not found.`, 404);
-      return { DBInstances: list('DBInstance', [this.#view(found)]) };
+      return { DBInstances: list('DBInstance', [instanceView(this.instances, found)]) };
     }
-    return { DBInstances: list('DBInstance', this.instances.filter((i) => i.region === region).map((i) => this.#view(i))) };
-  }
-
-  #view(db: DbInstance): XmlElement {
-    const replicas = this.instances.filter((i) => i.sourceArn === instanceArn(db.region, db.account, db.identifier)).map((i) => (i.region === db.region ? i.identifier : instanceArn(i.region, i.account, i.identifier)));
-    return {
-      DBInstanceIdentifier: db.identifier,
-      DBInstanceClass: db.instanceClass,
-      Engine: 'postgres',
-      EngineVersion: db.engineVersion,
-      DBInstanceStatus: db.status,
-      Endpoint: db.status === 'creating' ? undefined : { Address: db.address, Port: db.port },
-      DBInstanceArn: instanceArn(db.region, db.account, db.identifier),
-      BackupRetentionPeriod: db.backupRetentionPeriod,
-      MultiAZ: db.multiAz,
-      StorageType: db.storageType,
-      StorageEncrypted: db.encrypted,
-      KmsKeyId: db.kmsKeyId,
-      CACertificateIdentifier: db.caCertificate,
-      DBSubnetGroup: { DBSubnetGroupName: db.subnetGroup },
-      VpcSecurityGroups: list('VpcSecurityGroupMembership', db.securityGroups.map((id) => ({ VpcSecurityGroupId: id, Status: 'active' }))),
-      DBParameterGroups: list('DBParameterGroup', [{ DBParameterGroupName: db.parameterGroup.name, ParameterApplyStatus: db.parameterGroup.applyStatus }]),
-      ReadReplicaSourceDBInstanceIdentifier: db.sourceArn === undefined ? undefined : this.#sourceName(db),
-      ReadReplicaDBInstanceIdentifiers: list('ReadReplicaDBInstanceIdentifier', replicas),
-      StatusInfos: db.sourceArn === undefined ? undefined : list('DBInstanceStatusInfo', [{ StatusType: 'read replication', Normal: true, Status: db.status === 'available' ? 'replicating' : 'creating' }]),
-      TagList: list('Tag', db.tags),
-      AutoMinorVersionUpgrade: true,
-      DeletionProtection: false,
-      CopyTagsToSnapshot: true,
-      PubliclyAccessible: false,
-    };
-  }
-
-  /** A same-region source is named by identifier, a cross-region one by ARN (as RDS reports them). */
-  #sourceName(db: DbInstance): string | undefined {
-    if (db.sourceArn === undefined) return undefined;
-    const parsed = parseArn(db.sourceArn);
-    return parsed !== null && parsed.region === db.region ? parsed.identifier : db.sourceArn;
+    return { DBInstances: list('DBInstance', this.instances.filter((i) => i.region === region).map((i) => instanceView(this.instances, i))) };
   }
 
   #sourceOf(region: string, source: string): DbInstance {

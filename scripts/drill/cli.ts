@@ -4,12 +4,12 @@
  */
 import { join, resolve } from 'node:path';
 import { parseCommandLine } from '../../app/cli/command-line.js';
-import { loadPlan, REPO_ROOT, rehearsalOptions } from '../rehearsal/lifecycle.js';
+import { loadPlan, rehearsalOptions, REPO_ROOT } from '../rehearsal/paths.js';
 import { readState } from '../rehearsal/state.js';
 import { DEFAULT_DRILL_OPTIONS, DRILLS, planDrill, type DrillName, type DrillOptions } from './drills.js';
 import { createAwsProvider } from './aws/provider.js';
 import { SQL_VIA, type SqlVia } from './aws/sql-reach.js';
-import { createLocalProvider } from './local-provider.js';
+import { createLocalProvider } from './local/provider.js';
 import type { DrillProvider, Topology } from './provider.js';
 import { DEFAULT_BUDGETS } from './scorecard.js';
 import { lastUnfinishedRun, newRunId, readProgress, runDrill, saveProgress, type RunOutcome, type RunProgress } from './runner.js';

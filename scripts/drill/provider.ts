@@ -9,6 +9,13 @@
  */
 import type { EpochRecord } from '../../app/fencing/index.js';
 
+/**
+ * A replica replaying further behind than this is not caught up: the bound the drills' last
+ * steps and the scorecard hold every provider's replicas to. The rehearsal's `status` reports
+ * its replicas against the same bound, so a drill and the status it leaves agree.
+ */
+export const REPLICA_LAG_BOUND_MS = 5000;
+
 /** A region's metadata database as the drill sees it. */
 export interface DatabaseStatus {
   readonly region: string;

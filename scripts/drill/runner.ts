@@ -6,10 +6,10 @@
  * as the new epoch), so a drill that failed or was interrupted is resumed from the first step not
  * done, with the plan it was started with. Only one drill acts at a time (`<dir>/active.json`).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { isRunning, processStartTime } from '../rehearsal/state.js';
+import { isRunning, ownIdentity, takePidLock } from '../local-services/pid-lock.js';
 import type { DrillProvider, Topology } from './provider.js';
 
 /** Values steps share and keep across a resume (JSON-serialisable). */
@@ -136,24 +136,7 @@ export function printPlan(plan: DrillPlan, provider: string, log: (line: string)
 /** Takes the one-drill-at-a-time lock; a holder that is no longer running is taken over. */
 function takeActiveLock(dir: string, runId: string): () => void {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'active.json');
-  const me = { pid: process.pid, startTime: processStartTime(process.pid) ?? '', runId };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      writeFileSync(file, JSON.stringify(me), { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch {
-      let holder: typeof me | null = null;
-      try {
-        holder = JSON.parse(readFileSync(file, 'utf8')) as typeof me;
-      } catch {
-        holder = null;
-      }
-      if (holder !== null && holder.pid !== process.pid && isRunning(holder)) throw new Error(`drill ${holder.runId} is running (pid ${holder.pid}); one drill at a time`);
-      rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`cannot take ${file}`);
+  return takePidLock(join(dir, 'active.json'), { runId }, (holder) => `drill ${holder.runId} is running (pid ${holder.pid}); one drill at a time`);
 }
 
 async function askToProceed(log: (line: string) => void): Promise<boolean> {
@@ -188,7 +171,7 @@ export async function runDrill(plan: DrillPlan, provider: DrillProvider, progres
   const release = takeActiveLock(options.dir, progress.runId);
   try {
     if (progress.owner !== null && progress.owner.pid !== process.pid && isRunning(progress.owner)) throw new Error(`run ${progress.runId} is being acted on by pid ${progress.owner.pid}`);
-    progress.owner = { pid: process.pid, startTime: processStartTime(process.pid) ?? '' };
+    progress.owner = ownIdentity();
     progress.status = 'running';
     progress.error = null;
     saveProgress(options.dir, progress);

@@ -9,7 +9,8 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { globalAnswer, viewNames, zoneFile, zoneText, type NodeHealth } from './dns.js';
-import { isRunning, readState, sleep } from './state.js';
+import { readState, sleep } from './state.js';
+import { isRunning } from '../local-services/pid-lock.js';
 import { allNodes, type RehearsalPlan } from './topology.js';
 
 export const CHECK_INTERVAL_MS = 500;

@@ -8,7 +8,8 @@ import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processStartTime, sleep, type ProcessRecord } from './state.js';
+import { sleep, type ProcessRecord } from './state.js';
+import { processStartTime } from '../local-services/pid-lock.js';
 
 export interface RunResult {
   readonly stdout: string;

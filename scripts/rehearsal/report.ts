@@ -5,12 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { epochRecordFromCells, READ_EPOCH_RECORD } from '../../app/fencing/index.js';
+import { REPLICA_LAG_BOUND_MS } from '../drill/provider.js';
 import { readHealth, type HealthReport } from './health-checker.js';
-import { credentialsOf, loadPlan, measureRtt, pgServers, sql, type PgServer } from './lifecycle.js';
+import { credentialsOf } from '../local-credentials.js';
+import { measureRtt } from './network.js';
+import { loadPlan } from './paths.js';
+import { type PgServer, pgServers } from './pg-servers.js';
+import { sql } from './postgres.js';
 import { namespaceExists, resolveFrom } from './netns.js';
-import { isRunning, readState, type RehearsalState, type RttMeasurement } from './state.js';
+import { readState, type RehearsalState, type RttMeasurement } from './state.js';
+import { isRunning } from '../local-services/pid-lock.js';
 import type { ReplicationStats } from './s3-replicator.js';
-import { DATABASE, REPLICA_LAG_BOUND_MS, replicationStatsFile, type RehearsalOptions, type RehearsalPlan } from './topology.js';
+import { DATABASE, replicationStatsFile, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
 function ms(value: number | null | undefined): string {
   return value === null || value === undefined ? '—' : `${value.toFixed(1)} ms`;

@@ -1,18 +1,17 @@
 /**
  * @module The rehearsal's state file (`<dir>/state.json`): every namespace, host file and process
  * `up` created, written as each one is created, so that `down` can undo exactly that even after
- * an `up` that failed half-way. A process is recorded with its kernel start time, so a PID the
- * system has since given to another program is never signalled.
+ * an `up` that failed half-way. A process is recorded with its kernel start time
+ * (local-services/pid-lock.ts), so a PID the system has since given to another program is never
+ * signalled.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRunning, type ProcessIdentity } from '../local-services/pid-lock.js';
 
-export interface ProcessRecord {
+export interface ProcessRecord extends ProcessIdentity {
   /** What it is, e.g. `node eu-1`, `postgres us`, `named`. */
   readonly name: string;
-  readonly pid: number;
-  /** Field 22 of /proc/PID/stat when it was started: identifies this process among PID reuses. */
-  readonly startTime: string;
   /** Namespace it runs in. */
   readonly ns: string;
   /** Signal for a clean stop (Postgres: SIGINT, its fast shutdown). */
@@ -69,29 +68,6 @@ export function removeState(dir: string): void {
 
 export function emptyState(): RehearsalState {
   return { version: 1, startedAt: new Date().toISOString(), namespaces: [], etcNetnsDirs: [], processes: [], ready: false, upMs: null, rtt: [], wanDelay: null };
-}
-
-/** The process's start time from /proc, or null when no such process exists. */
-export function processStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether the process of `record` is still running (a zombie counts as gone: it holds nothing). */
-export function isRunning(record: Pick<ProcessRecord, 'pid' | 'startTime'>): boolean {
-  try {
-    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[0] !== 'Z' && rest[0] !== 'X' && rest[19] === record.startTime;
-  } catch {
-    return false;
-  }
 }
 
 /** The running process the state file records under `name`, or null. */

@@ -1,13 +1,15 @@
 /**
  * @module What the rehearsal needs from the machine: Debian packages (installed as root when
- * missing, else the exact command is printed), the PostgreSQL binaries, and the `wan-delay`
- * program, compiled from its C source at `up` and cached by the source's hash.
+ * missing, else the exact command is printed), the PostgreSQL binaries (found as the
+ * local-services toolkit finds them), and the `wan-delay` program, compiled from its C source at
+ * `up` and cached by the source's hash.
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { postgresBinDir } from '../local-services/postgres-binaries.js';
 import { run } from './netns.js';
 
 interface Requirement {
@@ -51,16 +53,6 @@ export async function ensureSystemPackages(log: (line: string) => void): Promise
   execFileSync('sh', ['-c', `DEBIAN_FRONTEND=noninteractive ${command}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   const still = REQUIREMENTS.filter((r) => !r.present());
   if (still.length > 0) throw new Error(`still missing after apt-get: ${still.map((r) => r.what).join(', ')}`);
-}
-
-/** Newest /usr/lib/postgresql/N/bin with initdb and pg_basebackup, or null. */
-export function postgresBinDir(): string | null {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return null;
-  const versions = readdirSync(base)
-    .filter((v) => existsSync(join(base, v, 'bin', 'initdb')) && existsSync(join(base, v, 'bin', 'pg_basebackup')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] === undefined ? null : join(base, versions[0], 'bin');
 }
 
 export const WAN_DELAY_SOURCE = fileURLToPath(new URL('./wan-delay.c', import.meta.url));

@@ -140,9 +140,6 @@ export function rttBetween(plan: Pick<RehearsalPlan, 'links'>, a: string, b: str
   return there + back;
 }
 
-/** A replica replaying further behind than this is failing (`status`, the drills' last step, the scorecard). */
-export const REPLICA_LAG_BOUND_MS = 5000;
-
 /** The node's read readiness (`GET /ready/read`), the rehearsal's health-check path in every region. */
 export const READ_READINESS_PATH = '/ready/read';
 

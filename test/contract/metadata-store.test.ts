@@ -5,8 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../app/adapters/metadata/embedded-postgres.js';
 import { createPostgresMetadataStore } from '../../app/adapters/metadata/postgres.js';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
 
 /** A fresh database per store, unless the test asks for another store on the last one. */

@@ -15,7 +15,7 @@ import { REGIONS } from '../../regions/index.js';
 import { regionBucketName, type Region } from '../../regions/schema.js';
 import { STANDIN_ACCOUNT, startAwsStandin, type AwsStandin } from '../../scripts/aws-standin/server.js';
 import { AwsCalls } from '../../scripts/drill/aws/aws-calls.js';
-import { freePort } from '../support/processes.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { eventually } from '../support/wait.js';
 
 let standin: AwsStandin;

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isAcknowledgedWrite, parseAgentOptions, readOpLog, runAgent, sha256, type AgentOptions, type OpRecord } from '../../scripts/drill/load/agent.js';
-import { directFetchFile } from '../../scripts/drill/load/fetch-file.js';
+import { directFetchFile } from '../../scripts/drill/local/fetch-file.js';
 import { startLoad } from '../../scripts/drill/load/fleet.js';
 import { verifyAcknowledged } from '../../scripts/drill/scorecard.js';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { judgeAudit, readBucketDir, readNodeFiles, type AuditSnapshot, type StoredBlob } from '../../scripts/drill/audit.js';
+import { judgeAudit, readBucketDir, readNodeFiles, type AuditSnapshot, type StoredBlob } from '../../scripts/drill/local/audit.js';
 import { sha256, type OpOutcome, type OpRecord } from '../../scripts/drill/load/agent.js';
 import { printScorecard, renderScorecardMarkdown, writeScorecard } from '../../scripts/drill/report.js';
 import {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresMetadataStore } from '../../app/adapters/metadata/postgres.js';
 import { parseMultiHostDsn } from '../../app/adapters/metadata/multi-host-dsn.js';
 import { locatePrimary } from '../../app/adapters/metadata/primary-locator.js';
-import { createTestDatabase, queryOnce, startPostgres, type PostgresServer } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce, startPostgres, type PostgresServer } from '../../scripts/local-services/postgres.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
 

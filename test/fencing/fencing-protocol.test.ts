@@ -28,7 +28,7 @@ import {
   type EpochRecord,
   type SqlStatement,
 } from '../../app/fencing/index.js';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 
 const run = promisify(execFile);
 

@@ -9,8 +9,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_LOCK_KEY_PREFIX } from '../../app/fencing/index.js';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { startRedis, type RedisServer } from '../../scripts/local-services/redis.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
 

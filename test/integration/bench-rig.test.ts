@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baselineCommand, missingTools } from '../../scripts/bench/rig.js';
-import { freePort, stopChild, waitForPort } from '../support/processes.js';
+import { freePort, stopChild, waitForPort } from '../../scripts/local-services/processes.js';
 import { eventually } from '../support/wait.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

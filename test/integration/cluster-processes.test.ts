@@ -14,9 +14,9 @@ import WebSocket from 'ws';
 import { PEER_HEADERS } from '../../app/domain/peer-signature.js';
 import { signCall } from '../support/peer-calls.js';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { storedFile } from '../support/stored-bytes.js';
-import { freePort } from '../support/processes.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, call, SECRETS } from '../support/test-node.js';
 
 let dir: string;

@@ -5,7 +5,7 @@
  * tested in-process in test/unit/http/cluster-forwarding.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 
 let s3a: TestNode;

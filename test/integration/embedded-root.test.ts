@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RELOCATION_ROOT, startEmbeddedPostgres } from '../../app/adapters/metadata/embedded-postgres.js';
-import { freePort, stopChild } from '../support/processes.js';
+import { freePort, stopChild } from '../../scripts/local-services/processes.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const tsxLoader = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href;

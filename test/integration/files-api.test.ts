@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { eventually } from '../support/wait.js';
 import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';

@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EPOCH_TABLE, MARK_FENCED } from '../../app/fencing/index.js';
-import { createTestDatabase, queryOnce, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../../scripts/local-services/postgres.js';
 import { api, call, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
 

@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { eventually } from '../support/wait.js';
 import { api, call, KEYS, startTestNode, type TestNode } from '../support/test-node.js';

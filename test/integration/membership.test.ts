@@ -11,9 +11,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { eventually } from '../support/wait.js';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { storedFile, toLegacyLayout } from '../support/stored-bytes.js';
-import { freePort } from '../support/processes.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, call, type TestResponse } from '../support/test-node.js';
 
 let dir: string;

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../app/observability/logger.js';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, call, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 
 type Line = Record<string, unknown>;

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { KEYS } from '../support/test-node.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -32,7 +32,7 @@ const ENTRY_POINTS: ReadonlyArray<readonly [string, string, string]> = [
   ['bench', 'scripts/bench.ts', 'npm run bench --'],
   ['bench:geo', 'scripts/bench-geo.ts', 'npm run bench:geo --'],
   ['bench:write-phases', 'scripts/bench-write-phases.ts', 'npm run bench:write-phases --'],
-  ['promote', 'app/promote.ts', 'npm run promote --'],
+  ['promote', 'app/admin/promote.ts', 'npm run promote --'],
   ['admin', 'app/admin/main.ts', 'npm run admin --'],
 ];
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres-server.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { createTestDatabase, startPostgres, type PostgresServer } from '../../scripts/local-services/postgres.js';
+import { startRedis, type RedisServer } from '../../scripts/local-services/redis.js';
 import { storedBlobKeys, storedFile } from '../support/stored-bytes.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 

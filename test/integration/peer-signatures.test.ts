@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { signCall } from '../support/peer-calls.js';
 import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
-import { freePort } from '../support/processes.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, call, KEYS, startTestNode, type TestNode, type TestResponse } from '../support/test-node.js';
 
 interface Captured {

@@ -12,8 +12,8 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createSelfSignedCertificate } from '../../app/adapters/tls/certificate.js';
 import type { Logger } from '../../app/observability/logger.js';
-import { createTestDatabase, queryOnce } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase, queryOnce } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { KEYS, SECRETS, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';
 

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../support/postgres-server.js';
+import { createTestDatabase, startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../../scripts/local-services/postgres.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 
 let primary: PostgresServer;

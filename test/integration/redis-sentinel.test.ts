@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisLockManager } from '../../app/adapters/locks/redis.js';
 import { lockHomeKeys } from '../../app/fencing/index.js';
 import { describeLockManagerContract } from '../contract/lock-manager.contract.js';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { startRedisSentinel, type RedisSentinelSetup } from '../support/redis-sentinel.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 

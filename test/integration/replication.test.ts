@@ -13,9 +13,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { eventually } from '../support/wait.js';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { storedFile } from '../support/stored-bytes.js';
-import { freePort } from '../support/processes.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, type TestResponse } from '../support/test-node.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -182,7 +182,7 @@ describe('npm run promote', () => {
     expect(put.headers.get('x-callfs-replicas')).toBe('prom-q');
     await p.stop();
 
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(repoRoot, 'app/promote.ts'), '--config', q.configFile, '--from', 'prom-p'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(repoRoot, 'app/admin/promote.ts'), '--config', q.configFile, '--from', 'prom-p'], {
       cwd: repoRoot,
       env: { ...process.env, NODE_OPTIONS: '' },
     });

@@ -6,9 +6,9 @@
  */
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { storedFile } from '../support/stored-bytes.js';
-import { freePort } from '../support/processes.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 
 let eu: TestNode;

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
-import { createTestDatabase } from '../support/postgres-server.js';
+import { createTestDatabase } from '../../scripts/local-services/postgres.js';
 import { Agent, request } from 'undici';
 import { unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { KEYS, startTestNode, type TestNode } from '../support/test-node.js';

@@ -19,7 +19,7 @@ import { SILENT_LOGGER } from '../../app/observability/logger.js';
 import { NodeMetrics } from '../../app/observability/metrics.js';
 import { OrphanSweeper, type SweepReport } from '../../app/services/orphan-sweeper.js';
 import { CLUSTER_MARKER_KEY, type NamedStore } from '../../app/services/storage-identity.js';
-import { createTestDatabase, queryOnce } from '../support/postgres-server.js';
+import { createTestDatabase, queryOnce } from '../../scripts/local-services/postgres.js';
 import { storedFile, toLegacyLayout } from '../support/stored-bytes.js';
 import { api, KEYS, startTestNode, type TestNode } from '../support/test-node.js';
 

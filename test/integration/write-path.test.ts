@@ -14,8 +14,8 @@ import { createPostgresMetadataStore } from '../../app/adapters/metadata/postgre
 import { LocalFsBlobStore } from '../../app/adapters/blob/local-fs.js';
 import { migrateLegacyBlobs } from '../../app/services/blob-migration.js';
 import { startNodeProcess } from '../support/node-process.js';
-import { createTestDatabase, queryOnce } from '../support/postgres-server.js';
-import { freePort } from '../support/processes.js';
+import { createTestDatabase, queryOnce } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
 import { storedFile, unreferencedBlobKeys } from '../support/stored-bytes.js';
 import { api, startTestNode, type TestNode } from '../support/test-node.js';
 import { eventually } from '../support/wait.js';

@@ -13,11 +13,15 @@ import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDrillCommand } from '../../scripts/drill/cli.js';
-import { createLocalProvider } from '../../scripts/drill/local-provider.js';
+import { createLocalProvider } from '../../scripts/drill/local/provider.js';
 import type { DrillProvider } from '../../scripts/drill/provider.js';
 import { readProgress, runsDir, type RunProgress } from '../../scripts/drill/runner.js';
-import { scorecardHooks } from '../../scripts/drill/scorecard-hooks.js';
-import { credentialsOf, down, pgServers, REPO_ROOT, rehearsalOptions, sql, up } from '../../scripts/rehearsal/lifecycle.js';
+import { scorecardHooks } from '../../scripts/drill/local/scorecard-hooks.js';
+import { credentialsOf } from '../../scripts/local-credentials.js';
+import { down, up } from '../../scripts/rehearsal/lifecycle.js';
+import { rehearsalOptions, REPO_ROOT } from '../../scripts/rehearsal/paths.js';
+import { pgServers } from '../../scripts/rehearsal/pg-servers.js';
+import { sql } from '../../scripts/rehearsal/postgres.js';
 import { httpFrom, netnsAvailable } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
 import { sleep } from '../../scripts/rehearsal/state.js';

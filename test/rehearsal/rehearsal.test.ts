@@ -8,10 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsOf, down, isFullyUp, measureRtt, rehearsalOptions, setPartitions, stopRegionNodes, up } from '../../scripts/rehearsal/lifecycle.js';
+import { credentialsOf } from '../../scripts/local-credentials.js';
+import { down, isFullyUp, up } from '../../scripts/rehearsal/lifecycle.js';
+import { measureRtt, setPartitions } from '../../scripts/rehearsal/network.js';
+import { stopRegionNodes } from '../../scripts/rehearsal/nodes.js';
+import { rehearsalOptions } from '../../scripts/rehearsal/paths.js';
 import { httpFrom, namespaceExists, netnsAvailable, pingRtt, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
-import { isRunning, readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
+import { readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
+import { isRunning } from '../../scripts/local-services/pid-lock.js';
 import { regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
 import { downAbandonedRuns, ownedTestDir } from '../support/rehearsal-dirs.js';
 

@@ -32,9 +32,9 @@ import { FENCED_TAG } from '../../scripts/drill/aws/databases.js';
 import { createIoredisLockHome } from '../../scripts/drill/aws/lock-home-redis.js';
 import { createAwsProvider, type AwsProviderOptions } from '../../scripts/drill/aws/provider.js';
 import type { DrillProvider } from '../../scripts/drill/provider.js';
-import { startPostgres, startStandby, type PostgresServer, type StandbyServer } from './postgres-server.js';
-import { freePort } from './processes.js';
-import { startRedis, type RedisServer } from './redis-server.js';
+import { startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../../scripts/local-services/postgres.js';
+import { freePort } from '../../scripts/local-services/processes.js';
+import { startRedis, type RedisServer } from '../../scripts/local-services/redis.js';
 
 export const APP_ROLE = 'callfs_app';
 export const LOCK_TOKEN = 'lock-cache-auth-token-for-tests';

@@ -5,9 +5,9 @@
  * key prefix, own bucket).
  */
 import type { TestProject } from 'vitest/node';
-import { startPostgres } from './postgres-server.js';
-import { startRedis } from './redis-server.js';
-import { startS3 } from './s3-server.js';
+import { startPostgres } from '../../scripts/local-services/postgres.js';
+import { startRedis } from '../../scripts/local-services/redis.js';
+import { startS3 } from '../../scripts/local-services/s3.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, stopChild, waitForPort } from './processes.js';
+import { freePort, stopChild, waitForPort } from '../../scripts/local-services/processes.js';
 import { KEYS, SECRETS } from './test-node.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

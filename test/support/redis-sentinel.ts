@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, stopChild, waitForPort } from './processes.js';
+import { freePort, stopChild, waitForPort } from '../../scripts/local-services/processes.js';
 
 export const MASTER_NAME = 'mymaster';
 const HOST = '127.0.0.1';

@@ -7,13 +7,27 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { RDS_CA_BUNDLE_PATH } from '../../../infra/config/names.js';
-import { DatabaseUnreachableError, type DatabaseTarget } from './epoch-sql.js';
+import { BEGIN_READ_WRITE, type SqlStatement } from '../../../app/fencing/index.js';
+
+/** Where and as whom to connect (the region's `metadata-endpoint` and the shared credentials). */
+export interface DatabaseTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+/** The database did not accept a connection (refused, timed out, TLS failed): the region's data plane is out of reach. */
+export class DatabaseUnreachableError extends Error {
+  override readonly name = 'DatabaseUnreachable';
+}
 
 export interface DatabaseSessionOptions {
   readonly connectTimeoutMs?: number;
   readonly statementTimeoutMs?: number;
-  /** PEM of the CA bundle the server's certificate must chain to. */
-  readonly ca: string;
+  /** PEM of the CA bundle the server's certificate must chain to; absent: Node's CAs. */
+  readonly ca?: string;
 }
 
 /**
@@ -31,6 +45,7 @@ export function readCaBundle(path: string = RDS_CA_BUNDLE_PATH): string {
   }
 }
 
+/** Runs `work` on a new session to `target` and closes the session afterwards, whatever `work` did. */
 export async function withDatabaseSession<T>(target: DatabaseTarget, options: DatabaseSessionOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const statementTimeout = options.statementTimeoutMs ?? 5000;
   const client = new pg.Client({
@@ -39,7 +54,7 @@ export async function withDatabaseSession<T>(target: DatabaseTarget, options: Da
     database: target.database,
     user: target.user,
     password: target.password,
-    ssl: { rejectUnauthorized: true, ca: options.ca },
+    ssl: { rejectUnauthorized: true, servername: target.host, ...(options.ca === undefined ? {} : { ca: options.ca }) },
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     statement_timeout: statementTimeout,
     query_timeout: statementTimeout + 1000,
@@ -56,5 +71,17 @@ export async function withDatabaseSession<T>(target: DatabaseTarget, options: Da
     return await work(client);
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/** Runs `statement` in an explicit READ WRITE transaction on `client` (which works after a fence made the server read-only by default). */
+export async function inReadWriteTransaction(client: pg.Client, statements: readonly SqlStatement[]): Promise<void> {
+  await client.query(BEGIN_READ_WRITE);
+  try {
+    for (const statement of statements) await client.query(statement.text, [...statement.values]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
   }
 }

@@ -6,10 +6,7 @@
  * connect and command timeouts, no offline queue.
  */
 import { Redis } from 'ioredis';
-import { armLockHomeCall, DEFAULT_LOCK_KEY_PREFIX } from '../../../app/fencing/index.js';
-
-/** The lock key prefix of the nodes (RedisLockManager's default `keyPrefix`). */
-export const NODE_LOCK_KEY_PREFIX = DEFAULT_LOCK_KEY_PREFIX;
+import { armLockHomeCall } from '../../../app/fencing/index.js';
 
 export interface RedisTarget {
   readonly host: string;

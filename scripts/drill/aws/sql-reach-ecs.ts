@@ -23,7 +23,7 @@ import { DATABASE_NAME, parameterName } from '../../../infra/config/names.js';
 import { DRILL_SQL_CONTAINER_NAME, DRILL_SQL_STARTED_BY, drillSqlLogStream } from '../../../infra/config/drill-sql-runner.js';
 import type { Region } from '../../../regions/schema.js';
 import type { AwsCalls } from './aws-calls.js';
-import type { DatabaseTarget } from './epoch-sql.js';
+import type { DatabaseTarget } from './database-session.js';
 import { SqlReachUnavailableError, batchError, type RegionalSqlReach, type SqlBatchRows } from './sql-reach.js';
 
 /**

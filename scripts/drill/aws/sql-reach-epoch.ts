@@ -5,7 +5,7 @@
  */
 import { epochRecordFromRow, MARK_FENCED, READ_EPOCH_RECORD, writeEpochStatement, type EpochRecord, type SqlStatement } from '../../../app/fencing/index.js';
 import type { SqlBatch, SqlBatchStatement, SqlRow } from '../../../app/drill-sql/batch.js';
-import type { DatabaseTarget } from './epoch-sql.js';
+import type { DatabaseTarget } from './database-session.js';
 
 function inReadWriteTransaction(statement: SqlStatement): SqlBatchStatement[] {
   return [{ sql: 'BEGIN TRANSACTION READ WRITE' }, { sql: statement.text, params: [...statement.values] }, { sql: 'COMMIT' }];

@@ -18,7 +18,7 @@
 import { runSqlBatch, type SqlBatch, type SqlBatchResult } from '../../../app/drill-sql/batch.js';
 import type { Region } from '../../../regions/schema.js';
 import { withDatabaseSession, type DatabaseSessionOptions } from './database-session.js';
-import { DatabaseUnreachableError, type DatabaseTarget } from './epoch-sql.js';
+import { DatabaseUnreachableError, type DatabaseTarget } from './database-session.js';
 
 export type SqlVia = 'ecs' | 'direct' | 'auto';
 

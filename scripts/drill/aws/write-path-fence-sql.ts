@@ -1,6 +1,5 @@
 /**
- * @module The binding half of a fence on RDS, in SQL (a candidate for app/fencing at merge): the
- * nodes' application role loses its write privileges on the metadata tables and its sessions are
+ * @module The binding half of a fence on RDS, in SQL: the nodes' application role loses its write privileges on the metadata tables and its sessions are
  * ended. Unlike `default_transaction_read_only`, which any session may turn off for itself, a
  * session of the application role cannot give itself back a privilege it was revoked: only the
  * tables' owner can grant it. So the fence holds only when the application role owns none of the
@@ -18,6 +17,7 @@
  */
 import pg from 'pg';
 import type { SqlBatch, SqlBatchStatement, SqlRow } from '../../../app/drill-sql/batch.js';
+import { BEGIN_READ_WRITE, endedSessions, endRoleSessions } from '../../../app/fencing/index.js';
 
 /** The privileges the application role holds on every table and sequence of `schema`, and the fence takes back. */
 export const WRITE_PRIVILEGES = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] as const;
@@ -49,9 +49,6 @@ const WRITABLE_TABLES = `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON
     AND (has_table_privilege($1::text, c.oid, 'INSERT') OR has_table_privilege($1::text, c.oid, 'UPDATE') OR has_table_privilege($1::text, c.oid, 'DELETE') OR has_table_privilege($1::text, c.oid, 'TRUNCATE'))
   ORDER BY 1`;
 
-/** Sessions of the role ended: later statements of the role run under the new privileges. */
-const END_SESSIONS = 'SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::text AS ended FROM pg_stat_activity WHERE usename = $1::text AND pid <> pg_backend_pid()';
-
 /**
  * Statements that revoke the write privileges of `appRole` on every table and sequence of
  * `schema`, end its sessions and list what it may still write; `fenceOutcome` reads them.
@@ -61,13 +58,13 @@ export function writePathFenceStatements(appRole: string, schema = METADATA_SCHE
   const ns = pg.escapeIdentifier(schema);
   return [
     { sql: UNBINDABLE, params: [appRole, schema], stopIfRows: true },
-    { sql: 'BEGIN TRANSACTION READ WRITE' },
+    { sql: BEGIN_READ_WRITE },
     { sql: `REVOKE ${WRITE_PRIVILEGES.join(', ')} ON ALL TABLES IN SCHEMA ${ns} FROM ${role}` },
     { sql: `REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA ${ns} FROM ${role}` },
     { sql: 'COMMIT' },
     // Sessions that began a write before the revocation finish it or fail; ending them makes every
     // later statement of the role run under the new privileges.
-    { sql: END_SESSIONS, params: [appRole] },
+    { sql: endRoleSessions(appRole).text, params: [...endRoleSessions(appRole).values] },
     { sql: WRITABLE_TABLES, params: [appRole, schema] },
   ];
 }
@@ -77,7 +74,7 @@ export function fenceOutcome(appRole: string, rows: readonly (readonly SqlRow[])
   if (stoppedAt !== null) throw new Error(`the fence cannot bind the nodes' role: ${String(rows[stoppedAt]?.[0]?.['problem'] ?? 'unknown reason')}`);
   const still = (rows[rows.length - 1] ?? []).map((r) => String(r['relname']));
   if (still.length > 0) throw new Error(`the fence did not bind: ${appRole} may still write to ${still.join(', ')} (through PUBLIC or a role it belongs to)`);
-  return { sessionsEnded: Number(rows[rows.length - 2]?.[0]?.['ended'] ?? 0) };
+  return { sessionsEnded: endedSessions(rows[rows.length - 2]?.[0] as { ended?: string } | undefined) };
 }
 
 /** Gives `appRole` its write path back (on a promoted database, whose catalog came from the fenced one). */
@@ -86,7 +83,7 @@ export function restoreWritePathBatch(appRole: string, schema = METADATA_SCHEMA)
   const ns = pg.escapeIdentifier(schema);
   return {
     statements: [
-      { sql: 'BEGIN TRANSACTION READ WRITE' },
+      { sql: BEGIN_READ_WRITE },
       { sql: `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${ns} TO ${role}` },
       { sql: `GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${ns} TO ${role}` },
       { sql: 'COMMIT' },

@@ -1,6 +1,7 @@
 /**
- * Helpers for the servers tests start: free loopback ports, waiting for a port to accept
- * connections, and stopping exactly the child we started (by PID) and waiting for it to exit.
+ * @module What every loopback service of a local setup needs from the OS: a free loopback port,
+ * waiting until a port accepts connections, and stopping exactly the child we started (by PID)
+ * and waiting for it to exit.
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';

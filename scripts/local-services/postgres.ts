@@ -1,15 +1,16 @@
 /**
- * A private PostgreSQL cluster for tests, from the machine's Debian binaries
- * (/usr/lib/postgresql/N/bin), run as the `postgres` OS user when we are root, listening on a free
- * loopback port with its socket in a private directory. Each test file creates its own database.
+ * @module A private PostgreSQL cluster on a free loopback port, for the tests and the bench: the
+ * machine's binaries (postgres-binaries.ts), run as the `postgres` OS user when we are root, its
+ * socket in a private directory. Each test file creates its own database (`createTestDatabase`).
  * `startStandby` adds a streaming replica of such a cluster, which a test can promote.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { initdbArgs, postgresOsUser, requirePostgresBinDir, RUNNING_AS_ROOT } from './postgres-binaries.js';
 import { freePort, stopChild, waitForPort } from './processes.js';
 
 export interface PostgresServer {
@@ -30,23 +31,9 @@ export interface StandbyServer extends PostgresServer {
 
 const runFile = promisify(execFile);
 
-function findBinDir(): string {
-  const base = '/usr/lib/postgresql';
-  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))) : [];
-  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
-  if (newest === undefined) throw new Error('PostgreSQL server binaries not found: apt-get install postgresql-15');
-  return join(base, newest, 'bin');
-}
-
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
 /** Postgres refuses to run as root: as root, run its binaries as the `postgres` OS user. */
 function postgresIds(): { uid: number; gid: number } | Record<string, never> {
-  if (!isRoot) return {};
-  return {
-    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
-  };
+  return RUNNING_AS_ROOT ? postgresOsUser() : {};
 }
 
 /** A private directory, owned by the user the server runs as, to hold its data and socket. */
@@ -59,10 +46,10 @@ function privateBase(): string {
 }
 
 export async function startPostgres(): Promise<PostgresServer> {
-  const binDir = findBinDir();
+  const binDir = requirePostgresBinDir();
   const base = privateBase();
   const dataDir = join(base, 'data');
-  execFileSync(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'], { stdio: 'ignore', ...postgresIds() });
+  execFileSync(join(binDir, 'initdb'), initdbArgs(dataDir), { stdio: 'ignore', ...postgresIds() });
   return superviseCluster(binDir, base, dataDir);
 }
 

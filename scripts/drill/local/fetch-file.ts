@@ -5,7 +5,7 @@
  */
 import { httpFrom } from '../../rehearsal/netns.js';
 import type { FetchFile } from '../scorecard.js';
-import { httpCall } from './http-client.js';
+import { httpCall } from '../load/http-client.js';
 
 export function directFetchFile(baseUrl: string, apiKey: string, timeoutMs = 10_000): FetchFile {
   const base = baseUrl.replace(/\/+$/, '');

@@ -23,9 +23,9 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { primaryTarget, replicaTarget, sql, type PgTarget } from '../rehearsal/lifecycle.js';
-import { DATABASE, type RehearsalPlan } from '../rehearsal/topology.js';
-import type { AuditReport, DanglingEntry, OrphanBlob, RegionAudit } from './scorecard.js';
+import { type PgTarget, primaryTarget, replicaTarget, sql } from '../../rehearsal/postgres.js';
+import { DATABASE, type RehearsalPlan } from '../../rehearsal/topology.js';
+import type { AuditReport, DanglingEntry, OrphanBlob, RegionAudit } from '../scorecard.js';
 
 export interface RehearsalAuditOptions {
   /** Region whose database is the writable primary now; default: found by asking every database. */

@@ -4,13 +4,17 @@
  * only `--to`). Prints a JSON report: files taken over per node, and how many files of the old
  * holder have no copy anywhere (those come back only if the old node does). Exit codes: 0 done,
  * 2 bad arguments or configuration, 1 the database could not be reached.
+ *
+ * It sits beside `npm run admin` (main.ts): both are the operator's commands on a running
+ * cluster, built into the image with the node (dist/app/admin/), unlike the scripts/ tools that
+ * run a rehearsal or a drill from a workstation.
  */
 import process from 'node:process';
-import { createPostgresMetadataStore } from './adapters/metadata/postgres.js';
-import { readCommandLine, usageError } from './cli/command-line.js';
-import { ConfigError, loadConfig } from './config/load.js';
-import { readFileOrNull } from './read-config-file.js';
-import { promoteHolder } from './services/replication.js';
+import { createPostgresMetadataStore } from '../adapters/metadata/postgres.js';
+import { readCommandLine, usageError } from '../cli/command-line.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { readFileOrNull } from '../read-config-file.js';
+import { promoteHolder } from '../services/replication.js';
 
 const USAGE = `usage: npm run promote -- --config FILE --from NODE [--to NODE]
 

@@ -8,20 +8,20 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentialsOf, loadPlan, rehearsalOptions } from '../rehearsal/lifecycle.js';
-import { sleep } from '../rehearsal/state.js';
-import type { RehearsalOptions } from '../rehearsal/topology.js';
-import type { ScorecardHooks } from './cli.js';
+import { credentialsOf } from '../../local-credentials.js';
+import { loadPlan, rehearsalOptions } from '../../rehearsal/paths.js';
+import { sleep } from '../../rehearsal/state.js';
+import type { RehearsalOptions } from '../../rehearsal/topology.js';
+import type { ScorecardHooks } from '../cli.js';
 import { auditRehearsal, removeRehearsalOrphan } from './audit.js';
-import { REPLICA_LAG_BOUND_MS } from './drills.js';
-import { DNS_TTL } from '../rehearsal/dns.js';
-import { readOpLog, type OpRecord } from './load/agent.js';
-import { namespaceFetchFile } from './load/fetch-file.js';
-import { startLoad, type LoadFleet } from './load/fleet.js';
-import type { DrillProvider } from './provider.js';
-import { printScorecard, writeScorecard } from './report.js';
-import type { RunOutcome, RunProgress } from './runner.js';
-import { scoreDrill, type StepTiming } from './scorecard.js';
+import { DNS_TTL } from '../../rehearsal/dns.js';
+import { readOpLog, type OpRecord } from '../load/agent.js';
+import { namespaceFetchFile } from './fetch-file.js';
+import { startLoad, type LoadFleet } from '../load/fleet.js';
+import { REPLICA_LAG_BOUND_MS, type DrillProvider } from '../provider.js';
+import { printScorecard, writeScorecard } from '../report.js';
+import type { RunOutcome, RunProgress } from '../runner.js';
+import { scoreDrill, type StepTiming } from '../scorecard.js';
 
 export interface ScorecardHookOptions {
   readonly rehearsal?: RehearsalOptions;
