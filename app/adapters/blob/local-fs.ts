@@ -5,7 +5,8 @@
  * partial file. A fresh versioned key (`WriteOptions.fresh`) is written in place (O_EXCL, fsync
  * the file and its directory): nobody reads it before the metadata commit names it, so a rename
  * would buy nothing. Nothing the store opens can be outside the root or reached through a symbolic
- * link, checked at every operation (never remembered): on Linux each operation opens its
+ * link, checked at every operation (a kept descriptor of a versioned blob, see open-blobs.ts, is
+ * checked against its path before each use): on Linux each operation opens its
  * directory (or file) without following a link in the last component, checks through
  * `/proc/self/fd` that the descriptor is the very path under the root it asked for, and then acts
  * on names inside that descriptor, so swapping a directory for a link in between changes nothing.
@@ -21,6 +22,8 @@ import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { AppError, isAppError } from '../../errors/app-error.js';
 import type { BlobReadResult, BlobStore, ListFilesOptions, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
+import { isBlobKey } from '../../domain/blob-key.js';
+import { OpenBlobs } from './open-blobs.js';
 
 const TEMP_PREFIX = '.callfs-tmp-';
 /** Stored files and directories are the node user's alone. */
@@ -106,6 +109,8 @@ export class LocalFsBlobStore implements BlobStore {
   readonly #dirSyncs = new Map<string, DirSync>();
   /** Directories of versioned keys whose entries are known to be durable. */
   readonly #durableDirs = new Set<string>();
+  /** Descriptors of versioned blobs kept between reads (checked against their path on every use). */
+  readonly #openBlobs = new OpenBlobs();
 
   constructor(options: { rootPath: string }) {
     this.#root = resolve(options.rootPath);
@@ -216,6 +221,11 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   /** Opens a stored file for reading, without following a link anywhere on its way. */
+  /** Where a versioned blob's key is under the real root: what `/proc/self/fd` names for a descriptor opened on it. */
+  #expectedPath(blobKey: string): string {
+    return join(this.#realRoot, blobKey);
+  }
+
   async #openFile(key: string): Promise<number> {
     const { dir, name } = splitKey(key);
     await this.init();
@@ -315,6 +325,10 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
+    // A versioned blob's bytes never change: a descriptor kept from an earlier read serves it.
+    const keep = this.#rootFd !== null && isBlobKey(key);
+    const kept = keep ? this.#openBlobs.read(key, this.#expectedPath(key), options.range) : null;
+    if (kept !== null) return kept;
     let fd: number;
     try {
       fd = await this.#openFile(key);
@@ -329,6 +343,8 @@ export class LocalFsBlobStore implements BlobStore {
         fsClose(fd, () => undefined);
         return { stream: Readable.from([]), size: info.size };
       }
+      const adopted = keep ? this.#openBlobs.adopt(key, this.#expectedPath(key), fd, info.size, range) : null;
+      if (adopted !== null) return { stream: adopted, size: info.size };
       // A known end spares the extra read that would only discover end-of-file.
       const stream = createReadStream('', { fd, autoClose: true, start: range?.start ?? 0, end: range?.end ?? info.size - 1 });
       return { stream, size: info.size };
@@ -339,6 +355,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
+    this.#openBlobs.forget(key);
     await this.#inParent(key, async (dir, name) => {
       await unlink(`${dir.path}/${name}`).catch((error: unknown) => {
         if (errnoOf(error) !== 'ENOENT') throw error;
@@ -357,6 +374,7 @@ export class LocalFsBlobStore implements BlobStore {
 
   async removeDirectory(key: string): Promise<void> {
     if (key === '') return;
+    this.#openBlobs.forget(key);
     await this.#inParent(key, async (dir, name) => {
       await rmdir(`${dir.path}/${name}`).catch((error: unknown) => {
         const code = errnoOf(error);
@@ -385,6 +403,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async move(fromKey: string, toKey: string): Promise<void> {
+    this.#openBlobs.forget(fromKey);
     let source: DirHandle | null = null;
     let target: DirHandle | null = null;
     try {
@@ -495,6 +514,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
+    this.#openBlobs.clear();
     const fd = this.#rootFd;
     this.#rootFd = null;
     if (fd !== null) await closeFd(fd).catch(() => undefined);
