@@ -15,6 +15,7 @@ import { H } from '../../headers.js';
 import { entryHeaders, listingItem } from '../../entry-headers.js';
 import type { HonoEnv } from '../../env.js';
 import { forwardToHolder } from '../../peer-forward.js';
+import { requestHeaders } from '../../request-headers.js';
 import { pathAfter } from '../../request-path.js';
 
 export const FILES_ROUTE = '/v1/files/*';
@@ -42,14 +43,16 @@ async function getFile(c: Context<HonoEnv>): Promise<Response> {
 
 async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Promise<Response> {
   const headers = entryHeaders(entry);
+  const asked = requestHeaders(c);
+  const etag = headers['ETag'] ?? etagOf(entry);
   const outcome = evaluatePreconditions(
     {
-      ifMatch: c.req.header('if-match'),
-      ifNoneMatch: c.req.header('if-none-match'),
-      ifModifiedSince: c.req.header('if-modified-since'),
-      ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+      ifMatch: asked['if-match'],
+      ifNoneMatch: asked['if-none-match'],
+      ifModifiedSince: asked['if-modified-since'],
+      ifUnmodifiedSince: asked['if-unmodified-since'],
     },
-    { etag: etagOf(entry), lastModified: entry.mtime },
+    { etag, lastModified: entry.mtime },
     true,
   );
   if (outcome === 'failed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
@@ -57,8 +60,8 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
     delete headers['Content-Type'];
     return sendStream(c, 304, headers, null);
   }
-  const ifRange = c.req.header('if-range');
-  const rangeHeader = ifRange === undefined || ifRange === etagOf(entry) ? c.req.header('range') : undefined;
+  const ifRange = asked['if-range'];
+  const rangeHeader = ifRange === undefined || ifRange === etag ? asked['range'] : undefined;
   const range = resolveRange(rangeHeader, entry.size);
   if (range.kind === 'unsatisfiable') {
     c.header('Content-Range', `bytes */${entry.size}`);
