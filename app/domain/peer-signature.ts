@@ -61,9 +61,14 @@ export interface SignedRequest {
 
 /** The exact text a signature is computed over; JSON keeps every field unambiguous. */
 function canonical(request: SignedRequest): string {
-  const names = new Set<string>(SIGNED_HEADERS);
-  for (const name of request.headerNames) if (isSignedHeader(name)) names.add(name.toLowerCase());
-  const headers = [...names].sort().map((name) => [name, request.header(name) ?? null]);
+  const names: string[] = [...SIGNED_HEADERS];
+  for (const name of request.headerNames) {
+    if (!isSignedHeader(name)) continue;
+    const lower = name.toLowerCase();
+    if (!names.includes(lower)) names.push(lower);
+  }
+  names.sort();
+  const headers = names.map((name) => [name, request.header(name) ?? null]);
   return JSON.stringify([VERSION, request.method.toUpperCase(), request.target, headers]);
 }
 
@@ -85,10 +90,24 @@ export function bodyMac(secret: string, signature: string): Hmac {
 
 /** Signs a request given as a plain header record (names in any case); returns the signature. */
 export function signHeaders(secret: string, method: string, target: string, headers: Readonly<Record<string, string>>): string {
+  const names = Object.keys(headers);
+  if (names.every((name) => name === name.toLowerCase())) {
+    return signPeerRequest(secret, { method, target, headerNames: names, header: (name) => (Object.hasOwn(headers, name) ? headers[name] : undefined) });
+  }
   const lower = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
   return signPeerRequest(secret, { method, target, headerNames: lower.keys(), header: (name) => lower.get(name) });
 }
 
+/** Nonces are cut from random bytes fetched 8 KiB at a time (one system call per 512 nonces). */
+let noncePool = Buffer.alloc(0);
+let nonceOffset = 0;
+
 export function newNonce(): string {
-  return randomBytes(16).toString('hex');
+  if (nonceOffset + 16 > noncePool.length) {
+    noncePool = randomBytes(8192);
+    nonceOffset = 0;
+  }
+  const nonce = noncePool.toString('hex', nonceOffset, nonceOffset + 16);
+  nonceOffset += 16;
+  return nonce;
 }
