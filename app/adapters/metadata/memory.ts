@@ -265,6 +265,12 @@ export class MemoryMetadataStore
     return true;
   }
 
+  async claimPeerNonces(nonces: readonly string[], ttlMs: number): Promise<ReadonlySet<string>> {
+    const claimed = new Set<string>();
+    for (const nonce of nonces) if (await this.claimPeerNonce(nonce, ttlMs)) claimed.add(nonce);
+    return claimed;
+  }
+
   // ---- fencing and positions --------------------------------------------------------------
 
   async readEpoch(): Promise<EpochState> {
