@@ -24,8 +24,8 @@ import { Readable } from 'node:stream';
 const IDLE_MS = 5_000;
 /** Most descriptors kept open at once. */
 const MAX_OPEN = 512;
-/** Bytes asked of the kernel per read: large reads keep big transfers off the thread pool. */
-const READ_BYTES = 1024 * 1024;
+/** Bytes asked of the kernel per read, as fs streams do: larger buffers come from fresh mappings (page faults on every read), which cost more than the extra reads save. */
+const READ_BYTES = 64 * 1024;
 /** Blobs up to this size keep their bytes in memory too (read once, then served without any read). */
 const SMALL_BLOB_BYTES = 64 * 1024;
 /** Most bytes of small blobs held in memory at once. */
