@@ -57,6 +57,8 @@ export function frame(services: AppServices, options: FrameOptions): MiddlewareH
   const servedBy = `${services.instanceId}; region=${services.region}`;
   // Region hops: 0 for an answer made here; a forwarded answer replaces it (peer-forward.ts).
   const allFixed: ReadonlyArray<readonly [string, string]> = [...fixedHeaders, [H.servedBy, servedBy], [H.regionHops, '0']];
+  // The log level is fixed for the process: when access lines would be dropped, none is built.
+  const accessLog = options.accessLog && services.logger.enabled?.('info') !== false;
   return async (c, next) => {
     const started = performance.now();
     const incoming = c.env.incoming;
@@ -85,7 +87,7 @@ export function frame(services: AppServices, options: FrameOptions): MiddlewareH
     const status = c.get('sentStatus') ?? c.res.status;
     const route = c.get('routeTemplate') ?? routeTemplateOf(c.req.path);
     services.metrics.httpRequest(c.req.method, route, status, (performance.now() - started) / 1000);
-    if (!options.accessLog) return;
+    if (!accessLog) return;
     const line = (finalStatus: number, bytes: number, complete: boolean): void => {
       const caller = c.get('userId') ?? (c.get('peerFrom') === undefined ? '-' : `peer:${c.get('peerFrom')}`);
       services.logger.info('request', {
