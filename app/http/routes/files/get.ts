@@ -7,7 +7,7 @@
  */
 import type { Context, Hono } from 'hono';
 import type { Entry } from '../../../domain/entry.js';
-import { etagOf } from '../../../domain/entry.js';
+import { entryFingerprint, etagOf } from '../../../domain/entry.js';
 import { evaluatePreconditions, resolveRange } from '../../../domain/http-conditions.js';
 import { AppError } from '../../../errors/app-error.js';
 import { sendStream } from '../../body.js';
@@ -19,6 +19,7 @@ import { requestHeaders } from '../../request-headers.js';
 import { pathAfter } from '../../request-path.js';
 
 export const FILES_ROUTE = '/v1/files/*';
+const VOUCHED_ENTRY = H.vouchedEntry.toLowerCase();
 
 export function registerFilesGet(app: Hono<HonoEnv>): void {
   app.get('/v1/files', getFile);
@@ -29,7 +30,9 @@ async function getFile(c: Context<HonoEnv>): Promise<Response> {
   c.set('routeTemplate', FILES_ROUTE);
   const { path } = pathAfter(c, '/v1/files');
   const services = c.get('services');
-  const entry = await services.files.stat(path);
+  // A read forwarded by a peer names the entry the peer decided on (signed with the call).
+  const vouched = c.get('peer') === undefined ? undefined : requestHeaders(c)[VOUCHED_ENTRY];
+  const entry = await services.files.stat(path, vouched);
   const isHead = c.req.method === 'HEAD';
   if (entry.type === 'directory') {
     const headers = entryHeaders(entry);
@@ -73,7 +76,10 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
   }
   const services = c.get('services');
   const location = await services.files.context.locateForRead(entry);
-  if (location.kind === 'remote') return forwardToHolder(c, location.instanceId);
+  if (location.kind === 'remote') {
+    c.set('vouchedEntry', entryFingerprint(entry));
+    return forwardToHolder(c, location.instanceId);
+  }
   // No abort signal needed: sendStream destroys the stream when the client goes away.
   const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined);
   if (read.entry !== entry) {
