@@ -16,7 +16,8 @@
  * An attacker who captures a call can therefore not change its body, headers, target or
  * destination; replays are refused by the receiver's nonce check (services/signed-peer-client.ts).
  */
-import { createHmac, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
+import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
+import { pooledRandomHex } from './random-hex.js';
 
 /** Headers of the peer protocol (lower case, as Node presents them). */
 export const PEER_HEADERS = {
@@ -98,16 +99,5 @@ export function signHeaders(secret: string, method: string, target: string, head
   return signPeerRequest(secret, { method, target, headerNames: lower.keys(), header: (name) => lower.get(name) });
 }
 
-/** Nonces are cut from random bytes fetched 8 KiB at a time (one system call per 512 nonces). */
-let noncePool = Buffer.alloc(0);
-let nonceOffset = 0;
-
-export function newNonce(): string {
-  if (nonceOffset + 16 > noncePool.length) {
-    noncePool = randomBytes(8192);
-    nonceOffset = 0;
-  }
-  const nonce = noncePool.toString('hex', nonceOffset, nonceOffset + 16);
-  nonceOffset += 16;
-  return nonce;
-}
+/** A call's one-time nonce: 16 random bytes, from a pool (one system call per 512 nonces). */
+export const newNonce: () => string = pooledRandomHex(16);

@@ -6,24 +6,14 @@
  * and `X-CallFS-Served-By` naming this node and its region (a forwarded answer carries the
  * holder's instead).
  */
-import { randomBytes } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import { pooledRandomHex } from '../../domain/random-hex.js';
 import type { HonoEnv } from '../env.js';
 import { H, HSTS, SECURITY_HEADERS } from '../headers.js';
 import type { AppServices } from '../services.js';
 
-/** Request ids come from a pool of random bytes refilled 8 KiB at a time (one syscall per 1024 ids). */
-let pool = Buffer.alloc(0);
-let offset = 0;
-function nextRequestId(): string {
-  if (offset + 8 > pool.length) {
-    pool = randomBytes(8192);
-    offset = 0;
-  }
-  const id = pool.toString('hex', offset, offset + 8);
-  offset += 8;
-  return id;
-}
+/** Request ids: 8 random bytes each, from a pool (one system call per 1024 ids). */
+const nextRequestId = pooledRandomHex(8);
 
 /** Request ids we accept from a client or a peer: short, printable, no spaces or quotes. */
 const REQUEST_ID = /^[A-Za-z0-9._:/+=@-]{1,128}$/;
