@@ -37,15 +37,18 @@ class SlowStore implements PeerNonceStore {
 }
 
 describe('NonceClaims', () => {
-  it('sends the first claim at once and the ones arriving meanwhile as one batch', async () => {
+  it('sends claims at once while two are on their way, and the ones arriving meanwhile as one batch', async () => {
     const store = new SlowStore();
     const claims = new NonceClaims(store, 60_000);
     const first = claims.claim('n1');
-    const rest = ['n2', 'n3', 'n1'].map((n) => claims.claim(n));
-    expect(store.batches).toEqual([['n1']]);
+    const second = claims.claim('n2');
+    const rest = ['n3', 'n4', 'n1'].map((n) => claims.claim(n));
+    expect(store.batches).toEqual([['n1'], ['n2']]);
     await store.answer();
     expect(await first).toBe(true);
-    expect(store.batches).toEqual([['n1'], ['n2', 'n3', 'n1']]);
+    expect(store.batches).toEqual([['n1'], ['n2'], ['n3', 'n4', 'n1']]);
+    await store.answer();
+    expect(await second).toBe(true);
     await store.answer();
     // n1 was claimed by the first round trip: its second use is a replay.
     expect(await Promise.all(rest)).toEqual([true, true, false]);
@@ -56,12 +59,15 @@ describe('NonceClaims', () => {
     const claims = new NonceClaims(store, 60_000);
     const first = claims.claim('a');
     const second = claims.claim('b');
+    const third = claims.claim('c');
     store.failNext = true;
     const refused = expect(first).rejects.toThrow('primary unreachable');
     await store.answer();
     await refused;
     await store.answer();
     expect(await second).toBe(true);
+    await store.answer();
+    expect(await third).toBe(true);
   });
 
   it('claims one nonce at a time from a store without batches', async () => {
