@@ -53,6 +53,24 @@ export function etagOf(entry: Entry): string {
   return `"${entry.ctime.getTime().toString(36)}-${entry.version.toString(36)}-${entry.size.toString(36)}"`;
 }
 
+const fingerprints = new WeakMap<Entry, string>();
+
+/**
+ * Every field of an entry that a read's answer depends on, as one header-safe string: two entries
+ * with the same fingerprint answer a GET or HEAD alike. A forwarding node sends the fingerprint
+ * of the entry it has just read with its changes synced, so the holder can tell that its own
+ * cached entry is that one (see EntryCache.get).
+ */
+export function entryFingerprint(entry: Entry): string {
+  let fingerprint = fingerprints.get(entry);
+  if (fingerprint === undefined) {
+    const fields = [entry.type, entry.version, entry.size, entry.mtime.getTime(), entry.ctime.getTime(), entry.mode, entry.owner, entry.blobKey ?? '-', entry.backendType, entry.instanceId ?? '-', entry.originInstanceId ?? '-'];
+    fingerprint = fields.map((field) => encodeURIComponent(String(field))).join(' ');
+    fingerprints.set(entry, fingerprint);
+  }
+  return fingerprint;
+}
+
 /** RFC 3339 with second precision in UTC, as CallFS prints `mtime`. */
 export function formatMtime(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -16,7 +16,8 @@
  * An attacker who captures a call can therefore not change its body, headers, target or
  * destination; replays are refused by the receiver's nonce check (services/signed-peer-client.ts).
  */
-import { createHmac, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
+import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
+import { pooledRandomHex } from './random-hex.js';
 
 /** Headers of the peer protocol (lower case, as Node presents them). */
 export const PEER_HEADERS = {
@@ -61,9 +62,14 @@ export interface SignedRequest {
 
 /** The exact text a signature is computed over; JSON keeps every field unambiguous. */
 function canonical(request: SignedRequest): string {
-  const names = new Set<string>(SIGNED_HEADERS);
-  for (const name of request.headerNames) if (isSignedHeader(name)) names.add(name.toLowerCase());
-  const headers = [...names].sort().map((name) => [name, request.header(name) ?? null]);
+  const names: string[] = [...SIGNED_HEADERS];
+  for (const name of request.headerNames) {
+    if (!isSignedHeader(name)) continue;
+    const lower = name.toLowerCase();
+    if (!names.includes(lower)) names.push(lower);
+  }
+  names.sort();
+  const headers = names.map((name) => [name, request.header(name) ?? null]);
   return JSON.stringify([VERSION, request.method.toUpperCase(), request.target, headers]);
 }
 
@@ -85,10 +91,13 @@ export function bodyMac(secret: string, signature: string): Hmac {
 
 /** Signs a request given as a plain header record (names in any case); returns the signature. */
 export function signHeaders(secret: string, method: string, target: string, headers: Readonly<Record<string, string>>): string {
+  const names = Object.keys(headers);
+  if (names.every((name) => name === name.toLowerCase())) {
+    return signPeerRequest(secret, { method, target, headerNames: names, header: (name) => (Object.hasOwn(headers, name) ? headers[name] : undefined) });
+  }
   const lower = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
   return signPeerRequest(secret, { method, target, headerNames: lower.keys(), header: (name) => lower.get(name) });
 }
 
-export function newNonce(): string {
-  return randomBytes(16).toString('hex');
-}
+/** A call's one-time nonce: 16 random bytes, from a pool (one system call per 512 nonces). */
+export const newNonce: () => string = pooledRandomHex(16);

@@ -30,6 +30,8 @@ export interface HonoEnv {
     openedBody: Readable;
     /** Authenticated as an internal call (`/v1/internal/*`): peer signature or internal secret. */
     internalAuth: boolean;
+    /** Fingerprint of the entry a forwarded read was decided on, sent to the holder. */
+    vouchedEntry: string;
     /** Consistency token a write's commit returned (covers the commit; saves asking the primary again). */
     writeToken: string;
   };

@@ -16,6 +16,8 @@ export const H = {
   consistencyWait: 'X-CallFS-Consistency-Wait-Ms',
   readThrough: 'X-CallFS-Read-Through',
   regionHops: 'X-CallFS-Region-Hops',
+  /** On a forwarded read: the fingerprint of the entry the forwarder read (signed, honoured from peers only). */
+  vouchedEntry: 'X-CallFS-Vouched-Entry',
 } as const;
 
 /** Security headers CallFS sets on every response (reference §1.2). */

@@ -22,6 +22,7 @@ import { consistencyToken } from './middleware/consistency.js';
 import { H } from './headers.js';
 
 const FORWARDED_REQUEST_HEADERS = ['x-callfs-replication', 'content-type', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept'];
+const VOUCHED_ENTRY = H.vouchedEntry.toLowerCase();
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'x-request-id', 'date']);
 
 /**
@@ -47,6 +48,8 @@ export async function forwardRequest(c: Context<HonoEnv>, to: Forward): Promise<
   headers['x-request-id'] = c.get('requestId');
   const traceparent = c.get('traceparent');
   if (traceparent !== undefined) headers['traceparent'] = traceparent;
+  const vouched = c.get('vouchedEntry');
+  if (vouched !== undefined) headers[VOUCHED_ENTRY] = vouched;
   const url = c.req.url;
   const query = url.indexOf('?');
   const method = c.req.method;

@@ -20,9 +20,21 @@ export function rawPathname(c: Context<HonoEnv>): string {
   return url.slice(start, end);
 }
 
+/** Paths parsed lately, by their encoded form: parsing is pure, and hot paths are asked for again and again. */
+const parsed = new Map<string, ParsedPath>();
+const MAX_PARSED = 1024;
+
 /** Parses the path after `prefix` (e.g. `/v1/files`); `/v1/files` and `/v1/files/` are the root. */
 export function pathAfter(c: Context<HonoEnv>, prefix: string): ParsedPath {
   const pathname = rawPathname(c);
   const rest = pathname.slice(prefix.length);
-  return parseUrlPath(rest.startsWith('/') ? rest.slice(1) : rest);
+  const encoded = rest.startsWith('/') ? rest.slice(1) : rest;
+  let path = parsed.get(encoded);
+  if (path === undefined) {
+    // A path that does not parse throws here and is never remembered.
+    path = parseUrlPath(encoded);
+    if (parsed.size >= MAX_PARSED) parsed.clear();
+    parsed.set(encoded, path);
+  }
+  return path;
 }

@@ -10,6 +10,8 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /** False when lines of `level` are dropped, so a caller can skip building them (absent: assume kept). */
+  enabled?(level: LogLevel): boolean;
 }
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -39,6 +41,7 @@ export function createLogger(options: { level: LogLevel; format: 'json' | 'conso
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+    enabled: (level) => RANK[level] >= min,
   };
 }
 
@@ -49,7 +52,8 @@ export function withFields(logger: Logger, fields: LogFields): Logger {
     info: (m, f) => logger.info(m, { ...fields, ...f }),
     warn: (m, f) => logger.warn(m, { ...fields, ...f }),
     error: (m, f) => logger.error(m, { ...fields, ...f }),
+    enabled: (level) => logger.enabled?.(level) ?? true,
   };
 }
 
-export const SILENT_LOGGER: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+export const SILENT_LOGGER: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, enabled: () => false };

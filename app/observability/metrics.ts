@@ -6,7 +6,10 @@
 import process from 'node:process';
 import type { BackendType } from '../domain/entry.js';
 import type { FileOperation, LinkOutcome, Telemetry } from '../ports/telemetry.js';
-import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
+import { Counter, Gauge, Histogram, Registry, type HistogramSeries } from './prometheus.js';
+
+/** Most (method, status, route) combinations whose series are kept at hand; beyond, looked up each time. */
+const MAX_REMEMBERED_SERIES = 1024;
 
 /**
  * POST series first, file uploads leading: CallFS's test 01 reads the first `method="POST"` line
@@ -33,6 +36,8 @@ export class NodeMetrics implements Telemetry {
   readonly #lockDuration = this.registry.register(new Histogram('callfs_lock_operation_duration_seconds', 'Time spent waiting for locks.'));
   readonly #errors = this.registry.register(new Counter('callfs_errors_total', 'Errors answered, by component and code.'));
   readonly #cache = this.registry.register(new Counter('callfs_metadata_cache_lookups_total', 'Metadata cache lookups by result.'));
+  /** The request counter's and duration histogram's series of each method, status and route seen. */
+  readonly #httpSeries = new Map<string, { count: { value: number }; duration: HistogramSeries }>();
   readonly #swept = this.registry.register(new Counter('callfs_sweeper_objects_total', 'Objects handled by the orphan sweeper, by action (remove-temporary, quarantine, purge).'));
 
   constructor(activeLocks: () => number) {
@@ -48,8 +53,15 @@ export class NodeMetrics implements Telemetry {
   }
 
   httpRequest(method: string, route: string, status: number, seconds: number): void {
-    this.#httpRequests.inc({ method, path: route, status_code: String(status) });
-    this.#httpDuration.observe({ method, path: route }, seconds);
+    // Every request records here: its two series are looked up by one short key, not by labels.
+    const key = `${method} ${status} ${route}`;
+    let series = this.#httpSeries.get(key);
+    if (series === undefined) {
+      series = { count: this.#httpRequests.series({ method, path: route, status_code: String(status) }), duration: this.#httpDuration.series({ method, path: route }) };
+      if (this.#httpSeries.size < MAX_REMEMBERED_SERIES) this.#httpSeries.set(key, series);
+    }
+    series.count.value += 1;
+    this.#httpDuration.record(series.duration, seconds);
   }
 
   error(component: string, code: string): void {

@@ -39,10 +39,18 @@ export class Counter implements Family {
   }
 
   inc(labels: Labels = {}, by = 1): void {
+    this.series(labels).value += by;
+  }
+
+  /** The series of `labels` (created at 0): a hot path keeps it and adds to its `value` directly. */
+  series(labels: Labels): { value: number } {
     const key = keyOf(labels);
-    const series = this.#series.get(key);
-    if (series) series.value += by;
-    else this.#series.set(key, { labels, value: by });
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = { labels, value: 0 };
+      this.#series.set(key, series);
+    }
+    return series;
   }
 
   render(): string {
@@ -78,8 +86,15 @@ export class Collected implements Family {
   }
 }
 
+export interface HistogramSeries {
+  readonly labels: Labels;
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
 export class Histogram implements Family {
-  readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  readonly #series = new Map<string, HistogramSeries>();
   constructor(
     private readonly name: string,
     private readonly help: string,
@@ -87,12 +102,21 @@ export class Histogram implements Family {
   ) {}
 
   observe(labels: Labels, seconds: number): void {
+    this.record(this.series(labels), seconds);
+  }
+
+  /** The series of `labels` (created empty), for `record` on a hot path. */
+  series(labels: Labels): HistogramSeries {
     const key = keyOf(labels);
     let series = this.#series.get(key);
-    if (!series) {
+    if (series === undefined) {
       series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
       this.#series.set(key, series);
     }
+    return series;
+  }
+
+  record(series: HistogramSeries, seconds: number): void {
     for (let i = 0; i < this.buckets.length; i++) if (seconds <= (this.buckets[i] ?? Infinity)) series.counts[i] = (series.counts[i] ?? 0) + 1;
     series.sum += seconds;
     series.count += 1;

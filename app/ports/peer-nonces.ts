@@ -9,4 +9,9 @@ export interface PeerNonceStore {
    * time to live); false when it was: the call is a replay.
    */
   claimPeerNonce(nonce: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Records several nonces in one round trip, each as `claimPeerNonce` would; resolves with the
+   * ones that were not seen before. Optional: a store without it is asked once per nonce.
+   */
+  claimPeerNonces?(nonces: readonly string[], ttlMs: number): Promise<ReadonlySet<string>>;
 }

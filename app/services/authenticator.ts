@@ -27,8 +27,18 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
+/** Most Authorization values whose verdict is remembered. */
+const MAX_REMEMBERED = 1024;
+
 export class Authenticator {
   readonly #slots: KeySlot[];
+  /**
+   * Authorization values already found to carry a configured key, with their user: the keys are
+   * fixed for the process, so the verdict of a value never changes. Only accepted values are
+   * remembered: a wrong key costs the full constant-time check every time, and what a lookup's
+   * timing could tell (that a value was accepted before) its answer tells anyway.
+   */
+  readonly #accepted = new Map<string, string>();
   readonly #internalSecret: ((header: string) => boolean) | null;
   readonly #admins: ReadonlySet<string>;
 
@@ -46,6 +56,17 @@ export class Authenticator {
   /** The user id for an Authorization header value, or null. */
   authenticate(header: string | undefined): string | null {
     if (header === undefined) return null;
+    const known = this.#accepted.get(header);
+    if (known !== undefined) return known;
+    const found = this.#check(header);
+    if (found !== null) {
+      if (this.#accepted.size >= MAX_REMEMBERED) this.#accepted.clear();
+      this.#accepted.set(header, found);
+    }
+    return found;
+  }
+
+  #check(header: string): string | null {
     const token = (header.startsWith('Bearer ') ? header.slice(7) : header).trim();
     if (token === '') return null;
     const given = digest(token);

@@ -6,7 +6,7 @@
  * own writes synchronously before answering. A lookup that raced with an invalidation is not stored. `ttlMs` bounds how long an entry is trusted even if a
  * notification were lost; a feed reconnect clears everything.
  */
-import type { Entry } from '../domain/entry.js';
+import { entryFingerprint, type Entry } from '../domain/entry.js';
 import { isWithin } from '../domain/path.js';
 import type { MetadataChange, MetadataStore } from '../ports/metadata-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
@@ -53,9 +53,19 @@ export class EntryCache {
     this.#slots.clear();
   }
 
-  /** The entry at `path`, from the cache when fresh, else from the store. */
-  async get(path: string): Promise<Entry | null> {
-    if (this.#maxEntries > 0 && this.#fresh(path) !== undefined) {
+  /**
+   * The entry at `path`, from the cache when fresh, else from the store. `vouched` is the
+   * fingerprint of the entry a forwarding node read after syncing its own changes: a cached entry
+   * with that fingerprint is the one the forwarder saw, so it is served without waiting for this
+   * node's change feed (the read takes effect at the forwarder's lookup, after the request began).
+   */
+  async get(path: string, vouched?: string): Promise<Entry | null> {
+    const cached = this.#maxEntries > 0 ? this.#fresh(path) : undefined;
+    if (vouched !== undefined && cached !== undefined && cached.entry !== null && entryFingerprint(cached.entry) === vouched) {
+      this.#telemetry.cacheLookup(true);
+      return cached.entry;
+    }
+    if (cached !== undefined) {
       // Trust the slot only once every change committed before this request has been applied:
       // a change made through another node just before cannot be missed.
       const synced = await this.#store.syncChanges();

@@ -85,9 +85,12 @@ export class FileService {
     return this.#ctx;
   }
 
-  /** Metadata of an entry for GET/HEAD (read access is everyone's; missing → FILE_NOT_FOUND). */
-  async stat(path: string): Promise<Entry> {
-    const entry = await this.#ctx.deps.cache.get(path);
+  /**
+   * Metadata of an entry for GET/HEAD (read access is everyone's; missing → FILE_NOT_FOUND).
+   * `vouched`: the fingerprint a forwarding node sent of the entry it read (EntryCache.get).
+   */
+  async stat(path: string, vouched?: string): Promise<Entry> {
+    const entry = await this.#ctx.deps.cache.get(path, vouched);
     if (entry === null) throw new AppError('FILE_NOT_FOUND', `file not found: ${path}`);
     return entry;
   }

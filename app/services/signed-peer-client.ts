@@ -23,6 +23,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { PeerClient, PeerResponse } from '../ports/peer-client.js';
 import type { PeerNonceStore } from '../ports/peer-nonces.js';
+import { NonceClaims } from './nonce-claims.js';
 
 /** A request is forwarded at most this many times (nodes that disagree about a holder cannot loop). */
 export const MAX_PEER_HOPS = 2;
@@ -79,7 +80,8 @@ export class SignedPeerClient {
   readonly #secretDigest: Buffer;
   readonly #self: string;
   readonly #peers: PeerClient | null;
-  readonly #nonces: PeerNonceStore | null;
+  /** Claims in the cluster's shared nonce store, batched; null: this process's memory only. */
+  readonly #nonces: NonceClaims | null;
   readonly #maxSkewMs: number;
   readonly #nonceTimeoutMs: number;
   readonly #maxLocalNonces: number;
@@ -95,8 +97,8 @@ export class SignedPeerClient {
     this.#secretDigest = digest(options.secret);
     this.#self = options.self;
     this.#peers = options.peers;
-    this.#nonces = options.nonces;
     this.#maxSkewMs = options.maxSkewMs ?? 30_000;
+    this.#nonces = options.nonces === null ? null : new NonceClaims(options.nonces, 2 * this.#maxSkewMs);
     this.#nonceTimeoutMs = options.nonceTimeoutMs ?? 1000;
     this.#maxLocalNonces = options.maxLocalNonces ?? 200_000;
     this.#now = options.now ?? Date.now;
@@ -209,7 +211,7 @@ export class SignedPeerClient {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        this.#nonces.claimPeerNonce(nonce, 2 * this.#maxSkewMs),
+        this.#nonces.claim(nonce),
         new Promise<never>((_resolve, reject) => {
           timer = setTimeout(() => reject(new Error('the shared nonce store did not answer in time')), this.#nonceTimeoutMs);
         }),

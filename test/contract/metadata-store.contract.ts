@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { NewEntry } from '../../app/domain/entry.js';
 import { newBlobKey } from '../../app/domain/blob-key.js';
 import type { CommitOutcome, Fence, MetadataChange, MetadataStore, WriteCommit } from '../../app/ports/metadata-store.js';
+import type { PeerNonceStore } from '../../app/ports/peer-nonces.js';
 
 const file = (path: string, size = 1): NewEntry => ({ path, type: 'file', size, owner: 'u1', backendType: 'localfs', instanceId: 'n1', originInstanceId: 'n1' });
 /** A write's fence: its lock's token, and the lock home's epoch (a fresh store is at epoch 1). */
@@ -32,7 +33,7 @@ function committed(outcome: CommitOutcome): Extract<CommitOutcome, { kind: 'comm
 }
 
 /** `makeStore(true)` opens another store on the database of the previous call; otherwise a fresh one. */
-export function describeMetadataStoreContract(name: string, makeStore: (sameDatabaseAsLast?: boolean) => Promise<MetadataStore>): void {
+export function describeMetadataStoreContract(name: string, makeStore: (sameDatabaseAsLast?: boolean) => Promise<MetadataStore & Required<PeerNonceStore>>): void {
   describe(`MetadataStore contract: ${name}`, () => {
     it('seeds the root, creates entries once, and reads them back', async () => {
       const store = await makeStore();
@@ -232,6 +233,17 @@ export function describeMetadataStoreContract(name: string, makeStore: (sameData
       expect(await store.deleteStaleLinks(0)).toBeGreaterThanOrEqual(1);
       expect(await store.getLink('tok-old')).toBeNull();
       await store.close();
+    });
+
+    it('claims peer nonces once across stores, alone or in batches', async () => {
+      const [first, second] = [await makeStore(), await makeStore(true)];
+      expect(await first.claimPeerNonce('n-1', 60_000)).toBe(true);
+      // A batch answers with the nonces never seen: a repeat inside it is claimed once.
+      const claimed = await second.claimPeerNonces(['n-1', 'n-2', 'n-3', 'n-2'], 60_000);
+      expect([...claimed].sort()).toEqual(['n-2', 'n-3']);
+      expect(await first.claimPeerNonce('n-3', 60_000)).toBe(false);
+      expect([...(await first.claimPeerNonces(['n-1', 'n-2'], 60_000))]).toEqual([]);
+      await Promise.all([first.close(), second.close()]);
     });
 
     it('publishes changes made through another store instance to subscribers', async () => {

@@ -6,8 +6,9 @@
  * the file and its directory): nobody reads it before the metadata commit names it, so a rename
  * would buy nothing. Every directory and file is opened through the ConfinedRoot
  * (local-fs/confined-root.ts): nothing outside the root, no symbolic link followed, checked at
- * every operation. Files are created 0600 and directories 0700: stored bytes are readable by the
- * node's user only. Uploads stream through local-fs/file-sink.ts.
+ * every operation (a kept descriptor of a versioned blob, see open-blobs.ts, is checked against
+ * its path before each use). Files are created 0600 and directories 0700: stored bytes are
+ * readable by the node's user only. Uploads stream through local-fs/file-sink.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { close as fsClose, constants, createReadStream, fstat as fsFstat, type Dirent, type Stats } from 'node:fs';
@@ -17,9 +18,11 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { AppError } from '../../errors/app-error.js';
 import type { BlobReadResult, BlobStore, ListFilesOptions, ReadOptions, WriteOptions } from '../../ports/blob-store.js';
+import { isBlobKey } from '../../domain/blob-key.js';
 import { ConfinedRoot, namesOf, openFd, splitKey, type DirHandle } from './local-fs/confined-root.js';
 import { abortReason, errnoOf, translate } from './local-fs/errors.js';
 import { FileSink, pump } from './local-fs/file-sink.js';
+import { OpenBlobs } from './open-blobs.js';
 
 const TEMP_PREFIX = '.callfs-tmp-';
 /** Stored files are the node user's alone. */
@@ -34,6 +37,8 @@ export class LocalFsBlobStore implements BlobStore {
   readonly #dirSyncs = new Map<string, DirSync>();
   /** Directories of versioned keys whose entries are known to be durable. */
   readonly #durableDirs = new Set<string>();
+  /** Descriptors of versioned blobs kept between reads (checked against their path on every use). */
+  readonly #openBlobs = new OpenBlobs();
 
   constructor(options: { rootPath: string }) {
     this.#disk = new ConfinedRoot(options.rootPath);
@@ -41,6 +46,11 @@ export class LocalFsBlobStore implements BlobStore {
 
   init(): Promise<void> {
     return this.#disk.init();
+  }
+
+  /** Where a versioned blob's key is under the real root: what `/proc/self/fd` names for a descriptor opened on it. */
+  #expectedPath(blobKey: string): string {
+    return join(this.#disk.realRoot, blobKey);
   }
 
   /** Opens a stored file for reading, without following a link anywhere on its way. */
@@ -127,6 +137,10 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<BlobReadResult> {
+    // A versioned blob's bytes never change: a descriptor kept from an earlier read serves it.
+    const keep = this.#disk.checksByDescriptor && isBlobKey(key);
+    const kept = keep ? this.#openBlobs.read(key, this.#expectedPath(key), options.range) : null;
+    if (kept !== null) return kept;
     let fd: number;
     try {
       fd = await this.#openFile(key);
@@ -141,6 +155,8 @@ export class LocalFsBlobStore implements BlobStore {
         fsClose(fd, () => undefined);
         return { stream: Readable.from([]), size: info.size };
       }
+      const adopted = keep ? this.#openBlobs.adopt(key, this.#expectedPath(key), fd, info.size, range) : null;
+      if (adopted !== null) return { stream: adopted, size: info.size };
       // A known end spares the extra read that would only discover end-of-file.
       const stream = createReadStream('', { fd, autoClose: true, start: range?.start ?? 0, end: range?.end ?? info.size - 1 });
       return { stream, size: info.size };
@@ -151,6 +167,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
+    this.#openBlobs.forget(key);
     await this.#inParent(key, async (dir, name) => {
       await unlink(`${dir.path}/${name}`).catch((error: unknown) => {
         if (errnoOf(error) !== 'ENOENT') throw error;
@@ -169,6 +186,7 @@ export class LocalFsBlobStore implements BlobStore {
 
   async removeDirectory(key: string): Promise<void> {
     if (key === '') return;
+    this.#openBlobs.forget(key);
     await this.#inParent(key, async (dir, name) => {
       await rmdir(`${dir.path}/${name}`).catch((error: unknown) => {
         const code = errnoOf(error);
@@ -197,6 +215,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async move(fromKey: string, toKey: string): Promise<void> {
+    this.#openBlobs.forget(fromKey);
     let source: DirHandle | null = null;
     let target: DirHandle | null = null;
     try {
@@ -307,6 +326,7 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   close(): Promise<void> {
+    this.#openBlobs.clear();
     return this.#disk.close();
   }
 

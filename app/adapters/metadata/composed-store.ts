@@ -33,7 +33,8 @@ export interface MetadataRepositories {
   readonly members: ClusterRegistry;
   readonly replicas: ReplicaStore;
   readonly catalog: StorageCatalog;
-  readonly nonces: PeerNonceStore;
+  /** Both adapters claim a batch of nonces in one step, so the batch claim is not optional here. */
+  readonly nonces: Required<PeerNonceStore>;
   readonly positions: PositionRepository;
 }
 
@@ -153,6 +154,9 @@ export abstract class ComposedMetadataStore implements MetadataStore, ClusterReg
   }
   claimPeerNonce(nonce: string, ttlMs: number): Promise<boolean> {
     return this.#repositories.nonces.claimPeerNonce(nonce, ttlMs);
+  }
+  claimPeerNonces(nonces: readonly string[], ttlMs: number): Promise<ReadonlySet<string>> {
+    return this.#repositories.nonces.claimPeerNonces(nonces, ttlMs);
   }
 
   // ---- positions and the fencing epoch ----------------------------------------------------

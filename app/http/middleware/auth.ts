@@ -9,6 +9,7 @@ import { PEER_HEADERS } from '../../domain/peer-signature.js';
 import { INTERNAL_PROXY_USER } from '../../domain/permissions.js';
 import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
+import { requestHeaders } from '../request-headers.js';
 import { rawPathname } from '../request-path.js';
 
 /**
@@ -32,7 +33,7 @@ async function acceptPeer(c: Context<HonoEnv>): Promise<void> {
   const url = c.req.url;
   const query = url.indexOf('?');
   const target = rawPathname(c) + (query >= 0 ? url.slice(query) : '');
-  const headers = c.req.header();
+  const headers = requestHeaders(c);
   const services = c.get('services');
   const verdict = await services.peers.verify({ method: c.req.method, target, headerNames: Object.keys(headers), header: (name) => headers[name] });
   if (!verdict.ok) {

@@ -6,24 +6,14 @@
  * and `X-CallFS-Served-By` naming this node and its region (a forwarded answer carries the
  * holder's instead).
  */
-import { randomBytes } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import { pooledRandomHex } from '../../domain/random-hex.js';
 import type { HonoEnv } from '../env.js';
 import { H, HSTS, SECURITY_HEADERS } from '../headers.js';
 import type { AppServices } from '../services.js';
 
-/** Request ids come from a pool of random bytes refilled 8 KiB at a time (one syscall per 1024 ids). */
-let pool = Buffer.alloc(0);
-let offset = 0;
-function nextRequestId(): string {
-  if (offset + 8 > pool.length) {
-    pool = randomBytes(8192);
-    offset = 0;
-  }
-  const id = pool.toString('hex', offset, offset + 8);
-  offset += 8;
-  return id;
-}
+/** Request ids: 8 random bytes each, from a pool (one system call per 1024 ids). */
+const nextRequestId = pooledRandomHex(8);
 
 /** Request ids we accept from a client or a peer: short, printable, no spaces or quotes. */
 const REQUEST_ID = /^[A-Za-z0-9._:/+=@-]{1,128}$/;
@@ -57,6 +47,8 @@ export function frame(services: AppServices, options: FrameOptions): MiddlewareH
   const servedBy = `${services.instanceId}; region=${services.region}`;
   // Region hops: 0 for an answer made here; a forwarded answer replaces it (peer-forward.ts).
   const allFixed: ReadonlyArray<readonly [string, string]> = [...fixedHeaders, [H.servedBy, servedBy], [H.regionHops, '0']];
+  // The log level is fixed for the process: when access lines would be dropped, none is built.
+  const accessLog = options.accessLog && services.logger.enabled?.('info') !== false;
   return async (c, next) => {
     const started = performance.now();
     const incoming = c.env.incoming;
@@ -85,7 +77,7 @@ export function frame(services: AppServices, options: FrameOptions): MiddlewareH
     const status = c.get('sentStatus') ?? c.res.status;
     const route = c.get('routeTemplate') ?? routeTemplateOf(c.req.path);
     services.metrics.httpRequest(c.req.method, route, status, (performance.now() - started) / 1000);
-    if (!options.accessLog) return;
+    if (!accessLog) return;
     const line = (finalStatus: number, bytes: number, complete: boolean): void => {
       const caller = c.get('userId') ?? (c.get('peerFrom') === undefined ? '-' : `peer:${c.get('peerFrom')}`);
       services.logger.info('request', {

@@ -67,6 +67,14 @@ export class ConfinedRoot {
     return this.#realRoot;
   }
 
+  /**
+   * True once the root is held open on a system with `/proc/self/fd`: then where a descriptor
+   * points can be read back, which is what lets a kept descriptor be checked before each use.
+   */
+  get checksByDescriptor(): boolean {
+    return this.#rootFd !== null;
+  }
+
   init(): Promise<void> {
     this.#ready ??= this.#setUp();
     return this.#ready;

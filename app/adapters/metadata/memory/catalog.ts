@@ -32,7 +32,7 @@ export class MemoryStorageCatalog implements StorageCatalog {
   }
 }
 
-export class MemoryPeerNonces implements PeerNonceStore {
+export class MemoryPeerNonces implements Required<PeerNonceStore> {
   readonly #session: MemorySession;
 
   constructor(session: MemorySession) {
@@ -48,5 +48,11 @@ export class MemoryPeerNonces implements PeerNonceStore {
     for (const [seen, expires] of nonces) if (expires < now) nonces.delete(seen);
     nonces.set(nonce, now + ttlMs);
     return true;
+  }
+
+  async claimPeerNonces(nonces: readonly string[], ttlMs: number): Promise<ReadonlySet<string>> {
+    const claimed = new Set<string>();
+    for (const nonce of nonces) if (await this.claimPeerNonce(nonce, ttlMs)) claimed.add(nonce);
+    return claimed;
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { Context, Hono } from 'hono';
 import type { Entry } from '../../../domain/entry.js';
-import { etagOf } from '../../../domain/entry.js';
+import { entryFingerprint, etagOf } from '../../../domain/entry.js';
 import { evaluatePreconditions, resolveRange } from '../../../domain/http-conditions.js';
 import { AppError } from '../../../errors/app-error.js';
 import { sendStream } from '../../body.js';
@@ -16,9 +16,11 @@ import { H } from '../../headers.js';
 import { entryHeaders, listingItem } from '../../entry-headers.js';
 import type { HonoEnv } from '../../env.js';
 import { forwardRequest } from '../../peer-forward.js';
+import { requestHeaders } from '../../request-headers.js';
 import { pathAfter } from '../../request-path.js';
 
 export const FILES_ROUTE = '/v1/files/*';
+const VOUCHED_ENTRY = H.vouchedEntry.toLowerCase();
 
 export function registerFilesGet(app: Hono<HonoEnv>): void {
   app.get('/v1/files', getFile);
@@ -29,7 +31,9 @@ async function getFile(c: Context<HonoEnv>): Promise<Response> {
   c.set('routeTemplate', FILES_ROUTE);
   const { path } = pathAfter(c, '/v1/files');
   const services = c.get('services');
-  const entry = await services.files.stat(path);
+  // A read forwarded by a peer names the entry the peer decided on (signed with the call).
+  const vouched = c.get('peer') === undefined ? undefined : requestHeaders(c)[VOUCHED_ENTRY];
+  const entry = await services.files.stat(path, vouched);
   const isHead = c.req.method === 'HEAD';
   if (entry.type === 'directory') {
     const headers = entryHeaders(entry);
@@ -43,14 +47,16 @@ async function getFile(c: Context<HonoEnv>): Promise<Response> {
 
 async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Promise<Response> {
   const headers = entryHeaders(entry);
+  const asked = requestHeaders(c);
+  const etag = headers['ETag'] ?? etagOf(entry);
   const outcome = evaluatePreconditions(
     {
-      ifMatch: c.req.header('if-match'),
-      ifNoneMatch: c.req.header('if-none-match'),
-      ifModifiedSince: c.req.header('if-modified-since'),
-      ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+      ifMatch: asked['if-match'],
+      ifNoneMatch: asked['if-none-match'],
+      ifModifiedSince: asked['if-modified-since'],
+      ifUnmodifiedSince: asked['if-unmodified-since'],
     },
-    { etag: etagOf(entry), lastModified: entry.mtime },
+    { etag, lastModified: entry.mtime },
     true,
   );
   if (outcome === 'failed') throw new AppError('PRECONDITION_FAILED', 'precondition failed');
@@ -58,8 +64,8 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
     delete headers['Content-Type'];
     return sendStream(c, 304, headers, null);
   }
-  const ifRange = c.req.header('if-range');
-  const rangeHeader = ifRange === undefined || ifRange === etagOf(entry) ? c.req.header('range') : undefined;
+  const ifRange = asked['if-range'];
+  const rangeHeader = ifRange === undefined || ifRange === etag ? asked['range'] : undefined;
   const range = resolveRange(rangeHeader, entry.size);
   if (range.kind === 'unsatisfiable') {
     c.header('Content-Range', `bytes */${entry.size}`);
@@ -71,7 +77,11 @@ async function sendFile(c: Context<HonoEnv>, entry: Entry, isHead: boolean): Pro
   }
   const services = c.get('services');
   const placed = await services.placement.read(entry);
-  if (placed.serve === 'forward') return forwardRequest(c, placed);
+  if (placed.serve === 'forward') {
+    // The holder may serve its cached entry at once when it is the one decided on here.
+    c.set('vouchedEntry', entryFingerprint(entry));
+    return forwardRequest(c, placed);
+  }
   // No abort signal needed: sendStream destroys the stream when the client goes away.
   const read = await services.files.open(entry, range.kind === 'partial' ? range.range : undefined, undefined, placed.location);
   if (read.entry !== entry) {
