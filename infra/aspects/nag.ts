@@ -23,6 +23,18 @@ export function acknowledge(scope: IConstruct, rule: string, reason: string): vo
 }
 
 /**
+ * Accepts the one wildcard an ECS execution role that pulls a private image must hold:
+ * `ecr:GetAuthorizationToken` has no resource-level permissions.
+ */
+export function acknowledgeImagePull(executionRole: IConstruct): void {
+  acknowledge(
+    executionRole,
+    'IAM5[Resource::*]',
+    'ecr:GetAuthorizationToken, which the execution role needs to pull the node image, has no resource-level permissions and must be granted on *',
+  );
+}
+
+/**
  * The IAM5 finding cdk-nag reports for a grant on every object of `bucket`
  * (`Resource::<LogicalId.Arn>/*` for a bucket of this stack, the literal ARN for a named one).
  */

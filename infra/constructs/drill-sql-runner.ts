@@ -18,7 +18,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { acknowledge } from '../aspects/nag.js';
+import { acknowledge, acknowledgeImagePull } from '../aspects/nag.js';
 import { DATABASE_PORT } from '../config/names.js';
 import { DRILL_SQL_CONTAINER_NAME, DRILL_SQL_ENTRY_POINT, DRILL_SQL_LOG_STREAM_PREFIX, DRILL_SQL_TASK_ENV } from '../config/drill-sql-runner.js';
 
@@ -75,11 +75,7 @@ export class DrillSqlRunner extends Construct {
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'image pull, Secrets Manager and CloudWatch Logs (through the NAT gateway)');
     this.subnetIds = props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
 
-    acknowledge(
-      this.taskDefinition.obtainExecutionRole(),
-      'IAM5[Resource::*]',
-      'ecr:GetAuthorizationToken, which the execution role needs to pull the node image, has no resource-level permissions and must be granted on *',
-    );
+    acknowledgeImagePull(this.taskDefinition.obtainExecutionRole());
     acknowledge(
       this.taskDefinition,
       'ECS2',

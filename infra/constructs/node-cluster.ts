@@ -21,7 +21,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge, bucketObjectsFinding } from '../aspects/nag.js';
+import { acknowledge, acknowledgeImagePull, bucketObjectsFinding } from '../aspects/nag.js';
 import { NODE_PORT } from '../config/names.js';
 
 export interface NodeClusterProps {
@@ -230,11 +230,7 @@ export class NodeCluster extends Construct {
         'the node stores files as objects keyed by path, so object actions apply to every key of a bucket (<bucket>/*); the actions are listed one by one and the buckets are this deployment\'s',
       );
     }
-    acknowledge(
-      this.taskDefinition.obtainExecutionRole(),
-      'IAM5[Resource::*]',
-      'ecr:GetAuthorizationToken, which the execution role needs to pull the node image, has no resource-level permissions and must be granted on *',
-    );
+    acknowledgeImagePull(this.taskDefinition.obtainExecutionRole());
     acknowledge(
       this.taskDefinition,
       'ECS2',
