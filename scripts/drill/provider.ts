@@ -108,6 +108,12 @@ export interface DrillProvider {
   followPrimary(region: string, primaryRegion: string): Promise<string>;
   /** Replication on the primary: which regions must acknowledge a commit (synchronous standbys). */
   setSynchronousRegions(primaryRegion: string, regions: readonly string[]): Promise<string>;
+  /**
+   * The region whose standby the primary in `primaryRegion` reports as synchronous now (the one
+   * every commit waits for), null when none is (absent: the provider has no synchronous
+   * replication).
+   */
+  synchronousRegion?(primaryRegion: string): Promise<string | null>;
   readEpoch(region: string): Promise<EpochRecord>;
   /** Writes the epoch row on the primary of `region` (unfenced, with the new lock home). */
   writeEpoch(region: string, record: EpochRecord): Promise<string>;

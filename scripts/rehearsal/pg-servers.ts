@@ -49,11 +49,14 @@ export function pgProcess(options: RehearsalOptions, server: PgServer): ProcessR
   return runningProcess(options.dir, pgProcessName(server));
 }
 
-/** Runs a Postgres program (pg_rewind, pg_basebackup, ...) as the postgres user inside `ns`. */
+/**
+ * Runs a Postgres program (pg_rewind, pg_basebackup, ...) as the postgres user inside `ns`;
+ * returns what it printed (these tools report on stderr).
+ */
 export async function runPostgresTool(ns: string, tool: string, args: readonly string[], timeoutMs: number): Promise<string> {
   const [command = '', ...rest] = asPostgres(join(postgresBinDir() ?? '', tool), args);
-  const { stdout } = await inNamespace(ns, command, rest, timeoutMs);
-  return stdout;
+  const { stdout, stderr } = await inNamespace(ns, command, rest, timeoutMs);
+  return `${stdout}${stderr}`;
 }
 
 /** Writes a file in a server's data directory, owned by postgres. */

@@ -6,7 +6,8 @@
  * The drills run in this order on the same rehearsal, each starting from where the last one left
  * it, as an operator would run them: the failover, the fenced node, a failback whose switchover
  * is scored (at most 10 s, no write lost, every replica streaming), a home outage with no
- * promotion, evacuation, node and Redis loss. Needs root and `ip netns`; skipped, saying why, otherwise.
+ * promotion, evacuation, node and Redis loss, and a failover whose target is behind another replica
+ * by WAL that was never acknowledged (that replica is rewound). Needs root and `ip netns`; skipped, saying why, otherwise.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { credentialsOf } from '../../scripts/local-credentials.js';
 import { down, up } from '../../scripts/rehearsal/lifecycle.js';
 import { rehearsalOptions, REPO_ROOT } from '../../scripts/rehearsal/paths.js';
 import { pgServers } from '../../scripts/rehearsal/pg-servers.js';
+import { setPartitions } from '../../scripts/rehearsal/network.js';
 import { sql } from '../../scripts/rehearsal/postgres.js';
 import { httpFrom, netnsAvailable } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
@@ -267,5 +269,58 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     expect(epoch.lockHome).toBe(provider.redisAddress('us'));
     expect((await collectStatus(options))?.lockHomeRegion).toBe('us');
     expect((await provider.nodeStatus()).every((n) => n.ready && n.epoch === 4)).toBe(true);
+  }, 300_000);
+
+  it('primary-failover with a replica ahead of the synchronous target: the target is promoted, and the replica is rewound onto its timeline', async () => {
+    // In a partition, WAL the synchronous standby (us) has not received yet can already have
+    // reached another standby (ap). Made deterministic: right before the cut, after the drill
+    // made us the synchronous standby, eu's link to us drops every packet (eu still lists us as
+    // its synchronous standby for seconds), and a commit that waits for no standby
+    // (synchronous_commit = local: nothing the cluster acknowledges) reaches ap alone.
+    const server = (region: string) => pgServers(plan).find((s) => s.region.name === region && s.promotable)!;
+    const position = (lsn: string | null): bigint => (lsn === null ? 0n : (BigInt(`0x${lsn.split('/')[0]}`) << 32n) + BigInt(`0x${lsn.split('/')[1]}`));
+    const lsnOf = async (region: string): Promise<bigint> => position((await provider.databases()).find((d) => d.region === region)?.lsn ?? null);
+    let ahead = false;
+    const racing = new Proxy(provider, {
+      get(target, key) {
+        if (key === 'injectRegionLoss') {
+          return async (region: string, how: Parameters<NonNullable<DrillProvider['injectRegionLoss']>>[1]) => {
+            await setPartitions(options, [['eu', 'us']]);
+            await sql(server('eu').target, 'set synchronous_commit = local; create table drill_test_unacknowledged (v text); insert into drill_test_unacknowledged values (1)', 'postgres');
+            for (const until = Date.now() + 5_000; !ahead && Date.now() < until; ) {
+              ahead = (await lsnOf('ap')) > (await lsnOf('us'));
+              if (!ahead) await sleep(50);
+            }
+            return target.injectRegionLoss!(region, how);
+          };
+        }
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const lines: string[] = [];
+    const code = await runDrillCommand({
+      argv: ['primary-failover', 'us', '--yes', '--no-load', '--dir', drillDir],
+      provider: racing,
+      log: (line) => (lines.push(line), output.push(line)),
+      scorecard: scorecardHooks({ rehearsal: options, historyDir: join(drillDir, 'history'), log: (line) => (lines.push(line), output.push(line)) }),
+    });
+    const text = lines.join('\n');
+    expect(ahead, `ap received WAL us had not when the fault began\n${text}`).toBe(true);
+    expect(code, text).toBe(0);
+    expect(text).toMatch(/check-target .*received WAL past it that no client was told is committed \(us was the synchronous standby at the cut\)/);
+    expect(text).toMatch(/ap \(ap-replica\) rebuilt from us \(its WAL runs to [0-9A-F]+\/[0-9A-F]+, past [0-9A-F]+\/[0-9A-F]+ where timeline \d+ forked off; pg_rewind\)/);
+    expect(await primaryRegions()).toEqual(['us']);
+    expect((await provider.databases()).filter((d) => d.region === 'ap').map((d) => [d.role, d.upstream])).toEqual([['replica', 'us']]);
+    // The unacknowledged commit is gone wherever us's timeline is followed: ap was rewound, not
+    // just re-pointed, and it replays what us writes now.
+    await sql(server('us').target, 'create table drill_test_after (v text)', 'postgres');
+    let seen: string[][] = [];
+    for (const until = Date.now() + 20_000; Date.now() < until; await sleep(200)) {
+      seen = await sql(server('ap').target, "select to_regclass('drill_test_unacknowledged') is null, to_regclass('drill_test_after') is not null", 'postgres');
+      if (seen[0]?.[1] === 't') break;
+    }
+    expect(seen).toEqual([['t', 't']]);
+    expect(await sql(server('us').target, "select to_regclass('drill_test_unacknowledged') is null", 'postgres')).toEqual([['t']]);
   }, 300_000);
 });

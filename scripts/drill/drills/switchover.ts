@@ -49,7 +49,14 @@ export function switchSteps(topology: Topology, spec: SwitchSpec, options: Drill
     steps.push(step(id('fault'), how === 'crash' ? `crash every process of ${from} (T0)` : `cut ${from} off from every other region (T0)`, async ({ provider, memo }) => {
       if (provider.injectRegionLoss === undefined) throw new Error(`the ${provider.name} provider cannot inject a region loss: declare it with --fault none`);
       memo['faultAt'] ??= Date.now();
-      return provider.injectRegionLoss(from, how);
+      const line = await provider.injectRegionLoss(from, how);
+      // The standby every acknowledged commit waited for at the cut: the old primary still lists
+      // its senders for seconds after a partition (none answers after a crash: unknown).
+      if (memo['synchronousAtFault'] === undefined && provider.synchronousRegion !== undefined) {
+        memo['synchronousAtFault'] = await provider.synchronousRegion(from).catch(() => null);
+      }
+      const synchronous = memo['synchronousAtFault'];
+      return typeof synchronous === 'string' ? `${line}; synchronous standby at the cut: ${synchronous}` : line;
     }));
   }
   if (spec.withdrawFrom) steps.push(step(id('withdraw-dns'), `take ${from} out of the global name (sticky)`, ({ provider }) => provider.withdrawRegion(from)));
@@ -65,7 +72,7 @@ export function switchSteps(topology: Topology, spec: SwitchSpec, options: Drill
       provider.stopFencedPrimary === undefined ? `${provider.name}: the fenced primary keeps running` : provider.stopFencedPrimary(from)));
   }
   steps.push(
-    step(id('check-target'), `check ${to} holds every acknowledged write (its WAL is not behind another replica's)`, async ({ provider }) => {
+    step(id('check-target'), `check ${to} holds every acknowledged write (its WAL is not behind another replica's)`, async ({ provider, memo }) => {
       const settle = async (): Promise<string | null> => {
         const databases = await provider.databases();
         const target = databases.find((d) => d.region === to);
@@ -77,7 +84,15 @@ export function switchSteps(topology: Topology, spec: SwitchSpec, options: Drill
         // where it still streams to the target, waits for it.
         const comparable = databases.filter((d) => d.region !== to && d.role !== 'down' && (spec.fault === 'none' || d.region !== from));
         const ahead = comparable.filter((d) => (lsnValue(d.lsn) ?? 0n) > mine);
-        return ahead.length === 0 ? `${to} at ${target?.lsn ?? '?'}: nothing is ahead of it` : null;
+        if (ahead.length === 0) return `${to} at ${target?.lsn ?? '?'}: nothing is ahead of it`;
+        // WAL streams to every standby at once, so another one can have received records the
+        // synchronous standby had not when the link was cut. While ${to} was the synchronous
+        // standby, no commit in those records was acknowledged to a client: nothing is lost by
+        // promoting ${to}, and the standbys ahead are rewound onto its timeline (repoint).
+        if (spec.fault !== 'none' && memo['synchronousAtFault'] === to) {
+          return `${to} at ${target?.lsn ?? '?'}: ${ahead.map((d) => `${d.region} ${d.lsn ?? '?'}`).join(', ')} received WAL past it that no client was told is committed (${to} was the synchronous standby at the cut)`;
+        }
+        return null;
       };
       try {
         return await until(`${to} catching up with the most advanced database`, 15_000, settle);

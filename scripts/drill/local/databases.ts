@@ -87,6 +87,13 @@ export async function standbys(rh: LocalRehearsal): Promise<StandbyStatus[]> {
     });
 }
 
+/** The region of the standby the primary in `primaryRegion` lists as synchronous now, or null. */
+export async function synchronousRegion(rh: LocalRehearsal, primaryRegion: string): Promise<string | null> {
+  const rows = await rh.query(rh.main(primaryRegion), "select application_name from pg_stat_replication where sync_state = 'sync'", 'postgres');
+  const name = rows[0]?.[0];
+  return rh.servers.find((server) => server.standby === name)?.region.name ?? null;
+}
+
 export async function setSynchronousRegions(rh: LocalRehearsal, primaryRegion: string, regions: readonly string[]): Promise<string> {
   const server = rh.main(primaryRegion);
   const names = regions.filter((r) => r !== primaryRegion).map((r) => rh.main(r).standby);

@@ -29,7 +29,7 @@ import { crashRegion, restartRegionServices, startRegionRedis, stopRegionRedis }
 import { readState, runningProcess, stopProcess } from '../../rehearsal/state.js';
 import { pairKey, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from '../../rehearsal/topology.js';
 import type { DatabaseStatus, DrillProvider, NodeStatus, RegionLoss, StandbyStatus, Topology } from '../provider.js';
-import { databases, promoteDatabase, setSynchronousRegions, standbys, stopFencedPrimary } from './databases.js';
+import { databases, promoteDatabase, setSynchronousRegions, standbys, stopFencedPrimary, synchronousRegion } from './databases.js';
 import { armLockHome, fenceDatabase, readEpoch, writeEpoch } from './fencing.js';
 import { followPrimary } from './follow.js';
 import { nodeStatus, probeHomeOutage, probeWrite } from './probes.js';
@@ -143,6 +143,10 @@ class LocalProvider implements DrillProvider {
 
   setSynchronousRegions(primaryRegion: string, regions: readonly string[]): Promise<string> {
     return setSynchronousRegions(this.#r, primaryRegion, regions);
+  }
+
+  synchronousRegion(primaryRegion: string): Promise<string | null> {
+    return synchronousRegion(this.#r, primaryRegion);
   }
 
   readEpoch(region: string): Promise<EpochRecord> {
