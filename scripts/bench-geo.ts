@@ -10,7 +10,9 @@
  *   - 4 KiB PUT in eu (home: the primary next door) against us and ap (the primary across the
  *     WAN), medians of PUT_RUNS runs, judged against the targets of a far write (one round trip
  *     to home + 25 ms), with the nodes' average write-lock wait from their /metrics.
- * Env: SAMPLES (200), ROUNDS (15), PUT_RUNS (3), RTT ("eu-us=40,ap-eu=80,ap-us=140").
+ * Env: SAMPLES (200), ROUNDS (15), PUT_RUNS (3), PUT_SAMPLES (200 PUTs per run and region: a p99
+ * needs a few hundred), BACKEND (s3, or localfs: bytes on each node's disk), RTT
+ * ("eu-us=40,ap-eu=80,ap-us=140").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readCommandLine } from '../app/cli/command-line.js';
@@ -32,12 +34,22 @@ options:
   --json        machine-readable results on stdout (the progress stays on stderr)
   -h, --help    this text
   --version     the geo-callfs and Node versions
-environment: SAMPLES (200), ROUNDS (15), PUT_RUNS (3), RTT ("eu-us=40,ap-eu=80,ap-us=140")`;
+environment: SAMPLES (200), ROUNDS (15), PUT_RUNS (3), PUT_SAMPLES (200), BACKEND (s3: each
+region's S3 stand-in; localfs: each node's disk, no bucket-replication row), RTT
+("eu-us=40,ap-eu=80,ap-us=140")`;
 
 const { values: flags } = readCommandLine({ command: 'npm run bench:geo --', usage: USAGE, options: { json: { type: 'boolean' } } });
 const samples = Number(process.env['SAMPLES'] ?? 200);
 const rounds = Number(process.env['ROUNDS'] ?? 15);
 const putRuns = Number(process.env['PUT_RUNS'] ?? 3);
+const putSamples = Number(process.env['PUT_SAMPLES'] ?? 200);
+/** Where the nodes keep bytes: each region's S3 stand-in (s3rver), or each node's own disk. */
+const backendSetting = process.env['BACKEND'] ?? 's3';
+if (backendSetting !== 's3' && backendSetting !== 'localfs') {
+  console.error(`bench:geo: BACKEND must be s3 or localfs, not "${backendSetting}"`);
+  process.exit(2);
+}
+const backend: 's3' | 'localfs' = backendSetting;
 const probe = join(REPO_ROOT, 'scripts/rehearsal/geo-probe.mjs');
 
 interface GetResult {
@@ -62,11 +74,44 @@ function regionOf(plan: RehearsalPlan, name: string): RegionPlan {
   return found;
 }
 
+/** One timed PUT: the client's milliseconds and the node's Server-Timing parts. */
+interface ServerTiming {
+  readonly store?: number;
+  readonly commit?: number;
+  readonly handler?: number;
+}
+interface PutSample extends ServerTiming {
+  readonly ms: number;
+}
+interface TimeSplit {
+  readonly count: number;
+  readonly client: number;
+  readonly store: number;
+  readonly commit: number;
+  /** The node's handler minus store and commit: routing, auth, placement, answer. */
+  readonly node: number;
+  /** The client's time minus the node's handler: network, WAN delay, HTTP framing. */
+  readonly outside: number;
+}
+
+/** Means of each part over the samples whose client time ranks between quantiles `from` and `to`. */
+function split(samples: readonly PutSample[], from: number, to: number): TimeSplit {
+  const sorted = [...samples].sort((a, b) => a.ms - b.ms);
+  const start = Math.min(sorted.length - 1, Math.floor(from * sorted.length));
+  const picked = sorted.slice(start, Math.max(start + 1, Math.ceil(to * sorted.length)));
+  const mean = (f: (s: PutSample) => number): number => (picked.length === 0 ? 0 : picked.reduce((sum, s) => sum + f(s), 0) / picked.length);
+  const handler = mean((s) => s.handler ?? 0);
+  const store = mean((s) => s.store ?? 0);
+  const commit = mean((s) => s.commit ?? 0);
+  const client = mean((s) => s.ms);
+  return { count: picked.length, client, store, commit, node: handler - store - commit, outside: client - handler };
+}
+
 async function main(): Promise<void> {
   const unavailable = await netnsAvailable();
   if (unavailable !== null) throw new Error(`needs network namespaces: ${unavailable}`);
   const dir = mkdtempSync(join(tmpdir(), 'bench-geo-'));
-  const options = rehearsalOptions({ dir, prefix: `gcb${process.pid % 10_000}`, octet: 253, rttMs: parseRttTable(process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140'), backend: 's3' }, {});
+  const options = rehearsalOptions({ dir, prefix: `gcb${process.pid % 10_000}`, octet: 253, rttMs: parseRttTable(process.env['RTT'] ?? 'eu-us=40,ap-eu=80,ap-us=140'), backend }, {});
   const logs: string[] = [];
   process.once('SIGINT', () => void down(options, () => undefined).finally(() => process.exit(130)));
   try {
@@ -98,11 +143,13 @@ async function main(): Promise<void> {
       waits.push(Number(read.headers['x-callfs-consistency-wait-ms'] ?? 0));
       const source = read.headers['x-callfs-read-source'] ?? '?';
       sources[source] = (sources[source] ?? 0) + 1;
-      for (let i = 0; i < 200; i++) {
-        const again = await probeIn<GetResult>(us, ['get', `${usNode}${path}`, key, '1', write.token ?? '']);
-        if (again.headers['x-callfs-read-through'] === undefined) break;
+      if (backend === 's3') {
+        for (let i = 0; i < 200; i++) {
+          const again = await probeIn<GetResult>(us, ['get', `${usNode}${path}`, key, '1', write.token ?? '']);
+          if (again.headers['x-callfs-read-through'] === undefined) break;
+        }
+        lags.push(Date.now() - writtenAt);
       }
-      lags.push(Date.now() - writtenAt);
     }
 
     // Writes: the primary is in eu (home); a us or ap node reaches it across the WAN. A write
@@ -111,22 +158,23 @@ async function main(): Promise<void> {
     // of the machine lands on all of them; each row is the median over the runs of each run's
     // p50 and p99.
     const writers = [eu, us, ...(plan.regions.some((r) => r.name === 'ap') ? [regionOf(plan, 'ap')] : [])];
-    const perRegion = new Map<string, { p50: number[]; p99: number[]; lock: number[] }>(writers.map((r) => [r.name, { p50: [], p99: [], lock: [] }]));
+    const perRegion = new Map<string, { p50: number[]; p99: number[]; lock: number[]; samples: PutSample[] }>(writers.map((r) => [r.name, { p50: [], p99: [], lock: [], samples: [] }]));
     for (let run = 0; run < putRuns; run++) {
       for (const region of writers) {
         const node = region.nodes[0]?.url ?? '';
         const before = await probeIn<{ sum: number; count: number }>(region, ['lockwait', node, key]);
-        const timed = await probeIn<{ ms: number[]; status: number }>(region, ['puts', `${node}/v1/files/bench/put-${region.name}.bin`, key, String(Math.min(samples, 50))]);
+        const timed = await probeIn<{ ms: number[]; timing: ServerTiming[]; status: number }>(region, ['puts', `${node}/v1/files/bench/put-${region.name}.bin`, key, String(putSamples)]);
         if (timed.status >= 300) throw new Error(`PUTs in ${region.name} answered ${timed.status}`);
         const after = await probeIn<{ sum: number; count: number }>(region, ['lockwait', node, key]);
         const row = perRegion.get(region.name);
         row?.p50.push(quantile(timed.ms, 0.5));
         row?.p99.push(quantile(timed.ms, 0.99));
         row?.lock.push(after.count > before.count ? ((after.sum - before.sum) / (after.count - before.count)) * 1000 : 0);
+        timed.ms.forEach((ms, i) => row?.samples.push({ ms, ...(timed.timing[i] ?? {}) }));
       }
     }
     const puts = writers.map((region) => {
-      const row = perRegion.get(region.name) ?? { p50: [], p99: [], lock: [] };
+      const row = perRegion.get(region.name) ?? { p50: [], p99: [], lock: [], samples: [] };
       const rtt = rttBetween(plan, region.name, eu.name);
       const p50 = quantile(row.p50, 0.5);
       const p99 = quantile(row.p99, 0.5);
@@ -142,10 +190,17 @@ async function main(): Promise<void> {
         p50_runs_ms: row.p50,
         p99_runs_ms: row.p99,
         mean_lock_wait_ms: quantile(row.lock, 0.5),
+        // Where the time of the median and of the slowest 1 % of PUTs went (all runs together).
+        split_p50_ms: split(row.samples, 0.45, 0.55),
+        split_slowest_1pct_ms: split(row.samples, 0.99, 1),
         p50_target_ms: p50Target,
         p99_target_ms: p99Target,
         pass: p50 <= p50Target && p99 <= p99Target,
       };
+    });
+    const splitRows = puts.map((p) => {
+      const cell = (t: TimeSplit): string => `${t.client.toFixed(1)} = store ${t.store.toFixed(1)} + commit ${t.commit.toFixed(1)} + rest of node ${t.node.toFixed(1)} + outside ${t.outside.toFixed(1)}`;
+      return `| ${p.region} | ${cell(p.split_p50_ms)} | ${cell(p.split_slowest_1pct_ms)} |`;
     });
     const putRows = puts.map(
       (p) =>
@@ -160,8 +215,10 @@ async function main(): Promise<void> {
         rounds,
         get_4k_from_us: { in_region: get(local), remote: get(remote) },
         read_your_writes: { wait_ms: { p50: quantile(waits, 0.5), max: Math.max(...waits) }, metadata_sources: sources },
-        replication_lag_ms: { p50: quantile(lags, 0.5), max: Math.max(...lags) },
+        backend,
+        replication_lag_ms: lags.length === 0 ? null : { p50: quantile(lags, 0.5), max: Math.max(...lags) },
         put_runs: putRuns,
+        put_samples: putSamples,
         put_4k: puts,
       };
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -172,13 +229,16 @@ async function main(): Promise<void> {
     console.log(['| 4 KiB GET from us | p50 ms | p99 ms | served by | region hops |', '|---|---|---|---|---|', row('in-region (us node)', local), row('remote (eu node)', remote)].join('\n'));
     console.log(`\n| read-your-writes (write in eu, read in us with the token), ${rounds} rounds | p50 | max |\n|---|---|---|`);
     console.log(`| wait for the us replica, ms | ${quantile(waits, 0.5)} | ${Math.max(...waits)} |`);
-    console.log(`| until us serves the object from its own bucket, ms (bucket replication + polling) | ${quantile(lags, 0.5)} | ${Math.max(...lags)} |`);
+    if (lags.length > 0) console.log(`| until us serves the object from its own bucket, ms (bucket replication + polling) | ${quantile(lags, 0.5)} | ${Math.max(...lags)} |`);
     console.log(`\nmetadata served from: ${Object.entries(sources).map(([s, n]) => `${s} ${n}`).join(', ')}`);
     console.log(
       [
-        `\n| 4 KiB PUT from a client in its region (medians of ${putRuns} runs of ${Math.min(samples, 50)}) | RTT to home, ms | p50 ms (target) | p99 ms (target) | mean write-lock wait, ms | |`,
+        `\n| 4 KiB PUT from a client in its region (medians of ${putRuns} runs of ${putSamples}) | RTT to home, ms | p50 ms (target) | p99 ms (target) | mean write-lock wait, ms | |`,
         '|---|---|---|---|---|---|',
         ...putRows,
+        `\n| where a PUT's time went, ms (Server-Timing; outside = client time − the node's handler: network, WAN delay, HTTP) | median PUTs | slowest 1 % |`,
+        '|---|---|---|',
+        ...splitRows,
       ].join('\n'),
     );
   } catch (error) {

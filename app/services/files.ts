@@ -61,6 +61,14 @@ export interface WriteResult {
   readonly entry: Entry;
   /** Covers the commit (read-your-writes); null when the metadata store has no token. */
   readonly token: string | null;
+  /** Where the write's time went (the HTTP layer reports it as Server-Timing). */
+  readonly timing: WriteTiming;
+}
+
+/** Milliseconds a file write spent storing its bytes, and in its commit call(s) at the primary. */
+export interface WriteTiming {
+  readonly storeMs: number;
+  readonly commitMs: number;
 }
 
 /** The metadata store refused the write itself (conflict, fence, epoch), rather than losing track of it. */
@@ -148,13 +156,13 @@ export class FileService {
    * CallFS); anything else existing is FILE_ALREADY_EXISTS (cross-server details when another
    * node holds it).
    */
-  async create(userId: string, target: ParsedPath, body: UploadBody): Promise<{ outcome: CreateOutcome; token: string | null }> {
+  async create(userId: string, target: ParsedPath, body: UploadBody): Promise<{ outcome: CreateOutcome; token: string | null; timing: WriteTiming | null }> {
     const { path, directoryIntent } = target;
     const existing = await this.#ctx.authorize(userId, 'write', path);
-    if (existing !== null) return { outcome: this.#existingOnCreate(existing, directoryIntent), token: null };
-    if (directoryIntent) return { outcome: await this.#createDirectory(userId, path, body.signal), token: null };
-    const { token } = await this.#writeFile(userId, path, body, 'create', null, null);
-    return { outcome: 'created', token };
+    if (existing !== null) return { outcome: this.#existingOnCreate(existing, directoryIntent), token: null, timing: null };
+    if (directoryIntent) return { outcome: await this.#createDirectory(userId, path, body.signal), token: null, timing: null };
+    const { token, timing } = await this.#writeFile(userId, path, body, 'create', null, null);
+    return { outcome: 'created', token, timing };
   }
 
   /**
@@ -258,7 +266,8 @@ export class FileService {
     const blobKey = newBlobKey();
     const started = performance.now();
     const { size } = await store.write(blobKey, body.stream, { exclusive: true, fresh: true, expectedSize: body.length, signal: body.signal });
-    deps.telemetry.backendOperation(backend, checked === null ? 'create' : 'update', (performance.now() - started) / 1000);
+    const storeMs = performance.now() - started;
+    deps.telemetry.backendOperation(backend, checked === null ? 'create' : 'update', storeMs / 1000);
     const write: WriteCommit = {
       path,
       mode,
@@ -275,8 +284,11 @@ export class FileService {
       epoch: deps.epoch?.() ?? null,
     };
     let attempt = write;
+    let commitMs = 0;
     for (let round = 1; ; round++) {
+      const commitStarted = performance.now();
       const outcome = await this.#commit(store, attempt);
+      commitMs += performance.now() - commitStarted;
       if (outcome.kind === 'committed') {
         this.#ctx.changed(path);
         for (const dir of outcome.createdDirectories) this.#ctx.changed(dir);
@@ -284,7 +296,7 @@ export class FileService {
         if (outcome.replaced !== null) void this.#release(outcome.replaced);
         deps.telemetry.fileOperation(outcome.created ? 'create' : 'update', backend);
         this.#written?.(outcome.entry);
-        return { created: outcome.created, entry: outcome.entry, token: outcome.token };
+        return { created: outcome.created, entry: outcome.entry, token: outcome.token, timing: { storeMs, commitMs } };
       }
       this.#ctx.changed(path);
       try {

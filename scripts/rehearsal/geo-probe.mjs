@@ -2,7 +2,8 @@
 // client in that region, one keep-alive connection, sequential. Prints one JSON line.
 //   get URL KEY COUNT [TOKEN]   → { ms: [...], status, headers }      (headers of the last answer)
 //   put URL KEY BYTES           → { ms, status, token }
-//   puts URL KEY COUNT          → { ms: [...], status }                (4 KiB replaced COUNT times)
+//   puts URL KEY COUNT          → { ms: [...], timing: [...], status } (4 KiB replaced COUNT times;
+//                                  timing: each answer's Server-Timing as { store, commit, handler })
 //   lockwait URL KEY            → { sum, count }   (the node's write-lock waits, from /metrics)
 const [mode, url, key, arg, token] = process.argv.slice(2);
 const auth = { Authorization: `Bearer ${key}` };
@@ -26,15 +27,17 @@ if (mode === 'get') {
   process.stdout.write(JSON.stringify({ ms: performance.now() - started, status: res.status, token: res.headers.get('x-callfs-consistency-token') }) + '\n');
 } else if (mode === 'puts') {
   const ms = [];
+  const timing = [];
   let status = 0;
   for (let i = 0; i < Number(arg); i++) {
     const started = performance.now();
     const res = await fetch(url, { method: 'PUT', headers: auth, body: Buffer.alloc(4096, i % 251), signal: AbortSignal.timeout(10_000) });
     await res.arrayBuffer();
     ms.push(performance.now() - started);
+    timing.push(Object.fromEntries((res.headers.get('server-timing') ?? '').split(',').map((part) => part.trim().split(';dur=')).filter(([, dur]) => dur !== undefined).map(([name, dur]) => [name, Number(dur)])));
     status = res.status;
   }
-  process.stdout.write(JSON.stringify({ ms, status }) + '\n');
+  process.stdout.write(JSON.stringify({ ms, timing, status }) + '\n');
 } else if (mode === 'lockwait') {
   const text = await (await fetch(`${url}/metrics`, { headers: auth, signal: AbortSignal.timeout(10_000) })).text();
   const value = (suffix) => text.split('\n').filter((l) => l.startsWith(`callfs_lock_operation_duration_seconds_${suffix}{`) && l.includes('operation="write"')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);

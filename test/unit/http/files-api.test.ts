@@ -112,6 +112,22 @@ describe('POST, PUT, GET, HEAD', () => {
     expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'));
   });
 
+  it('says where a file write\'s time went (Server-Timing: store, commit, handler), and nothing of the kind for a directory', async () => {
+    const parse = (header: string | null): Record<string, number> =>
+      Object.fromEntries((header ?? '').split(',').map((part) => part.trim().split(';dur=')).map(([name, dur]) => [name, Number(dur)]));
+    for (const [method, status] of [['POST', 201], ['PUT', 200]] as const) {
+      const res = await owner('/v1/files/timed/a.txt', { method, body: 'timed' });
+      expect(res.status).toBe(status);
+      const timing = parse(res.headers.get('server-timing'));
+      expect(Object.keys(timing)).toEqual(['store', 'commit', 'handler']);
+      for (const value of Object.values(timing)) expect(value).toBeGreaterThanOrEqual(0);
+      expect(timing['handler']).toBeGreaterThanOrEqual(timing['store']! + timing['commit']! - 0.2);
+    }
+    const dir = await owner('/v1/files/timed/sub/', { method: 'POST' });
+    expect(dir.status).toBe(201);
+    expect(dir.headers.get('server-timing')).toBeNull();
+  });
+
   it('serves ranges (206) and refuses unsatisfiable ones (416 with the size)', async () => {
     await owner('/v1/files/range.txt', { method: 'PUT', body: '0123456789' });
     const part = await owner('/v1/files/range.txt', { headers: { Range: 'bytes=2-5' } });

@@ -12,6 +12,7 @@ import { etagOf, type Entry } from '../../../domain/entry.js';
 import { evaluatePreconditions } from '../../../domain/http-conditions.js';
 import { AppError } from '../../../errors/app-error.js';
 import type { UploadBody } from '../../../services/file-context.js';
+import type { WriteTiming } from '../../../services/files.js';
 import { clientSignal, declaredLength, requestBody } from '../../body.js';
 import type { HonoEnv } from '../../env.js';
 import { forwardRequest } from '../../peer-forward.js';
@@ -20,6 +21,7 @@ import { FILES_ROUTE } from './get.js';
 
 export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): void {
   const post = async (c: Context<HonoEnv>): Promise<Response> => {
+    const started = performance.now();
     c.set('routeTemplate', FILES_ROUTE);
     const target = pathAfter(c, '/v1/files');
     const body = target.directoryIntent ? emptyUpload(c) : upload(c, maxFileBytes);
@@ -27,12 +29,14 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
     // Always `here` (a path another node holds is CallFS's 409); asked so every write is placed alike.
     const placed = services.placement.create();
     if (placed.serve === 'forward') return forwardRequest(c, placed);
-    const { outcome, token } = await services.files.create(c.get('userId'), target, body);
+    const { outcome, token, timing } = await services.files.create(c.get('userId'), target, body);
     if (token !== null) c.set('writeToken', token);
+    if (timing !== null) c.header('Server-Timing', serverTiming(timing, started));
     if (outcome === 'created' && !target.directoryIntent) await replicateIfAsked(c, target.path);
     return c.body(null, outcome === 'created' ? 201 : 200);
   };
   const put = async (c: Context<HonoEnv>): Promise<Response> => {
+    const started = performance.now();
     c.set('routeTemplate', FILES_ROUTE);
     const target = pathAfter(c, '/v1/files');
     const conditions = {
@@ -50,8 +54,9 @@ export function registerFilesWrite(app: Hono<HonoEnv>, maxFileBytes: number): vo
     const services = c.get('services');
     const placed = await services.placement.put(c.get('userId'), target);
     if (placed.serve === 'forward') return forwardRequest(c, placed);
-    const { created, entry, token } = await services.files.put(c.get('userId'), placed, body, conditional ? precondition : null);
+    const { created, entry, token, timing } = await services.files.put(c.get('userId'), placed, body, conditional ? precondition : null);
     if (token !== null) c.set('writeToken', token);
+    c.header('Server-Timing', serverTiming(timing, started));
     c.header('ETag', etagOf(entry));
     await replicateIfAsked(c, target.path);
     return c.body(null, created ? 201 : 200);
@@ -101,4 +106,13 @@ function limitBytes(source: Readable, maxBytes: number): Readable {
     }
   }
   return Readable.from(counted(), { objectMode: false });
+}
+
+/**
+ * The Server-Timing of a file write: `store` (bytes on this node's disk or bucket), `commit` (the
+ * call(s) at the primary, a WAN round trip outside the home region) and `handler` (the whole
+ * write as this node handled it, from routing to the answer, body upload included).
+ */
+function serverTiming(timing: WriteTiming, started: number): string {
+  return `store;dur=${timing.storeMs.toFixed(1)}, commit;dur=${timing.commitMs.toFixed(1)}, handler;dur=${(performance.now() - started).toFixed(1)}`;
 }
