@@ -13,7 +13,7 @@ import { loadPlan, pathsOf, REPO_ROOT, requireUp, STOP, type Paths, type Remembe
 import { pgProcessName, pgServers, stopPgServer } from './pg-servers.js';
 import { readState, recordProcess, runningProcess, stopProcess, type ProcessRecord } from './state.js';
 import { isRunning } from '../local-services/pid-lock.js';
-import { REDIS_PORT, regionNamed, S3_PORT, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from './topology.js';
+import { createdObjectsLog, REDIS_PORT, regionNamed, S3_PORT, type RegionPlan, type RehearsalOptions, type RehearsalPlan } from './topology.js';
 
 export async function startRedis(region: RegionPlan, paths: Paths, remember: Remember): Promise<void> {
   const dir = join(paths.run, 'redis', region.name);
@@ -44,7 +44,7 @@ export async function startS3(region: RegionPlan, paths: Paths, remember: Rememb
       command,
       args,
       cwd: REPO_ROOT,
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...process.env, NODE_OPTIONS: '', S3RVER_CREATED_LOG: createdObjectsLog(paths.run, region.name) },
       log,
       stopOrder: STOP.regionServices,
     }),

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { planFile } from './health-checker.js';
 import { runReplicator, type BucketAddress } from './s3-replicator.js';
-import { replicationStatsFile } from './topology.js';
+import { pathsOf } from './paths.js';
+import { createdObjectsLog, replicationStatsFile } from './topology.js';
 import type { RehearsalPlan } from './topology.js';
 
 const [dir, regionName] = process.argv.slice(2);
@@ -27,6 +28,7 @@ runReplicator({
   source: address(source),
   destinations: plan.regions.filter((r) => r !== source).map(address),
   statsFile: replicationStatsFile(plan, source.name),
+  createdLog: createdObjectsLog(pathsOf(plan).run, source.name),
   intervalMs: 250,
   extraLagMs: plan.options.s3ExtraLagMs,
   shouldStop: () => stopping,

@@ -251,3 +251,8 @@ export function delayMatrix(plan: RehearsalPlan, partitioned: ReadonlySet<string
 export function replicationStatsFile(plan: RehearsalPlan, region: string): string {
   return join(plan.options.dir, 'run', `s3-replication-${region}.json`);
 }
+
+/** Where a region's S3 stand-in appends every object it stores (what its replicator reads), under the rehearsal's run directory. */
+export function createdObjectsLog(runDir: string, region: string): string {
+  return join(runDir, `s3-created-${region}.log`);
+}

@@ -26,6 +26,32 @@ describeBlobStoreContract('S3 (s3rver)', async () => {
   return new S3BlobStore({ bucket, region: s3.region, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, serverSideEncryption: null, kmsKeyId: null, acl: null, partSizeBytes: 5 * 1024 * 1024 });
 });
 
+describe('S3 stand-in specifics', () => {
+  it('answers HeadBucket (the readiness ping) for a bucket that exists, refuses one that does not, and still lists on GET', async () => {
+    const s3 = inject('s3');
+    const bucket = `head-${process.pid}-${Date.now().toString(36)}`;
+    const { S3Client, CreateBucketCommand, HeadBucketCommand, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      const options = { bucket, region: s3.region, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, serverSideEncryption: null, kmsKeyId: null, acl: null };
+      const store = new S3BlobStore(options);
+      for (const key of ['a.txt', 'b/c.txt']) await store.write(key, Readable.from([Buffer.from(key)]), { exclusive: false });
+      const head = await client.send(new HeadBucketCommand({ Bucket: bucket }));
+      expect(head.$metadata.httpStatusCode).toBe(200);
+      await store.ping();
+      const missing = new S3BlobStore({ ...options, bucket: `${bucket}-missing` });
+      await expect(missing.ping()).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(['a.txt', 'b/c.txt']);
+      await store.close();
+      await missing.close();
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 describe('local filesystem specifics', () => {
   it('refuses to write or read through a symlink that leads outside the root', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'callfs-outside-'));

@@ -6,18 +6,18 @@
  * all down. Needs root and `ip netns`; skipped, saying why, otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialsOf } from '../../scripts/local-credentials.js';
 import { down, isFullyUp, up } from '../../scripts/rehearsal/lifecycle.js';
 import { measureRtt, setPartitions } from '../../scripts/rehearsal/network.js';
 import { stopRegionNodes } from '../../scripts/rehearsal/nodes.js';
-import { rehearsalOptions } from '../../scripts/rehearsal/paths.js';
+import { pathsOf, rehearsalOptions } from '../../scripts/rehearsal/paths.js';
 import { httpFrom, namespaceExists, netnsAvailable, pingRtt, resolveFrom, type HttpAnswer } from '../../scripts/rehearsal/netns.js';
 import { collectStatus } from '../../scripts/rehearsal/report.js';
 import { readState, sleep, type RehearsalState } from '../../scripts/rehearsal/state.js';
 import { isRunning } from '../../scripts/local-services/pid-lock.js';
-import { regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
+import { createdObjectsLog, regionsByDistance, type RegionPlan, type RehearsalPlan } from '../../scripts/rehearsal/topology.js';
 import { downAbandonedRuns, ownedTestDir } from '../support/rehearsal-dirs.js';
 
 const unavailable = await netnsAvailable();
@@ -196,6 +196,12 @@ describe.skipIf(unavailable !== null)('local multi-region rehearsal', () => {
     expect(fromAp?.lagMs.last).not.toBeNull();
     // Copies are never copied back: the objects pushed from eu and us are only those written there.
     expect(status?.s3Replication.find((r) => r.region === 'us')?.stats?.replicated).toBe(0);
+    // What the replicator reads instead of listing the bucket every round: ap's stand-in logged
+    // the object once stored, and us's stand-in logged the copy it received.
+    const logged = (name: string): Array<{ bucket: string; key: string }> =>
+      readFileSync(createdObjectsLog(pathsOf(plan).run, name), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { bucket: string; key: string });
+    expect(logged('ap')).toContainEqual({ bucket: ap.bucket, key });
+    expect(logged('us')).toContainEqual({ bucket: region('us').bucket, key });
   });
 
   it('answers the global name with the client region, and with the next nearest once that region is down', async () => {
