@@ -11,6 +11,11 @@ export function parseLsn(text: string): bigint | null {
   return (BigInt(`0x${match[1] ?? '0'}`) << 32n) | BigInt(`0x${match[2] ?? '0'}`);
 }
 
+/** The `X/Y` text of a position (upper-case hex, as Postgres prints it): the inverse of parseLsn. */
+export function formatLsn(position: bigint): string {
+  return `${(position >> 32n).toString(16).toUpperCase()}/${(position & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
 /** True when position `reached` is at or past `wanted`. */
 export function lsnReached(reached: string | null, wanted: bigint): boolean {
   if (reached === null) return false;

@@ -9,4 +9,4 @@ export * from './epoch-row.js';
 export * from './lock-home.js';
 export * from './sessions.js';
 export * from './sql-text.js';
-export { lsnReached, parseLsn } from '../domain/lsn.js';
+export { formatLsn, lsnReached, parseLsn } from '../domain/lsn.js';

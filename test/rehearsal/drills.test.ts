@@ -14,6 +14,7 @@ import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDrillCommand } from '../../scripts/drill/cli.js';
+import { lsnValue } from '../../scripts/drill/drills/steps.js';
 import { createLocalProvider } from '../../scripts/drill/local/provider.js';
 import type { DrillProvider } from '../../scripts/drill/provider.js';
 import { readProgress, runsDir, type RunProgress } from '../../scripts/drill/runner.js';
@@ -278,8 +279,7 @@ describe.skipIf(unavailable !== null)('failover drills on the rehearsal', () => 
     // its synchronous standby for seconds), and a commit that waits for no standby
     // (synchronous_commit = local: nothing the cluster acknowledges) reaches ap alone.
     const server = (region: string) => pgServers(plan).find((s) => s.region.name === region && s.promotable)!;
-    const position = (lsn: string | null): bigint => (lsn === null ? 0n : (BigInt(`0x${lsn.split('/')[0]}`) << 32n) + BigInt(`0x${lsn.split('/')[1]}`));
-    const lsnOf = async (region: string): Promise<bigint> => position((await provider.databases()).find((d) => d.region === region)?.lsn ?? null);
+    const lsnOf = async (region: string): Promise<bigint> => lsnValue((await provider.databases()).find((d) => d.region === region)?.lsn ?? null) ?? 0n;
     let ahead = false;
     const racing = new Proxy(provider, {
       get(target, key) {

@@ -10,11 +10,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RELOAD_CONFIGURATION, sqlLiteral } from '../../../app/fencing/index.js';
+import { formatLsn, parseLsn, RELOAD_CONFIGURATION, sqlLiteral } from '../../../app/fencing/index.js';
 import { pgDataDir, pgProcess, resetPgDataDir, runPostgresTool, startPgServer, stopPgServer, writePgFile, type PgServer } from '../../rehearsal/pg-servers.js';
 import { logTail } from '../../rehearsal/netns.js';
 import { slotOf } from '../../rehearsal/replication.js';
-import { lsnValue } from '../drills/steps.js';
 import type { LocalRehearsal } from './rehearsal-access.js';
 
 /** How long a re-pointed replica may take to start streaming before it is rebuilt instead. */
@@ -71,7 +70,7 @@ async function timelineOf(rh: LocalRehearsal, source: PgServer): Promise<Timelin
     'postgres',
   );
   const fork = last?.[0];
-  return { id, forkLsn: fork === undefined || fork === '' ? null : lsnValue(fork) };
+  return { id, forkLsn: parseLsn(fork ?? '') };
 }
 
 /**
@@ -88,7 +87,7 @@ async function forkedPast(rh: LocalRehearsal, server: PgServer, timeline: Timeli
     'postgres',
   );
   if (Number(row?.[2] ?? '0') >= timeline.id) return null;
-  const positions = [row?.[0], row?.[1]].map((lsn) => (lsn === undefined || lsn === '' ? null : lsnValue(lsn))).filter((v): v is bigint => v !== null);
+  const positions = [row?.[0], row?.[1]].map((lsn) => parseLsn(lsn ?? '')).filter((v): v is bigint => v !== null);
   const furthest = positions.reduce<bigint | null>((a, b) => (a === null || b > a ? b : a), null);
   if (furthest === null || furthest <= timeline.forkLsn) return null;
   return `its WAL runs to ${formatLsn(furthest)}, past ${formatLsn(timeline.forkLsn)} where timeline ${timeline.id} forked off`;
@@ -118,10 +117,6 @@ async function waitFollowing(rh: LocalRehearsal, server: PgServer, source: PgSer
     await sleep(200);
   }
   return false;
-}
-
-function formatLsn(value: bigint): string {
-  return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 /** Stops the server, rewinds it onto the source's timeline (or copies it afresh), and starts it as a standby. */
