@@ -125,7 +125,6 @@ async function main(): Promise<void> {
     // A 4 KiB file written in us: in us it is region-local; asked of an eu node from us, it crosses the WAN.
     const seed = await probeIn<{ status: number }>(us, ['put', `${usNode}/v1/files/bench/geo-4k.bin`, key, '4096']);
     if (seed.status >= 300) throw new Error(`seeding failed with ${seed.status}`);
-    await probeIn<GetResult>(us, ['get', `${usNode}/v1/files/bench/geo-4k.bin`, key, '20']);
     const local = await probeIn<GetResult>(us, ['get', `${usNode}/v1/files/bench/geo-4k.bin`, key, String(samples)]);
     const remote = await probeIn<GetResult>(us, ['get', `${euNode}/v1/files/bench/geo-4k.bin`, key, String(samples)]);
 
