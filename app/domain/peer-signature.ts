@@ -28,6 +28,12 @@ export const PEER_HEADERS = {
   from: 'x-callfs-peer-from',
   /** Instance id of the node the call is addressed to. */
   to: 'x-callfs-peer-to',
+  /**
+   * The destination's incarnation (a random id it draws at start) as the caller last heard it.
+   * On a call: optional, signed like every `x-callfs-*` header. On every answer to a signed call:
+   * the answering process's own incarnation, so callers learn it.
+   */
+  incarnation: 'x-callfs-peer-incarnation',
   /** `mac` when the body is followed by its MAC, `none` when the call has no body. */
   body: 'x-callfs-peer-body',
   /** Length of the body without its MAC (the caller's Content-Length), when known. */

@@ -11,6 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Context } from 'hono';
+import { PEER_HEADERS } from '../domain/peer-signature.js';
 import { AppError, heldElsewhere } from '../errors/app-error.js';
 import type { PeerResponse } from '../ports/peer-client.js';
 import type { Forward } from '../services/placement.js';
@@ -23,7 +24,8 @@ import { H } from './headers.js';
 
 const FORWARDED_REQUEST_HEADERS = ['x-callfs-replication', 'content-type', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept'];
 const VOUCHED_ENTRY = H.vouchedEntry.toLowerCase();
-const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'x-request-id', 'date']);
+// The holder's incarnation was for this node (the peer client learnt it); the client gets this node's answer.
+const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'x-request-id', 'date', PEER_HEADERS.incarnation]);
 
 /**
  * Forwards the current request as it is to the holder and relays the answer. Only requests

@@ -24,12 +24,39 @@ class CapturingTransport implements PeerClient {
 class SharedNonces implements PeerNonceStore {
   readonly seen = new Set<string>();
   failing = false;
+  asked = 0;
   async claimPeerNonce(nonce: string): Promise<boolean> {
+    this.asked++;
     if (this.failing) throw new Error('primary unreachable');
     if (this.seen.has(nonce)) return false;
     this.seen.add(nonce);
     return true;
   }
+}
+
+/**
+ * A transport whose far end is another SignedPeerClient: it answers 200 or 401 as the receiving
+ * node's HTTP layer would, naming the receiver's incarnation, and keeps every request sent.
+ */
+class WiredTransport implements PeerClient {
+  readonly sent: PeerRequest[] = [];
+  constructor(public receiver: SignedPeerClient) {}
+  endpointOf(): string {
+    return 'http://peer.invalid';
+  }
+  async request(_instanceId: string, request: PeerRequest) {
+    this.sent.push(request);
+    const headers = request.headers;
+    const verdict = await this.receiver.verify({ method: request.method, target: request.target, headerNames: Object.keys(headers), header: (name) => headers[name] });
+    return { status: verdict.ok ? 200 : 401, headers: { 'x-callfs-peer-incarnation': this.receiver.incarnation }, body: Readable.from([]) };
+  }
+  async close(): Promise<void> {}
+}
+
+/** A request as it was sent, in the shape `verify` takes. */
+function asSigned(request: PeerRequest) {
+  const headers = request.headers;
+  return { method: request.method, target: request.target, headerNames: Object.keys(headers), header: (name: string) => headers[name] };
 }
 
 function node(self: string, nonces: PeerNonceStore | null, now: () => number = Date.now) {
@@ -106,6 +133,81 @@ describe('SignedPeerClient', () => {
     const running = node('receiver', shared, () => Number(fresh.headers['x-callfs-peer-time']) - 10).client;
     expect((await running.verify(fresh)).ok).toBe(true);
     expect(await running.verify(fresh)).toEqual({ ok: false, reason: 'replay' });
+  });
+
+  it('checks a bodiless call that names its incarnation in memory alone: no shared store, also while it is down', async () => {
+    const shared = new SharedNonces();
+    const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
+    const wire = new WiredTransport(receiver);
+    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null });
+    const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+    // The first call cannot know the incarnation yet: the shared store is asked, the answer teaches it.
+    expect((await sender.call('receiver', get)).status).toBe(200);
+    expect(wire.sent[0]?.headers['x-callfs-peer-incarnation']).toBeUndefined();
+    expect(shared.asked).toBe(1);
+    expect((await sender.call('receiver', get)).status).toBe(200);
+    expect(wire.sent[1]?.headers['x-callfs-peer-incarnation']).toBe(receiver.incarnation);
+    expect(shared.asked).toBe(1);
+    // The home region's primary is out: bodiless calls go on being accepted at once.
+    shared.failing = true;
+    expect((await sender.call('receiver', get)).status).toBe(200);
+    expect(shared.asked).toBe(1);
+    // A captured call is still refused by the process it was signed for.
+    const captured = wire.sent[2];
+    if (captured === undefined) throw new Error('nothing sent');
+    expect(await receiver.verify(asSigned(captured))).toEqual({ ok: false, reason: 'replay' });
+  });
+
+  it('a restarted receiver refuses calls signed for its earlier life; the caller learns the new incarnation and retries once', async () => {
+    const shared = new SharedNonces();
+    const first = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
+    const wire = new WiredTransport(first);
+    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null });
+    const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+    await sender.call('receiver', get);
+    await sender.call('receiver', get);
+    const captured = wire.sent[1];
+    if (captured === undefined) throw new Error('nothing sent');
+    expect(captured.headers['x-callfs-peer-incarnation']).toBe(first.incarnation);
+    // Restart: a new process, the same shared store, which never saw the captured call's nonce.
+    const second = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
+    expect(second.incarnation).not.toBe(first.incarnation);
+    expect(shared.seen.has(captured.headers['x-callfs-peer-nonce'] ?? '')).toBe(false);
+    expect(await second.verify(asSigned(captured))).toEqual({ ok: false, reason: 'incarnation' });
+    wire.receiver = second;
+    const sentBefore = wire.sent.length;
+    expect((await sender.call('receiver', get)).status).toBe(200);
+    expect(wire.sent.slice(sentBefore).map((r) => r.headers['x-callfs-peer-incarnation'])).toEqual([first.incarnation, second.incarnation]);
+  });
+
+  it('a call with a body never names the incarnation: it is claimed in the shared store', async () => {
+    const shared = new SharedNonces();
+    const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
+    const wire = new WiredTransport(receiver);
+    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null });
+    await sender.call('receiver', { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 });
+    const put = await sender.call('receiver', { method: 'PUT', target: '/v1/files/a.txt', caller: 'alice', hop: 1, headers: { 'content-length': '2' }, body: Readable.from([Buffer.from('hi')]) });
+    expect(put.status).toBe(200);
+    expect(wire.sent[1]?.headers['x-callfs-peer-incarnation']).toBeUndefined();
+    expect(shared.asked).toBe(2);
+  });
+
+  it('with its memory full, refuses calls as old as a nonce it had to forget early', async () => {
+    let clock = 1_000_000;
+    const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: null, maxLocalNonces: 2, now: () => clock });
+    const wire = new WiredTransport(receiver);
+    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null, now: () => clock });
+    const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+    for (let i = 0; i < 4; i++) {
+      clock += 10;
+      expect((await sender.call('receiver', get)).status).toBe(200);
+    }
+    // Memory holds two nonces: the calls of the first two were pushed out within the window.
+    const oldest = wire.sent[1];
+    if (oldest === undefined) throw new Error('nothing sent');
+    expect(await receiver.verify(asSigned(oldest))).toEqual({ ok: false, reason: 'replay' });
+    clock += 10;
+    expect((await sender.call('receiver', get)).status).toBe(200);
   });
 
   it('refuses stale times', async () => {

@@ -7,14 +7,22 @@
  * makes to this one is checked by `verify()` and its body by `verifiedBody()`. CallFS's form,
  * the secret itself as a bearer, is checked here too (`isInternalSecret`).
  *
- * Replays: a call carries a one-time nonce and its time. The receiver refuses a time more than
- * `maxSkewMs` away from its clock, a nonce it has seen itself (memory) and a nonce the cluster
- * has seen (PeerNonceStore, shared and kept across restarts for the whole window). A call is
- * addressed to one instance, so it is refused by any other. When the shared store cannot answer
- * (its primary is fenced or unreachable during a failover), calls are still checked against
- * this process's memory and only calls signed after this process started are accepted: a call
- * captured before a restart cannot come back after it, and reads keep being forwarded while the
- * home region is out.
+ * Replays: a call carries a one-time nonce and its time, and is addressed to one instance, so
+ * any other refuses it. The receiver refuses a time more than `maxSkewMs` away from its clock and
+ * a nonce it has seen itself (memory). What else it needs depends on the call:
+ * - A call without a body carries the receiver's incarnation (a random id each process draws at
+ *   start, learned from the answers of earlier calls): it is valid for that process only, so
+ *   this process's memory decides alone. No shared store, no round trip to the home region's
+ *   primary: a forwarded read costs one round trip to its holder, and keeps working while home
+ *   is out. A call naming another incarnation (signed for an earlier life of this instance) is
+ *   refused and the answer names the current one; the caller retries once with it.
+ * - A call with a body (it could not be sent again after a refusal) and a first call, before
+ *   the caller knows the incarnation, are also claimed in the cluster's shared nonce store
+ *   (PeerNonceStore, kept across restarts for the whole window). When that store cannot answer
+ *   (its primary fenced or unreachable during a failover), only calls signed after this process
+ *   started are accepted: a call captured before a restart cannot come back after it.
+ * Memory holds up to `maxLocalNonces`; a nonce pushed out before its time is up raises a floor,
+ * and calls signed at or before the floor are refused, so a full memory never lets a replay in.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -56,7 +64,10 @@ export interface PeerIdentity {
 
 export type PeerVerdict =
   | { readonly ok: true; readonly peer: PeerIdentity }
-  | { readonly ok: false; readonly reason: 'malformed' | 'signature' | 'destination' | 'hop' | 'stale' | 'replay' };
+  | { readonly ok: false; readonly reason: 'malformed' | 'signature' | 'destination' | 'hop' | 'stale' | 'replay' | 'incarnation' };
+
+/** What an incarnation id looks like (hex from newNonce); anything else heard from a peer is ignored. */
+const INCARNATION = /^[0-9a-f]{8,64}$/;
 
 export interface SignedPeerClientOptions {
   readonly secret: string;
@@ -88,8 +99,14 @@ export class SignedPeerClient {
   readonly #now: () => number;
   readonly #startedAt: number;
   readonly #logger: Logger | undefined;
-  /** Nonces this process accepted, with the time each may be forgotten. */
-  readonly #seen = new Map<string, number>();
+  /** Nonces this process accepted: when each may be forgotten, and the time its call was signed. */
+  readonly #seen = new Map<string, { readonly expiresAt: number; readonly timeMs: number }>();
+  /** Calls signed at or before this time are refused: nonces of that age were pushed out of memory early. */
+  #floorMs = Number.NEGATIVE_INFINITY;
+  /** The incarnation of each peer, as its last answer named it. */
+  readonly #incarnations = new Map<string, string>();
+  /** This process's incarnation: calls without a body must name it (see the module comment). */
+  readonly incarnation: string = newNonce();
   #warnedAt = 0;
 
   constructor(options: SignedPeerClientOptions) {
@@ -133,18 +150,42 @@ export class SignedPeerClient {
     headers[PEER_HEADERS.hop] = String(call.hop);
     headers[PEER_HEADERS.from] = this.#self;
     headers[PEER_HEADERS.to] = instanceId;
+    headers[PEER_HEADERS.body] = body === null ? 'none' : 'mac';
+    // Only a call without a body names the incarnation: a refusal can then be answered by sending it again.
+    const known = body === null ? this.#incarnations.get(instanceId) : undefined;
+    const response = await this.#send(this.#peers, instanceId, call, headers, body, known);
+    const current = this.#learn(instanceId, response);
+    if (known === undefined || response.status !== 401 || current === undefined || current === known) return response;
+    // The peer restarted since its last answer: the call was refused unread; once more, for the new process.
+    response.body.resume();
+    const again = await this.#send(this.#peers, instanceId, call, headers, null, current);
+    this.#learn(instanceId, again);
+    return again;
+  }
+
+  /** Signs and sends one attempt of a call (fresh time and nonce each time). */
+  async #send(peers: PeerClient, instanceId: string, call: PeerCall, base: Readonly<Record<string, string>>, body: Readable | null, incarnation: string | undefined): Promise<PeerResponse> {
+    const headers: Record<string, string> = { ...base };
     headers[PEER_HEADERS.time] = String(this.#now());
     headers[PEER_HEADERS.nonce] = newNonce();
-    headers[PEER_HEADERS.body] = body === null ? 'none' : 'mac';
+    if (incarnation !== undefined) headers[PEER_HEADERS.incarnation] = incarnation;
     const signature = signHeaders(this.#secret, call.method, call.target, headers);
     headers[PEER_HEADERS.signature] = signature;
-    return this.#peers.request(instanceId, {
+    return peers.request(instanceId, {
       method: call.method,
       target: call.target,
       headers,
       body: body === null ? null : withMac(body, bodyMac(this.#secret, signature)),
       signal: call.signal,
     });
+  }
+
+  /** Remembers the incarnation a peer's answer names; returns it (undefined when it names none). */
+  #learn(instanceId: string, response: PeerResponse): string | undefined {
+    const named = response.headers[PEER_HEADERS.incarnation];
+    if (typeof named !== 'string' || !INCARNATION.test(named)) return undefined;
+    this.#incarnations.set(instanceId, named);
+    return named;
   }
 
   /**
@@ -166,7 +207,9 @@ export class SignedPeerClient {
     if (hop < 1) return { ok: false, reason: 'hop' };
     const now = this.#now();
     if (Math.abs(now - timeMs) > this.#maxSkewMs) return { ok: false, reason: 'stale' };
-    if (!(await this.#claim(nonce, timeMs, now))) return { ok: false, reason: 'replay' };
+    const incarnation = request.header(PEER_HEADERS.incarnation);
+    if (incarnation !== undefined && incarnation !== this.incarnation) return { ok: false, reason: 'incarnation' };
+    if (!(await this.#claim(nonce, timeMs, now, incarnation !== undefined))) return { ok: false, reason: 'replay' };
     return {
       ok: true,
       peer: {
@@ -202,11 +245,16 @@ export class SignedPeerClient {
     await this.#peers?.close();
   }
 
-  /** Records a nonce in memory and in the cluster; false when either has seen it. */
-  async #claim(nonce: string, timeMs: number, now: number): Promise<boolean> {
+  /**
+   * Records a nonce in memory and, unless the call was signed for this process (`scoped`), in the
+   * cluster; false when either has seen it.
+   */
+  async #claim(nonce: string, timeMs: number, now: number, scoped: boolean): Promise<boolean> {
     this.#forgetOld(now);
     if (this.#seen.has(nonce)) return false;
-    this.#seen.set(nonce, now + 2 * this.#maxSkewMs);
+    if (timeMs <= this.#floorMs) return false;
+    this.#seen.set(nonce, { expiresAt: now + 2 * this.#maxSkewMs, timeMs });
+    if (scoped) return true;
     if (this.#nonces === null) return timeMs >= this.#startedAt;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -227,9 +275,12 @@ export class SignedPeerClient {
     }
   }
 
+  /** Drops nonces past their time, and the oldest ones while memory is full (raising the floor). */
   #forgetOld(now: number): void {
-    for (const [nonce, expiresAt] of this.#seen) {
-      if (expiresAt > now && this.#seen.size < this.#maxLocalNonces) break;
+    for (const [nonce, seen] of this.#seen) {
+      const expired = seen.expiresAt <= now;
+      if (!expired && this.#seen.size < this.#maxLocalNonces) break;
+      if (!expired && seen.timeMs > this.#floorMs) this.#floorMs = seen.timeMs;
       this.#seen.delete(nonce);
     }
   }

@@ -176,6 +176,56 @@ describe('a captured peer call', () => {
   });
 });
 
+/** Rows in the cluster's shared nonce store (one per call claimed there). */
+async function nonceRows(): Promise<number> {
+  const db = new pg.Client({ connectionString: dsn });
+  await db.connect();
+  try {
+    return Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM callfs_peer_nonces')).rows[0]?.n);
+  } finally {
+    await db.end();
+  }
+}
+
+describe('forwarded reads', () => {
+  it('after the first are checked by the holder alone (no nonce row in Postgres each); a restarted holder costs one refused try', async () => {
+    proxy.deliver = true;
+    expect((await api(a.url)('/v1/files/sig/reads.txt', { method: 'PUT', body: 'held by a' })).status).toBe(201);
+    expect(await (await api(b.url)('/v1/files/sig/reads.txt')).text()).toBe('held by a');
+    const rowsBefore = await nonceRows();
+    const sentBefore = proxy.calls.length;
+    for (let i = 0; i < 5; i++) {
+      const res = await api(b.url)('/v1/files/sig/reads.txt');
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('held by a');
+      // The client sees B's answer: A's incarnation was for B only.
+      expect(res.headers.get('x-callfs-peer-incarnation')).toBeNull();
+    }
+    expect(await nonceRows()).toBe(rowsBefore);
+    const named = proxy.calls.slice(sentBefore).map((c) => c.headers['x-callfs-peer-incarnation']);
+    expect(named).toHaveLength(5);
+    expect(new Set(named).size).toBe(1);
+    expect(named[0]).toMatch(/^[0-9a-f]{32}$/);
+    const captured = proxy.last();
+    // The captured read, replayed to the process it was signed for, is refused by its memory.
+    expect((await send(a.url, captured)).status).toBe(401);
+    await a.close();
+    a = await startA();
+    // Replayed to the restarted holder: refused, though the shared store never saw its nonce.
+    const replayed = await send(a.url, captured);
+    expect(replayed.status).toBe(401);
+    const current = replayed.headers.get('x-callfs-peer-incarnation');
+    expect(current).toMatch(/^[0-9a-f]{32}$/);
+    expect(current).not.toBe(named[0]);
+    // B still names the old incarnation: A refuses, B learns the new one and sends the read again.
+    const sentNow = proxy.calls.length;
+    const res = await api(b.url)('/v1/files/sig/reads.txt');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('held by a');
+    expect(proxy.calls.slice(sentNow).map((c) => c.headers['x-callfs-peer-incarnation'])).toEqual([named[0], current]);
+  });
+});
+
 describe('hand-signed peer calls', () => {
   it('are refused with a hop count below 1', async () => {
     await api(a.url)('/v1/files/sig/hop.txt', { method: 'PUT', body: 'hop' });

@@ -35,6 +35,10 @@ async function acceptPeer(c: Context<HonoEnv>): Promise<void> {
   const target = rawPathname(c) + (query >= 0 ? url.slice(query) : '');
   const headers = requestHeaders(c);
   const services = c.get('services');
+  // Every answer to a signed call, a refusal included, tells the caller which process answered.
+  const outgoing = c.env.outgoing;
+  if (outgoing !== undefined) outgoing.setHeader(PEER_HEADERS.incarnation, services.peers.incarnation);
+  else c.header(PEER_HEADERS.incarnation, services.peers.incarnation);
   const verdict = await services.peers.verify({ method: c.req.method, target, headerNames: Object.keys(headers), header: (name) => headers[name] });
   if (!verdict.ok) {
     services.logger.debug('peer call refused', { reason: verdict.reason, from: headers[PEER_HEADERS.from] ?? '' });
