@@ -95,7 +95,8 @@ export async function startNode(config: Config, options: { logger?: Logger } = {
       metricsUrl = `http://${hostForUrl(config.metrics.listenHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`;
       cleanups.push(() => closeServer(metricsServer, 1000));
     }
-    logger.info('node started', { url, version: packageVersion(), node: process.version });
+    // The file-system thread pool: every disk read, write and fsync waits for one of its threads.
+    logger.info('node started', { url, version: packageVersion(), node: process.version, thread_pool: Number(process.env['UV_THREADPOOL_SIZE'] ?? 4) });
     let closing: Promise<void> | null = null;
     return { url, port, metricsUrl, logger, tlsCertificate: () => identity?.serving().cert ?? null, close: () => (closing ??= closeAll()) };
   } catch (error) {

@@ -29,6 +29,7 @@ import { readCommandLine } from '../app/cli/command-line.js';
 import { baselineCommand, Bodies, checkPuts, cleanUp, installLine, missingTools, runWorkload as driveWorkload, SERVER_CPU, setUp, type Target } from './bench/rig.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from './local-services/postgres.js';
 import { freePort, stopChild, waitForPort } from './local-services/processes.js';
+import { withNodeThreadPool } from './local-services/node-runtime.js';
 
 const USAGE = `usage: npm run bench [-- --json]
 
@@ -214,7 +215,8 @@ async function main(): Promise<void> {
 
     // B: the node that holds the files (the direct path). A: the node that forwards to it.
     const ourConfig = nodeConfig('bench-node', ourPort, dsn, join(out, 'ours-files'), withProxy ? { 'bench-peer': url(peerPort) } : {});
-    const ours = await start('callfs-ts', [...tsx, ourConfig], {}, ourPort);
+    // Our nodes start as `npm start` starts them (its file-system thread pool); the baselines as they are.
+    const ours = await start('callfs-ts', [...tsx, ourConfig], withNodeThreadPool({}), ourPort);
     children.push(ours);
     const base = await start('node-http', baselineCommand('node-http'), { PORT: String(basePort), DATA_DIR: baseRoot, API_KEY: KEY }, basePort);
     children.push(base);
@@ -222,7 +224,7 @@ async function main(): Promise<void> {
     const servers: Server[] = [server('callfs-ts', ourPort, [ours.pid]), server('node-http', basePort, [base.pid])];
     if (withProxy) {
       const peerConfig = nodeConfig('bench-peer', peerPort, dsn, join(out, 'peer-files'), { 'bench-node': url(ourPort) });
-      const peer = await start('callfs-peer (A→B)', [...tsx, peerConfig], {}, peerPort);
+      const peer = await start('callfs-peer (A→B)', [...tsx, peerConfig], withNodeThreadPool({}), peerPort);
       children.push(peer);
       const proxyEnv = { PORT: String(proxyPort), ORIGIN: url(basePort), API_KEY: KEY, NODE_ENV: 'production' };
       const proxy = await start('undici-proxy (→ node-http)', baselineCommand('undici-proxy'), proxyEnv, proxyPort);

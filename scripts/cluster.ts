@@ -15,6 +15,7 @@ import { startEmbeddedPostgres } from '../app/adapters/metadata/embedded-postgre
 import { freePort, stopChild, waitForPort } from './local-services/processes.js';
 import { requireRedisServer, startRedis, type RedisServer } from './local-services/redis.js';
 import { credentialsOf, type Credentials } from './local-credentials.js';
+import { withNodeThreadPool } from './local-services/node-runtime.js';
 
 const USAGE = `usage: npm run cluster [-- options]
 
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
       mkdirSync(join(dir, node.id), { recursive: true });
       const configFile = join(dir, node.id, 'config.yaml');
       writeFileSync(configFile, nodeYaml(node, port, pg.dsn, redisPort, creds), { mode: 0o600 });
-      const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'app/main.ts'), '--config', configFile], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'app/main.ts'), '--config', configFile], { cwd: repo, env: withNodeThreadPool(process.env), stdio: ['ignore', 'inherit', 'inherit'] });
       children.push(child);
       await waitForPort(port, 30_000);
     };

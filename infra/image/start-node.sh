@@ -14,4 +14,8 @@ if [ -z "${CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID:-}" ]; then
   CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID="${CALLFS_INSTANCE_DISCOVERY__REGION:-node}-${task_id}"
   export CALLFS_INSTANCE_DISCOVERY__INSTANCE_ID
 fi
+# Sixteen file-system threads instead of libuv's four: a few long fsyncs of large uploads would
+# otherwise hold every thread, and every other disk read and write would queue behind them.
+UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-16}"
+export UV_THREADPOOL_SIZE
 exec node dist/app/main.js "$@"

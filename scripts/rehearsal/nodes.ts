@@ -12,11 +12,12 @@ import { loadPlan, REPO_ROOT, requireUp, STOP } from './paths.js';
 import { readState, recordProcess, runningProcess, stopProcess, type ProcessRecord } from './state.js';
 import { isRunning } from '../local-services/pid-lock.js';
 import type { NodePlan, RehearsalOptions, RehearsalPlan } from './topology.js';
+import { withNodeThreadPool } from '../local-services/node-runtime.js';
 
 function nodeEnv(): NodeJS.ProcessEnv {
   // The YAML is the whole configuration: no CALLFS_ override from the caller's environment.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('CALLFS_')));
-  return { ...env, NODE_OPTIONS: '' };
+  return withNodeThreadPool({ ...env, NODE_OPTIONS: '' });
 }
 
 export function nodeDir(plan: RehearsalPlan, node: NodePlan): string {

@@ -1,10 +1,12 @@
 /**
  * @module FileSink and pump: the write side of an upload to the local disk. The sink writes a
  * numeric file descriptor with writev, counts and checks the declared length, fsyncs before it
- * finishes and always closes the descriptor; pump pipes a request body into it without ever
+ * finishes and always closes the descriptor. A large body is flushed to the device while it
+ * arrives (an fdatasync in the background every EARLY_SYNC_BYTES), so the fsync that ends it has
+ * only the last few MiB left to write instead of the whole file. pump pipes a request body into it without ever
  * destroying the body (the HTTP layer still answers on its socket).
  */
-import { close as fsClose, fsync, writev as fsWritev } from 'node:fs';
+import { close as fsClose, fdatasync, fsync, writev as fsWritev } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { AppError } from '../../../errors/app-error.js';
@@ -16,6 +18,15 @@ import { AppError } from '../../../errors/app-error.js';
  */
 export class FileSink extends Writable {
   size = 0;
+  /** Bytes written since the last background flush started. */
+  #unsynced = 0;
+  /** Callbacks waiting for the background flush in progress; null when none is. */
+  #syncing: Array<() => void> | null = null;
+  /**
+   * What a background flush failed with. Linux reports a write-back error to one fsync of a
+   * descriptor only, so the final fsync may not see it again: it is kept and fails the file.
+   */
+  #flushError: Error | null = null;
 
   constructor(
     private readonly fd: number,
@@ -26,12 +37,20 @@ export class FileSink extends Writable {
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
     const buffers = chunks.map((c) => c.chunk);
-    for (const b of buffers) this.size += b.length;
+    let length = 0;
+    for (const b of buffers) length += b.length;
+    this.size += length;
     if (this.expectedSize !== undefined && this.size > this.expectedSize) {
       callback(new AppError('INCOMPLETE_BODY', `body is longer than its Content-Length (${this.expectedSize})`));
       return;
     }
-    writeAllv(this.fd, buffers, callback);
+    writeAllv(this.fd, buffers, (error) => {
+      if (!error) {
+        this.#unsynced += length;
+        if (this.#unsynced >= EARLY_SYNC_BYTES && this.#syncing === null) this.#flushInBackground();
+      }
+      callback(error);
+    });
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -39,13 +58,35 @@ export class FileSink extends Writable {
       callback(new AppError('INCOMPLETE_BODY', `body ended after ${this.size} of ${this.expectedSize} bytes`));
       return;
     }
-    fsync(this.fd, (error) => callback(error));
+    // The durable point is this fsync, as for a small file; the early flushes only shorten it.
+    this.#afterFlush(() => fsync(this.fd, (error) => callback(error ?? this.#flushError)));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    fsClose(this.fd, () => callback(error));
+    // A flush still running holds the descriptor: closing it first could let the number be reused under it.
+    this.#afterFlush(() => fsClose(this.fd, () => callback(error)));
+  }
+
+  /** Starts writing what is in the page cache to the device, without waiting for it. */
+  #flushInBackground(): void {
+    this.#unsynced = 0;
+    this.#syncing = [];
+    fdatasync(this.fd, (error) => {
+      if (error !== null) this.#flushError ??= error;
+      const waiting = this.#syncing ?? [];
+      this.#syncing = null;
+      for (const resume of waiting) resume();
+    });
+  }
+
+  #afterFlush(then: () => void): void {
+    if (this.#syncing === null) then();
+    else this.#syncing.push(then);
   }
 }
+
+/** A background fdatasync starts after this many bytes were written since the last one began. */
+export const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
 /** writev until every byte is on disk (short writes are continued). */
 function writeAllv(fd: number, buffers: Buffer[], callback: (error?: Error | null) => void): void {
