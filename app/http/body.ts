@@ -4,10 +4,12 @@
  * throughput here, see docs/benchmarks.md, "The rig"); in-process `app.request()` calls fall back to
  * the web streams. Nothing is ever buffered whole.
  */
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { Context } from 'hono';
 import type { HonoEnv } from './env.js';
+import { isRecyclingReadable, type RecyclingReadable } from '../ports/blob-store.js';
 
 /** Node streams made from in-process requests' web bodies: one per request, as `incoming` is. */
 const webBodies = new WeakMap<Request, Readable>();
@@ -86,9 +88,35 @@ export function sendStream(c: Context<HonoEnv>, status: number, headers: Record<
   } else {
     stream.on('error', () => outgoing.destroy());
     outgoing.on('close', () => stream.destroy());
-    stream.pipe(outgoing);
+    if (isRecyclingReadable(stream)) sendRecycling(stream, outgoing);
+    else stream.pipe(outgoing);
   }
   return alreadySent();
+}
+
+/**
+ * `stream.pipe(outgoing)` for a stream that takes its chunks back: each chunk returns to it once
+ * the socket has written it (the write's callback, without error), so a large file is sent
+ * through a few reused buffers. Backpressure as pipe() applies it: pause on a full socket,
+ * resume on 'drain'.
+ */
+function sendRecycling(stream: RecyclingReadable, outgoing: ServerResponse): void {
+  let waiting = false;
+  const resume = (): void => {
+    waiting = false;
+    stream.resume();
+  };
+  stream.on('data', (chunk: Buffer) => {
+    const more = outgoing.write(chunk, (error) => {
+      if (error === null || error === undefined) stream.recycle(chunk);
+    });
+    if (!more && !waiting) {
+      waiting = true;
+      stream.pause();
+      outgoing.once('drain', resume);
+    }
+  });
+  stream.once('end', () => outgoing.end());
 }
 
 /**

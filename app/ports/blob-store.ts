@@ -57,6 +57,21 @@ export interface ListFilesOptions {
   readonly startAfter?: string | undefined;
 }
 
+/**
+ * A read stream whose chunks may be handed back once the consumer is completely done with them
+ * (for a socket: its write callback fired without error), so the next reads fill them again
+ * instead of allocating: a large file then streams through a few buffers, and the garbage
+ * collector is not woken by every 64 KiB read. A consumer that never hands chunks back is
+ * served as by any stream.
+ */
+export interface RecyclingReadable extends Readable {
+  recycle(chunk: Buffer): void;
+}
+
+export function isRecyclingReadable(stream: Readable): stream is RecyclingReadable {
+  return typeof (stream as Partial<RecyclingReadable>).recycle === 'function';
+}
+
 export interface BlobReadResult {
   readonly stream: Readable;
   /** Total size of the stored object (not of the range). */

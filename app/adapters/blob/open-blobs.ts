@@ -19,6 +19,7 @@
  */
 import { close as fsClose, read as fsRead, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import type { RecyclingReadable } from '../../ports/blob-store.js';
 
 /** Descriptors unused this long are closed. */
 const IDLE_MS = 5_000;
@@ -30,6 +31,9 @@ const READ_BYTES = 64 * 1024;
 const SMALL_BLOB_BYTES = 64 * 1024;
 /** Most bytes of small blobs held in memory at once. */
 const SMALL_BLOB_BUDGET = 32 * 1024 * 1024;
+/** Read buffers handed back by consumers (RecyclingReadable), waiting to be filled again; at most this many. */
+const SPARE_BUFFERS = 64;
+const spareBuffers: Buffer[] = [];
 
 interface Slot {
   readonly fd: number;
@@ -156,7 +160,7 @@ class HeldBytes extends Readable {
  * cannot close (and the kernel reuse) the descriptor under a read in flight. `done` receives the
  * bytes when they came in one read that reached `end` (a small blob read whole), else null.
  */
-class DescriptorRange extends Readable {
+class DescriptorRange extends Readable implements RecyclingReadable {
   #position: number;
   readonly #end: number;
   #reading = false;
@@ -183,7 +187,7 @@ class DescriptorRange extends Readable {
       return;
     }
     const length = Math.min(READ_BYTES, this.#end - this.#position + 1);
-    const buffer = Buffer.allocUnsafe(length);
+    const buffer = (length === READ_BYTES ? spareBuffers.pop() : undefined) ?? Buffer.allocUnsafe(length);
     this.#reading = true;
     fsRead(this.fd, buffer, 0, length, this.#position, (error, bytesRead) => {
       this.#reading = false;
@@ -213,6 +217,15 @@ class DescriptorRange extends Readable {
       }
       this.push(chunk);
     });
+  }
+
+  /**
+   * Takes back a chunk this stream produced once its consumer is done with it. Only whole read
+   * buffers of their own memory are kept, never the bytes a small blob keeps in memory (`#whole`).
+   */
+  recycle(chunk: Buffer): void {
+    if (chunk === this.#whole || chunk.length !== READ_BYTES || chunk.byteOffset !== 0 || chunk.buffer.byteLength !== READ_BYTES) return;
+    if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(chunk);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
