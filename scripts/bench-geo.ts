@@ -9,7 +9,8 @@
  *   - replication lag: how long until us serves an object written in eu from its own bucket;
  *   - 4 KiB PUT in eu (home: the primary next door) against us and ap (the primary across the
  *     WAN), medians of PUT_RUNS runs, judged against the targets of a far write (one round trip
- *     to home + 25 ms), with the nodes' average write-lock wait from their /metrics.
+ *     to home + 25 ms), with the nodes' average write-lock wait from their /metrics;
+ *   - the machine's own tail beside them: GET /health from the eu client to the eu node.
  * Env: SAMPLES (200), ROUNDS (15), PUT_RUNS (3), PUT_SAMPLES (200 PUTs per run and region: a p99
  * needs a few hundred), BACKEND (s3, or localfs: bytes on each node's disk), RTT
  * ("eu-us=40,ap-eu=80,ap-us=140").
@@ -172,6 +173,9 @@ async function main(): Promise<void> {
         timed.ms.forEach((ms, i) => row?.samples.push({ ms, ...(timed.timing[i] ?? {}) }));
       }
     }
+    // The machine's own tail, beside the home region's writes: the same client asking the same
+    // node for /health (no storage, no database), as many times as the PUTs of one region.
+    const floor = await probeIn<GetResult>(eu, ['get', `${euNode}/health`, key, String(putRuns * putSamples)]);
     const puts = writers.map((region) => {
       const row = perRegion.get(region.name) ?? { p50: [], p99: [], lock: [], samples: [] };
       const rtt = rttBetween(plan, region.name, eu.name);
@@ -219,6 +223,7 @@ async function main(): Promise<void> {
         put_runs: putRuns,
         put_samples: putSamples,
         put_4k: puts,
+        home_health_floor_ms: { p50: quantile(floor.ms, 0.5), p99: quantile(floor.ms, 0.99) },
       };
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
@@ -235,6 +240,7 @@ async function main(): Promise<void> {
         `\n| 4 KiB PUT from a client in its region (medians of ${putRuns} runs of ${putSamples}) | RTT to home, ms | p50 ms (target) | p99 ms (target) | mean write-lock wait, ms | |`,
         '|---|---|---|---|---|---|',
         ...putRows,
+        `\n| GET /health from the eu client to the eu node (${floor.ms.length}): the machine's own tail | p50 ${quantile(floor.ms, 0.5).toFixed(1)} ms | p99 ${quantile(floor.ms, 0.99).toFixed(1)} ms |\n|---|---|---|`,
         `\n| where a PUT's time went, ms (Server-Timing; outside = client time − the node's handler: network, WAN delay, HTTP) | median PUTs | slowest 1 % |`,
         '|---|---|---|',
         ...splitRows,
