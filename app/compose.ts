@@ -191,6 +191,8 @@ function buildServices(parts: ServiceParts): { app: AppServices; cache: EntryCac
     nonces: parts.peerNonces,
     logger,
   });
+  // Every probe's answer names the peer's incarnation: known before the first call to it.
+  peers.onProbeAnswer((id, headers) => signedPeers.heard(id, headers));
   const isUp = (id: string): boolean => membership.endpointOf(id) !== undefined && peers.health(id).state === 'closed';
   const replicating = config.replication.factor > 1;
   const files = new FileService({

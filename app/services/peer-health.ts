@@ -2,7 +2,7 @@
  * @module GuardedPeerClient: a PeerClient that keeps a circuit breaker per peer. Passive checks:
  * every call's outcome feeds the breaker (only "could not reach the node" counts as a failure;
  * a peer answering 5xx is alive). Active checks: `GET /health` on every known peer at an
- * interval. While a peer's breaker is open, calls fail at once with PEER_UNAVAILABLE naming the
+ * interval (whose answers also tell a listener the peer's headers, see `onProbeAnswer`). While a peer's breaker is open, calls fail at once with PEER_UNAVAILABLE naming the
  * peer and a `Retry-After`, instead of every request waiting out a connect timeout.
  */
 import { CircuitBreaker, type BreakerOptions, type BreakerSnapshot } from '../domain/circuit-breaker.js';
@@ -18,11 +18,20 @@ export interface PeerHealthOptions extends BreakerOptions {
   readonly now?: () => number;
 }
 
+/** Told the headers of every answer to an active probe (e.g. the peer's incarnation). */
+export type ProbeListener = (instanceId: string, headers: PeerResponse['headers']) => void;
+
 export class GuardedPeerClient implements PeerClient {
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #now: () => number;
   #timer: NodeJS.Timeout | null = null;
   #probing = false;
+  #probeListener: ProbeListener | null = null;
+
+  /** Hands the headers of each probe's answer to `listener` (one listener; a later call replaces it). */
+  onProbeAnswer(listener: ProbeListener): void {
+    this.#probeListener = listener;
+  }
 
   constructor(
     private readonly inner: PeerClient,
@@ -94,6 +103,7 @@ export class GuardedPeerClient implements PeerClient {
         signal: AbortSignal.timeout(this.options.probeTimeoutMs),
       });
       response.body.resume();
+      this.#probeListener?.(instanceId, response.headers);
       if (response.status === 200) breaker.succeeded(this.#now());
       else breaker.failed(this.#now(), `HTTP ${response.status}`);
     } catch (error) {

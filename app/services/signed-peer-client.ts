@@ -180,8 +180,16 @@ export class SignedPeerClient {
     });
   }
 
+  /**
+   * Takes note of the incarnation in any answer of `instanceId` (its health probes answer with
+   * it too), so even the first call after the peer started can be checked in its memory alone.
+   */
+  heard(instanceId: string, headers: PeerResponse['headers']): void {
+    this.#learn(instanceId, { headers });
+  }
+
   /** Remembers the incarnation a peer's answer names; returns it (undefined when it names none). */
-  #learn(instanceId: string, response: PeerResponse): string | undefined {
+  #learn(instanceId: string, response: Pick<PeerResponse, 'headers'>): string | undefined {
     const named = response.headers[PEER_HEADERS.incarnation];
     if (typeof named !== 'string' || !INCARNATION.test(named)) return undefined;
     this.#incarnations.set(instanceId, named);

@@ -13,6 +13,7 @@ import type { Context, Hono } from 'hono';
 import type { HonoEnv } from '../env.js';
 import type { AppServices } from '../services.js';
 import type { ReadinessRole } from '../../services/health.js';
+import { PEER_HEADERS } from '../../domain/peer-signature.js';
 
 /** `epoch`: last read from the metadata primary (null before the first read); `lock_home`: the Redis the locks come from. */
 function fencingFields(services: AppServices): { epoch: number | null; lock_home: string | null } {
@@ -31,7 +32,10 @@ async function answerReadiness(c: Context<HonoEnv>, role: ReadinessRole, templat
 export function registerHealth(app: Hono<HonoEnv>): void {
   app.get('/health', (c) => {
     c.set('routeTemplate', '/health');
-    if (c.req.query('details') === undefined) return c.body('{"status":"ok"}', 200, { 'Content-Type': 'application/json' });
+    // Peers' health probes learn this process's incarnation here (signed calls name it; not a secret).
+    const incarnation = c.get('services').peers.incarnation;
+    if (c.req.query('details') === undefined) return c.body('{"status":"ok"}', 200, { 'Content-Type': 'application/json', [PEER_HEADERS.incarnation]: incarnation });
+    c.header(PEER_HEADERS.incarnation, incarnation);
     return c.json({ status: 'ok', ...fencingFields(c.get('services')) });
   });
   app.get('/ready', (c) => answerReadiness(c, 'all', '/ready'));
