@@ -2,8 +2,9 @@
  * @module GuardedPeerClient: a PeerClient that keeps a circuit breaker per peer. Passive checks:
  * every call's outcome feeds the breaker (only "could not reach the node" counts as a failure;
  * a peer answering 5xx is alive). Active checks: `GET /health` on every known peer at an
- * interval (whose answers also tell a listener the peer's headers, see `onProbeAnswer`). While a peer's breaker is open, calls fail at once with PEER_UNAVAILABLE naming the
- * peer and a `Retry-After`, instead of every request waiting out a connect timeout.
+ * interval; their answers' headers go to a listener too (`onProbeAnswer`). While a peer's breaker
+ * is open, calls fail at once with PEER_UNAVAILABLE naming the peer and a `Retry-After`, instead
+ * of every request waiting out a connect timeout.
  */
 import { CircuitBreaker, type BreakerOptions, type BreakerSnapshot } from '../domain/circuit-breaker.js';
 import { AppError, hasCode } from '../errors/app-error.js';

@@ -59,6 +59,17 @@ function asSigned(request: PeerRequest) {
   return { method: request.method, target: request.target, headerNames: Object.keys(headers), header: (name: string) => headers[name] };
 }
 
+/** A receiving node and a sending node wired to it (`options` go to both: e.g. a shared clock). */
+function wired(nonces: PeerNonceStore | null, options: { maxLocalNonces?: number; now?: () => number } = {}) {
+  const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces, ...options });
+  const wire = new WiredTransport(receiver);
+  const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null, ...(options.now ? { now: options.now } : {}) });
+  return { receiver, wire, sender };
+}
+
+/** A bodiless forwarded read. */
+const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+
 function node(self: string, nonces: PeerNonceStore | null, now: () => number = Date.now) {
   const transport = new CapturingTransport();
   return { transport, client: new SignedPeerClient({ secret, self, peers: transport, nonces, now }) };
@@ -137,10 +148,7 @@ describe('SignedPeerClient', () => {
 
   it('checks a bodiless call that names its incarnation in memory alone: no shared store, also while it is down', async () => {
     const shared = new SharedNonces();
-    const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
-    const wire = new WiredTransport(receiver);
-    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null });
-    const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+    const { receiver, wire, sender } = wired(shared);
     // The first call cannot know the incarnation yet: the shared store is asked, the answer teaches it.
     expect((await sender.call('receiver', get)).status).toBe(200);
     expect(wire.sent[0]?.headers['x-callfs-peer-incarnation']).toBeUndefined();
@@ -160,10 +168,7 @@ describe('SignedPeerClient', () => {
 
   it('a restarted receiver refuses calls signed for its earlier life; the caller learns the new incarnation and retries once', async () => {
     const shared = new SharedNonces();
-    const first = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
-    const wire = new WiredTransport(first);
-    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null });
-    const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+    const { receiver: first, wire, sender } = wired(shared);
     await sender.call('receiver', get);
     await sender.call('receiver', get);
     const captured = wire.sent[1];
@@ -182,10 +187,8 @@ describe('SignedPeerClient', () => {
 
   it('a call with a body never names the incarnation: it is claimed in the shared store', async () => {
     const shared = new SharedNonces();
-    const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: shared });
-    const wire = new WiredTransport(receiver);
-    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null });
-    await sender.call('receiver', { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 });
+    const { wire, sender } = wired(shared);
+    await sender.call('receiver', get);
     const put = await sender.call('receiver', { method: 'PUT', target: '/v1/files/a.txt', caller: 'alice', hop: 1, headers: { 'content-length': '2' }, body: Readable.from([Buffer.from('hi')]) });
     expect(put.status).toBe(200);
     expect(wire.sent[1]?.headers['x-callfs-peer-incarnation']).toBeUndefined();
@@ -194,10 +197,7 @@ describe('SignedPeerClient', () => {
 
   it('with its memory full, refuses calls as old as a nonce it had to forget early', async () => {
     let clock = 1_000_000;
-    const receiver = new SignedPeerClient({ secret, self: 'receiver', peers: null, nonces: null, maxLocalNonces: 2, now: () => clock });
-    const wire = new WiredTransport(receiver);
-    const sender = new SignedPeerClient({ secret, self: 'sender', peers: wire, nonces: null, now: () => clock });
-    const get = { method: 'GET', target: '/v1/files/a.txt', caller: 'alice', hop: 1 };
+    const { receiver, wire, sender } = wired(null, { maxLocalNonces: 2, now: () => clock });
     for (let i = 0; i < 4; i++) {
       clock += 10;
       expect((await sender.call('receiver', get)).status).toBe(200);

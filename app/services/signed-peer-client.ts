@@ -11,8 +11,8 @@
  * any other refuses it. The receiver refuses a time more than `maxSkewMs` away from its clock and
  * a nonce it has seen itself (memory). What else it needs depends on the call:
  * - A call without a body carries the receiver's incarnation (a random id each process draws at
- *   start, learned from the answers of earlier calls and of health probes): it is valid for that process only, so
- *   this process's memory decides alone. No shared store, no round trip to the home region's
+ *   start, learned from the answers of earlier calls and of health probes): it is valid for
+ *   that process only, so this process's memory decides alone. No shared store, no round trip to the home region's
  *   primary: a forwarded read costs one round trip to its holder, and keeps working while home
  *   is out. A call naming another incarnation (signed for an earlier life of this instance) is
  *   refused and the answer names the current one; the caller retries once with it.

@@ -11,6 +11,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
 import { requestHeaders } from '../request-headers.js';
 import { rawPathname } from '../request-path.js';
+import { setResponseHeader } from '../response-header.js';
 
 /**
  * `/v1/internal/*`: signed peer requests, or CallFS's form (the internal secret as the bearer).
@@ -36,9 +37,7 @@ async function acceptPeer(c: Context<HonoEnv>): Promise<void> {
   const headers = requestHeaders(c);
   const services = c.get('services');
   // Every answer to a signed call, a refusal included, tells the caller which process answered.
-  const outgoing = c.env.outgoing;
-  if (outgoing !== undefined) outgoing.setHeader(PEER_HEADERS.incarnation, services.peers.incarnation);
-  else c.header(PEER_HEADERS.incarnation, services.peers.incarnation);
+  setResponseHeader(c, PEER_HEADERS.incarnation, services.peers.incarnation);
   const verdict = await services.peers.verify({ method: c.req.method, target, headerNames: Object.keys(headers), header: (name) => headers[name] });
   if (!verdict.ok) {
     services.logger.debug('peer call refused', { reason: verdict.reason, from: headers[PEER_HEADERS.from] ?? '' });

@@ -11,6 +11,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { AppError } from '../../errors/app-error.js';
 import type { HonoEnv } from '../env.js';
 import { H } from '../headers.js';
+import { setResponseHeader } from '../response-header.js';
 
 export const TOKEN_COOKIE = 'callfs_ct';
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -28,15 +29,6 @@ export function consistencyToken(c: Context<HonoEnv>): string | undefined {
   return undefined;
 }
 
-function setHeader(c: Context<HonoEnv>, name: string, value: string): void {
-  const outgoing = c.env.outgoing;
-  if (outgoing !== undefined) {
-    if (!outgoing.headersSent) outgoing.setHeader(name, value);
-  } else {
-    c.header(name, value);
-  }
-}
-
 export const readYourWrites: MiddlewareHandler<HonoEnv> = async (c, next) => {
   const consistency = c.get('services').consistency;
   if (consistency === null) return next();
@@ -48,14 +40,14 @@ export const readYourWrites: MiddlewareHandler<HonoEnv> = async (c, next) => {
     if (status >= 400 || c.env.outgoing?.headersSent === true || c.res.headers.has(H.consistencyToken)) return;
     const token = c.get('writeToken') ?? (await consistency.tokenAfterWrite().catch(() => null));
     if (token === null) return;
-    setHeader(c, H.consistencyToken, token);
-    setHeader(c, 'Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Lax`);
+    setResponseHeader(c, H.consistencyToken, token);
+    setResponseHeader(c, 'Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Lax`);
     return;
   }
   const decision = await consistency.decide(consistencyToken(c));
-  setHeader(c, H.readSource, decision.source);
-  setHeader(c, H.replicaLag, String(decision.lagMs));
-  setHeader(c, H.consistencyWait, String(decision.waitedMs));
+  setResponseHeader(c, H.readSource, decision.source);
+  setResponseHeader(c, H.replicaLag, String(decision.lagMs));
+  setResponseHeader(c, H.consistencyWait, String(decision.waitedMs));
   // The token is newer than this region's replica and the primary is out of reach (a home
   // outage): the write exists somewhere this node cannot see. Answering from the replica would
   // be a stale 404 or old bytes; say so instead, and let the client retry.

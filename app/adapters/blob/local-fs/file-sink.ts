@@ -3,8 +3,8 @@
  * numeric file descriptor with writev, counts and checks the declared length, fsyncs before it
  * finishes and always closes the descriptor. A large body is flushed to the device while it
  * arrives (an fdatasync in the background every EARLY_SYNC_BYTES), so the fsync that ends it has
- * only the last few MiB left to write instead of the whole file. pump pipes a request body into it without ever
- * destroying the body (the HTTP layer still answers on its socket).
+ * only the last few MiB left to write instead of the whole file. pump pipes a request body into
+ * it without ever destroying the body (the HTTP layer still answers on its socket).
  */
 import { close as fsClose, fdatasync, fsync, writev as fsWritev } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
