@@ -97,6 +97,28 @@ describe('local filesystem specifics', () => {
     await store.close();
   });
 
+  it('checks a kept blob directory before every use: moved away or swapped for a link, it is dropped', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'callfs-outside-'));
+    const rootPath = mkdtempSync(join(tmpdir(), 'callfs-blob-'));
+    const store = new LocalFsBlobStore({ rootPath });
+    const key = (id: string): string => `.callfs/blobs/ab/${id.repeat(32)}`;
+    const dir = join(rootPath, '.callfs', 'blobs', 'ab');
+    const fresh = { exclusive: true, fresh: true } as const;
+    await store.write(key('1'), Readable.from([Buffer.from('one')]), fresh);
+    // Moved out of the root (same file system): the next write creates the directory anew inside.
+    renameSync(dir, join(outside, 'moved'));
+    await store.write(key('2'), Readable.from([Buffer.from('two')]), fresh);
+    expect(readdirSync(join(outside, 'moved'))).toEqual(['1'.repeat(32)]);
+    expect(readFileSync(join(dir, '2'.repeat(32)), 'utf8')).toBe('two');
+    // Swapped for a link to the outside: refused, and nothing lands or goes outside.
+    renameSync(dir, join(rootPath, 'parked'));
+    symlinkSync(join(outside, 'moved'), dir);
+    await expect(store.write(key('3'), Readable.from([Buffer.from('three')]), fresh)).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    await expect(store.delete(key('1'))).rejects.toMatchObject({ code: 'INVALID_PATH' });
+    expect(readdirSync(join(outside, 'moved'))).toEqual(['1'.repeat(32)]);
+    await store.close();
+  });
+
   it('checks every directory at every operation: a swap after use is refused, deep in the tree too', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'callfs-outside-'));
     const rootPath = mkdtempSync(join(tmpdir(), 'callfs-blob-'));

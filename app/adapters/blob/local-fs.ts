@@ -6,9 +6,10 @@
  * the file and its directory): nobody reads it before the metadata commit names it, so a rename
  * would buy nothing. Every directory and file is opened through the ConfinedRoot
  * (local-fs/confined-root.ts): nothing outside the root, no symbolic link followed, checked at
- * every operation (a kept descriptor of a versioned blob, see open-blobs.ts, is checked against
- * its path before each use). Files are created 0600 and directories 0700: stored bytes are
- * readable by the node's user only. Uploads stream through local-fs/file-sink.ts.
+ * every operation (a kept descriptor of a versioned blob, see open-blobs.ts, or of a blob
+ * directory is checked against its path before each use). Files are created 0600 and
+ * directories 0700: stored bytes are readable by the node's user only. Uploads stream through
+ * local-fs/file-sink.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { close as fsClose, constants, createReadStream, fstat as fsFstat, type Dirent, type Stats } from 'node:fs';
@@ -53,6 +54,15 @@ export class LocalFsBlobStore implements BlobStore {
     return join(this.#disk.realRoot, blobKey);
   }
 
+  /**
+   * The directory holding `key`: a blob directory (`.callfs/blobs/<xx>`, written and emptied by
+   * every write) is kept open between operations and checked before each use; others are opened
+   * for the one operation.
+   */
+  #openDirOf(key: string, dir: readonly string[], create: boolean): Promise<DirHandle> {
+    return isBlobKey(key) ? this.#disk.openKeptDir(dir, create) : this.#disk.openDir(dir, create);
+  }
+
   /** Opens a stored file for reading, without following a link anywhere on its way. */
   #openFile(key: string): Promise<number> {
     return this.#disk.openFile(key);
@@ -63,7 +73,7 @@ export class LocalFsBlobStore implements BlobStore {
     let names: { dir: string[]; name: string };
     try {
       names = splitKey(key);
-      dir = await this.#disk.openDir(names.dir, true);
+      dir = await this.#openDirOf(key, names.dir, true);
     } catch (error) {
       throw translate(error, key);
     }
@@ -201,7 +211,7 @@ export class LocalFsBlobStore implements BlobStore {
     try {
       const parts = splitKey(key);
       try {
-        dir = await this.#disk.openDir(parts.dir, false);
+        dir = await this.#openDirOf(key, parts.dir, false);
       } catch (error) {
         if (errnoOf(error) === 'ENOENT') return;
         throw error;

@@ -5,7 +5,9 @@
  * file) without following a link in the last component, checks through `/proc/self/fd` that the
  * descriptor is the very path under the root it asked for, and then acts on names inside that
  * descriptor, so swapping a directory for a link in between changes nothing. Where `/proc` is
- * missing, every component is checked with lstat on each operation.
+ * missing, every component is checked with lstat on each operation. The store's own blob
+ * directories may be kept open between operations (`openKeptDir`): a kept descriptor is checked
+ * against its path the same way before every use, and dropped when it no longer matches.
  */
 import { close as fsClose, constants, existsSync, fsync, open as fsOpen, type Stats } from 'node:fs';
 import { lstat, mkdir, readlink, realpath } from 'node:fs/promises';
@@ -50,6 +52,17 @@ export interface DirHandle {
   close(): Promise<void>;
 }
 
+/** Most directories kept open at once (the blob store has 256 blob directories). */
+const MAX_KEPT_DIRS = 512;
+
+/** A directory descriptor kept between operations; closed once evicted and no operation holds it. */
+interface KeptDir {
+  readonly fd: number;
+  readonly realPath: string;
+  users: number;
+  evicted: boolean;
+}
+
 export class ConfinedRoot {
   /** The root as configured (resolved against the working directory). */
   readonly rootPath: string;
@@ -58,6 +71,8 @@ export class ConfinedRoot {
   #realRoot = '';
   /** The root, held open while the store is (Linux): walks start from it. */
   #rootFd: number | null = null;
+  /** Kept directory descriptors by their path under the real root (see `openKeptDir`). */
+  readonly #kept = new Map<string, KeptDir>();
 
   constructor(rootPath: string) {
     this.rootPath = resolve(rootPath);
@@ -94,20 +109,82 @@ export class ConfinedRoot {
     await this.init();
     const expected = join(this.#realRoot, ...names);
     if (this.#rootFd === null) return this.#checkDirByPath(names, expected, create);
+    return descriptorHandle(await this.#openDirFd(names, expected, create), expected);
+  }
+
+  /**
+   * Like `openDir`, for a directory that many operations use (the store's blob directories):
+   * its descriptor stays open between operations, so each use costs one readlink instead of an
+   * open, a readlink and a close. Before every use the descriptor is checked to still be the
+   * directory at that path under the root; one that is not (moved, removed, replaced by a link)
+   * is dropped and the directory opened afresh, with every check `openDir` makes. `close()` on
+   * the handle ends this use; the descriptor closes once it is dropped and no use holds it.
+   */
+  async openKeptDir(names: readonly string[], create: boolean): Promise<DirHandle> {
+    await this.init();
+    if (this.#rootFd === null) return this.openDir(names, create);
+    const expected = join(this.#realRoot, ...names);
+    const kept = this.#kept.get(expected);
+    if (kept !== undefined) {
+      kept.users++;
+      const actual = await readlink(`${PROC_FD}/${kept.fd}`).catch(() => null);
+      if (actual === expected && !kept.evicted) return this.#keptHandle(kept);
+      this.#evict(kept);
+      await this.#release(kept);
+    }
+    const fd = await this.#openDirFd(names, expected, create);
+    const raced = this.#kept.get(expected);
+    if (raced !== undefined || this.#kept.size >= MAX_KEPT_DIRS || this.#rootFd === null) {
+      // Another operation kept this directory meanwhile (or there is no room): use this descriptor once.
+      return descriptorHandle(fd, expected);
+    }
+    const fresh: KeptDir = { fd, realPath: expected, users: 1, evicted: false };
+    this.#kept.set(expected, fresh);
+    return this.#keptHandle(fresh);
+  }
+
+  #keptHandle(kept: KeptDir): DirHandle {
+    let released = false;
+    return {
+      path: `${PROC_FD}/${kept.fd}`,
+      realPath: kept.realPath,
+      sync: () => fsyncFd(kept.fd),
+      close: () => {
+        if (released) return Promise.resolve();
+        released = true;
+        return this.#release(kept);
+      },
+    };
+  }
+
+  #evict(kept: KeptDir): void {
+    kept.evicted = true;
+    if (this.#kept.get(kept.realPath) === kept) this.#kept.delete(kept.realPath);
+  }
+
+  /** Ends one use of a kept descriptor; closes it when it was dropped and this was the last use. */
+  async #release(kept: KeptDir): Promise<void> {
+    kept.users--;
+    if (kept.evicted && kept.users === 0) await closeFd(kept.fd).catch(() => undefined);
+  }
+
+  /** Opens and checks the directory of `names` (Linux, root held open); see `openDir`. */
+  async #openDirFd(names: readonly string[], expected: string, create: boolean): Promise<number> {
     // One open and one readlink when the directory exists and its path fits PATH_MAX.
     try {
       const fd = await openFd(expected, DIRECTORY_FLAGS);
-      return await this.#verifiedDir(fd, expected);
+      await this.#verify(fd, expected);
+      return fd;
     } catch (error) {
       const code = errnoOf(error);
       if (code === 'ENOENT' && !create) throw error;
       if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') throw error;
     }
-    return this.#walk(names, expected, create);
+    return this.#walk(names, create);
   }
 
   /** Opens `names` one at a time, each inside the descriptor of the one before: no link is ever followed. */
-  async #walk(names: readonly string[], expected: string, create: boolean): Promise<DirHandle> {
+  async #walk(names: readonly string[], create: boolean): Promise<number> {
     // The root's own descriptor entry is a link by design: followed here, and only here.
     let fd = await openFd(`${PROC_FD}/${String(this.#rootFd)}`, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
@@ -135,15 +212,10 @@ export class ConfinedRoot {
       await closeFd(fd).catch(() => undefined);
       throw error;
     }
-    return descriptorHandle(fd, expected);
+    return fd;
   }
 
   /** The descriptor is the directory at `expected` (no link on the way, not deleted since), or it is closed and refused. */
-  async #verifiedDir(fd: number, expected: string): Promise<DirHandle> {
-    await this.#verify(fd, expected);
-    return descriptorHandle(fd, expected);
-  }
-
   async #verify(fd: number, expected: string): Promise<void> {
     let actual: string;
     try {
@@ -205,6 +277,11 @@ export class ConfinedRoot {
   async close(): Promise<void> {
     const fd = this.#rootFd;
     this.#rootFd = null;
+    const kept = [...this.#kept.values()];
+    for (const dir of kept) {
+      this.#evict(dir);
+      if (dir.users === 0) await closeFd(dir.fd).catch(() => undefined);
+    }
     if (fd !== null) await closeFd(fd).catch(() => undefined);
   }
 }
