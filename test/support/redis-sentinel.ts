@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { until as untilEvery } from '../../scripts/drill/drills/steps.js';
 import { freePort, stopChild, waitForPort } from '../../scripts/local-services/processes.js';
 
 export const MASTER_NAME = 'mymaster';
@@ -45,20 +46,6 @@ export async function command(port: number, ...args: Array<string | number>): Pr
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== null) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** SENTINEL replies are flat [field, value, …] arrays; this reads one field. */
 function field(entry: unknown, name: string): string | undefined {
@@ -113,6 +100,8 @@ export async function startRedisSentinel(): Promise<RedisSentinelSetup> {
       const reply = await command(sentinelPorts[0] ?? 0, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME);
       return Number((reply as string[])[1]);
     };
+    /** Polls every 50 ms: a failover completes in about two seconds. */
+    const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> => untilEvery(what, timeoutMs, probe, 50);
     const waitForNewMaster = (old: number, timeoutMs = 20_000): Promise<number> =>
       until(`a master other than :${old}`, timeoutMs, async () => {
         // Every sentinel must agree, so clients asking any of them land on the same node.
