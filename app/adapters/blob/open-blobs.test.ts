@@ -8,7 +8,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newBlobKey } from '../../domain/blob-key.js';
 import { LocalFsBlobStore } from './local-fs.js';
 
-/** Descriptors of this process open on files under `root`. */
 /** Descriptors this process holds on paths under `root`; with `filesOnly`, on blob files (not their directories). */
 function openUnder(root: string, filesOnly = false): number {
   return readdirSync('/proc/self/fd').filter((fd) => {
