@@ -122,10 +122,12 @@ describe('a node under write load while the master changes', () => {
     try {
       await new Promise((r) => setTimeout(r, 1000));
       await action();
-      // Keep writing until one is acknowledged after the switch (bounded by the gap the test
-      // allows), then a little longer: a loaded machine may take a while to follow the new master.
+      // Keep writing until a directory (the write that takes a lock: file writes commit without
+      // Redis) is acknowledged after the switch, bounded by the gap the test allows, then a little
+      // longer: a loaded machine may take a while to follow the new master.
       const switched = Date.now();
-      while (!outcomes.some((o) => o.status < 300 && o.endedAt > switched) && Date.now() - switched < MAX_WRITE_GAP_MS) {
+      const lockedAfterSwitch = (o: Outcome): boolean => o.status < 300 && o.endedAt > switched && o.path.endsWith('/');
+      while (!outcomes.some(lockedAfterSwitch) && Date.now() - switched < MAX_WRITE_GAP_MS) {
         await new Promise((r) => setTimeout(r, 50));
       }
       await new Promise((r) => setTimeout(r, 500));
