@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: our node (local disk, real Postgres, API key checked, metadata looked up)
+ * `npm run bench`: our node as `npm start` runs it (dist/app/main.js, built first when stale;
+ * local disk, real Postgres, API key checked, metadata looked up)
  * against bare node:http, both pinned to core 0, with the yardstick workloads of
  * scripts/bench/rig.ts in one run; prints medians, ratios and the RSS check. Everything it
  * runs is in this repository (scripts/bench/); it needs wrk and taskset on the machine and,
@@ -211,12 +212,15 @@ async function main(): Promise<void> {
     const url = (port: number): string => `http://127.0.0.1:${port}`;
     const baseRoot = join(out, 'node-http-files');
     mkdirSync(baseRoot, { recursive: true });
-    const tsx = [process.execPath, '--import', 'tsx', join(repo, 'app/main.ts'), '--config'];
+    // The node users run: the compiled dist/app/main.js, built first when a source is newer
+    // (what `npm start` does; the build's output stays off stdout, which --json keeps for results).
+    execFileSync(process.execPath, [join(repo, 'scripts/build-if-stale.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const node = [process.execPath, join(repo, 'dist/app/main.js'), '--config'];
 
     // B: the node that holds the files (the direct path). A: the node that forwards to it.
     const ourConfig = nodeConfig('bench-node', ourPort, dsn, join(out, 'ours-files'), withProxy ? { 'bench-peer': url(peerPort) } : {});
     // Our nodes start as `npm start` starts them (its file-system thread pool); the baselines as they are.
-    const ours = await start('callfs-ts', [...tsx, ourConfig], withNodeThreadPool({}), ourPort);
+    const ours = await start('callfs-ts', [...node, ourConfig], withNodeThreadPool({}), ourPort);
     children.push(ours);
     const base = await start('node-http', baselineCommand('node-http'), { PORT: String(basePort), DATA_DIR: baseRoot, API_KEY: KEY }, basePort);
     children.push(base);
@@ -224,7 +228,7 @@ async function main(): Promise<void> {
     const servers: Server[] = [server('callfs-ts', ourPort, [ours.pid]), server('node-http', basePort, [base.pid])];
     if (withProxy) {
       const peerConfig = nodeConfig('bench-peer', peerPort, dsn, join(out, 'peer-files'), { 'bench-node': url(ourPort) });
-      const peer = await start('callfs-peer (A→B)', [...tsx, peerConfig], withNodeThreadPool({}), peerPort);
+      const peer = await start('callfs-peer (A→B)', [...node, peerConfig], withNodeThreadPool({}), peerPort);
       children.push(peer);
       const proxyEnv = { PORT: String(proxyPort), ORIGIN: url(basePort), API_KEY: KEY, NODE_ENV: 'production' };
       const proxy = await start('undici-proxy (→ node-http)', baselineCommand('undici-proxy'), proxyEnv, proxyPort);
