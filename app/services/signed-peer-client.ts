@@ -12,10 +12,11 @@
  * a nonce it has seen itself (memory). What else it needs depends on the call:
  * - A call without a body carries the receiver's incarnation (a random id each process draws at
  *   start, learned from the answers of earlier calls and of health probes): it is valid for
- *   that process only, so this process's memory decides alone. No shared store, no round trip to the home region's
- *   primary: a forwarded read costs one round trip to its holder, and keeps working while home
- *   is out. A call naming another incarnation (signed for an earlier life of this instance) is
- *   refused and the answer names the current one; the caller retries once with it.
+ *   that process only, so this process's memory decides alone. No shared store, no round trip
+ *   to the home region's primary: a forwarded read costs one round trip to its holder, and
+ *   keeps working while home is out. A call naming another incarnation (signed for an earlier
+ *   life of this instance) is refused and the answer names the current one; the caller retries
+ *   once with it.
  * - A call with a body (it could not be sent again after a refusal) and a call made before the
  *   caller knows the incarnation are also claimed in the cluster's shared nonce store
  *   (PeerNonceStore, kept across restarts for the whole window). When that store cannot answer
